@@ -1,0 +1,97 @@
+/** Everything the registry server needs to run; built from flags and distribution's environment variables. */
+export interface RegistryConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  htpasswd?: string;
+  realm: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  readOnly: boolean;
+  deleteEnabled: boolean;
+  /** Mount a blob that exists anywhere in the store when a client asks for a mount without `from`. */
+  autoMount: boolean;
+  uploadMaxAgeMs: number;
+  uploadPurgeIntervalMs: number;
+  maxManifestBytes: number;
+  /** How long in-flight requests may run on after SIGTERM before connections are cut. */
+  shutdownGraceMs: number;
+}
+
+export const DEFAULT_CONFIG: RegistryConfig = {
+  host: '127.0.0.1',
+  port: 5000,
+  dataDir: './data',
+  realm: 'Registry',
+  readOnly: false,
+  deleteEnabled: true,
+  autoMount: true,
+  uploadMaxAgeMs: 168 * 3600_000,
+  uploadPurgeIntervalMs: 24 * 3600_000,
+  maxManifestBytes: 4 * 1024 * 1024,
+  shutdownGraceMs: 30_000,
+};
+
+export class ConfigError extends Error {}
+
+/** Go-style durations as distribution writes them: `168h`, `30m`, `1h30m`, `10s`, `500ms`. */
+export function parseDuration(text: string, what: string): number {
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
+  let total = 0;
+  let consumed = 0;
+  for (const m of text.matchAll(re)) {
+    total += Number(m[1]) * units[m[2]!]!;
+    consumed += m[0].length;
+  }
+  if (!text || consumed !== text.length) throw new ConfigError(`${what}: "${text}" is not a duration like 168h, 30m or 10s`);
+  return total;
+}
+
+function parseBool(text: string, what: string): boolean {
+  if (/^(true|1|yes|on)$/i.test(text)) return true;
+  if (/^(false|0|no|off)$/i.test(text)) return false;
+  throw new ConfigError(`${what}: "${text}" is not true or false`);
+}
+
+export function parsePort(text: string, what: string): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port > 65535) throw new ConfigError(`${what}: "${text}" is not a port number (0-65535)`);
+  return port;
+}
+
+/** distribution's `REGISTRY_*` variables, so a registry:2 compose file works unchanged. */
+export function configFromEnv(env: NodeJS.ProcessEnv): Partial<RegistryConfig> {
+  const out: Partial<RegistryConfig> = {};
+  const addr = env.REGISTRY_HTTP_ADDR;
+  if (addr) {
+    const i = addr.lastIndexOf(':');
+    if (i < 0) throw new ConfigError(`REGISTRY_HTTP_ADDR: "${addr}" is not host:port`);
+    out.host = addr.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0';
+    out.port = parsePort(addr.slice(i + 1), 'REGISTRY_HTTP_ADDR');
+  }
+  if (env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY) out.dataDir = env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY;
+  if (env.REGISTRY_AUTH !== undefined && env.REGISTRY_AUTH !== '') {
+    if (env.REGISTRY_AUTH !== 'htpasswd') throw new ConfigError(`REGISTRY_AUTH: only "htpasswd" is supported, not "${env.REGISTRY_AUTH}"`);
+    if (!env.REGISTRY_AUTH_HTPASSWD_PATH) throw new ConfigError('REGISTRY_AUTH=htpasswd needs REGISTRY_AUTH_HTPASSWD_PATH');
+  }
+  if (env.REGISTRY_AUTH_HTPASSWD_PATH) out.htpasswd = env.REGISTRY_AUTH_HTPASSWD_PATH;
+  if (env.REGISTRY_AUTH_HTPASSWD_REALM) out.realm = env.REGISTRY_AUTH_HTPASSWD_REALM;
+  if (env.REGISTRY_STORAGE_DELETE_ENABLED) out.deleteEnabled = parseBool(env.REGISTRY_STORAGE_DELETE_ENABLED, 'REGISTRY_STORAGE_DELETE_ENABLED');
+  if (env.REGISTRY_HTTP_TLS_CERTIFICATE) out.tlsCert = env.REGISTRY_HTTP_TLS_CERTIFICATE;
+  if (env.REGISTRY_HTTP_TLS_KEY) out.tlsKey = env.REGISTRY_HTTP_TLS_KEY;
+  if (env.REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED) {
+    out.readOnly = parseBool(env.REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED, 'REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED');
+  }
+  const age = env.REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE;
+  if (age) out.uploadMaxAgeMs = parseDuration(age, 'REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE');
+  const interval = env.REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_INTERVAL;
+  if (interval) out.uploadPurgeIntervalMs = parseDuration(interval, 'REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_INTERVAL');
+  return out;
+}
+
+export function validateConfig(config: RegistryConfig): RegistryConfig {
+  if (Boolean(config.tlsCert) !== Boolean(config.tlsKey)) throw new ConfigError('TLS needs both a certificate and a key (--tls-cert and --tls-key)');
+  if (config.uploadPurgeIntervalMs <= 0) throw new ConfigError('the upload purge interval must be positive');
+  return config;
+}

@@ -1,0 +1,123 @@
+import type { Readable } from 'node:stream';
+import { RegistryError } from '../errors.js';
+import { isValidName } from '../names.js';
+import { UploadStore } from '../storage/upload-store.js';
+import { hasBody, send } from './respond.js';
+import { requireDigest, requireWritable, type Ctx } from './context.js';
+
+function uploadLocation(name: string, id: string): string {
+  return `/v2/${name}/blobs/uploads/${id}`;
+}
+
+function progressHeaders(name: string, id: string, size: number): Record<string, string> {
+  return {
+    Location: uploadLocation(name, id),
+    Range: `0-${Math.max(size - 1, 0)}`,
+    'Docker-Upload-UUID': id,
+  };
+}
+
+function created(ctx: Ctx, digest: string): void {
+  send(ctx.res, 201, { Location: `/v2/${ctx.name}/blobs/${digest}`, 'Docker-Content-Digest': digest });
+}
+
+/** Content-Range of a chunk, `<start>-<end>` inclusive; absent means "append at the end". */
+function chunkStart(ctx: Ctx): number | undefined {
+  const header = ctx.req.headers['content-range'];
+  if (header === undefined) return undefined;
+  const m = /^(?:bytes[ =])?(\d+)-(\d+)$/.exec(header.trim());
+  if (!m) throw new RegistryError('BLOB_UPLOAD_INVALID', `malformed Content-Range "${header}"`);
+  const start = Number(m[1]);
+  const end = Number(m[2]);
+  if (end < start) throw new RegistryError('RANGE_INVALID', `Content-Range "${header}" ends before it starts`, undefined, 416);
+  const length = ctx.req.headers['content-length'];
+  if (length !== undefined && Number(length) !== end - start + 1) {
+    throw new RegistryError('RANGE_INVALID', `Content-Range "${header}" does not match Content-Length ${length}`, undefined, 416);
+  }
+  return start;
+}
+
+async function appendBody(ctx: Ctx, id: string, start?: number): Promise<number> {
+  const before = await ctx.registry.uploads.size(ctx.name, id);
+  const after = await ctx.registry.uploads.append(ctx.name, id, ctx.req as Readable, start);
+  const declared = ctx.req.headers['content-length'];
+  if (declared !== undefined && before !== null && after - before !== Number(declared)) {
+    throw new RegistryError('SIZE_INVALID', `received ${after - before} bytes but Content-Length was ${declared}`);
+  }
+  return after;
+}
+
+export async function startUpload(ctx: Ctx): Promise<void> {
+  requireWritable(ctx);
+  const { registry, name, url } = ctx;
+  const mount = url.searchParams.get('mount');
+  if (mount !== null) {
+    const digest = requireDigest(mount, 'mount');
+    const from = url.searchParams.get('from');
+    let mountable = false;
+    if (from !== null) {
+      if (!isValidName(from)) throw new RegistryError('NAME_INVALID', 'invalid repository name in "from"', { from });
+      mountable = (await registry.blobs.sizeInRepo(from, digest)) !== null;
+    } else if (registry.config.autoMount) {
+      mountable = (await registry.blobs.size(digest)) !== null;
+    }
+    if (mountable) {
+      await registry.blobs.link(name, digest);
+      created(ctx, digest);
+      return;
+    }
+    // Not mountable: the spec says to fall back to an ordinary upload session.
+  }
+  const digestParam = url.searchParams.get('digest');
+  if (digestParam !== null) {
+    const digest = requireDigest(digestParam);
+    const id = await registry.uploads.create(name);
+    try {
+      await appendBody(ctx, id);
+      await registry.uploads.commit(name, id, digest);
+    } catch (err) {
+      await registry.uploads.cancel(name, id);
+      throw err;
+    }
+    created(ctx, digest);
+    return;
+  }
+  const id = await registry.uploads.create(name);
+  send(ctx.res, 202, progressHeaders(name, id, 0));
+}
+
+function uploadId(ctx: Ctx): string {
+  if (!UploadStore.isValidId(ctx.ref)) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload unknown', { id: ctx.ref });
+  return ctx.ref;
+}
+
+export async function patchUpload(ctx: Ctx): Promise<void> {
+  requireWritable(ctx);
+  const id = uploadId(ctx);
+  const size = await appendBody(ctx, id, chunkStart(ctx));
+  send(ctx.res, 202, progressHeaders(ctx.name, id, size));
+}
+
+export async function finishUpload(ctx: Ctx): Promise<void> {
+  requireWritable(ctx);
+  const id = uploadId(ctx);
+  const digest = requireDigest(ctx.url.searchParams.get('digest'));
+  if ((await ctx.registry.uploads.size(ctx.name, id)) === null) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload unknown', { id });
+  if (hasBody(ctx.req)) await appendBody(ctx, id, chunkStart(ctx));
+  await ctx.registry.uploads.commit(ctx.name, id, digest);
+  created(ctx, digest);
+}
+
+export async function uploadStatus(ctx: Ctx): Promise<void> {
+  const id = uploadId(ctx);
+  const size = await ctx.registry.uploads.size(ctx.name, id);
+  if (size === null) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload unknown', { id });
+  send(ctx.res, 204, progressHeaders(ctx.name, id, size));
+}
+
+export async function cancelUpload(ctx: Ctx): Promise<void> {
+  requireWritable(ctx);
+  const id = uploadId(ctx);
+  if (!(await ctx.registry.uploads.cancel(ctx.name, id))) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload unknown', { id });
+  send(ctx.res, 204);
+}

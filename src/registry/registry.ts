@@ -1,0 +1,25 @@
+import type { RegistryConfig } from './config.js';
+import type { HtpasswdAuth } from './auth/htpasswd.js';
+import type { StorageDriver } from './storage/driver.js';
+import { BlobStore } from './storage/blob-store.js';
+import { UploadStore } from './storage/upload-store.js';
+import { ManifestStore } from './storage/manifest-store.js';
+import { ManifestInfoCache } from './manifest-info.js';
+
+/** What every handler works with: the settings and the stores over one storage driver. */
+export class Registry {
+  readonly blobs: BlobStore;
+  readonly uploads: UploadStore;
+  readonly manifests: ManifestStore;
+  readonly manifestInfo = new ManifestInfoCache();
+
+  constructor(
+    readonly config: RegistryConfig,
+    readonly driver: StorageDriver,
+    readonly auth?: HtpasswdAuth,
+  ) {
+    this.blobs = new BlobStore(driver);
+    this.uploads = new UploadStore(driver, this.blobs);
+    this.manifests = new ManifestStore(driver, this.blobs);
+  }
+}

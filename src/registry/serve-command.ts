@@ -1,0 +1,85 @@
+import { Command, Option } from 'commander';
+import { ConfigError, DEFAULT_CONFIG, configFromEnv, parseDuration, parsePort, validateConfig, type RegistryConfig } from './config.js';
+import { HtpasswdError } from './auth/htpasswd.js';
+import { startRegistry } from './server.js';
+
+interface ServeFlags {
+  host?: string;
+  port?: string;
+  data?: string;
+  htpasswd?: string;
+  realm?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  readOnly?: boolean;
+  delete?: boolean;
+  uploadMaxAge?: string;
+  uploadPurgeInterval?: string;
+}
+
+/** Flags win over distribution's REGISTRY_* variables, which win over the defaults. */
+export function configFromFlags(flags: ServeFlags, env: NodeJS.ProcessEnv): RegistryConfig {
+  const config: RegistryConfig = { ...DEFAULT_CONFIG, ...configFromEnv(env) };
+  if (flags.host !== undefined) config.host = flags.host;
+  if (flags.port !== undefined) config.port = parsePort(flags.port, '--port');
+  if (flags.data !== undefined) config.dataDir = flags.data;
+  if (flags.htpasswd !== undefined) config.htpasswd = flags.htpasswd;
+  if (flags.realm !== undefined) config.realm = flags.realm;
+  if (flags.tlsCert !== undefined) config.tlsCert = flags.tlsCert;
+  if (flags.tlsKey !== undefined) config.tlsKey = flags.tlsKey;
+  if (flags.readOnly) config.readOnly = true;
+  if (flags.delete === false) config.deleteEnabled = false;
+  if (flags.uploadMaxAge !== undefined) config.uploadMaxAgeMs = parseDuration(flags.uploadMaxAge, '--upload-max-age');
+  if (flags.uploadPurgeInterval !== undefined) config.uploadPurgeIntervalMs = parseDuration(flags.uploadPurgeInterval, '--upload-purge-interval');
+  return validateConfig(config);
+}
+
+/** `serve`: shared by the CLI and the image payload so both behave identically. */
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('run the registry in the foreground (no Docker needed)')
+    .option('--host <addr>', `address to listen on (default ${DEFAULT_CONFIG.host}, or REGISTRY_HTTP_ADDR)`)
+    .option('--port <port>', `port to listen on, 0 for any free port (default ${DEFAULT_CONFIG.port})`)
+    .option('--data <dir>', `data directory in registry:2 layout (default ${DEFAULT_CONFIG.dataDir})`)
+    .option('--htpasswd <file>', 'require these users (bcrypt htpasswd file; re-read when it changes)')
+    .option('--realm <name>', `realm shown to clients (default "${DEFAULT_CONFIG.realm}")`)
+    .option('--tls-cert <file>', 'serve HTTPS with this certificate chain (PEM)')
+    .option('--tls-key <file>', 'private key for --tls-cert (PEM)')
+    .option('--read-only', 'refuse pushes and deletes')
+    .option('--no-delete', 'refuse deletes of tags, manifests and blobs')
+    .addOption(new Option('--upload-max-age <duration>', 'purge uploads older than this (default 168h)'))
+    .addOption(new Option('--upload-purge-interval <duration>', 'how often to look for abandoned uploads (default 24h)'))
+    .action(async (flags: ServeFlags) => {
+      await serve(configFromFlags(flags, process.env));
+    });
+}
+
+async function serve(config: RegistryConfig): Promise<void> {
+  const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+  const running = await startRegistry(config, log);
+  const auth = config.htpasswd ? `htpasswd ${config.htpasswd}` : 'no auth';
+  process.stdout.write(`registry listening on ${running.url} (data ${running.registry.driver.describe()}, ${auth})\n`);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: finishing in-flight requests`);
+    void running.close().then(() => {
+      log('stopped');
+      process.exit(0);
+    });
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+/** One line for the errors a user can fix (bad flags, bad htpasswd, port in use); a stack for bugs. */
+export function describeStartupError(err: unknown): string | null {
+  if (err instanceof ConfigError || err instanceof HtpasswdError) return err.message;
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (e.code === 'EADDRINUSE') return `address ${e.address}:${e.port} is already in use; pick another with --port`;
+  if (e.code === 'EACCES' && e.syscall === 'listen') return `no permission to listen on port ${e.port}; use a port above 1023 or run as root`;
+  if (e.code === 'ENOENT' && e.path) return `${e.path}: no such file`;
+  if (e.code === 'EACCES' && e.path) return `${e.path}: permission denied`;
+  return null;
+}

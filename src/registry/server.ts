@@ -1,0 +1,76 @@
+import http from 'node:http';
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { RegistryConfig } from './config.js';
+import { HtpasswdAuth } from './auth/htpasswd.js';
+import { FilesystemDriver } from './storage/filesystem.js';
+import { Registry } from './registry.js';
+import { createHandler } from './http/router.js';
+
+export interface RunningRegistry {
+  registry: Registry;
+  server: http.Server;
+  url: string;
+  port: number;
+  /** Stops accepting, lets in-flight requests finish (up to the grace period), then resolves. */
+  close(): Promise<void>;
+}
+
+export async function startRegistry(config: RegistryConfig, log: (line: string) => void = () => {}): Promise<RunningRegistry> {
+  const auth = config.htpasswd
+    ? await HtpasswdAuth.open(config.htpasswd, {
+        onReload: (users) => log(`htpasswd reloaded: ${users} user(s)`),
+        onError: (err) => log(`htpasswd not reloaded, keeping the previous users: ${err.message}`),
+      })
+    : undefined;
+  const registry = new Registry(config, new FilesystemDriver(config.dataDir), auth);
+  const handler = createHandler(registry, log);
+  const tls = config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : undefined;
+  const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
+  // Layer uploads can take as long as they take; idle keep-alive sockets still time out.
+  server.requestTimeout = 0;
+  server.keepAliveTimeout = 75_000;
+  server.headersTimeout = 80_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+
+  const purge = async () => {
+    try {
+      const n = await registry.uploads.purge(config.uploadMaxAgeMs, await registry.manifests.repositoriesWithUploads());
+      if (n > 0) log(`purged ${n} abandoned upload(s)`);
+    } catch (err) {
+      log(`upload purge failed: ${(err as Error).message}`);
+    }
+  };
+  const purgeTimer = setInterval(() => void purge(), config.uploadPurgeIntervalMs);
+  purgeTimer.unref();
+  const firstPurge = setTimeout(() => void purge(), Math.min(config.uploadPurgeIntervalMs, 60_000));
+  firstPurge.unref();
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= new Promise<void>((resolve) => {
+      clearInterval(purgeTimer);
+      clearTimeout(firstPurge);
+      auth?.close();
+      const force = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
+      force.unref();
+      server.close(() => {
+        clearTimeout(force);
+        resolve();
+      });
+      server.closeIdleConnections();
+    });
+    return closing;
+  };
+  return { registry, server, url: `${tls ? 'https' : 'http'}://${host}:${port}`, port, close };
+}

@@ -1,0 +1,31 @@
+import type { Readable, Writable } from 'node:stream';
+
+export interface FileInfo {
+  size: number;
+  modTime: Date;
+}
+
+/**
+ * The few primitives the registry needs from a storage backend. Paths are relative to the
+ * registry root (`docker/registry/v2/...`) and always use `/`. Kept small so that an object
+ * store can implement it: no directory renames, appends only through `openAppend`.
+ */
+export interface StorageDriver {
+  /** Whole small file, or null when it does not exist. */
+  getContent(path: string): Promise<Buffer | null>;
+  /** Replace a small file atomically: readers see the old or the new content, never a mix. */
+  putContent(path: string, data: Buffer | string): Promise<void>;
+  stat(path: string): Promise<FileInfo | null>;
+  /** Byte range is inclusive, as in HTTP. Errors with code ENOENT when the file is missing. */
+  reader(path: string, range?: { start: number; end: number }): Readable;
+  /** Names of the direct children of a directory; empty when it does not exist. */
+  list(dir: string): Promise<string[]>;
+  /** Removes a file or a whole directory tree; missing is not an error. */
+  delete(path: string): Promise<void>;
+  /** Atomically makes `src` appear at `dst` (replacing it), creating parents. */
+  move(src: string, dst: string): Promise<void>;
+  /** A writer that appends to the file, creating it and its parents when needed. */
+  openAppend(path: string): Promise<Writable>;
+  /** Where the data lives, for messages and disk-usage reports. */
+  describe(): string;
+}

@@ -1,0 +1,93 @@
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import type { FileInfo, StorageDriver } from './driver.js';
+
+const READ_BUFFER = 1 << 20;
+
+function isMissing(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/** distribution's filesystem driver layout: `<root>/docker/registry/v2/<path>`. */
+export class FilesystemDriver implements StorageDriver {
+  readonly root: string;
+
+  constructor(dataDir: string) {
+    this.root = path.resolve(dataDir);
+  }
+
+  /** Callers only pass paths built from validated names and digests; the check is a second fence. */
+  full(p: string): string {
+    const resolved = path.resolve(this.root, 'docker/registry/v2', p);
+    if (!resolved.startsWith(this.root + path.sep)) throw new Error(`path escapes the data directory: ${p}`);
+    return resolved;
+  }
+
+  async getContent(p: string): Promise<Buffer | null> {
+    try {
+      return await fs.readFile(this.full(p));
+    } catch (err) {
+      if (isMissing(err) || (err as NodeJS.ErrnoException).code === 'EISDIR') return null;
+      throw err;
+    }
+  }
+
+  async putContent(p: string, data: Buffer | string): Promise<void> {
+    const target = this.full(p);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    const tmp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      await fs.writeFile(tmp, data);
+      await fs.rename(tmp, target);
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  async stat(p: string): Promise<FileInfo | null> {
+    try {
+      const s = await fs.stat(this.full(p));
+      return { size: s.size, modTime: s.mtime };
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw err;
+    }
+  }
+
+  reader(p: string, range?: { start: number; end: number }): Readable {
+    return createReadStream(this.full(p), { highWaterMark: READ_BUFFER, ...(range ?? {}) });
+  }
+
+  async list(dir: string): Promise<string[]> {
+    try {
+      return await fs.readdir(this.full(dir));
+    } catch (err) {
+      if (isMissing(err)) return [];
+      throw err;
+    }
+  }
+
+  async delete(p: string): Promise<void> {
+    await fs.rm(this.full(p), { recursive: true, force: true });
+  }
+
+  async move(src: string, dst: string): Promise<void> {
+    const target = this.full(dst);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    await fs.rename(this.full(src), target);
+  }
+
+  async openAppend(p: string): Promise<Writable> {
+    const target = this.full(p);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    return createWriteStream(target, { flags: 'a', highWaterMark: READ_BUFFER });
+  }
+
+  describe(): string {
+    return this.root;
+  }
+}

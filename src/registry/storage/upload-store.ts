@@ -1,0 +1,160 @@
+import { createHash, randomUUID, type Hash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
+import { RegistryError } from '../errors.js';
+import { splitDigest } from '../names.js';
+import type { StorageDriver } from './driver.js';
+import type { BlobStore } from './blob-store.js';
+import { blobDataPath, REPOSITORIES, uploadDataPath, uploadDir, uploadStartedAtPath } from './paths.js';
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+interface HashState {
+  hash: Hash;
+  size: number;
+}
+
+/**
+ * Upload sessions in distribution's `_uploads/<uuid>/` layout. Bytes are hashed as they stream
+ * in, so committing a verified blob costs a rename; if the running hash is lost (restart, failed
+ * request) the data file is re-hashed at commit, as distribution does.
+ */
+export class UploadStore {
+  private readonly hashes = new Map<string, HashState>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly blobs: BlobStore,
+  ) {}
+
+  static isValidId(id: string): boolean {
+    return UUID_RE.test(id);
+  }
+
+  async create(name: string): Promise<string> {
+    const id = randomUUID();
+    await this.driver.putContent(uploadStartedAtPath(name, id), new Date().toISOString());
+    await this.driver.putContent(uploadDataPath(name, id), Buffer.alloc(0));
+    this.hashes.set(`${name}/${id}`, { hash: createHash('sha256'), size: 0 });
+    return id;
+  }
+
+  /** Bytes received so far, or null when there is no such upload. */
+  async size(name: string, id: string): Promise<number | null> {
+    if (!UploadStore.isValidId(id)) return null;
+    if (!(await this.driver.stat(uploadStartedAtPath(name, id)))) return null;
+    const info = await this.driver.stat(uploadDataPath(name, id));
+    return info ? info.size : null;
+  }
+
+  /** Requests for one upload are serialised so chunks never interleave. */
+  private async exclusive<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(key) ?? Promise.resolve();
+    const run = previous.then(fn, fn);
+    const settled = run.catch(() => undefined);
+    this.locks.set(key, settled);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(key) === settled) this.locks.delete(key);
+    }
+  }
+
+  /**
+   * Appends a request body. `expectStart` is the first byte's offset claimed by Content-Range;
+   * a chunk that does not start where the upload ends is refused with 416.
+   */
+  async append(name: string, id: string, body: Readable, expectStart?: number): Promise<number> {
+    const key = `${name}/${id}`;
+    return this.exclusive(key, async () => {
+      const current = await this.size(name, id);
+      if (current === null) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload unknown');
+      if (expectStart !== undefined && expectStart !== current) {
+        throw new RegistryError('RANGE_INVALID', `chunk starts at ${expectStart} but the upload has ${current} bytes`, undefined, 416);
+      }
+      let state = this.hashes.get(key);
+      if (state && state.size !== current) state = undefined;
+      const hashing = state;
+      let written = 0;
+      const counter = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          written += chunk.length;
+          hashing?.hash.update(chunk);
+          done(null, chunk);
+        },
+      });
+      // Until the write completes the running hash may be ahead of the file; drop it so a
+      // failure forces a re-hash instead of a wrong digest.
+      this.hashes.delete(key);
+      const out = await this.driver.openAppend(uploadDataPath(name, id));
+      await pipeline(body, counter, out);
+      if (hashing) {
+        hashing.size = current + written;
+        this.hashes.set(key, hashing);
+      }
+      return current + written;
+    });
+  }
+
+  /** Verifies the digest and moves the bytes into the blob store; only then is the blob visible. */
+  async commit(name: string, id: string, digest: string): Promise<number> {
+    const key = `${name}/${id}`;
+    return this.exclusive(key, async () => {
+      const size = await this.size(name, id);
+      if (size === null) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload unknown');
+      const actual = await this.digestOf(key, uploadDataPath(name, id), size, splitDigest(digest).algorithm);
+      if (actual !== digest) {
+        await this.cancelLocked(name, id);
+        throw new RegistryError('DIGEST_INVALID', 'provided digest did not match uploaded content', { expected: digest, actual });
+      }
+      if ((await this.blobs.size(digest)) === null) {
+        await this.driver.move(uploadDataPath(name, id), blobDataPath(digest));
+      }
+      await this.blobs.link(name, digest);
+      await this.cancelLocked(name, id);
+      return size;
+    });
+  }
+
+  private async digestOf(key: string, dataPath: string, size: number, algorithm: string): Promise<string> {
+    const state = this.hashes.get(key);
+    if (algorithm === 'sha256' && state && state.size === size) return `sha256:${state.hash.digest('hex')}`;
+    const hash = createHash(algorithm);
+    await pipeline(this.driver.reader(dataPath), hash);
+    return `${algorithm}:${hash.digest('hex')}`;
+  }
+
+  async cancel(name: string, id: string): Promise<boolean> {
+    return this.exclusive(`${name}/${id}`, async () => {
+      if ((await this.size(name, id)) === null) return false;
+      await this.cancelLocked(name, id);
+      return true;
+    });
+  }
+
+  private async cancelLocked(name: string, id: string): Promise<void> {
+    this.hashes.delete(`${name}/${id}`);
+    await this.driver.delete(uploadDir(name, id));
+  }
+
+  /** Deletes uploads started before `now - maxAgeMs` in every repository; returns how many. */
+  async purge(maxAgeMs: number, repositories: string[]): Promise<number> {
+    const cutoff = Date.now() - maxAgeMs;
+    let purged = 0;
+    for (const name of repositories) {
+      for (const id of await this.driver.list(`${REPOSITORIES}/${name}/_uploads`)) {
+        const started = await this.driver.getContent(uploadStartedAtPath(name, id));
+        const info = started ? null : await this.driver.stat(uploadDir(name, id));
+        const at = started ? Date.parse(started.toString('utf8')) : (info?.modTime.getTime() ?? 0);
+        if (Number.isNaN(at) || at < cutoff) {
+          this.hashes.delete(`${name}/${id}`);
+          await this.driver.delete(uploadDir(name, id));
+          purged++;
+        }
+      }
+    }
+    return purged;
+  }
+}
