@@ -2,11 +2,13 @@
 // environment variables honoured, so a registry:2 compose file runs it unchanged.
 import { Command, CommanderError } from 'commander';
 import { describeStartupError, serveCommand } from './serve-command.js';
+import { healthcheckCommand } from './healthcheck-command.js';
 
 const program = new Command('registry')
   .description('registry-setup registry payload')
   .exitOverride()
-  .addCommand(serveCommand(), { isDefault: true });
+  .addCommand(serveCommand(), { isDefault: true })
+  .addCommand(healthcheckCommand());
 
 try {
   await program.parseAsync(process.argv);
