@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify as stringifyYaml } from 'yaml';
 import { freePort, waitForHttp } from './net.js';
-import { startProcess, type ExitInfo } from './process.js';
+import { startProcess, type ExitInfo, type ManagedProcess } from './process.js';
 import { makeTempDir, removeDir } from './tmp.js';
 
 export interface RunningRegistry {
@@ -21,6 +21,8 @@ export interface RunningRegistry {
   /** Stops the process (SIGTERM, SIGKILL after a deadline). Removes dataDir only if the helper created it. */
   stop(): Promise<ExitInfo>;
   logTail(n?: number): string;
+  /** the underlying process, for tests that signal it directly */
+  process: ManagedProcess;
 }
 
 export interface RegistryOptions {
@@ -74,6 +76,7 @@ export async function startOurRegistry(opts: RegistryOptions & { extraArgs?: rea
       return info;
     },
     logTail: proc.logTail,
+    process: proc,
   };
 }
 
@@ -130,6 +133,7 @@ export async function startDistribution(opts: RegistryOptions = {}): Promise<Run
         return info;
       },
       logTail: proc.logTail,
+      process: proc,
     };
   }
   await cleanup();

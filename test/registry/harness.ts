@@ -8,13 +8,16 @@ import { startRegistry, type RunningRegistry } from '../../src/registry/server.j
 
 export const sha256 = (data: Buffer | string): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
+/** RequestInit that also takes a Buffer body (Node's fetch does; its types lag). */
+export type TestInit = Omit<RequestInit, 'body'> & { body?: BodyInit | Buffer | null };
+
 export interface TestRegistry {
   url: string;
   dataDir: string;
   running: RunningRegistry;
   logs: string[];
   /** fetch relative to the registry, with optional default headers (e.g. Authorization). */
-  fetch(pathname: string, init?: RequestInit): Promise<Response>;
+  fetch(pathname: string, init?: TestInit): Promise<Response>;
   close(): Promise<void>;
 }
 
@@ -29,7 +32,12 @@ export async function startTestRegistry(overrides: Partial<RegistryConfig> = {},
     running,
     logs,
     fetch: (pathname, init = {}) =>
-      fetch(running.url + pathname, { ...init, headers: { ...headers, ...(init.headers as Record<string, string>) }, redirect: 'manual' }),
+      fetch(running.url + pathname, {
+        ...init,
+        body: init.body as BodyInit | null | undefined,
+        headers: { ...headers, ...(init.headers as Record<string, string>) },
+        redirect: 'manual',
+      }),
     close: async () => {
       await running.close();
       if (!overrides.dataDir) rmSync(dataDir, { recursive: true, force: true });
