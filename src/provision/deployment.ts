@@ -1,0 +1,150 @@
+// The files and directories of a deployment under settings.dir, and the steps that put them in place.
+import { posix } from 'node:path';
+import { REGISTRY_UID, type DeploySettings } from '../settings/settings.js';
+import {
+  HOST_LAYOUT,
+  buildCompose,
+  buildDockerfile,
+  buildDockerignore,
+  buildNginxConf,
+  validateVersion,
+  type ComposeOptions,
+  type NginxMode,
+} from '../templates/render.js';
+import { composeUpArgv, nginxReloadArgv, type ComposeTarget } from './docker.js';
+import { selfSignedTlsStep } from './tls.js';
+import { installDirArgv, type DirSpec, type FileSpec, type Step } from './step.js';
+
+export interface RenderDeploymentOptions {
+  /** registry-setup version: image tag, image label, registry-setup.json */
+  version: string;
+  /** dist/registry.mjs */
+  registryBundle: Buffer | string;
+  /**
+   * Content of auth/htpasswd (bcrypt entries). `null` deploys a registry WITHOUT authentication:
+   * meant for local tests only, and never the default.
+   */
+  htpasswd: string | null;
+  /** 'https' (default) needs tls/fullchain.pem + tls/privkey.pem; 'http-only' before any certificate exists */
+  nginxMode?: NginxMode;
+  /** publish the ports on this address only (tests: 127.0.0.1) */
+  publishAddress?: string;
+  healthcheck?: ComposeOptions['healthcheck'];
+}
+
+export interface RenderedDeployment {
+  /** created (or re-moded) with `install -d` before the files are written, parents first */
+  directories: DirSpec[];
+  files: FileSpec[];
+}
+
+/** What registry-setup.json records: the settings as deployed (no secrets) and the CLI version. */
+export function deployedSettingsJson(settings: DeploySettings, version: string, nginxMode: NginxMode): string {
+  const sorted: Record<string, unknown> = {};
+  for (const key of Object.keys(settings).sort()) {
+    const value = (settings as unknown as Record<string, unknown>)[key];
+    if (value !== undefined) sorted[key] = value;
+  }
+  // No timestamps: the same inputs must give the same bytes, so a re-deploy sees "unchanged".
+  return `${JSON.stringify({ registrySetupVersion: version, nginxMode, settings: sorted }, null, 2)}\n`;
+}
+
+/**
+ * Every file of a deployment, byte-stable for the same inputs. Ownership:
+ * - auth/htpasswd: 0600, owner 1000:1000: the registry runs as uid 1000 and must read it; nobody else
+ *   in the containers can. (On the host, uid 1000 is often the first login user, who can read the
+ *   bcrypt hashes too; they are hashes, and that user usually has sudo anyway.)
+ * - data directory: 0750, owner 1000:1000 (the registry writes it).
+ * - everything else root-owned, 0644 files in 0755 directories (nginx, uid 101, reads nginx.conf and
+ *   the webroot). The tls/ directory is created here but its files come from the TLS step.
+ */
+export function renderDeploymentFiles(settings: DeploySettings, opts: RenderDeploymentOptions): RenderedDeployment {
+  const version = validateVersion(opts.version);
+  const nginxMode = opts.nginxMode ?? 'https';
+  const dir = settings.dir.replace(/\/+$/, '') || '/';
+  if (!dir.startsWith('/')) throw new Error(`the install directory must be an absolute path, not "${settings.dir}"`);
+  const at = (rel: string): string => posix.join(dir, rel);
+  const uid = REGISTRY_UID;
+
+  const directories: DirSpec[] = [
+    { path: dir, mode: 0o755 },
+    { path: at(HOST_LAYOUT.nginxDir), mode: 0o755 },
+    { path: at(HOST_LAYOUT.authDir), mode: 0o755 },
+    { path: at(HOST_LAYOUT.tlsDir), mode: 0o755 },
+    { path: at(HOST_LAYOUT.buildDir), mode: 0o755 },
+    { path: at(HOST_LAYOUT.webroot), mode: 0o755 },
+    { path: posix.dirname(at(HOST_LAYOUT.acmeChallengeDir)), mode: 0o755 },
+    { path: at(HOST_LAYOUT.acmeChallengeDir), mode: 0o755 },
+    { path: settings.dataDir, mode: 0o750, owner: uid, group: uid },
+  ];
+
+  const compose = buildCompose(settings, {
+    version,
+    auth: opts.htpasswd !== null,
+    publishAddress: opts.publishAddress,
+    healthcheck: opts.healthcheck,
+  });
+  const nginxConf = buildNginxConf({ mode: nginxMode, domain: settings.domain, httpsPort: settings.httpsPort });
+
+  const files: FileSpec[] = [
+    { path: at(HOST_LAYOUT.compose), content: compose, mode: 0o644 },
+    { path: at(HOST_LAYOUT.nginxConf), content: nginxConf, mode: 0o644 },
+    { path: at(HOST_LAYOUT.dockerfile), content: buildDockerfile(settings, version), mode: 0o644 },
+    { path: at(HOST_LAYOUT.dockerignore), content: buildDockerignore(), mode: 0o644 },
+    { path: at(HOST_LAYOUT.registryBundle), content: opts.registryBundle, mode: 0o644 },
+    { path: at(HOST_LAYOUT.deployedSettings), content: deployedSettingsJson(settings, version, nginxMode), mode: 0o644 },
+  ];
+  if (opts.htpasswd !== null) {
+    if (!/^[^:\s]+:\S+$/m.test(opts.htpasswd)) throw new Error('htpasswd content has no "user:hash" line');
+    const content = opts.htpasswd.endsWith('\n') ? opts.htpasswd : `${opts.htpasswd}\n`;
+    files.push({ path: at(HOST_LAYOUT.htpasswd), content, mode: 0o600, owner: uid, group: uid, sensitive: true });
+  }
+  return { directories, files };
+}
+
+export interface DeployStepsOptions extends RenderDeploymentOptions {
+  compose: ComposeTarget['kind'];
+  /** compose project (tests only) */
+  project?: string;
+}
+
+/**
+ * The deployment as steps: directories, files, a self-signed certificate when settings.tls says so
+ * (custom and Let's Encrypt certificates are put in tls/ by their own code), `compose up`, and an
+ * nginx reload (compose does not restart nginx when only a mounted file changed).
+ */
+export function deploySteps(settings: DeploySettings, opts: DeployStepsOptions): Step[] {
+  const rendered = renderDeploymentFiles(settings, opts);
+  const target: ComposeTarget = { kind: opts.compose, dir: settings.dir, project: opts.project };
+  const steps: Step[] = [
+    {
+      id: 'deploy-directories',
+      name: `Create ${settings.dir} and ${settings.dataDir}`,
+      commands: rendered.directories.map(installDirArgv),
+      needsSudo: true,
+    },
+    {
+      id: 'deploy-files',
+      name: 'Write compose.yaml, nginx.conf, the registry image build files and htpasswd',
+      commands: [],
+      files: rendered.files,
+      needsSudo: true,
+    },
+  ];
+  if (settings.tls === 'self-signed' && (opts.nginxMode ?? 'https') === 'https') steps.push(selfSignedTlsStep(settings));
+  steps.push(
+    {
+      id: 'compose-up',
+      name: 'Build the registry image and start the containers',
+      commands: [composeUpArgv(target)],
+      needsSudo: true,
+    },
+    {
+      id: 'nginx-reload',
+      name: 'Reload nginx',
+      commands: [nginxReloadArgv(target)],
+      needsSudo: true,
+    },
+  );
+  return steps;
+}

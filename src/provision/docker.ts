@@ -1,0 +1,241 @@
+// Docker on the host: detection, installation by Docker's official apt repository, and compose argv.
+import { posix } from 'node:path';
+import { COMPOSE_PROJECT, CONTAINER_PATHS, HOST_LAYOUT } from '../templates/render.js';
+import type { Arch, Probe, ProbeId, ProbeResult, SupportedOs } from './preflight.js';
+import type { Argv, Step } from './step.js';
+
+// ---------------------------------------------------------------------------------------------
+// Detection
+
+/**
+ * 'v2': the `docker compose` plugin. 'v1': the standalone `docker-compose` binary (1.27+; a
+ * standalone 2.x binary is also run this way).
+ */
+export type ComposeKind = 'v1' | 'v2';
+
+export interface DockerFacts {
+  /** the docker CLI is installed */
+  docker: boolean;
+  dockerVersion?: string;
+  /** the engine answers (`docker info`) */
+  daemon: boolean;
+  serverVersion?: string;
+  /** the compose to use: the plugin when present, else a standalone docker-compose >= 1.27 */
+  compose: ComposeKind | null;
+  composeVersion?: string;
+  /** why a present compose was not usable */
+  composeNote?: string;
+}
+
+export function dockerDetectCommands(): Probe[] {
+  return [
+    { id: 'docker-cli', argv: ['docker', '--version'], mayFail: true },
+    { id: 'compose-v2', argv: ['docker', 'compose', 'version', '--short'], mayFail: true },
+    { id: 'compose-v1', argv: ['docker-compose', 'version', '--short'], mayFail: true },
+    { id: 'docker-daemon', argv: ['docker', 'info', '--format', '{{.ServerVersion}}'], needsSudo: true, mayFail: true },
+  ];
+}
+
+function versionOf(text: string): string | undefined {
+  return /v?(\d+\.\d+(?:\.\d+)?[0-9A-Za-z.+-]*)/.exec(text)?.[1];
+}
+
+function atLeast(version: string, major: number, minor: number): boolean {
+  const [a = 0, b = 0] = version.split('.').map((n) => Number.parseInt(n, 10));
+  return a > major || (a === major && b >= minor);
+}
+
+export function parseDockerDetect(results: Readonly<Partial<Record<ProbeId, ProbeResult>>>): DockerFacts {
+  const ok = (id: ProbeId): string | undefined => {
+    const r = results[id];
+    return r && r.code === 0 ? r.stdout.trim() : undefined;
+  };
+  const facts: DockerFacts = { docker: false, daemon: false, compose: null };
+  const cli = ok('docker-cli');
+  if (cli !== undefined) {
+    facts.docker = true;
+    facts.dockerVersion = /Docker version ([^,\s]+)/.exec(cli)?.[1] ?? versionOf(cli);
+  }
+  const server = ok('docker-daemon');
+  if (server) {
+    facts.daemon = true;
+    facts.serverVersion = server;
+  }
+  const v2 = ok('compose-v2');
+  const v1 = ok('compose-v1');
+  if (v2 !== undefined && versionOf(v2)) {
+    facts.compose = 'v2';
+    facts.composeVersion = versionOf(v2);
+  } else if (v1 !== undefined && versionOf(v1)) {
+    const version = versionOf(v1)!;
+    if (atLeast(version, 1, 27)) {
+      facts.compose = 'v1';
+      facts.composeVersion = version;
+    } else {
+      facts.composeNote = `docker-compose ${version} is too old (compose files without a version key need 1.27 or later); the Docker compose plugin will be installed`;
+    }
+  }
+  return facts;
+}
+
+/** Docker and a usable compose are both there: no installation needed. */
+export function dockerReady(facts: DockerFacts): boolean {
+  return facts.docker && facts.compose !== null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Installation (https://docs.docker.com/engine/install/ubuntu/ and .../debian/)
+
+export const DOCKER_KEYRING = '/etc/apt/keyrings/docker.asc';
+export const DOCKER_SOURCES_LIST = '/etc/apt/sources.list.d/docker.list';
+export const DOCKER_CONFLICTING_PACKAGES = ['docker.io', 'docker-compose', 'docker-compose-v2', 'docker-doc', 'podman-docker', 'containerd', 'runc'];
+export const DOCKER_PACKAGES = ['docker-ce', 'docker-ce-cli', 'containerd.io', 'docker-buildx-plugin', 'docker-compose-plugin'];
+
+/** dpkg waits for a lock held by e.g. unattended-upgrades on a fresh VM instead of failing. */
+const APT_LOCK = ['-o', 'DPkg::Lock::Timeout=600'];
+
+/** `env DEBIAN_FRONTEND=noninteractive apt-get <subcommand> -y -o DPkg::Lock::Timeout=600 ...args` */
+export function aptGetArgv(subcommand: 'update' | 'install' | 'remove', ...args: string[]): Argv {
+  return ['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', subcommand, ...(subcommand === 'update' ? [] : ['-y']), ...APT_LOCK, ...args];
+}
+
+// Small fixed scripts; package names come in as positional parameters ("$@"), never spliced in.
+const ALL_INSTALLED_SCRIPT = 'for p in "$@"; do dpkg-query -W -f=\'${Status}\' "$p" 2>/dev/null | grep -q "install ok installed" || exit 1; done';
+const NONE_INSTALLED_SCRIPT = 'for p in "$@"; do if dpkg-query -W -f=\'${Status}\' "$p" 2>/dev/null | grep -q "install ok installed"; then exit 1; fi; done';
+// apt-get remove fails on a name the release does not know (docker-compose-v2 on Debian 11):
+// remove only those that are installed.
+const REMOVE_INSTALLED_SCRIPT = [
+  'set -e',
+  'installed=""',
+  'for p in "$@"; do if dpkg-query -W -f=\'${Status}\' "$p" 2>/dev/null | grep -q "install ok installed"; then installed="$installed $p"; fi; done',
+  'if [ -n "$installed" ]; then env DEBIAN_FRONTEND=noninteractive apt-get remove -y -o DPkg::Lock::Timeout=600 $installed; fi',
+].join('\n');
+
+function shScript(script: string, ...args: string[]): Argv {
+  return ['sh', '-c', script, 'sh', ...args];
+}
+
+/** Exit 0 when every package is installed. */
+export function packagesInstalledArgv(packages: readonly string[]): Argv {
+  return shScript(ALL_INSTALLED_SCRIPT, ...packages);
+}
+
+export function dockerAptRepoUrl(os: Pick<SupportedOs, 'id'>): string {
+  return `https://download.docker.com/linux/${os.id}`;
+}
+
+export function dockerSourcesLine(os: Pick<SupportedOs, 'id' | 'codename'>, arch: Arch): string {
+  return `deb [arch=${arch} signed-by=${DOCKER_KEYRING}] ${dockerAptRepoUrl(os)} ${os.codename} stable\n`;
+}
+
+/** Steps that install Docker Engine and the compose plugin the way Docker documents it. */
+export function dockerInstallSteps(os: SupportedOs, arch: Arch): Step[] {
+  if (!/^[a-z]+$/.test(os.codename)) throw new Error(`bad release codename "${os.codename}"`);
+  const repo = dockerAptRepoUrl(os);
+  const sources = dockerSourcesLine(os, arch);
+  return [
+    {
+      id: 'docker-remove-conflicts',
+      name: 'Remove conflicting container packages (docker.io, podman-docker, …)',
+      check: shScript(NONE_INSTALLED_SCRIPT, ...DOCKER_CONFLICTING_PACKAGES),
+      commands: [shScript(REMOVE_INSTALLED_SCRIPT, ...DOCKER_CONFLICTING_PACKAGES)],
+      needsSudo: true,
+    },
+    {
+      id: 'docker-apt-prerequisites',
+      name: 'Install ca-certificates and curl',
+      check: packagesInstalledArgv(['ca-certificates', 'curl']),
+      commands: [aptGetArgv('update'), aptGetArgv('install', 'ca-certificates', 'curl')],
+      needsSudo: true,
+    },
+    {
+      id: 'docker-apt-repository',
+      name: `Add Docker's apt repository (${os.id} ${os.codename})`,
+      check: ['sh', '-c', 'test -s "$1" && grep -qxF "$3" "$2"', 'sh', DOCKER_KEYRING, DOCKER_SOURCES_LIST, sources.trimEnd()],
+      commands: [
+        ['install', '-m', '0755', '-d', '/etc/apt/keyrings'],
+        ['curl', '-fsSL', '--retry', '3', `${repo}/gpg`, '-o', DOCKER_KEYRING],
+        ['chmod', 'a+r', DOCKER_KEYRING],
+        aptGetArgv('update'),
+      ],
+      files: [{ path: DOCKER_SOURCES_LIST, content: sources, mode: 0o644 }],
+      needsSudo: true,
+    },
+    {
+      id: 'docker-install',
+      name: 'Install Docker Engine and the compose plugin',
+      check: packagesInstalledArgv(DOCKER_PACKAGES),
+      commands: [aptGetArgv('install', ...DOCKER_PACKAGES), ['systemctl', 'enable', '--now', 'docker.service', 'containerd.service']],
+      needsSudo: true,
+    },
+    {
+      id: 'docker-verify',
+      name: 'Check that Docker and compose answer',
+      commands: [
+        ['docker', 'info', '--format', '{{.ServerVersion}}'],
+        ['docker', 'compose', 'version'],
+      ],
+      needsSudo: true,
+    },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// compose invocation
+
+export interface ComposeTarget {
+  kind: ComposeKind;
+  /** the install directory holding compose.yaml */
+  dir: string;
+  /** compose project name; COMPOSE_PROJECT unless a test isolates itself */
+  project?: string;
+}
+
+export function composeFile(dir: string): string {
+  return posix.join(dir, HOST_LAYOUT.compose);
+}
+
+/**
+ * argv of a compose command. Always with `-p` (compose.yaml cannot carry the name for v1) and `-f`
+ * (so it works from any working directory):
+ *   v2: docker compose -p registry-setup -f <dir>/compose.yaml <args…>
+ *   v1: docker-compose -p registry-setup -f <dir>/compose.yaml <args…>
+ */
+export function composeCommand(kind: ComposeKind, dir: string, ...args: string[]): Argv {
+  return composeArgv({ kind, dir }, ...args);
+}
+
+export function composeArgv(target: ComposeTarget, ...args: string[]): Argv {
+  const project = target.project ?? COMPOSE_PROJECT;
+  if (!/^[a-z0-9][a-z0-9_-]*$/.test(project)) throw new Error(`compose project name "${project}" must be lower-case letters, digits, '-' and '_'`);
+  const base = target.kind === 'v2' ? ['docker', 'compose'] : ['docker-compose'];
+  return [...base, '-p', project, '-f', composeFile(target.dir), ...args];
+}
+
+/** Build the registry image and (re)create whatever changed; idempotent. */
+export function composeUpArgv(target: ComposeTarget): Argv {
+  return composeArgv(target, 'up', '-d', '--build', '--remove-orphans');
+}
+
+export function composeDownArgv(target: ComposeTarget, ...extra: string[]): Argv {
+  return composeArgv(target, 'down', '--remove-orphans', ...extra);
+}
+
+/**
+ * Make the running nginx re-read nginx.conf and the certificate files. A signal rather than
+ * `exec nginx -s reload`: it needs no pid file, and a just-started nginx (PID 1, no handler yet)
+ * ignores it harmlessly while it reads the new files anyway.
+ */
+export function nginxReloadArgv(target: ComposeTarget): Argv {
+  return composeArgv(target, 'kill', '-s', 'SIGHUP', 'nginx');
+}
+
+/** Test nginx.conf (and the certificates it names) in a throwaway nginx container with the real mounts. */
+export function nginxConfigTestArgv(target: ComposeTarget): Argv {
+  return composeArgv(target, 'run', '--rm', '--no-deps', '-T', 'nginx', 'nginx', '-t', '-c', CONTAINER_PATHS.nginxConf);
+}
+
+/** Run the registry's own health check inside its container. */
+export function registryHealthcheckArgv(target: ComposeTarget): Argv {
+  return composeArgv(target, 'exec', '-T', 'registry', 'node', CONTAINER_PATHS.registryBundle, 'healthcheck');
+}

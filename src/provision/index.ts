@@ -1,0 +1,7 @@
+// Provisioning as data: given settings and facts about a host, the steps (argv + files) to run there.
+export * from './step.js';
+export * from './preflight.js';
+export * from './docker.js';
+export * from './tls.js';
+export * from './deployment.js';
+export * from './diff.js';

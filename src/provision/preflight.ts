@@ -1,0 +1,378 @@
+// Pre-flight facts about a host: which commands to run, and pure parsers of their output.
+import type { DeploySettings } from '../settings/settings.js';
+import { COMPOSE_PROJECT } from '../templates/render.js';
+import { dockerDetectCommands, parseDockerDetect, type DockerFacts } from './docker.js';
+import { PreflightError, type Argv } from './step.js';
+
+// ---------------------------------------------------------------------------------------------
+// OS
+
+export interface OsInfo {
+  /** ID= (lower case), e.g. "ubuntu", "debian" */
+  id: string;
+  /** VERSION_ID=, e.g. "22.04", "12"; "" when absent (Debian testing/sid) */
+  versionId: string;
+  /** VERSION_CODENAME= (or UBUNTU_CODENAME=), e.g. "jammy"; "" when absent */
+  codename: string;
+  /** PRETTY_NAME=, for messages */
+  prettyName: string;
+}
+
+export interface SupportedOs extends OsInfo {
+  id: 'ubuntu' | 'debian';
+  codename: string;
+}
+
+/** Releases we deploy to, with the codename Docker's apt repository files them under. */
+export const SUPPORTED_OS: readonly { id: 'ubuntu' | 'debian'; versionId: string; codename: string; name: string }[] = [
+  { id: 'ubuntu', versionId: '20.04', codename: 'focal', name: 'Ubuntu 20.04' },
+  { id: 'ubuntu', versionId: '22.04', codename: 'jammy', name: 'Ubuntu 22.04' },
+  { id: 'ubuntu', versionId: '24.04', codename: 'noble', name: 'Ubuntu 24.04' },
+  { id: 'debian', versionId: '11', codename: 'bullseye', name: 'Debian 11' },
+  { id: 'debian', versionId: '12', codename: 'bookworm', name: 'Debian 12' },
+];
+
+const SUPPORTED_LIST = 'Ubuntu 20.04, 22.04 and 24.04, Debian 11 and 12';
+
+function unquote(raw: string): string {
+  const v = raw.trim();
+  if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) return v.slice(1, -1).replace(/\\(["\\$`])/g, '$1');
+  if (v.length >= 2 && v.startsWith("'") && v.endsWith("'")) return v.slice(1, -1);
+  return v;
+}
+
+/** Parses /etc/os-release (shell-style KEY=value lines, values optionally quoted). */
+export function parseOsRelease(text: string): OsInfo {
+  const vars = new Map<string, string>();
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^\s*([A-Z0-9_]+)=(.*)$/.exec(line);
+    if (m) vars.set(m[1]!, unquote(m[2]!));
+  }
+  const id = (vars.get('ID') ?? '').toLowerCase();
+  const versionId = vars.get('VERSION_ID') ?? '';
+  const codename = vars.get('VERSION_CODENAME') || vars.get('UBUNTU_CODENAME') || '';
+  const prettyName = vars.get('PRETTY_NAME') || [vars.get('NAME'), vars.get('VERSION')].filter(Boolean).join(' ') || id || 'an unknown system';
+  return { id, versionId, codename, prettyName };
+}
+
+/** Accepts the releases in SUPPORTED_OS; throws a PreflightError naming what was found otherwise. */
+export function checkSupportedOs(os: OsInfo): SupportedOs {
+  const found = `${os.prettyName} (ID=${os.id || '?'}, VERSION_ID=${os.versionId || '?'})`;
+  if (os.id !== 'ubuntu' && os.id !== 'debian') {
+    throw new PreflightError(`unsupported operating system: found ${found}; supported: ${SUPPORTED_LIST}`);
+  }
+  const release = SUPPORTED_OS.find((r) => r.id === os.id && r.versionId === os.versionId);
+  if (!release) {
+    throw new PreflightError(`unsupported ${os.id === 'ubuntu' ? 'Ubuntu' : 'Debian'} release: found ${found}; supported: ${SUPPORTED_LIST}`);
+  }
+  return { ...os, id: release.id, codename: os.codename || release.codename };
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU architecture
+
+export type Arch = 'amd64' | 'arm64';
+
+/** `uname -m` → Docker/Debian architecture name; anything but x86-64 and 64-bit ARM is refused. */
+export function parseUnameMachine(text: string): Arch {
+  const machine = text.trim();
+  if (machine === 'x86_64' || machine === 'amd64') return 'amd64';
+  if (machine === 'aarch64' || machine === 'arm64' || machine === 'armv8l') return 'arm64';
+  throw new PreflightError(`unsupported CPU architecture: found "${machine || 'nothing'}" (uname -m); supported: x86_64 (amd64) and aarch64 (arm64)`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Disk space
+
+export interface DiskFree {
+  filesystem: string;
+  totalBytes: number;
+  usedBytes: number;
+  availableBytes: number;
+  mountedOn: string;
+}
+
+/** Below this, deploying is refused. */
+export const MIN_FREE_BYTES = 2 * 1024 ** 3;
+/** Below this, a warning: images add up quickly. */
+export const RECOMMENDED_FREE_BYTES = 10 * 1024 ** 3;
+
+/**
+ * `df -Pk` for the nearest existing ancestor of `path` (the install and data directories usually do
+ * not exist yet). The path is passed as a positional parameter, never spliced into the script.
+ */
+export function diskFreeArgv(path: string): Argv {
+  return ['sh', '-c', 'p=$1; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; exec df -Pk "$p"', 'sh', path];
+}
+
+/** Parses POSIX `df -Pk` output (header + one line per file system); returns the first entry. */
+export function parseDfPk(text: string): DiskFree {
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
+  for (const line of lines) {
+    const m = /^(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)%\s+(.+)$/.exec(line.trim());
+    if (m) {
+      return {
+        filesystem: m[1]!,
+        totalBytes: Number(m[2]) * 1024,
+        usedBytes: Number(m[3]) * 1024,
+        availableBytes: Number(m[4]) * 1024,
+        mountedOn: m[6]!,
+      };
+    }
+  }
+  throw new PreflightError(`cannot read the free disk space from df output: ${JSON.stringify(text.slice(0, 300))}`);
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i += 1;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}
+
+/** 'ok', or a message: error below `minBytes`, warning below `recommendedBytes`. */
+export function checkDiskSpace(
+  disk: DiskFree,
+  what: string,
+  minBytes = MIN_FREE_BYTES,
+  recommendedBytes = RECOMMENDED_FREE_BYTES,
+): { level: 'ok' | 'warning' | 'error'; message?: string } {
+  const where = `${what} (${disk.mountedOn})`;
+  if (disk.availableBytes < minBytes) {
+    return { level: 'error', message: `only ${formatBytes(disk.availableBytes)} free on ${where}; at least ${formatBytes(minBytes)} is needed` };
+  }
+  if (disk.availableBytes < recommendedBytes) {
+    return { level: 'warning', message: `${formatBytes(disk.availableBytes)} free on ${where}; images fill a disk quickly, ${formatBytes(recommendedBytes)} or more is recommended` };
+  }
+  return { level: 'ok' };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ports
+
+export interface ListeningSocket {
+  address: string;
+  port: number;
+  /** from `ss -p` (root only), e.g. "nginx" */
+  process?: string;
+  pid?: number;
+}
+
+/** Listening TCP sockets, with process names when run as root. */
+export const LISTENING_PORTS_ARGV: Argv = ['ss', '-ltnpH'];
+
+/** Parses `ss -ltnH` / `ss -ltnpH` output. */
+export function parseSsListening(text: string): ListeningSocket[] {
+  const out: ListeningSocket[] = [];
+  for (const line of text.split(/\r?\n/)) {
+    const cols = line.trim().split(/\s+/);
+    if (cols.length < 4) continue;
+    // State Recv-Q Send-Q Local:Port Peer:Port [Process]; without -H a header line comes first.
+    let i = 0;
+    if (/^[A-Z-]+$/.test(cols[0]!) && /^\d+$/.test(cols[1] ?? '')) i = 3;
+    else if (/^\d+$/.test(cols[0]!) && /^\d+$/.test(cols[1] ?? '')) i = 2; // some ss builds omit State with -l
+    else continue;
+    const local = cols[i];
+    if (!local) continue;
+    const colon = local.lastIndexOf(':');
+    if (colon < 0) continue;
+    const port = Number(local.slice(colon + 1));
+    if (!Number.isInteger(port)) continue;
+    const address = local.slice(0, colon).replace(/^\[|\]$/g, '');
+    const socket: ListeningSocket = { address, port };
+    const proc = /users:\(\("([^"]+)",pid=(\d+)/.exec(line);
+    if (proc) {
+      socket.process = proc[1]!;
+      socket.pid = Number(proc[2]);
+    }
+    out.push(socket);
+  }
+  return out;
+}
+
+export interface PublishedPort {
+  container: string;
+  hostAddress: string;
+  hostPort: number;
+  containerPort: number;
+}
+
+/** Containers of our compose project with their published ports (tab-separated name and ports). */
+export function ourContainersArgv(project = COMPOSE_PROJECT): Argv {
+  return ['docker', 'ps', '--filter', `label=com.docker.compose.project=${project}`, '--format', '{{.Names}}\t{{.Ports}}'];
+}
+
+/** Parses the output of ourContainersArgv(): `name\t0.0.0.0:80->8080/tcp, :::80->8080/tcp, 5000/tcp`. */
+export function parseDockerPsPorts(text: string): PublishedPort[] {
+  const out: PublishedPort[] = [];
+  for (const line of text.split(/\r?\n/)) {
+    if (!line.trim()) continue;
+    const tab = line.indexOf('\t');
+    const container = (tab < 0 ? line : line.slice(0, tab)).trim();
+    const ports = tab < 0 ? '' : line.slice(tab + 1);
+    for (const part of ports.split(',')) {
+      const m = /^\s*(.*):(\d+)(?:-(\d+))?->(\d+)(?:-(\d+))?\/tcp\s*$/.exec(part);
+      if (!m) continue;
+      const hostAddress = m[1]!.replace(/^\[|\]$/g, '');
+      const first = Number(m[2]);
+      const last = m[3] ? Number(m[3]) : first;
+      const containerFirst = Number(m[4]);
+      for (let p = first; p <= last; p += 1) {
+        out.push({ container, hostAddress, hostPort: p, containerPort: containerFirst + (p - first) });
+      }
+    }
+  }
+  return out;
+}
+
+export type PortState = 'free' | 'ours' | 'taken';
+
+export interface PortCheck {
+  port: number;
+  state: PortState;
+  /** for 'taken': who holds it, as well as we can tell */
+  holder?: string;
+  message?: string;
+}
+
+/**
+ * Whether `port` can be published. Any listener on the port blocks Docker's 0.0.0.0 publish, unless
+ * it is a container of our own compose project (a re-deploy): then it is 'ours' and fine.
+ */
+export function checkPort(port: number, sockets: readonly ListeningSocket[], ours: readonly PublishedPort[], what = `port ${port}`): PortCheck {
+  const mine = ours.find((p) => p.hostPort === port);
+  if (mine) return { port, state: 'ours', holder: mine.container };
+  const listeners = sockets.filter((s) => s.port === port);
+  if (listeners.length === 0) return { port, state: 'free' };
+  const named = listeners.find((s) => s.process);
+  const holder = named ? `${named.process}${named.pid ? ` (pid ${named.pid})` : ''}` : `something listening on ${listeners[0]!.address}:${port}`;
+  const hint = named?.process === 'docker-proxy' ? ': another Docker container publishes it' : named?.process === 'nginx' || named?.process === 'apache2' || named?.process === 'caddy' ? ': a web server on the host uses it' : '';
+  return { port, state: 'taken', holder, message: `${what} is in use by ${holder}${hint}; stop it or choose another port` };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The whole pre-flight
+
+export type ProbeId =
+  | 'os-release'
+  | 'arch'
+  | 'disk-dir'
+  | 'disk-data'
+  | 'ports'
+  | 'our-containers'
+  | 'docker-cli'
+  | 'compose-v2'
+  | 'compose-v1'
+  | 'docker-daemon';
+
+export interface Probe {
+  id: ProbeId;
+  argv: Argv;
+  needsSudo?: boolean;
+  /** a non-zero exit is a fact (e.g. "no docker"), not a failure of the pre-flight */
+  mayFail?: boolean;
+}
+
+export interface ProbeResult {
+  code: number | null;
+  stdout: string;
+  stderr?: string;
+}
+
+/** Read-only commands whose output assessPreflight() turns into facts and problems. */
+export function preflightCommands(settings: Pick<DeploySettings, 'dir' | 'dataDir'>): Probe[] {
+  return [
+    { id: 'os-release', argv: ['cat', '/etc/os-release'] },
+    { id: 'arch', argv: ['uname', '-m'] },
+    { id: 'disk-dir', argv: diskFreeArgv(settings.dir) },
+    { id: 'disk-data', argv: diskFreeArgv(settings.dataDir) },
+    // -p needs root to name the processes of other users
+    { id: 'ports', argv: LISTENING_PORTS_ARGV, needsSudo: true },
+    { id: 'our-containers', argv: ourContainersArgv(), needsSudo: true, mayFail: true },
+    ...dockerDetectCommands(),
+  ];
+}
+
+export interface PreflightReport {
+  os?: SupportedOs;
+  arch?: Arch;
+  disk: { dir?: DiskFree; data?: DiskFree };
+  docker: DockerFacts;
+  ports: PortCheck[];
+  errors: string[];
+  warnings: string[];
+}
+
+export function assessPreflight(
+  settings: Pick<DeploySettings, 'dir' | 'dataDir' | 'httpPort' | 'httpsPort'>,
+  results: Readonly<Partial<Record<ProbeId, ProbeResult>>>,
+): PreflightReport {
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  const get = (id: ProbeId): ProbeResult | undefined => results[id];
+  const required = (id: ProbeId, what: string): string | undefined => {
+    const r = get(id);
+    if (!r) {
+      errors.push(`${what}: not checked`);
+      return undefined;
+    }
+    if (r.code !== 0) {
+      errors.push(`${what}: the check failed (exit ${r.code})${r.stderr?.trim() ? `: ${r.stderr.trim().split('\n').slice(-1)[0]}` : ''}`);
+      return undefined;
+    }
+    return r.stdout;
+  };
+  const attempt = <T>(fn: () => T): T | undefined => {
+    try {
+      return fn();
+    } catch (e) {
+      errors.push((e as Error).message);
+      return undefined;
+    }
+  };
+
+  const report: PreflightReport = { disk: {}, docker: parseDockerDetect(results), ports: [], errors, warnings };
+
+  const osText = required('os-release', 'operating system');
+  if (osText !== undefined) report.os = attempt(() => checkSupportedOs(parseOsRelease(osText)));
+  const archText = required('arch', 'CPU architecture');
+  if (archText !== undefined) report.arch = attempt(() => parseUnameMachine(archText));
+
+  const dfDir = required('disk-dir', `free space for ${settings.dir}`);
+  if (dfDir !== undefined) report.disk.dir = attempt(() => parseDfPk(dfDir));
+  const dfData = required('disk-data', `free space for ${settings.dataDir}`);
+  if (dfData !== undefined) report.disk.data = attempt(() => parseDfPk(dfData));
+  if (report.disk.data) {
+    const c = checkDiskSpace(report.disk.data, `the data directory ${settings.dataDir}`);
+    if (c.level === 'error') errors.push(c.message!);
+    if (c.level === 'warning') warnings.push(c.message!);
+  }
+  if (report.disk.dir && report.disk.dir.filesystem !== report.disk.data?.filesystem) {
+    // the install directory holds little, but Docker's images live on the root file system
+    const c = checkDiskSpace(report.disk.dir, `the install directory ${settings.dir}`, 512 * 1024 ** 2, 2 * 1024 ** 3);
+    if (c.level === 'error') errors.push(c.message!);
+    if (c.level === 'warning') warnings.push(c.message!);
+  }
+
+  const ssText = required('ports', 'ports in use');
+  if (ssText !== undefined) {
+    const sockets = parseSsListening(ssText);
+    const psResult = get('our-containers');
+    const ours = psResult?.code === 0 ? parseDockerPsPorts(psResult.stdout) : [];
+    for (const [port, what] of [
+      [settings.httpPort, `the http port ${settings.httpPort}`],
+      [settings.httpsPort, `the https port ${settings.httpsPort}`],
+    ] as const) {
+      const check = checkPort(port, sockets, ours, what);
+      report.ports.push(check);
+      if (check.state === 'taken') errors.push(check.message!);
+    }
+  }
+
+  if (report.docker.composeNote) warnings.push(report.docker.composeNote);
+  return report;
+}

@@ -1,0 +1,404 @@
+// Renders templates/*.tmpl ({{name}} placeholders, nothing else) and builds compose.yaml as an object
+// stringified with the yaml library. Variants (HTTPS vs HTTP-only nginx) are assembled here in code
+// from small template pieces, so the templates themselves stay logic-free.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Document, isPair, isScalar, isSeq, visit } from 'yaml';
+import {
+  NGINX_HTTP_PORT,
+  NGINX_HTTPS_PORT,
+  REGISTRY_PORT,
+  REGISTRY_UID,
+  type DeploySettings,
+} from '../settings/settings.js';
+
+export class TemplateError extends Error {
+  override name = 'TemplateError';
+}
+
+/** The compose project every deployment runs under (`-p`). compose v1.29 rejects a top-level `name:` key. */
+export const COMPOSE_PROJECT = 'registry-setup';
+/** Image tag of the registry image built on the host. */
+export const REGISTRY_IMAGE_REPO = 'registry-setup/registry';
+/** uid:gid of nginx in the official nginx images (and in our stand-in). */
+export const NGINX_UID = 101;
+
+/** Paths inside the containers. The host side of each mount is a DIRECTORY under settings.dir. */
+export const CONTAINER_PATHS = {
+  /** holds nginx.conf (host: <dir>/nginx/) */
+  nginxConfDir: '/etc/registry-setup/nginx',
+  nginxConf: '/etc/registry-setup/nginx/nginx.conf',
+  /** holds fullchain.pem + privkey.pem (host: <dir>/tls/) */
+  tlsDir: '/etc/registry-setup/tls',
+  /** ACME http-01 webroot (host: <dir>/webroot/) */
+  webroot: '/var/www/acme',
+  /** holds htpasswd (host: <dir>/auth/) */
+  authDir: '/etc/registry-setup/auth',
+  htpasswd: '/etc/registry-setup/auth/htpasswd',
+  /** registry:2 layout (host: settings.dataDir) */
+  data: '/var/lib/registry',
+  /** tmpfs in both containers */
+  temp: '/tmp',
+  /** the bundle inside the registry image */
+  registryBundle: '/app/registry.mjs',
+} as const;
+
+/** Host-side layout under settings.dir (relative paths). */
+export const HOST_LAYOUT = {
+  compose: 'compose.yaml',
+  nginxDir: 'nginx',
+  nginxConf: 'nginx/nginx.conf',
+  authDir: 'auth',
+  htpasswd: 'auth/htpasswd',
+  tlsDir: 'tls',
+  certificate: 'tls/fullchain.pem',
+  privateKey: 'tls/privkey.pem',
+  webroot: 'webroot',
+  acmeChallengeDir: 'webroot/.well-known/acme-challenge',
+  buildDir: 'build',
+  dockerfile: 'build/Dockerfile',
+  dockerignore: 'build/.dockerignore',
+  registryBundle: 'build/registry.mjs',
+  deployedSettings: 'registry-setup.json',
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// Placeholder rendering
+
+export type TemplateValues = Readonly<Record<string, string | number>>;
+
+const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
+const NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
+
+/**
+ * Replaces every `{{name}}` in `template` with `values[name]`, in one pass (inserted values are not
+ * scanned again). Throws on a placeholder without a value, on a malformed placeholder, and on a
+ * value that the template never uses (a typo on either side).
+ */
+export function renderString(template: string, values: TemplateValues, what = 'template'): string {
+  const used = new Set<string>();
+  const out = template.replace(PLACEHOLDER, (_all, raw: string) => {
+    if (!NAME.test(raw)) throw new TemplateError(`${what}: malformed placeholder {{${raw}}}`);
+    if (!Object.hasOwn(values, raw)) throw new TemplateError(`${what}: no value for placeholder {{${raw}}}`);
+    const value = values[raw];
+    if (value === undefined || value === null) throw new TemplateError(`${what}: no value for placeholder {{${raw}}}`);
+    used.add(raw);
+    return String(value);
+  });
+  const unused = Object.keys(values).filter((k) => !used.has(k));
+  if (unused.length > 0) throw new TemplateError(`${what}: unknown placeholder(s) ${unused.map((k) => `{{${k}}}`).join(', ')} (not in the template)`);
+  return out;
+}
+
+let cachedDir: string | undefined;
+
+/**
+ * The package's templates/ directory, found by walking up from this module: works from src/ (tsx)
+ * and from the bundled dist/cli.mjs alike. REGISTRY_SETUP_TEMPLATES overrides it.
+ */
+export function templatesDir(): string {
+  const override = process.env.REGISTRY_SETUP_TEMPLATES;
+  if (override) return override;
+  if (cachedDir) return cachedDir;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i += 1) {
+    const candidate = join(dir, 'templates');
+    if (existsSync(join(candidate, 'nginx.conf.tmpl'))) {
+      cachedDir = candidate;
+      return candidate;
+    }
+    const parent = dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  throw new TemplateError(`cannot find the templates/ directory above ${fileURLToPath(import.meta.url)}`);
+}
+
+const templateCache = new Map<string, string>();
+
+export function loadTemplate(name: string): string {
+  if (!/^[A-Za-z0-9._-]+\.tmpl$/.test(name)) throw new TemplateError(`bad template name "${name}"`);
+  let text = templateCache.get(name);
+  if (text === undefined) {
+    text = readFileSync(join(templatesDir(), name), 'utf8');
+    templateCache.set(name, text);
+  }
+  return text;
+}
+
+/** Renders templates/<name> (e.g. `nginx.conf.tmpl`). */
+export function renderTemplate(name: string, values: TemplateValues): string {
+  return renderString(loadTemplate(name), values, name);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input validation: values end up in nginx.conf, a Dockerfile and YAML, so refuse anything that could
+// change their structure instead of trying to escape it.
+
+const HOST_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+const DOMAIN_RE = new RegExp(`^${HOST_LABEL}(?:\\.${HOST_LABEL})*$`);
+const IPV4_RE = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+export function isIpv4(text: string): boolean {
+  return IPV4_RE.test(text);
+}
+
+export function validateDomain(domain: string): string {
+  if (domain.length > 253 || !DOMAIN_RE.test(domain)) {
+    throw new TemplateError(`"${domain}" is not a valid host name (letters, digits, '-' and '.' only)`);
+  }
+  return domain;
+}
+
+export function validatePort(port: number, what: string): number {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new TemplateError(`${what}: ${port} is not a port number (1-65535)`);
+  return port;
+}
+
+export function validateImageRef(image: string, what: string): string {
+  // repository[:tag][@digest], as docker accepts them; no whitespace or quotes.
+  if (!/^[a-z0-9][a-z0-9._\/:@-]*$/i.test(image) || image.length > 512) throw new TemplateError(`${what}: "${image}" is not an image reference`);
+  return image;
+}
+
+export function validateVersion(version: string): string {
+  if (!/^[0-9A-Za-z][0-9A-Za-z.+_-]{0,127}$/.test(version)) throw new TemplateError(`"${version}" is not a version string`);
+  return version;
+}
+
+function validateAbsolutePath(path: string, what: string): string {
+  // ':' would break compose's short volume syntax, '$' its interpolation, newlines everything.
+  if (!path.startsWith('/') || /[:$\n\r\0]/.test(path)) {
+    throw new TemplateError(`${what}: "${path}" must be an absolute path without ':', '$' or newlines`);
+  }
+  return path.length > 1 ? path.replace(/\/+$/, '') : path;
+}
+
+// ---------------------------------------------------------------------------------------------
+// nginx.conf
+
+/**
+ * `https`: port 8080 serves ACME challenges and redirects the rest to https; port 8443 proxies the
+ * registry. `http-only`: before any certificate exists (Let's Encrypt bootstrap): only port 8080,
+ * ACME challenges, and 503 for everything else; no TLS files are read.
+ */
+export type NginxMode = 'https' | 'http-only';
+
+export interface NginxConfOptions {
+  mode: NginxMode;
+  domain: string;
+  /** the host's public https port, for the redirect (`:port` is added unless 443) */
+  httpsPort: number;
+  /** Overrides of in-container paths and ports: only for testing the file with a host nginx. */
+  paths?: Partial<{ tlsDir: string; webroot: string; tempDir: string }>;
+  listen?: Partial<{ http: number; https: number }>;
+  upstream?: Partial<{ host: string; port: number }>;
+}
+
+export function buildNginxConf(opts: NginxConfOptions): string {
+  const domain = validateDomain(opts.domain);
+  const httpsPort = validatePort(opts.httpsPort, 'https port');
+  const tlsDir = opts.paths?.tlsDir ?? CONTAINER_PATHS.tlsDir;
+  const webroot = opts.paths?.webroot ?? CONTAINER_PATHS.webroot;
+  const tempDir = opts.paths?.tempDir ?? CONTAINER_PATHS.temp;
+  for (const [what, p] of [['tlsDir', tlsDir], ['webroot', webroot], ['tempDir', tempDir]] as const) {
+    if (!p.startsWith('/') || /[\s;{}'"$]/.test(p)) throw new TemplateError(`nginx ${what}: "${p}" must be an absolute path without spaces, quotes, ';', '{', '}' or '$'`);
+  }
+  const httpListenPort = validatePort(opts.listen?.http ?? NGINX_HTTP_PORT, 'nginx http listen port');
+  const httpsListenPort = validatePort(opts.listen?.https ?? NGINX_HTTPS_PORT, 'nginx https listen port');
+  const upstreamHost = opts.upstream?.host ?? 'registry';
+  if (!DOMAIN_RE.test(upstreamHost)) throw new TemplateError(`nginx upstream host "${upstreamHost}" is not a host name`);
+  const upstreamPort = validatePort(opts.upstream?.port ?? REGISTRY_PORT, 'upstream port');
+
+  const servers: string[] = [];
+  if (opts.mode === 'https') {
+    const portSuffix = httpsPort === 443 ? '' : `:${httpsPort}`;
+    servers.push(
+      renderTemplate('nginx-http-server.tmpl', {
+        fallbackComment: 'everything else is redirected to https.',
+        httpListenPort,
+        domain,
+        webroot,
+        fallback: `            return 301 https://$host${portSuffix}$request_uri;`,
+      }),
+      renderTemplate('nginx-https-server.tmpl', {
+        httpsListenPort,
+        domain,
+        tlsDir,
+        upstreamHost,
+        upstreamPort,
+      }),
+    );
+  } else if (opts.mode === 'http-only') {
+    servers.push(
+      renderTemplate('nginx-http-server.tmpl', {
+        fallbackComment: 'no certificate yet, so the registry is not served (503).',
+        httpListenPort,
+        domain,
+        webroot,
+        fallback: [
+          '            default_type text/plain;',
+          '            return 503 "registry-setup: this registry has no TLS certificate yet\\n";',
+        ].join('\n'),
+      }),
+    );
+  } else {
+    throw new TemplateError(`unknown nginx mode "${String(opts.mode)}"`);
+  }
+  return renderTemplate('nginx.conf.tmpl', {
+    tempDir,
+    servers: servers.map((s) => s.replace(/\n+$/, '')).join('\n\n'),
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dockerfile of the registry image
+
+export function buildDockerfile(settings: Pick<DeploySettings, 'nodeImage'>, version: string): string {
+  return renderTemplate('Dockerfile.tmpl', {
+    nodeImage: validateImageRef(settings.nodeImage, 'nodeImage'),
+    version: validateVersion(version),
+    uid: REGISTRY_UID,
+    gid: REGISTRY_UID,
+    port: REGISTRY_PORT,
+  });
+}
+
+export function buildDockerignore(): string {
+  return renderTemplate('dockerignore.tmpl', {});
+}
+
+export function registryImageTag(version: string): string {
+  return `${REGISTRY_IMAGE_REPO}:${validateVersion(version)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// compose.yaml
+
+export interface ComposeOptions {
+  /** registry-setup version: tags the registry image. */
+  version: string;
+  /** false only for local tests: the registry then runs without authentication. */
+  auth: boolean;
+  /** Host address the ports are published on (default: all interfaces). */
+  publishAddress?: string;
+  /** Health check timing of the registry (defaults: 30s / 5s / 3 / 10s). */
+  healthcheck?: Partial<{ interval: string; timeout: string; retries: number; startPeriod: string }>;
+  realm?: string;
+}
+
+type ComposeSettings = Pick<DeploySettings, 'dataDir' | 'httpPort' | 'httpsPort' | 'nginxImage'>;
+
+const DURATION_RE = /^\d+(?:ms|s|m|h)$/;
+
+/**
+ * compose.yaml as a plain object. Works with `docker compose` (v2) and `docker-compose` 1.27+:
+ * no `version:` key (v1.27+ then reads it as the Compose Specification; v2 warns about a version
+ * key) and no top-level `name:` (v1 rejects it): the project name is given as `-p registry-setup`
+ * on every invocation (see composeCommand in src/provision). Paths of files under settings.dir are
+ * relative (`./auth`), which compose resolves against the directory of compose.yaml.
+ */
+export function composeDocument(settings: ComposeSettings, opts: ComposeOptions): Record<string, unknown> {
+  const version = validateVersion(opts.version);
+  const dataDir = validateAbsolutePath(settings.dataDir, 'dataDir');
+  const httpPort = validatePort(settings.httpPort, 'http port');
+  const httpsPort = validatePort(settings.httpsPort, 'https port');
+  if (httpPort === httpsPort) throw new TemplateError(`the http and https ports must differ (both are ${httpPort})`);
+  const nginxImage = validateImageRef(settings.nginxImage, 'nginxImage');
+  const publish = opts.publishAddress;
+  if (publish !== undefined && !IPV4_RE.test(publish) && !/^\[[0-9a-fA-F:]+\]$/.test(publish)) {
+    throw new TemplateError(`publish address "${publish}" must be an IPv4 address or a bracketed IPv6 address`);
+  }
+  const hc = { interval: '30s', timeout: '5s', retries: 3, startPeriod: '10s', ...opts.healthcheck };
+  for (const d of [hc.interval, hc.timeout, hc.startPeriod]) {
+    if (!DURATION_RE.test(d)) throw new TemplateError(`health check duration "${d}" is not like 30s`);
+  }
+  const realm = opts.realm ?? 'Registry Realm';
+  if (/[$\n\r"]/.test(realm)) throw new TemplateError(`realm "${realm}" must not contain '$', quotes or newlines`);
+
+  const environment: Record<string, string> = {
+    REGISTRY_HTTP_ADDR: `0.0.0.0:${REGISTRY_PORT}`,
+    REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: CONTAINER_PATHS.data,
+    REGISTRY_STORAGE_DELETE_ENABLED: 'true',
+  };
+  const registryVolumes = [`${dataDir}:${CONTAINER_PATHS.data}`];
+  if (opts.auth) {
+    environment.REGISTRY_AUTH = 'htpasswd';
+    environment.REGISTRY_AUTH_HTPASSWD_PATH = CONTAINER_PATHS.htpasswd;
+    environment.REGISTRY_AUTH_HTPASSWD_REALM = realm;
+    // The directory, not the file: a file replaced by rename stays visible in the container.
+    registryVolumes.push(`./${HOST_LAYOUT.authDir}:${CONTAINER_PATHS.authDir}:ro`);
+  }
+  const hardening = {
+    read_only: true,
+    security_opt: ['no-new-privileges:true'],
+    cap_drop: ['ALL'],
+    tmpfs: [`${CONTAINER_PATHS.temp}:size=64m,mode=1777`],
+  };
+  const logging = { driver: 'json-file', options: { 'max-size': '10m', 'max-file': '3' } };
+  const prefix = publish === undefined ? '' : `${publish}:`;
+
+  return {
+    'x-registry-setup': {
+      version,
+      // compose v1 has no `name:`; run every compose command with `-p <project>`.
+      project: COMPOSE_PROJECT,
+    },
+    services: {
+      registry: {
+        build: { context: `./${HOST_LAYOUT.buildDir}` },
+        image: registryImageTag(version),
+        user: `${REGISTRY_UID}:${REGISTRY_UID}`,
+        ...hardening,
+        environment,
+        volumes: registryVolumes,
+        healthcheck: {
+          test: ['CMD', 'node', CONTAINER_PATHS.registryBundle, 'healthcheck'],
+          interval: hc.interval,
+          timeout: hc.timeout,
+          retries: hc.retries,
+          start_period: hc.startPeriod,
+        },
+        // the registry lets in-flight requests finish for up to 30 s after SIGTERM
+        stop_grace_period: '40s',
+        restart: 'unless-stopped',
+        logging,
+      },
+      nginx: {
+        image: nginxImage,
+        user: `${NGINX_UID}:${NGINX_UID}`,
+        ...hardening,
+        command: ['nginx', '-c', CONTAINER_PATHS.nginxConf, '-g', 'daemon off;'],
+        volumes: [
+          `./${HOST_LAYOUT.nginxDir}:${CONTAINER_PATHS.nginxConfDir}:ro`,
+          `./${HOST_LAYOUT.tlsDir}:${CONTAINER_PATHS.tlsDir}:ro`,
+          `./${HOST_LAYOUT.webroot}:${CONTAINER_PATHS.webroot}:ro`,
+        ],
+        ports: [`${prefix}${httpPort}:${NGINX_HTTP_PORT}`, `${prefix}${httpsPort}:${NGINX_HTTPS_PORT}`],
+        depends_on: ['registry'],
+        restart: 'unless-stopped',
+        logging,
+      },
+    },
+  };
+}
+
+/**
+ * compose.yaml text. Stringified as YAML 1.1 so that every string PyYAML (compose v1) would read as
+ * something else (`22:22` as a base-60 number, `yes`/`on` as booleans) comes out quoted.
+ */
+export function buildCompose(settings: ComposeSettings, opts: ComposeOptions): string {
+  const header = '# Generated by registry-setup: edits are overwritten on the next deploy.\n' + `# Run compose with the project name: -p ${COMPOSE_PROJECT}\n`;
+  const doc = new Document(composeDocument(settings, opts), { version: '1.1', aliasDuplicateObjects: false });
+  // Quote the values that look like numbers with colons, as compose's documentation advises.
+  visit(doc, {
+    Pair(_key, pair) {
+      if (!isPair(pair) || !isScalar(pair.key) || (pair.key.value !== 'ports' && pair.key.value !== 'user')) return undefined;
+      const scalars = isSeq(pair.value) ? pair.value.items : [pair.value];
+      for (const s of scalars) if (isScalar(s)) s.type = 'QUOTE_DOUBLE';
+      return undefined;
+    },
+  });
+  return header + doc.toString({ lineWidth: 0 });
+}

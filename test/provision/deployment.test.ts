@@ -1,0 +1,176 @@
+// The deployment's files (paths, modes, owners, byte-stability), its steps, and the self-signed TLS
+// step, whose openssl argv and check are run here for real.
+import assert from 'node:assert/strict';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { parse } from 'yaml';
+import type { DeploySettings } from '../../src/settings/settings.js';
+import {
+  deploySteps,
+  installDirArgv,
+  installFileArgv,
+  renderDeploymentFiles,
+  selfSignedCheckArgv,
+  selfSignedOpensslArgv,
+  selfSignedTlsStep,
+  subjectAltName,
+  tlsPaths,
+  type RenderDeploymentOptions,
+} from '../../src/provision/index.js';
+import { run } from '../helpers/exec.js';
+import { TempDirs } from '../helpers/tmp.js';
+
+const tmp = new TempDirs();
+after(() => tmp.cleanup());
+
+const settings: DeploySettings = {
+  target: 'deploy@203.0.113.10',
+  domain: 'registry.example.com',
+  email: 'ops@example.com',
+  user: 'admin',
+  tls: 'self-signed',
+  httpPort: 80,
+  httpsPort: 443,
+  dir: '/opt/registry-setup',
+  dataDir: '/srv/registry',
+  nodeImage: 'node:22-bookworm-slim',
+  nginxImage: 'nginx:1.27-alpine',
+};
+const HTPASSWD = 'admin:$2y$10$abcdefghijklmnopqrstuu5Ilz0S3ZQkP3v1mG8t8fV1l8K0kQj7m\n';
+const opts: RenderDeploymentOptions = { version: '0.1.0', registryBundle: Buffer.from('console.log("registry")\n'), htpasswd: HTPASSWD };
+
+describe('renderDeploymentFiles', () => {
+  test('the files, their modes and owners', () => {
+    const { files, directories } = renderDeploymentFiles(settings, opts);
+    assert.deepEqual(
+      files.map((f) => `${f.path} ${f.mode.toString(8)} ${f.owner ?? 0}:${f.group ?? 0}${f.sensitive ? ' sensitive' : ''}`),
+      [
+        '/opt/registry-setup/compose.yaml 644 0:0',
+        '/opt/registry-setup/nginx/nginx.conf 644 0:0',
+        '/opt/registry-setup/build/Dockerfile 644 0:0',
+        '/opt/registry-setup/build/.dockerignore 644 0:0',
+        '/opt/registry-setup/build/registry.mjs 644 0:0',
+        '/opt/registry-setup/registry-setup.json 644 0:0',
+        '/opt/registry-setup/auth/htpasswd 600 1000:1000 sensitive',
+      ],
+    );
+    assert.ok(!files.some((f) => f.path.includes('/tls/')), 'no TLS files: they come from the TLS step');
+    assert.deepEqual(directories.map(installDirArgv), [
+      ['install', '-d', '-m', '0755', '-o', '0', '-g', '0', '/opt/registry-setup'],
+      ['install', '-d', '-m', '0755', '-o', '0', '-g', '0', '/opt/registry-setup/nginx'],
+      ['install', '-d', '-m', '0755', '-o', '0', '-g', '0', '/opt/registry-setup/auth'],
+      ['install', '-d', '-m', '0755', '-o', '0', '-g', '0', '/opt/registry-setup/tls'],
+      ['install', '-d', '-m', '0755', '-o', '0', '-g', '0', '/opt/registry-setup/build'],
+      ['install', '-d', '-m', '0755', '-o', '0', '-g', '0', '/opt/registry-setup/webroot'],
+      ['install', '-d', '-m', '0755', '-o', '0', '-g', '0', '/opt/registry-setup/webroot/.well-known'],
+      ['install', '-d', '-m', '0755', '-o', '0', '-g', '0', '/opt/registry-setup/webroot/.well-known/acme-challenge'],
+      ['install', '-d', '-m', '0750', '-o', '1000', '-g', '1000', '/srv/registry'],
+    ]);
+    assert.deepEqual(installFileArgv('/tmp/x', files.at(-1)!), ['install', '-m', '0600', '-o', '1000', '-g', '1000', '/tmp/x', '/opt/registry-setup/auth/htpasswd']);
+  });
+
+  test('the same inputs give the same bytes', () => {
+    const a = renderDeploymentFiles(settings, opts);
+    const b = renderDeploymentFiles({ ...settings }, { ...opts, registryBundle: Buffer.from(opts.registryBundle) });
+    assert.equal(a.files.length, b.files.length);
+    for (let i = 0; i < a.files.length; i += 1) {
+      assert.ok(Buffer.from(a.files[i]!.content).equals(Buffer.from(b.files[i]!.content)), a.files[i]!.path);
+    }
+    // key order of the settings object does not matter either
+    const reversed = Object.fromEntries(Object.entries(settings).reverse()) as unknown as DeploySettings;
+    const c = renderDeploymentFiles(reversed, opts);
+    assert.equal(c.files.find((f) => f.path.endsWith('registry-setup.json'))!.content, a.files.find((f) => f.path.endsWith('registry-setup.json'))!.content);
+  });
+
+  test('registry-setup.json: settings as deployed, the version, no timestamps', () => {
+    const json = JSON.parse(String(renderDeploymentFiles(settings, opts).files.find((f) => f.path.endsWith('registry-setup.json'))!.content));
+    assert.deepEqual(json, { registrySetupVersion: '0.1.0', nginxMode: 'https', settings: { ...settings } });
+    assert.deepEqual(Object.keys(json.settings), Object.keys(settings).sort());
+  });
+
+  test('the bundle is passed through untouched', () => {
+    const bundle = Buffer.from([0xef, 0xbb, 0xbf, 0x41, 0x0a]);
+    const f = renderDeploymentFiles(settings, { ...opts, registryBundle: bundle }).files.find((x) => x.path.endsWith('registry.mjs'))!;
+    assert.equal(f.content, bundle);
+  });
+
+  test('compose.yaml and nginx.conf follow the settings', () => {
+    const files = renderDeploymentFiles({ ...settings, httpPort: 8080, httpsPort: 8443 }, { ...opts, nginxMode: 'http-only' }).files;
+    const compose = parse(String(files[0]!.content));
+    assert.deepEqual(compose.services.nginx.ports, ['8080:8080', '8443:8443']);
+    assert.equal(compose.services.registry.image, 'registry-setup/registry:0.1.0');
+    assert.match(String(files[1]!.content), /return 503/);
+  });
+
+  test('an open registry only when asked with htpasswd: null', () => {
+    const { files } = renderDeploymentFiles(settings, { ...opts, htpasswd: null });
+    assert.ok(!files.some((f) => f.path.endsWith('htpasswd')));
+    assert.equal(parse(String(files[0]!.content)).services.registry.environment.REGISTRY_AUTH, undefined);
+    assert.throws(() => renderDeploymentFiles(settings, { ...opts, htpasswd: 'nonsense' }), /no "user:hash" line/);
+  });
+
+  test('refuses a relative install directory', () => {
+    assert.throws(() => renderDeploymentFiles({ ...settings, dir: 'registry' }, opts), /absolute path/);
+  });
+});
+
+describe('deploySteps', () => {
+  test('directories, files, self-signed TLS, compose up, nginx reload', () => {
+    const steps = deploySteps(settings, { ...opts, compose: 'v2' });
+    assert.deepEqual(steps.map((s) => s.id), ['deploy-directories', 'deploy-files', 'tls-self-signed', 'compose-up', 'nginx-reload']);
+    assert.deepEqual(steps[3]!.commands, [['docker', 'compose', '-p', 'registry-setup', '-f', '/opt/registry-setup/compose.yaml', 'up', '-d', '--build', '--remove-orphans']]);
+    assert.deepEqual(steps[4]!.commands, [['docker', 'compose', '-p', 'registry-setup', '-f', '/opt/registry-setup/compose.yaml', 'kill', '-s', 'SIGHUP', 'nginx']]);
+    assert.equal(steps[1]!.files!.length, 7);
+  });
+  test('no self-signed step for other TLS modes or in http-only mode', () => {
+    assert.ok(!deploySteps({ ...settings, tls: 'letsencrypt' }, { ...opts, compose: 'v1', nginxMode: 'http-only' }).some((s) => s.id === 'tls-self-signed'));
+    assert.ok(!deploySteps({ ...settings, tls: 'custom' }, { ...opts, compose: 'v1' }).some((s) => s.id === 'tls-self-signed'));
+  });
+});
+
+describe('self-signed TLS', () => {
+  test('argv', () => {
+    const step = selfSignedTlsStep(settings);
+    assert.deepEqual(step.commands, [
+      ['install', '-d', '-m', '0755', '-o', '0', '-g', '0', '/opt/registry-setup/tls'],
+      ['install', '-m', '0600', '-o', '101', '-g', '101', '/dev/null', '/opt/registry-setup/tls/privkey.pem'],
+      [
+        'openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '825',
+        '-subj', '/CN=registry.example.com', '-addext', 'subjectAltName=DNS:registry.example.com',
+        '-keyout', '/opt/registry-setup/tls/privkey.pem', '-out', '/opt/registry-setup/tls/fullchain.pem',
+      ],
+      ['chown', '101:101', '/opt/registry-setup/tls/privkey.pem'],
+      ['chmod', '0600', '/opt/registry-setup/tls/privkey.pem'],
+      ['chmod', '0644', '/opt/registry-setup/tls/fullchain.pem'],
+    ]);
+    assert.equal(step.needsSudo, true);
+    assert.equal(subjectAltName('192.0.2.7'), 'IP:192.0.2.7');
+    assert.throws(() => selfSignedTlsStep({ ...settings, domain: '-bad;' }), /not a valid host name/);
+  });
+
+  test('the step runs here: check fails before, passes after, fails for another name', { skip: process.getuid?.() !== 0 ? 'needs root (chown 101)' : false }, async () => {
+    for (const domain of ['registry.example.com', '192.0.2.7']) {
+      const dir = await tmp.make('rs-tls-');
+      const step = selfSignedTlsStep({ domain, dir });
+      const exec = (argv: string[]) => run(argv[0]!, argv.slice(1), { allowFailure: true, timeoutMs: 60_000 });
+      assert.equal((await exec(step.check!)).code, 1, 'check before');
+      for (const argv of step.commands) {
+        const r = await exec(argv);
+        assert.equal(r.code, 0, `${argv.join(' ')}\n${r.stderr}`);
+      }
+      assert.equal((await exec(step.check!)).code, 0, 'check after');
+      const paths = tlsPaths(dir);
+      const key = await stat(paths.privateKey);
+      assert.equal(key.mode & 0o777, 0o600);
+      assert.equal(key.uid, 101);
+      assert.equal((await stat(paths.certificate)).mode & 0o777, 0o644);
+      const other = selfSignedCheckArgv(domain === '192.0.2.7' ? '192.0.2.8' : 'other.example.com', paths);
+      assert.equal((await exec(other)).code, 1, 'check for another name');
+      // a certificate about to expire is re-issued
+      const short = selfSignedOpensslArgv(domain, { certificate: join(dir, 'short.pem'), privateKey: join(dir, 'short.key') }, 1);
+      assert.equal((await exec(short)).code, 0);
+      assert.equal((await exec(selfSignedCheckArgv(domain, { certificate: join(dir, 'short.pem'), privateKey: join(dir, 'short.key') }))).code, 1);
+    }
+  });
+});

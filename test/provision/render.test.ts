@@ -1,0 +1,275 @@
+// Templates and compose.yaml: placeholder rules, nginx.conf validated by a real nginx (`nginx -t`,
+// on the host with paths redirected, and inside the stand-in nginx image with the real mounts,
+// user and read-only root), compose.yaml validated by `docker-compose config` (v1.29).
+// Compose v2 (the `docker compose` plugin) is not installed on this machine, so the file is not
+// checked with v2 here; it avoids everything v2 rejects or warns about (no `version:` key).
+import assert from 'node:assert/strict';
+import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { parse } from 'yaml';
+import {
+  CONTAINER_PATHS,
+  TemplateError,
+  buildCompose,
+  buildDockerfile,
+  buildNginxConf,
+  composeDocument,
+  renderString,
+  renderTemplate,
+  templatesDir,
+} from '../../src/templates/render.js';
+import { selfSignedOpensslArgv } from '../../src/provision/index.js';
+import { run } from '../helpers/exec.js';
+import { ensureNginxImage } from '../helpers/standin-images.js';
+import { TempDirs } from '../helpers/tmp.js';
+
+const tmp = new TempDirs();
+after(() => tmp.cleanup());
+
+async function have(cmd: string, args: string[]): Promise<boolean> {
+  return run(cmd, args, { allowFailure: true, timeoutMs: 30_000 }).then(
+    (r) => r.code === 0,
+    () => false,
+  );
+}
+const hasNginx = await have('/usr/sbin/nginx', ['-v']);
+const hasCompose = await have('docker-compose', ['version', '--short']);
+const hasDocker = await have('docker', ['info', '--format', '{{.ServerVersion}}']);
+const isRoot = process.getuid?.() === 0;
+const need = (ok: boolean, what: string): string | false => (ok ? false : process.env.CI ? false : `${what} is not available`);
+
+async function throwawayCert(dir: string, domain: string): Promise<void> {
+  const argv = selfSignedOpensslArgv(domain, { certificate: join(dir, 'fullchain.pem'), privateKey: join(dir, 'privkey.pem') }, 2);
+  await run(argv[0]!, argv.slice(1));
+}
+
+describe('renderString', () => {
+  test('replaces placeholders in one pass', () => {
+    assert.equal(renderString('a {{x}} b {{ y }} {{x}}', { x: '{{y}}', y: 2 }), 'a {{y}} b 2 {{y}}');
+  });
+  test('a placeholder without a value throws', () => {
+    assert.throws(() => renderString('{{a}} {{b}}', { a: 1 }, 't'), (e: unknown) => e instanceof TemplateError && /t: no value for placeholder \{\{b\}\}/.test(e.message));
+  });
+  test('a value the template does not use throws', () => {
+    assert.throws(() => renderString('{{a}}', { a: 1, typo: 2 }), /unknown placeholder\(s\) \{\{typo\}\}/);
+  });
+  test('a malformed placeholder throws', () => {
+    assert.throws(() => renderString('{{a-b}}', {}), /malformed placeholder/);
+    assert.throws(() => renderString('{{}}', {}), /malformed placeholder/);
+  });
+  test('templates are found and each renders with exactly its values', () => {
+    assert.match(templatesDir(), /templates$/);
+    assert.throws(() => renderTemplate('Dockerfile.tmpl', {}), /no value for placeholder/);
+    assert.throws(() => renderTemplate('../package.json', {}), /bad template name/);
+  });
+});
+
+const base = { domain: 'registry.example.com', httpsPort: 443 };
+/** nginx.conf without its comments */
+const code = (conf: string): string => conf.split('\n').map((l) => l.replace(/#.*$/, '')).join('\n');
+
+describe('nginx.conf', () => {
+  test('https mode has the settings that matter', () => {
+    const conf = buildNginxConf({ mode: 'https', ...base });
+    for (const line of [
+      'pid /tmp/nginx.pid;',
+      'client_body_temp_path /tmp/client_temp;',
+      'proxy_temp_path /tmp/proxy_temp;',
+      'fastcgi_temp_path /tmp/fastcgi_temp;',
+      'uwsgi_temp_path /tmp/uwsgi_temp;',
+      'scgi_temp_path /tmp/scgi_temp;',
+      'listen 8080;',
+      'listen 8443 ssl;',
+      'server_name registry.example.com;',
+      'ssl_certificate /etc/registry-setup/tls/fullchain.pem;',
+      'ssl_certificate_key /etc/registry-setup/tls/privkey.pem;',
+      'ssl_protocols TLSv1.2 TLSv1.3;',
+      'client_max_body_size 0;',
+      'proxy_request_buffering off;',
+      'proxy_buffering off;',
+      'proxy_http_version 1.1;',
+      'proxy_read_timeout 900s;',
+      'proxy_send_timeout 900s;',
+      'proxy_set_header X-Forwarded-Proto $scheme;',
+      'proxy_set_header Host $http_host;',
+      'proxy_set_header X-Real-IP $remote_addr;',
+      'proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
+      'proxy_hide_header Docker-Distribution-Api-Version;',
+      'add_header Docker-Distribution-Api-Version registry/2.0 always;',
+      'resolver 127.0.0.11 valid=10s ipv6=off;',
+      'set $upstream http://registry:5000;',
+      'proxy_pass $upstream;',
+      'root /var/www/acme;',
+      'location ^~ /.well-known/acme-challenge/ {',
+      'return 301 https://$host$request_uri;',
+    ]) {
+      assert.ok(conf.split('\n').some((l) => l.trim() === line), `missing: ${line}\n${conf}`);
+    }
+    assert.doesNotMatch(code(conf), /http2/);
+    assert.doesNotMatch(code(conf), /^\s*user\s/m, 'no user directive: nginx does not run as root');
+    assert.doesNotMatch(conf, /\{\{|\}\}/);
+  });
+
+  test('the redirect carries the public https port when it is not 443', () => {
+    assert.match(buildNginxConf({ mode: 'https', ...base, httpsPort: 8443 }), /return 301 https:\/\/\$host:8443\$request_uri;/);
+  });
+
+  test('http-only mode: challenges and 503, no TLS', () => {
+    const conf = buildNginxConf({ mode: 'http-only', ...base });
+    assert.match(conf, /listen 8080;/);
+    assert.match(conf, /location \^~ \/\.well-known\/acme-challenge\//);
+    assert.match(conf, /return 503 /);
+    assert.doesNotMatch(code(conf), /ssl|8443|return 301|proxy_pass/);
+  });
+
+  test('refuses values that could change the file structure', () => {
+    assert.throws(() => buildNginxConf({ mode: 'https', domain: 'x.com; include /etc/passwd', httpsPort: 443 }), /not a valid host name/);
+    assert.throws(() => buildNginxConf({ mode: 'https', domain: 'a..b', httpsPort: 443 }), /not a valid host name/);
+    assert.throws(() => buildNginxConf({ mode: 'https', ...base, httpsPort: 0 }), /not a port number/);
+    assert.throws(() => buildNginxConf({ mode: 'https', ...base, paths: { tlsDir: '/x y' } }), /absolute path/);
+  });
+
+  test('passes nginx -t on the host (paths redirected to a temp dir)', { skip: need(hasNginx, '/usr/sbin/nginx') }, async () => {
+    for (const mode of ['https', 'http-only'] as const) {
+      const dir = await tmp.make('rs-nginx-t-');
+      await mkdir(join(dir, 'tls'));
+      await mkdir(join(dir, 'webroot'));
+      await mkdir(join(dir, 'temp'));
+      await throwawayCert(join(dir, 'tls'), base.domain);
+      const conf = buildNginxConf({ mode, ...base, paths: { tlsDir: join(dir, 'tls'), webroot: join(dir, 'webroot'), tempDir: join(dir, 'temp') } });
+      await writeFile(join(dir, 'nginx.conf'), conf);
+      // stdout to a file: nginx opens /dev/stdout for the access log, which fails on the socket node gives it
+      const r = await run('sh', ['-c', 'exec /usr/sbin/nginx -t -c "$1" >"$2"', 'sh', join(dir, 'nginx.conf'), join(dir, 'stdout')], { allowFailure: true });
+      assert.equal(r.code, 0, `nginx -t (${mode}) failed:\n${r.stderr}`);
+      assert.match(r.stderr, /test is successful/);
+    }
+  });
+
+  test(
+    'passes nginx -t inside the stand-in nginx image as uid 101 on a read-only root',
+    { skip: need(hasDocker && isRoot, 'a docker engine (as root)'), timeout: 300_000 },
+    async () => {
+      const image = await ensureNginxImage();
+      for (const mode of ['https', 'http-only'] as const) {
+        const dir = await tmp.make('rs-nginx-ct-');
+        for (const d of ['nginx', 'tls', 'webroot']) await mkdir(join(dir, d));
+        await throwawayCert(join(dir, 'tls'), base.domain);
+        await chown(join(dir, 'tls', 'privkey.pem'), 101, 101);
+        await chmod(join(dir, 'tls', 'privkey.pem'), 0o600);
+        await writeFile(join(dir, 'nginx', 'nginx.conf'), buildNginxConf({ mode, ...base }), { mode: 0o644 });
+        const r = await run(
+          'docker',
+          [
+            'run', '--rm', '--read-only', '--user', '101:101', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges:true',
+            '--tmpfs', '/tmp:size=64m,mode=1777', '--network', 'none',
+            '-v', `${join(dir, 'nginx')}:${CONTAINER_PATHS.nginxConfDir}:ro`,
+            '-v', `${join(dir, 'tls')}:${CONTAINER_PATHS.tlsDir}:ro`,
+            '-v', `${join(dir, 'webroot')}:${CONTAINER_PATHS.webroot}:ro`,
+            image, 'nginx', '-t', '-c', CONTAINER_PATHS.nginxConf,
+          ],
+          { allowFailure: true, timeoutMs: 120_000 },
+        );
+        assert.equal(r.code, 0, `nginx -t in the container (${mode}) failed:\n${r.stderr}`);
+        assert.match(r.stderr, /test is successful/);
+      }
+    },
+  );
+});
+
+const composeSettings = { dataDir: '/srv/registry-data', httpPort: 80, httpsPort: 443, nginxImage: 'nginx:1.27-alpine' };
+
+describe('compose.yaml', () => {
+  test('the services as specified', () => {
+    const doc = parse(buildCompose(composeSettings, { version: '1.2.3', auth: true }));
+    assert.equal(doc.version, undefined, 'no version key');
+    assert.equal(doc.name, undefined, 'no name key (compose v1 rejects it)');
+    const { registry, nginx } = doc.services;
+    assert.deepEqual(registry.build, { context: './build' });
+    assert.equal(registry.image, 'registry-setup/registry:1.2.3');
+    assert.equal(registry.user, '1000:1000');
+    assert.equal(registry.read_only, true);
+    assert.deepEqual(registry.security_opt, ['no-new-privileges:true']);
+    assert.deepEqual(registry.cap_drop, ['ALL']);
+    assert.deepEqual(registry.tmpfs, ['/tmp:size=64m,mode=1777']);
+    assert.equal(registry.ports, undefined, 'the registry publishes no port');
+    assert.deepEqual(registry.environment, {
+      REGISTRY_HTTP_ADDR: '0.0.0.0:5000',
+      REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: '/var/lib/registry',
+      REGISTRY_STORAGE_DELETE_ENABLED: 'true',
+      REGISTRY_AUTH: 'htpasswd',
+      REGISTRY_AUTH_HTPASSWD_PATH: '/etc/registry-setup/auth/htpasswd',
+      REGISTRY_AUTH_HTPASSWD_REALM: 'Registry Realm',
+    });
+    assert.deepEqual(registry.volumes, ['/srv/registry-data:/var/lib/registry', './auth:/etc/registry-setup/auth:ro']);
+    assert.deepEqual(registry.healthcheck.test, ['CMD', 'node', '/app/registry.mjs', 'healthcheck']);
+    assert.equal(registry.restart, 'unless-stopped');
+
+    assert.equal(nginx.image, 'nginx:1.27-alpine');
+    assert.equal(nginx.user, '101:101');
+    assert.equal(nginx.read_only, true);
+    assert.deepEqual(nginx.cap_drop, ['ALL']);
+    assert.deepEqual(nginx.command, ['nginx', '-c', '/etc/registry-setup/nginx/nginx.conf', '-g', 'daemon off;']);
+    assert.deepEqual(nginx.volumes, ['./nginx:/etc/registry-setup/nginx:ro', './tls:/etc/registry-setup/tls:ro', './webroot:/var/www/acme:ro']);
+    assert.deepEqual(nginx.ports, ['80:8080', '443:8443']);
+    assert.deepEqual(nginx.depends_on, ['registry']);
+    assert.equal(nginx.restart, 'unless-stopped');
+  });
+
+  test('without auth, no htpasswd variables or mount; publish address and quoting', () => {
+    const text = buildCompose({ ...composeSettings, httpPort: 22, httpsPort: 23 }, { version: '1.2.3', auth: false, publishAddress: '127.0.0.1' });
+    const doc = parse(text);
+    assert.equal(doc.services.registry.environment.REGISTRY_AUTH, undefined);
+    assert.deepEqual(doc.services.registry.volumes, ['/srv/registry-data:/var/lib/registry']);
+    assert.deepEqual(doc.services.nginx.ports, ['127.0.0.1:22:8080', '127.0.0.1:23:8443']);
+    // compose v1 reads YAML 1.1, where an unquoted 22:22-like value is a base-60 number
+    assert.match(text, /- "127\.0\.0\.1:22:8080"/);
+    assert.match(text, /user: "1000:1000"/);
+    assert.doesNotMatch(text, /&a\d|\*a\d/, 'no YAML anchors');
+  });
+
+  test('refuses bad input', () => {
+    assert.throws(() => composeDocument({ ...composeSettings, dataDir: 'data' }, { version: '1', auth: true }), /absolute path/);
+    assert.throws(() => composeDocument({ ...composeSettings, dataDir: '/a:b' }, { version: '1', auth: true }), /absolute path/);
+    assert.throws(() => composeDocument({ ...composeSettings, httpsPort: 80 }, { version: '1', auth: true }), /must differ/);
+    assert.throws(() => composeDocument({ ...composeSettings, nginxImage: 'nginx latest' }, { version: '1', auth: true }), /image reference/);
+    assert.throws(() => composeDocument(composeSettings, { version: '1 2', auth: true }), /version string/);
+    assert.throws(() => composeDocument(composeSettings, { version: '1', auth: true, publishAddress: 'localhost' }), /publish address/);
+  });
+
+  test('passes docker-compose (v1.29) config, with and without auth', { skip: need(hasCompose, 'docker-compose') }, async () => {
+    for (const auth of [true, false]) {
+      const dir = await tmp.make('rs-compose-');
+      const file = join(dir, 'compose.yaml');
+      await mkdir(join(dir, 'build')); // v1 checks that the build context exists
+      await writeFile(file, buildCompose(composeSettings, { version: '0.1.0', auth, publishAddress: auth ? undefined : '127.0.0.1' }));
+      const r = await run('docker-compose', ['-p', 'registry-setup', '-f', file, 'config'], { allowFailure: true, timeoutMs: 60_000 });
+      assert.equal(r.code, 0, `docker-compose config failed:\n${r.stderr}`);
+      assert.equal(r.stderr.trim(), '', 'no warnings');
+      const resolved = parse(r.stdout);
+      assert.deepEqual(resolved.services.nginx.volumes.map((v: string) => v.split(':')[0]), ['nginx', 'tls', 'webroot'].map((d) => join(dir, d)));
+      // v1 prints ports as `{published, target}` or as `addr:published:target/tcp`
+      const ports = JSON.stringify(resolved.services.nginx.ports);
+      for (const re of auth ? [/"published":80,"target":8080/, /"published":443,"target":8443/] : [/"127\.0\.0\.1:80:8080\/tcp"/, /"127\.0\.0\.1:443:8443\/tcp"/]) assert.match(ports, re);
+      assert.deepEqual(resolved.services.nginx.command, ['nginx', '-c', '/etc/registry-setup/nginx/nginx.conf', '-g', 'daemon off;']);
+      assert.equal(resolved.services.registry.user, '1000:1000');
+    }
+  });
+});
+
+describe('Dockerfile', () => {
+  test('FROM the node image, bundle in /app, uid 1000, version label', () => {
+    const text = buildDockerfile({ nodeImage: 'node:22-bookworm-slim' }, '0.1.0');
+    assert.match(text, /^FROM node:22-bookworm-slim$/m);
+    assert.match(text, /^COPY registry\.mjs \/app\/registry\.mjs$/m);
+    assert.match(text, /^USER 1000:1000$/m);
+    assert.match(text, /^ENTRYPOINT \["node", "\/app\/registry\.mjs"\]$/m);
+    assert.match(text, /^CMD \["serve"\]$/m);
+    assert.match(text, /io\.registry-setup\.version="0\.1\.0"/);
+    assert.throws(() => buildDockerfile({ nodeImage: 'node\nRUN rm -rf /' }, '0.1.0'), /image reference/);
+  });
+  test('the template file on disk is what is rendered', async () => {
+    const raw = await readFile(join(templatesDir(), 'Dockerfile.tmpl'), 'utf8');
+    assert.match(raw, /FROM \{\{nodeImage\}\}/);
+  });
+});
