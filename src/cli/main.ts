@@ -1,18 +1,42 @@
 import { Command, CommanderError } from 'commander';
 import { describeStartupError, serveCommand } from '../registry/serve-command.js';
+import { VERSION } from '../version.js';
+import { deployCommand } from './deploy-command.js';
+import { gcCommand } from '../registry/gc/gc-command.js';
+import { StepError } from './output.js';
+
+function program(): Command {
+  return new Command('registry-setup')
+    .description('Your own private container registry on a server you own, in one command.')
+    .version(VERSION)
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)')
+    .addCommand(deployCommand(), { isDefault: true })
+    .addCommand(serveCommand())
+    .addCommand(gcCommand());
+}
+
+/** One line a user can act on; the stack only with REGISTRY_SETUP_DEBUG=1. */
+export function describeError(err: unknown): string {
+  const startup = describeStartupError(err);
+  if (startup) return startup;
+  if (err instanceof StepError) return `${err.step}: ${err.cause.message}`;
+  return (err as Error).message ?? String(err);
+}
 
 export async function main(argv: string[]): Promise<number> {
-  const program = new Command('registry-setup')
-    .description('Your own private container registry on a server you own, in one command.')
-    .exitOverride()
-    .addCommand(serveCommand());
+  const cli = program();
+  if (argv.length <= 2) {
+    cli.outputHelp({ error: true });
+    return 1;
+  }
   try {
-    await program.parseAsync(argv);
-    return 0;
+    await cli.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode;
-    const message = describeStartupError(err);
-    process.stderr.write(`registry-setup: ${message ?? (err as Error).stack}\n`);
+    process.stderr.write(`registry-setup: ${describeError(err)}\n`);
+    if (process.env.REGISTRY_SETUP_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
     return 1;
   }
 }

@@ -3,12 +3,14 @@
 import { Command, CommanderError } from 'commander';
 import { describeStartupError, serveCommand } from './serve-command.js';
 import { healthcheckCommand } from './healthcheck-command.js';
+import { gcCommand } from './gc/gc-command.js';
 
 const program = new Command('registry')
   .description('registry-setup registry payload')
   .exitOverride()
   .addCommand(serveCommand(), { isDefault: true })
-  .addCommand(healthcheckCommand());
+  .addCommand(healthcheckCommand())
+  .addCommand(gcCommand());
 
 try {
   await program.parseAsync(process.argv);

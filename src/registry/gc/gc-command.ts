@@ -1,0 +1,160 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { Command } from 'commander';
+import { ConfigError, parseDuration } from '../config.js';
+import { FilesystemDriver } from '../storage/filesystem.js';
+import { collectGarbage, DEFAULT_SETTLE_MS, type GcReport } from './collect.js';
+
+interface GcFlags {
+  data?: string;
+  dryRun?: boolean;
+  deleteUntagged?: boolean;
+  grace: string;
+  settle?: string;
+  json?: boolean;
+  stateFile?: string;
+}
+
+/** Where the command writes; tests pass their own. */
+export interface GcOutput {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+const processOutput: GcOutput = {
+  stdout: (t) => process.stdout.write(t),
+  stderr: (t) => process.stderr.write(t),
+};
+
+/** The record `status` shows for the last collection. */
+export interface GcStateRecord {
+  time: string;
+  ok: boolean;
+  error?: string;
+  dataDir: string;
+  dryRun: boolean;
+  deleteUntagged: boolean;
+  graceMs: number;
+  freedBytes: number;
+  deletedBlobs: number;
+  deletedManifests: number;
+  markedManifests: number;
+  markedBlobs: number;
+  keptYoung: number;
+  restored: number;
+  durationMs: number;
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${n} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
+}
+
+function formatMs(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** A duration the way `--grace` takes it: 1h, 30m, 90s, 0s. */
+function formatDuration(ms: number): string {
+  if (ms > 0 && ms % 3600_000 === 0) return `${ms / 3600_000}h`;
+  if (ms > 0 && ms % 60_000 === 0) return `${ms / 60_000}m`;
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+export function humanSummary(report: GcReport, dataDir: string): string {
+  const lines = [`garbage collection of ${dataDir}${report.dryRun ? ' (dry run: nothing was deleted)' : ''}`];
+  lines.push(`  in use: ${plural(report.markedManifests, 'manifest')}, ${plural(report.markedBlobs, 'blob')}`);
+  const verb = report.dryRun ? 'would delete' : 'deleted';
+  const blobs = report.deletedBlobs.length;
+  lines.push(
+    blobs === 0
+      ? `  ${report.dryRun ? 'would delete' : 'deleted'}: nothing`
+      : `  ${verb}: ${plural(blobs, 'blob')}, ${report.dryRun ? 'freeing' : 'freed'} ${formatBytes(report.freedBytes)}`,
+  );
+  if (report.deletedManifests.length > 0) {
+    const repos = new Set(report.deletedManifests.map((m) => m.repo));
+    lines.push(`  ${report.dryRun ? 'would remove' : 'removed'}: ${plural(report.deletedManifests.length, 'manifest')} in ${plural(repos.size, 'repository', 'repositories')}`);
+  }
+  if (report.keptYoung > 0) {
+    lines.push(`  kept ${report.keptYoung} unreferenced item(s) younger than the grace window (${formatDuration(report.graceMs)}): a push may still need them`);
+  }
+  if (report.restored > 0) lines.push(`  kept ${report.restored} item(s) that clients referred to during the run`);
+  if (report.recovered > 0) lines.push(`  put back ${report.recovered} file(s) from an interrupted earlier run`);
+  lines.push(`  took ${formatMs(report.durationMs)}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Replaces the file atomically (temp file + rename) so `status` never reads half a record. */
+export async function writeStateFile(file: string, record: GcStateRecord): Promise<void> {
+  await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
+  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await fs.writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`);
+    await fs.rename(tmp, file);
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+function stateRecord(dataDir: string, flags: { dryRun: boolean; deleteUntagged: boolean; graceMs: number }, report?: GcReport, error?: Error): GcStateRecord {
+  return {
+    time: new Date().toISOString(),
+    ok: !error,
+    ...(error ? { error: error.message } : {}),
+    dataDir,
+    ...flags,
+    freedBytes: report?.freedBytes ?? 0,
+    deletedBlobs: report?.deletedBlobs.length ?? 0,
+    deletedManifests: report?.deletedManifests.length ?? 0,
+    markedManifests: report?.markedManifests ?? 0,
+    markedBlobs: report?.markedBlobs ?? 0,
+    keptYoung: report?.keptYoung ?? 0,
+    restored: report?.restored ?? 0,
+    durationMs: report?.durationMs ?? 0,
+  };
+}
+
+/** `gc`: mark and sweep over a registry:2 data directory; safe while the registry is serving it. */
+export function gcCommand(out: GcOutput = processOutput): Command {
+  return new Command('gc')
+    .description('delete blobs and (optionally) untagged manifests nothing refers to; safe while the registry runs')
+    .option('--data <dir>', 'data directory in registry:2 layout (default REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY or ./data)')
+    .option('--dry-run', 'report what would be deleted, delete nothing')
+    .option('--delete-untagged', 'also remove manifests no tag reaches (children of tagged indexes and referrers are kept)')
+    .option('--grace <duration>', 'never delete anything modified more recently than this (e.g. 1h, 30m, 0s)', '1h')
+    .option('--settle <duration>', `pause between moving items aside and the re-check (default ${DEFAULT_SETTLE_MS / 1000}s)`)
+    .option('--json', 'print the report as JSON on stdout')
+    .option('--state-file <path>', 'also write a result record (JSON) here, for `status`')
+    .action(async (flags: GcFlags) => {
+      const dataDir = path.resolve(flags.data ?? process.env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY ?? './data');
+      const graceMs = parseDuration(flags.grace, '--grace');
+      const settleMs = flags.settle === undefined ? undefined : parseDuration(flags.settle, '--settle');
+      if (!existsSync(dataDir)) throw new ConfigError(`${dataDir}: no such data directory (set --data)`);
+      const summary = { dryRun: Boolean(flags.dryRun), deleteUntagged: Boolean(flags.deleteUntagged), graceMs };
+      let report: GcReport;
+      try {
+        report = await collectGarbage({
+          driver: new FilesystemDriver(dataDir),
+          ...summary,
+          settleMs,
+          log: (line) => out.stderr(`gc: ${line}\n`),
+        });
+      } catch (err) {
+        if (flags.stateFile) await writeStateFile(flags.stateFile, stateRecord(dataDir, summary, undefined, err as Error));
+        throw err;
+      }
+      if (flags.stateFile) await writeStateFile(flags.stateFile, stateRecord(dataDir, summary, report));
+      if (flags.json) out.stdout(`${JSON.stringify(report, null, 2)}\n`);
+      else out.stdout(humanSummary(report, dataDir));
+    });
+}
