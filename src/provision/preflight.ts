@@ -284,7 +284,7 @@ export interface ProbeResult {
 }
 
 /** Read-only commands whose output assessPreflight() turns into facts and problems. */
-export function preflightCommands(settings: Pick<DeploySettings, 'dir' | 'dataDir'>): Probe[] {
+export function preflightCommands(settings: Pick<DeploySettings, 'dir' | 'dataDir'>, project = COMPOSE_PROJECT): Probe[] {
   return [
     { id: 'os-release', argv: ['cat', '/etc/os-release'] },
     { id: 'arch', argv: ['uname', '-m'] },
@@ -292,7 +292,7 @@ export function preflightCommands(settings: Pick<DeploySettings, 'dir' | 'dataDi
     { id: 'disk-data', argv: diskFreeArgv(settings.dataDir) },
     // -p needs root to name the processes of other users
     { id: 'ports', argv: LISTENING_PORTS_ARGV, needsSudo: true },
-    { id: 'our-containers', argv: ourContainersArgv(), needsSudo: true, mayFail: true },
+    { id: 'our-containers', argv: ourContainersArgv(project), needsSudo: true, mayFail: true },
     ...dockerDetectCommands(),
   ];
 }

@@ -1,0 +1,61 @@
+import { mkdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { RemoteHost, parseTarget, terminalInteraction } from '../remote/index.js';
+import { Output } from './output.js';
+
+/** Options every command that talks to a host shares. */
+export interface HostFlags {
+  config?: string;
+  yes?: boolean;
+  json?: boolean;
+  identity?: string;
+  dir?: string;
+}
+
+export function addHostOptions(cmd: Command): Command {
+  return cmd
+    .option('--config <file>', 'settings file written by an earlier deploy (registry-setup.yaml)')
+    .option('-i, --identity <file>', 'SSH private key to try first')
+    .option('--dir <path>', 'install directory on the host (default /opt/registry-setup)')
+    .option('-y, --yes', 'do not ask: accept defaults and new host keys (a changed host key is still refused)')
+    .option('--json', 'print machine-readable JSON events instead of progress');
+}
+
+export function isInteractive(flags: HostFlags): boolean {
+  return !flags.yes && !flags.json && process.stdin.isTTY === true && process.stderr.isTTY === true;
+}
+
+/** ~/.registry-setup/logs/<host>-<time>.log: every remote command, secrets redacted. */
+export function commandLogPath(host: string, command: string): string {
+  const dir = path.join(os.homedir(), '.registry-setup', 'logs');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  return path.join(dir, `${command}-${host.replace(/[^A-Za-z0-9.-]/g, '_')}-${stamp}.log`);
+}
+
+export async function connectHost(target: string, flags: HostFlags, output: Output, command: string): Promise<{ host: RemoteHost; logFile: string }> {
+  const parsed = parseTarget(target, { identity: flags.identity });
+  const logFile = commandLogPath(parsed.host, command);
+  const interactive = isInteractive(flags);
+  const host = await output.step('connect', `Connect to ${parsed.user}@${parsed.host}:${parsed.port}`, async () => {
+    const h = await RemoteHost.connect(parsed, {
+      identity: flags.identity,
+      interaction: terminalInteraction({ assumeYes: flags.yes, interactive }),
+      logFile,
+    });
+    return { status: 'skipped' as const, detail: 'connected', host: h };
+  });
+  return { host: host.host, logFile };
+}
+
+/** Reads a secret piped on stdin (e.g. --password-stdin); one trailing newline is dropped. */
+export async function readStdinSecret(what: string): Promise<string> {
+  if (process.stdin.isTTY) throw new Error(`${what}: nothing is piped on stdin (use: printf %s "$PASSWORD" | registry-setup …)`);
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  if (!text) throw new Error(`${what}: stdin was empty`);
+  return text;
+}

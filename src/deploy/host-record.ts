@@ -1,0 +1,25 @@
+import type { RemoteHost } from '../remote/index.js';
+import { HOST_LAYOUT } from '../templates/render.js';
+import { checkPartial, type PartialSettings } from '../settings/resolve.js';
+
+export interface HostRecord {
+  registrySetupVersion: string;
+  nginxMode?: string;
+  settings: PartialSettings;
+}
+
+/** What the last deploy recorded on the host (registry-setup.json), or null when there is no deployment. */
+export async function readHostRecord(host: RemoteHost, dir: string): Promise<HostRecord | null> {
+  const raw = await host.readFile(`${dir.replace(/\/+$/, '')}/${HOST_LAYOUT.deployedSettings}`, { sudo: true });
+  if (!raw) return null;
+  try {
+    const doc = JSON.parse(raw.toString('utf8')) as { registrySetupVersion?: unknown; nginxMode?: unknown; settings?: Record<string, unknown> };
+    return {
+      registrySetupVersion: String(doc.registrySetupVersion ?? 'unknown'),
+      nginxMode: typeof doc.nginxMode === 'string' ? doc.nginxMode : undefined,
+      settings: checkPartial(doc.settings ?? {}, `${dir}/${HOST_LAYOUT.deployedSettings}`),
+    };
+  } catch (err) {
+    throw new Error(`${dir}/${HOST_LAYOUT.deployedSettings} on the host is damaged (${(err as Error).message}); fix or remove it and deploy again`);
+  }
+}

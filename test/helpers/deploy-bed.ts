@@ -1,0 +1,102 @@
+// The deploy testbed: this machine as the target over a real sshd, the local Docker engine, stand-in
+// base images, and the real CLI run as a subprocess with its own HOME (so known_hosts, logs and
+// registry-setup.yaml are private to the test).
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { execa, type Result } from 'execa';
+import { startSshd, type TestSshd } from './sshd.js';
+import { ensureNginxImage, ensureNodeImage } from './standin-images.js';
+import { freePort } from './net.js';
+import { makeTempDir, removeDir } from './tmp.js';
+import { repoRoot } from './registries.js';
+
+export interface DeployBed {
+  sshd: TestSshd;
+  home: string;
+  installDir: string;
+  project: string;
+  httpPort: number;
+  httpsPort: number;
+  nodeImage: string;
+  nginxImage: string;
+  /** runs `registry-setup <args>` with the bed's HOME and cwd; never throws (check exitCode) */
+  cli(args: string[], opts?: { input?: string; env?: Record<string, string> }): Promise<Result>;
+  /** the common deploy flags for this bed */
+  deployArgs(extra?: string[]): string[];
+  /** docker compose down + remove the install dir and HOME */
+  cleanup(): Promise<void>;
+}
+
+export async function startDeployBed(name: string): Promise<DeployBed> {
+  const [nodeImage, nginxImage] = await Promise.all([ensureNodeImage(), ensureNginxImage()]);
+  const sshd = await startSshd();
+  const home = await makeTempDir(`rs-${name}-home-`);
+  mkdirSync(path.join(home, '.ssh'), { mode: 0o700 });
+  const installDir = await makeTempDir(`rs-${name}-install-`);
+  const project = `rs-${name}-${process.pid}`;
+  const httpPort = await freePort();
+  let httpsPort = await freePort();
+  while (httpsPort === httpPort) httpsPort = await freePort();
+  const bed: DeployBed = {
+    sshd,
+    home,
+    installDir,
+    project,
+    httpPort,
+    httpsPort,
+    nodeImage,
+    nginxImage,
+    cli: (args, opts = {}) =>
+      execa(process.execPath, [path.join(repoRoot, 'bin/registry-setup.js'), ...args], {
+        cwd: home,
+        env: { HOME: home, NO_COLOR: '1', SSH_AUTH_SOCK: '', ...opts.env },
+        extendEnv: true,
+        input: opts.input ?? '',
+        reject: false,
+        timeout: 10 * 60_000,
+      }),
+    deployArgs: (extra = []) => [
+      'deploy',
+      sshd.target('root'),
+      '-i',
+      sshd.clientKeyPath,
+      '--yes',
+      '--domain',
+      'localhost',
+      '--user',
+      'admin',
+      '--tls',
+      'self-signed',
+      '--http-port',
+      String(httpPort),
+      '--https-port',
+      String(httpsPort),
+      '--dir',
+      installDir,
+      '--node-image',
+      nodeImage,
+      '--nginx-image',
+      nginxImage,
+      '--compose-project',
+      project,
+      '--publish-address',
+      '127.0.0.1',
+      ...extra,
+    ],
+    cleanup: async () => {
+      await execa('docker-compose', ['-p', project, '-f', path.join(installDir, 'compose.yaml'), 'down', '--remove-orphans'], { reject: false });
+      await sshd.stop();
+      await removeDir(installDir);
+      await removeDir(home);
+    },
+  };
+  return bed;
+}
+
+/** The JSON events a `--json` run printed. */
+export function jsonEvents(stdout: string): Record<string, unknown>[] {
+  return stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
