@@ -3,14 +3,19 @@
 import { Command, CommanderError } from 'commander';
 import { describeStartupError, serveCommand } from './serve-command.js';
 import { healthcheckCommand } from './healthcheck-command.js';
-import { gcCommand } from './gc/gc-command.js';
 
+// The maintenance commands are loaded only when run: the ACME client and GC would otherwise be
+// evaluated, and held in memory, by every long-running server.
+const sub = process.argv[2];
 const program = new Command('registry')
   .description('registry-setup registry payload')
   .exitOverride()
   .addCommand(serveCommand(), { isDefault: true })
   .addCommand(healthcheckCommand())
-  .addCommand(gcCommand());
+  .addCommand(sub === 'gc' ? (await import('./gc/gc-command.js')).gcCommand() : new Command('gc').description('garbage collection (see gc --help)'))
+  .addCommand(
+    sub === 'renew' ? (await import('../acme/renew-command.js')).renewCommand() : new Command('renew').description('certificate renewal (see renew --help)'),
+  );
 
 try {
   await program.parseAsync(process.argv);

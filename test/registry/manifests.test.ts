@@ -155,6 +155,30 @@ describe('manifests', () => {
   });
 });
 
+describe('concurrent pushes', () => {
+  it('two clients pushing the same tag at once both succeed and leave a consistent store', async () => {
+    const reg = await startTestRegistry();
+    try {
+      const a = await pushImage(reg, 'race/tag', 'seed-a', { layers: ['a'] });
+      const b = await pushImage(reg, 'race/tag', 'seed-b', { layers: ['b'] });
+      for (let round = 0; round < 10; round++) {
+        const results = await Promise.all(
+          [a, b, a, b].map((img) => reg.fetch('/v2/race/tag/manifests/latest', { method: 'PUT', body: img.bytes, headers: { 'Content-Type': OCI_MANIFEST } })),
+        );
+        assert.deepEqual(results.map((r) => r.status), [201, 201, 201, 201]);
+        const got = await reg.fetch('/v2/race/tag/manifests/latest');
+        assert.equal(got.status, 200);
+        assert.ok([a.digest, b.digest].includes(got.headers.get('docker-content-digest')!));
+        assert.ok(Buffer.from(await got.arrayBuffer()).equals(got.headers.get('docker-content-digest') === a.digest ? a.bytes : b.bytes));
+      }
+      const tags = (await (await reg.fetch('/v2/race/tag/tags/list')).json()) as { tags: string[] };
+      assert.deepEqual(tags.tags, ['latest', 'seed-a', 'seed-b']);
+    } finally {
+      await reg.close();
+    }
+  });
+});
+
 describe('tags and catalog', () => {
   let reg: TestRegistry;
   before(async () => {

@@ -1,4 +1,3 @@
-import { pipeline } from 'node:stream/promises';
 import { RegistryError } from '../errors.js';
 import { send } from './respond.js';
 import { requireDeletable, requireDigest, type Ctx } from './context.js';
@@ -48,25 +47,21 @@ export async function getBlob(ctx: Ctx): Promise<void> {
     send(ctx.res, 200, { ...headers, 'Content-Length': size });
     return;
   }
-  const stream = ctx.registry.blobs.reader(digest, range);
-  // Open before answering so a blob that vanished (GC) becomes a clean 404, not a broken 200.
-  await new Promise<void>((resolve, reject) => {
-    stream.once('open', () => resolve());
-    stream.once('error', reject);
-  }).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') throw new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest });
-    throw err;
-  });
-  ctx.res.writeHead(range ? 206 : 200, {
-    ...headers,
-    'Content-Length': length,
-    ...(range ? { 'Content-Range': `bytes ${range.start}-${range.end}/${size}` } : {}),
-  });
+  // Opened before answering so a blob that vanished (GC) becomes a clean 404, not a broken 200.
+  const file = await ctx.registry.blobs.openForSend(digest);
+  if (!file) throw new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest });
   try {
-    await pipeline(stream, ctx.res);
+    ctx.res.writeHead(range ? 206 : 200, {
+      ...headers,
+      'Content-Length': length,
+      ...(range ? { 'Content-Range': `bytes ${range.start}-${range.end}/${size}` } : {}),
+    });
+    await file.send(ctx.res, range);
   } catch {
-    // The client went away mid-download; nothing to answer.
+    // The client went away mid-download (or the file shrank): the response cannot be completed.
     ctx.res.destroy();
+  } finally {
+    await file.close();
   }
 }
 

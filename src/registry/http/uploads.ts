@@ -38,10 +38,9 @@ function chunkStart(ctx: Ctx): number | undefined {
 }
 
 async function appendBody(ctx: Ctx, id: string, start?: number): Promise<number> {
-  const before = await ctx.registry.uploads.size(ctx.name, id);
-  const after = await ctx.registry.uploads.append(ctx.name, id, ctx.req as Readable, start);
+  const { before, after } = await ctx.registry.uploads.append(ctx.name, id, ctx.req as Readable, start);
   const declared = ctx.req.headers['content-length'];
-  if (declared !== undefined && before !== null && after - before !== Number(declared)) {
+  if (declared !== undefined && after - before !== Number(declared)) {
     throw new RegistryError('SIZE_INVALID', `received ${after - before} bytes but Content-Length was ${declared}`);
   }
   return after;
@@ -102,7 +101,6 @@ export async function finishUpload(ctx: Ctx): Promise<void> {
   requireWritable(ctx);
   const id = uploadId(ctx);
   const digest = requireDigest(ctx.url.searchParams.get('digest'));
-  if ((await ctx.registry.uploads.size(ctx.name, id)) === null) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload unknown', { id });
   if (hasBody(ctx.req)) await appendBody(ctx, id, chunkStart(ctx));
   await ctx.registry.uploads.commit(ctx.name, id, digest);
   created(ctx, digest);

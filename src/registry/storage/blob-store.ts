@@ -44,6 +44,10 @@ export class BlobStore {
     return this.driver.reader(blobDataPath(digest), range);
   }
 
+  openForSend(digest: string) {
+    return this.driver.openForSend(blobDataPath(digest));
+  }
+
   async read(digest: string): Promise<Buffer | null> {
     return this.driver.getContent(blobDataPath(digest));
   }

@@ -24,8 +24,15 @@ export interface StorageDriver {
   delete(path: string): Promise<void>;
   /** Atomically makes `src` appear at `dst` (replacing it), creating parents. */
   move(src: string, dst: string): Promise<void>;
+  /** Makes a file's bytes durable (fdatasync) before it is committed somewhere visible. */
+  sync(path: string): Promise<void>;
   /** A writer that appends to the file, creating it and its parents when needed. */
   openAppend(path: string): Promise<Writable>;
+  /**
+   * Opens a file for sending; resolves null when it does not exist. `send` writes the byte range
+   * to `out` (ending it) with the driver's most efficient method.
+   */
+  openForSend(path: string): Promise<{ size: number; send(out: Writable, range?: { start: number; end: number }): Promise<void>; close(): Promise<void> } | null>;
   /** Where the data lives, for messages and disk-usage reports. */
   describe(): string;
 }

@@ -66,7 +66,7 @@ export class UploadStore {
    * Appends a request body. `expectStart` is the first byte's offset claimed by Content-Range;
    * a chunk that does not start where the upload ends is refused with 416.
    */
-  async append(name: string, id: string, body: Readable, expectStart?: number): Promise<number> {
+  async append(name: string, id: string, body: Readable, expectStart?: number): Promise<{ before: number; after: number }> {
     const key = `${name}/${id}`;
     return this.exclusive(key, async () => {
       const current = await this.size(name, id);
@@ -94,7 +94,7 @@ export class UploadStore {
         hashing.size = current + written;
         this.hashes.set(key, hashing);
       }
-      return current + written;
+      return { before: current, after: current + written };
     });
   }
 
@@ -110,6 +110,8 @@ export class UploadStore {
         throw new RegistryError('DIGEST_INVALID', 'provided digest did not match uploaded content', { expected: digest, actual });
       }
       if ((await this.blobs.size(digest)) === null) {
+        // A 201 promises the blob survives a power cut: flush the bytes before they become visible.
+        await this.driver.sync(uploadDataPath(name, id));
         await this.driver.move(uploadDataPath(name, id), blobDataPath(digest));
       }
       await this.blobs.link(name, digest);

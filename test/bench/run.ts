@@ -1,0 +1,286 @@
+// Benchmark entry point: `node --import tsx test/bench/run.ts [--quick] [--scenarios a,b] ...`
+// (npm run bench builds dist/registry.mjs first). Starts our registry and distribution on fresh
+// data dirs under one parent, drives both with the same client, interleaved scenario by scenario,
+// once without auth and once with the same bcrypt htpasswd file; prints a table and writes JSON.
+import { existsSync, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { run } from '../helpers/exec.js';
+import { distributionBinary, ourRegistryBundle, repoRoot } from '../helpers/registries.js';
+import { RegistryApi } from './api.js';
+import { HttpTarget } from './client.js';
+import { CLIENT_CPU, compare, OTHER_CPU, renderReport, writeResult, type BenchResult, type PassResult, type RegistryResult } from './report.js';
+import { Content, FULL, QUICK, SCENARIOS, type Params, type RegistryState, type Scenario } from './scenarios.js';
+import { clientCeiling, diskCeiling, KINDS, machineBusySeconds, makeHtpasswd, startServers, stopServers, syncAll, type Credentials, type Kind, type Server } from './servers.js';
+
+const USAGE = `usage: node --import tsx test/bench/run.ts [options]   (or: npm run bench -- [options])
+
+  --scenarios a,b   run only these (default: all): ${SCENARIOS.map((s) => s.id).join(', ')}
+  --passes a,b      noauth, auth (default: both)
+  --quick           small sizes and 1 s phases: proves the harness works, measures little
+  --out DIR         where the JSON goes (default: bench/results)
+  --dir DIR         parent of the data dirs, on the filesystem to measure (default: ${os.tmpdir()})
+  -h, --help`;
+
+const PASSES = ['noauth', 'auth'] as const;
+/** Sockets per agent: the highest concurrency any scenario uses. */
+const MAX_CONCURRENCY = 32;
+
+interface Options {
+  scenarios: Scenario[];
+  passes: string[];
+  quick: boolean;
+  out: string;
+  dir: string;
+}
+
+class UsageError extends Error {}
+
+function parseOptions(argv: string[]): Options | null {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      scenarios: { type: 'string' },
+      passes: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      out: { type: 'string' },
+      dir: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) return null;
+  const list = (v: string | undefined) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  let scenarios = [...SCENARIOS];
+  if (values.scenarios !== undefined) {
+    const wanted = list(values.scenarios);
+    const unknown = wanted.filter((id) => !SCENARIOS.some((s) => s.id === id));
+    if (unknown.length > 0 || wanted.length === 0) throw new UsageError(`unknown scenario(s): ${unknown.join(', ') || '(none given)'}`);
+    scenarios = SCENARIOS.filter((s) => wanted.includes(s.id));
+  }
+  let passes: string[] = [...PASSES];
+  if (values.passes !== undefined) {
+    passes = list(values.passes);
+    const unknown = passes.filter((p) => !(PASSES as readonly string[]).includes(p));
+    if (unknown.length > 0 || passes.length === 0) throw new UsageError(`unknown pass(es): ${unknown.join(', ') || '(none given)'}`);
+  }
+  return {
+    scenarios,
+    passes,
+    quick: values.quick,
+    out: resolve(values.out ?? join(repoRoot, 'bench', 'results')),
+    dir: resolve(values.dir ?? os.tmpdir()),
+  };
+}
+
+const t0 = performance.now();
+function progress(line: string): void {
+  process.stderr.write(`[bench ${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
+}
+
+async function commandOutput(cmd: string, args: string[]): Promise<string> {
+  const r = await run(cmd, args, { cwd: repoRoot, allowFailure: true, timeoutMs: 10_000 }).catch(() => undefined);
+  return r && r.code === 0 ? r.stdout.trim() : '';
+}
+
+/** One scenario on one registry: untimed sync and setup, then the measured run inside a CPU/RSS window. */
+async function runOne(sc: Scenario, server: Server, p: Params, content: Content, state: RegistryState, creds: Credentials | undefined): Promise<RegistryResult> {
+  const http = new HttpTarget(server.kind, server.reg.url, { maxSockets: MAX_CONCURRENCY, authorization: creds?.authorization });
+  try {
+    const ctx = { api: new RegistryApi(http), p, content, state, serverCpu: () => server.monitor.cpuSeconds() };
+    await syncAll();
+    await sc.setup?.(ctx);
+    const window = server.monitor.beginWindow();
+    const machine0 = machineBusySeconds();
+    const client0 = process.cpuUsage();
+    const start = performance.now();
+    const outcome = await sc.run(ctx);
+    const wallSeconds = (performance.now() - start) / 1000;
+    const client = process.cpuUsage(client0);
+    const usage = server.monitor.endWindow(window);
+    const machine = machineBusySeconds() - machine0;
+    if (server.reg.process.hasExited()) throw new Error(`${server.kind} exited during ${sc.id}`);
+    const clientCpuSeconds = (client.user + client.system) / 1e6;
+    // What neither the server nor the client used: other processes, and kernel work charged to no one.
+    const otherCpuSeconds = Math.max(0, machine - usage.cpuSeconds - clientCpuSeconds);
+    return {
+      metrics: {
+        ...outcome.metrics,
+        'server peak RSS MiB': { value: usage.peakRssMiB, unit: 'MiB', better: 'lower' },
+        // Raw, so without a direction: a time-boxed scenario that serves more also burns more.
+        'server CPU s (utime+stime)': { value: usage.cpuSeconds, unit: 's', better: 'info' },
+        [CLIENT_CPU]: { value: (100 * clientCpuSeconds) / wallSeconds, unit: '%', better: 'info' },
+        [OTHER_CPU]: { value: (100 * otherCpuSeconds) / wallSeconds, unit: '%', better: 'info' },
+      },
+      truncated: outcome.truncated,
+      wallSeconds,
+      serverCpuSeconds: usage.cpuSeconds,
+      clientCpuSeconds,
+      otherCpuSeconds,
+    };
+  } finally {
+    http.close();
+  }
+}
+
+const ACCESS_LOG = /^\s*\S+ - \S+ \[[^\]]+\] "[A-Z]+ /;
+
+/** Runs fn; a failure gets the servers' last log lines appended (distribution's access log left out). */
+async function withServerLogs<T>(servers: readonly Server[], fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    const tails = servers.map((s) => {
+      const lines = s.reg.logTail(2000).split('\n').slice(1, -1).filter((l) => !ACCESS_LOG.test(l.slice(2)));
+      const state = s.reg.process.hasExited() ? 'EXITED' : 'running';
+      return `--- ${s.kind} (${s.reg.url}, ${state}), last ${Math.min(30, lines.length)} non-access-log lines ---\n${lines.slice(-30).join('\n')}`;
+    });
+    if (e instanceof Error) {
+      e.message += `\n${tails.join('\n')}`;
+      throw e;
+    }
+    throw new Error(`${String(e)}\n${tails.join('\n')}`);
+  }
+}
+
+async function runPass(name: string, opts: Options, p: Params, content: Content, root: string): Promise<PassResult> {
+  const auth = name === 'auth';
+  const creds = auth ? await makeHtpasswd(root) : undefined;
+  progress(`pass ${name}: starting both registries${auth ? ` with ${creds!.file} (bcrypt cost 10)` : ''}`);
+  const servers = await startServers(root, name, creds?.file);
+  const byKind = Object.fromEntries(servers.map((s) => [s.kind, s])) as Record<Kind, Server>;
+  const scenarios: PassResult['scenarios'] = {};
+  try {
+    await withServerLogs(servers, async () => {
+      const states = { ours: { big: false, manifests: 0, mixed: false }, distribution: { big: false, manifests: 0, mixed: false } };
+      for (const [i, sc] of opts.scenarios.entries()) {
+        // Alternate who goes first, so neither always inherits the other's cache and write-back state.
+        const order = i % 2 === 0 ? KINDS : [...KINDS].reverse();
+        const results = {} as Record<Kind, RegistryResult>;
+        for (const kind of order) {
+          progress(`pass ${name}: ${sc.id} on ${kind}`);
+          try {
+            results[kind] = await runOne(sc, byKind[kind], p, content, states[kind], creds);
+          } catch (e) {
+            if (e instanceof Error) e.message = `pass ${name}, scenario ${sc.id}, registry ${kind}: ${e.message}`;
+            throw e;
+          }
+        }
+        scenarios[sc.id] = compare(sc.id, sc.title, results);
+      }
+    });
+    const whole = {} as Record<Kind, RegistryResult>;
+    for (const s of servers) {
+      whole[s.kind] = {
+        metrics: {
+          'RSS when idle after start MiB': { value: s.idleRssMiB, unit: 'MiB', better: 'lower' },
+          'peak RSS over the pass MiB': { value: s.monitor.overallPeakRssMiB(), unit: 'MiB', better: 'lower' },
+        },
+        truncated: [],
+        wallSeconds: 0,
+        serverCpuSeconds: s.monitor.cpuSeconds() - s.cpuAtStart,
+        clientCpuSeconds: 0,
+        otherCpuSeconds: 0,
+      };
+    }
+    scenarios['whole-pass'] = compare('whole-pass', 'server process over the whole pass', whole);
+  } finally {
+    await stopServers(servers);
+    await rm(join(root, name), { recursive: true, force: true, maxRetries: 3 });
+  }
+  return { name, auth, scenarios };
+}
+
+async function main(): Promise<number> {
+  let opts: Options | null;
+  try {
+    opts = parseOptions(process.argv.slice(2));
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (!opts) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const o = opts;
+  const p = o.quick ? QUICK : FULL;
+  const startedAt = new Date();
+  const loadAtStart = os.loadavg();
+  // Every phase is bounded by count and time; this is the last fence around the whole run.
+  const limitMs = o.quick ? 5 * 60_000 : 60 * 60_000;
+  setTimeout(() => {
+    process.stderr.write(`bench failed: the whole run exceeded ${limitMs / 60_000} minutes\n`);
+    process.exit(1);
+  }, limitMs).unref();
+  if (!existsSync(ourRegistryBundle)) throw new Error(`${ourRegistryBundle} is missing: run \`npm run build\` first`);
+  if (!existsSync(distributionBinary)) throw new Error(`${distributionBinary} is missing: apt-get install docker-registry`);
+
+  await mkdir(o.dir, { recursive: true });
+  const root = await mkdtemp(join(o.dir, 'rs-bench-'));
+  // Child registries are SIGKILLed by the process helper's exit hook; the data goes with them.
+  process.on('exit', () => rmSync(root, { recursive: true, force: true }));
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(sig === 'SIGINT' ? 130 : 143));
+
+  progress(`${o.quick ? 'quick' : 'full'} run; data under ${root}; scenarios ${o.scenarios.map((s) => s.id).join(',')}; passes ${o.passes.join(',')}`);
+  progress('generating content and digests');
+  const content = new Content(p);
+  progress(`baseline: disk write ${p.bigSize / 1024 / 1024} MiB + fdatasync`);
+  const disk = await diskCeiling(root, content.big[0]!);
+  progress('baseline: client pull ceiling against a trivial file server');
+  const baseDir = join(root, 'baseline');
+  await mkdir(baseDir);
+  const ceiling = await clientCeiling(baseDir, content.big[0]!, p.bigCount * p.pullRounds, content.mixed, p.mixedConcurrency, p.durationMs, p.phaseCapMs);
+  await rm(baseDir, { recursive: true, force: true });
+
+  const passes: Record<string, PassResult> = {};
+  for (const name of o.passes) passes[name] = await runPass(name, o, p, content, root);
+
+  const [sha, dirty, distVersion] = await Promise.all([
+    commandOutput('git', ['rev-parse', '--short', 'HEAD']),
+    commandOutput('git', ['status', '--porcelain']),
+    commandOutput(distributionBinary, ['--version']),
+  ]);
+  const result: BenchResult = {
+    meta: {
+      startedAt: startedAt.toISOString(),
+      mode: o.quick ? 'quick' : 'full',
+      gitSha: sha || 'nogit',
+      gitDirty: dirty !== '',
+      node: process.version,
+      cpus: os.cpus().length,
+      kernel: os.release(),
+      loadavgAtStart: loadAtStart,
+      loadavgAtEnd: os.loadavg(),
+      distributionVersion: distVersion.split(/\s+/).pop() ?? '',
+      dataParent: o.dir,
+      scenarios: o.scenarios.map((s) => s.id),
+      params: p,
+      wallSeconds: (performance.now() - t0) / 1000,
+    },
+    baselines: {
+      diskDurableWriteMiBps: disk.durableMiBps,
+      diskBufferedWriteMiBps: disk.bufferedMiBps,
+      diskTestBytes: content.big[0]!.size,
+      clientSingleStreamPullMiBps: ceiling.singleStreamMiBps,
+      clientConcurrentPullMiBps: ceiling.concurrentMiBps,
+      clientConcurrency: ceiling.concurrency,
+      fileServerCpuSecondsPerGiB: ceiling.fileServerCpuSecondsPerGiB,
+    },
+    passes,
+  };
+  const file = await writeResult(o.out, result, startedAt, sha || 'nogit');
+  process.stdout.write(`${renderReport(result)}\n\nJSON: ${file}\n`);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`\nbench failed: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  },
+);
