@@ -16,6 +16,8 @@ export interface RegistryConfig {
   maxManifestBytes: number;
   /** How long in-flight requests may run on after SIGTERM before connections are cut. */
   shutdownGraceMs: number;
+  /** Serve the web UI at `/` (and its JSON API under `/ui/api/`). */
+  ui: boolean;
 }
 
 export const DEFAULT_CONFIG: RegistryConfig = {
@@ -30,6 +32,7 @@ export const DEFAULT_CONFIG: RegistryConfig = {
   uploadPurgeIntervalMs: 24 * 3600_000,
   maxManifestBytes: 4 * 1024 * 1024,
   shutdownGraceMs: 30_000,
+  ui: true,
 };
 
 export class ConfigError extends Error {}
@@ -83,6 +86,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<RegistryConfig> {
   if (env.REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED) {
     out.readOnly = parseBool(env.REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED, 'REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED');
   }
+  if (env.REGISTRY_UI_ENABLED) out.ui = parseBool(env.REGISTRY_UI_ENABLED, 'REGISTRY_UI_ENABLED');
   const age = env.REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE;
   if (age) out.uploadMaxAgeMs = parseDuration(age, 'REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE');
   const interval = env.REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_INTERVAL;

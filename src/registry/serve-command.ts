@@ -15,6 +15,7 @@ interface ServeFlags {
   delete?: boolean;
   uploadMaxAge?: string;
   uploadPurgeInterval?: string;
+  ui?: boolean;
 }
 
 /** Flags win over distribution's REGISTRY_* variables, which win over the defaults. */
@@ -29,6 +30,7 @@ export function configFromFlags(flags: ServeFlags, env: NodeJS.ProcessEnv): Regi
   if (flags.tlsKey !== undefined) config.tlsKey = flags.tlsKey;
   if (flags.readOnly) config.readOnly = true;
   if (flags.delete === false) config.deleteEnabled = false;
+  if (flags.ui === false) config.ui = false;
   if (flags.uploadMaxAge !== undefined) config.uploadMaxAgeMs = parseDuration(flags.uploadMaxAge, '--upload-max-age');
   if (flags.uploadPurgeInterval !== undefined) config.uploadPurgeIntervalMs = parseDuration(flags.uploadPurgeInterval, '--upload-purge-interval');
   return validateConfig(config);
@@ -47,6 +49,7 @@ export function serveCommand(): Command {
     .option('--tls-key <file>', 'private key for --tls-cert (PEM)')
     .option('--read-only', 'refuse pushes and deletes')
     .option('--no-delete', 'refuse deletes of tags, manifests and blobs')
+    .option('--no-ui', 'do not serve the web UI at / (or REGISTRY_UI_ENABLED=false)')
     .addOption(new Option('--upload-max-age <duration>', 'purge uploads older than this (default 168h)'))
     .addOption(new Option('--upload-purge-interval <duration>', 'how often to look for abandoned uploads (default 24h)'))
     .action(async (flags: ServeFlags) => {

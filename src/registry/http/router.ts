@@ -10,6 +10,7 @@ import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } fr
 import { deleteManifest, getManifest, putManifest } from './manifests.js';
 import { listCatalog, listTags } from './listing.js';
 import { listReferrers } from './referrers.js';
+import { RegistryUi } from '../ui/ui.js';
 
 interface Route {
   /** Group 1 is the repository name, group 2 (when present) the last segment. */
@@ -44,10 +45,13 @@ async function authenticate(registry: Registry, req: IncomingMessage): Promise<b
 }
 
 export function createHandler(registry: Registry, log: (line: string) => void) {
+  // The web UI (config.ui) answers `/` and `/ui/...`; every other non-/v2 path stays a 404.
+  const ui = registry.config.ui ? new RegistryUi(registry, log) : undefined;
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     for (const [k, v] of Object.entries(COMMON_HEADERS)) res.setHeader(k, v);
     const url = new URL(req.url ?? '/', 'http://registry.invalid');
     try {
+      if (ui && !url.pathname.startsWith('/v2') && (await ui.handle(req, res, url))) return;
       if (!url.pathname.startsWith('/v2')) throw new RegistryError('NAME_UNKNOWN', 'not a registry API path', undefined, 404);
       if (!(await authenticate(registry, req))) {
         const realm = registry.config.realm.replace(/["\\]/g, '');
