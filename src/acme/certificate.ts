@@ -85,7 +85,8 @@ export function isDue(info: Pick<CertificateInfo, 'notBefore' | 'notAfter'>, now
   return now.getTime() >= renewalDueAt(info.notBefore, info.notAfter).getTime();
 }
 
-const DOMAIN_RE = /^(?=.{1,253}$)(\*\.)?([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;
+// Single-label names are allowed: a private ACME CA may issue for them (public CAs refuse them themselves).
+const DOMAIN_RE = /^(?=.{1,253}$)(\*\.)?([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
 /** Lowercases, trims, de-duplicates (keeping order) and validates domain names. */
 export function normalizeDomains(domains: readonly string[]): string[] {

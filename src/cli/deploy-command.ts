@@ -6,7 +6,8 @@ import { readHostRecord } from '../deploy/host-record.js';
 import { publicUrl } from '../deploy/verify.js';
 import { checkPartial, completeSettings, loadConfigFile, mergeSettings, renderConfigFile, SettingsError, type PartialSettings } from '../settings/resolve.js';
 import type { DeploySettings, TlsMode } from '../settings/settings.js';
-import { VERSION, readRegistryBundle } from '../version.js';
+import { readRegistryBundle } from '../version.js';
+import { cliVersion } from '../ops/version.js';
 import { Output } from './output.js';
 import { addHostOptions, connectHost, isInteractive, readStdinSecret, type HostFlags } from './host-session.js';
 import { runWizard } from './wizard.js';
@@ -28,6 +29,8 @@ interface DeployFlags extends HostFlags {
   staging?: boolean;
   acmeCa?: string;
   dryRun?: boolean;
+  /** commander's --no-ui: false when given */
+  ui?: boolean;
   composeProject?: string;
   publishAddress?: string;
 }
@@ -56,6 +59,8 @@ function flagSettings(target: string | undefined, f: DeployFlags): PartialSettin
     acmeDirectory: f.acmeDirectory,
     staging: f.staging,
     acmeCa: f.acmeCa,
+    // Only an explicit --no-ui is a setting; otherwise the config file or the host decides.
+    ui: f.ui === false ? false : undefined,
   };
   return checkPartial(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)), 'flags');
 }
@@ -79,6 +84,7 @@ export function deployCommand(): Command {
     .option('--acme-directory <url>', 'ACME directory URL (any RFC 8555 CA)')
     .option('--staging', "use Let's Encrypt's staging CA")
     .option('--acme-ca <file>', "trust this CA for the ACME server's own HTTPS")
+    .option('--no-ui', 'turn off the built-in web UI at https://<domain>/')
     .option('--dry-run', 'inspect the host and print the plan; change nothing')
     .addOption(new Option('--compose-project <name>').hideHelp())
     .addOption(new Option('--publish-address <addr>').hideHelp());
@@ -111,7 +117,7 @@ async function runDeploy(targetArg: string | undefined, flags: DeployFlags): Pro
 
     const result = await deploy(host, {
       settings,
-      version: VERSION,
+      version: cliVersion(),
       registryBundle: readRegistryBundle(),
       password: typed,
       customTls,
@@ -124,6 +130,10 @@ async function runDeploy(targetArg: string | undefined, flags: DeployFlags): Pro
     if (!flags.dryRun) await saveConfig(configPath, settings);
     report(output, settings, result, { dryRun: Boolean(flags.dryRun), logFile, configPath });
     return 0;
+  } catch (err) {
+    (err as { hint?: string }).hint =
+      `Every remote command is in ${logFile}. Fix the cause and run the same command again: each step is safe to repeat.`;
+    throw err;
   } finally {
     host.close();
   }

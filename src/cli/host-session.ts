@@ -46,7 +46,7 @@ export async function connectHost(target: string, flags: HostFlags, output: Outp
       logFile,
     });
     return { status: 'skipped' as const, detail: 'connected', host: h };
-  });
+  }, { mayPrompt: interactive });
   return { host: host.host, logFile };
 }
 

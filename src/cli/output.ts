@@ -1,5 +1,5 @@
 import chalk from 'chalk';
-import ora from 'ora';
+import { Spinner } from './spinner.js';
 
 export interface OutputOptions {
   json?: boolean;
@@ -11,7 +11,7 @@ export type StepStatus = 'done' | 'unchanged' | 'skipped' | 'failed' | 'planned'
 
 /**
  * Progress for humans (a spinner per step with its duration) or for scripts (`--json`: one JSON
- * event per line on stdout). NO_COLOR and non-TTY output are handled by chalk and ora.
+ * event per line on stdout). NO_COLOR and non-TTY output are handled by chalk and the spinner.
  */
 export class Output {
   readonly json: boolean;
@@ -38,24 +38,31 @@ export class Output {
   }
 
   /** Runs one named step; its function returns how it ended (and an optional detail line). */
-  async step<T extends { status: StepStatus; detail?: string }>(id: string, name: string, run: () => Promise<T>): Promise<T> {
+  async step<T extends { status: StepStatus; detail?: string }>(
+    id: string,
+    name: string,
+    run: () => Promise<T>,
+    opts: { mayPrompt?: boolean } = {},
+  ): Promise<T> {
     const started = Date.now();
     this.event('step-start', { id, name });
-    const spinner = this.json ? undefined : ora({ text: name, stream: this.stream }).start();
+    // A spinner redraws over prompts and fights them for the terminal: steps that may ask get a plain line.
+    if (!this.json && opts.mayPrompt) this.stream.write(`${chalk.cyan('…')} ${name}\n`);
+    const spinner = this.json || opts.mayPrompt ? undefined : new Spinner(this.stream, name).start();
     try {
       const result = await run();
       const ms = Date.now() - started;
       this.event('step-end', { id, name, status: result.status, detail: result.detail, ms });
-      if (spinner) {
+      if (!this.json) {
         const text = `${name} ${chalk.dim(`(${result.status}${result.detail ? `: ${result.detail}` : ''}, ${formatMs(ms)})`)}`;
-        if (result.status === 'unchanged' || result.status === 'skipped') spinner.info(text);
-        else spinner.succeed(text);
+        const done = spinner ?? new Spinner(this.stream, name);
+        done.stop(result.status === 'unchanged' || result.status === 'skipped' ? 'info' : 'ok', text);
       }
       return result;
     } catch (err) {
       const ms = Date.now() - started;
       this.event('step-end', { id, name, status: 'failed', error: (err as Error).message, ms });
-      spinner?.fail(`${name} ${chalk.dim(`(failed after ${formatMs(ms)})`)}`);
+      if (!this.json) (spinner ?? new Spinner(this.stream, name)).stop('fail', `${name} ${chalk.dim(`(failed after ${formatMs(ms)})`)}`);
       throw new StepError(name, err as Error);
     }
   }

@@ -1,15 +1,22 @@
 import bcrypt from 'bcryptjs';
 import type { RemoteHost } from '../remote/index.js';
+import { readFile } from 'node:fs/promises';
 import {
+  SYSTEMD_DIR,
+  SYSTEMD_PRESENT_ARGV,
   composeArgv,
   dockerInstallSteps,
+  enableTimerArgv,
+  renewalFiles,
+  renewalUnitName,
   renderDeploymentFiles,
   selfSignedTlsStep,
   type ComposeTarget,
   type FileSpec,
   type Step,
 } from '../provision/index.js';
-import { HOST_LAYOUT, NGINX_UID, registryImageTag } from '../templates/render.js';
+import { HOST_LAYOUT, NGINX_UID, registryImageTag, type NginxMode } from '../templates/render.js';
+import { acmeCaHostPath, directoryUrlOf, ensureCertificate, installedCertificate } from './letsencrypt.js';
 import type { DeploySettings } from '../settings/settings.js';
 import { HtpasswdFile, generatePassword } from '../users/credentials.js';
 import type { Output, StepStatus } from '../cli/output.js';
@@ -74,6 +81,7 @@ export async function deploy(host: RemoteHost, opts: DeployOptions): Promise<Dep
   })();
   for (const w of report.warnings) output.warn(w);
   const dnsCheck = await checkDomainResolution(exec, settings.domain, host.target.host);
+  const hostAddresses = dnsCheck.hostAddresses;
   if (dnsCheck.warning) output.warn(dnsCheck.warning);
 
   let compose = report.docker.compose;
@@ -112,12 +120,17 @@ export async function deploy(host: RemoteHost, opts: DeployOptions): Promise<Dep
     return { status, detail: status === 'unchanged' ? 'exists' : 'password set' };
   });
 
-  const rendered = renderDeploymentFiles(settings, {
-    version: opts.version,
-    registryBundle: opts.registryBundle,
-    htpasswd: htpasswdText,
-    publishAddress: opts.publishAddress,
-  });
+  // Let's Encrypt: nginx starts HTTP-only until there is a certificate to serve.
+  const cert = settings.tls === 'letsencrypt' ? await installedCertificate(host, settings) : { present: true, due: false };
+  const render = (nginxMode: NginxMode) =>
+    renderDeploymentFiles(settings, {
+      version: opts.version,
+      registryBundle: opts.registryBundle,
+      htpasswd: htpasswdText,
+      publishAddress: opts.publishAddress,
+      nginxMode,
+    });
+  const rendered = render(cert.present ? 'https' : 'http-only');
   await step('directories', `Create ${settings.dir} and ${settings.dataDir}`, async () => {
     const n = await exec.ensureDirectories(rendered.directories);
     return { status: n === 0 ? 'unchanged' : opts.dryRun ? 'planned' : 'done', detail: n ? `${n} created or fixed` : undefined };
@@ -140,7 +153,11 @@ export async function deploy(host: RemoteHost, opts: DeployOptions): Promise<Dep
       tlsChanged = changes.some((c) => c.action !== 'unchanged');
       return { status: tlsChanged ? (opts.dryRun ? 'planned' : 'done') : 'unchanged' };
     }
-    throw new Error("--tls letsencrypt is not available in this build; use --tls self-signed or --tls custom");
+    if (settings.acmeCa) {
+      const changes = await exec.applyFiles([{ path: acmeCaHostPath(settings.dir), content: await readFile(settings.acmeCa), mode: 0o644 }]);
+      result.files.push(...changes);
+    }
+    return { status: 'unchanged', detail: cert.present ? "Let's Encrypt certificate installed" : 'ordered once nginx answers on port 80' };
   });
 
   let changedFiles: FileChange[] = [];
@@ -176,12 +193,50 @@ export async function deploy(host: RemoteHost, opts: DeployOptions): Promise<Dep
     return { status: 'done' };
   });
 
-  if (opts.dryRun) return result;
+  if (opts.dryRun) {
+    if (settings.tls === 'letsencrypt') {
+      await step('certificate', "Let's Encrypt certificate", async () =>
+        cert.due ? { status: 'planned', detail: cert.present ? 'due for renewal' : 'order a certificate' } : { status: 'unchanged', detail: 'valid, not due' },
+      );
+    }
+    return result;
+  }
 
   await step('healthy', 'Wait for the registry to be healthy', async () => {
     await waitHealthy(exec, target, 120_000);
     return { status: 'skipped', detail: 'healthy' };
   });
+
+  if (settings.tls === 'letsencrypt') {
+    await step('certificate', "Let's Encrypt certificate", async () => {
+      const obtained = await ensureCertificate(host, settings, { expectedAddresses: hostAddresses, log: (l) => output.event('acme', { message: l }) });
+      if (obtained.action === 'not-due') return { status: 'unchanged', detail: `valid until ${obtained.notAfter.slice(0, 10)}` };
+      if (!cert.present) {
+        const https = render('https').files.filter((f) => f.path === p(settings, HOST_LAYOUT.nginxConf) || f.path === p(settings, HOST_LAYOUT.deployedSettings));
+        await exec.applyFiles(https);
+      }
+      await reloadNginx(exec, target);
+      return { status: 'done', detail: `${obtained.action}, serial ${obtained.serial}, valid until ${obtained.notAfter.slice(0, 10)}` };
+    });
+    await step('renewal', 'Automatic renewal (systemd timer)', async () => {
+      const files = renewalFiles(settings, {
+        target,
+        directoryUrl: directoryUrlOf(settings),
+        acmeCaFile: settings.acmeCa ? acmeCaHostPath(settings.dir) : undefined,
+      });
+      const scriptOnly = files.filter((f) => !f.path.startsWith(SYSTEMD_DIR));
+      if ((await exec.run(SYSTEMD_PRESENT_ARGV, { allowFailure: true })).code !== 0) {
+        await exec.applyFiles(scriptOnly);
+        output.warn(`no systemd on this host: automatic renewal is not installed; run ${settings.dir}/renew.sh from cron twice a day`);
+        return { status: 'skipped', detail: 'no systemd' };
+      }
+      const changes = (await exec.applyFiles(files)).filter((c) => c.action !== 'unchanged');
+      const enabled = (await exec.run(['systemctl', 'is-enabled', `${renewalUnitName(opts.project)}.timer`], { allowFailure: true })).code === 0;
+      if (changes.length === 0 && enabled) return { status: 'unchanged', detail: 'timer enabled' };
+      for (const argv of enableTimerArgv(opts.project)) await exec.run(argv);
+      return { status: 'done', detail: 'timer enabled' };
+    });
+  }
 
   await step('verify', `Verify https://${settings.domain}${settings.httpsPort === 443 ? '' : `:${settings.httpsPort}`}/v2/ from here`, async () => {
     const password = opts.password ?? result.generatedPassword;

@@ -16,15 +16,22 @@ export async function inspectHost(exec: Executor, settings: DeploySettings, proj
  * Whether the domain points at this host, as seen from the laptop: a warning with the addresses
  * seen when it does not (the deploy still works when reached by the SSH address).
  */
-export async function checkDomainResolution(exec: Executor, domain: string, sshHost: string): Promise<{ resolves: boolean; warning?: string }> {
-  const seen = await lookupAll(domain);
-  if (seen.length === 0) return { resolves: false, warning: `${domain} does not resolve yet; create an A/AAAA record pointing at this server` };
+export async function checkDomainResolution(
+  exec: Executor,
+  domain: string,
+  sshHost: string,
+): Promise<{ resolves: boolean; warning?: string; hostAddresses: string[] }> {
   const hostAddresses = new Set(await lookupAll(sshHost));
   const own = await exec.run(['hostname', '-I'], { allowFailure: true });
   for (const a of own.stdout.split(/\s+/).filter(Boolean)) hostAddresses.add(a);
-  if (seen.some((a) => hostAddresses.has(a))) return { resolves: true };
+  const seen = await lookupAll(domain);
+  if (seen.length === 0) {
+    return { resolves: false, hostAddresses: [...hostAddresses], warning: `${domain} does not resolve yet; create an A/AAAA record pointing at this server` };
+  }
+  if (seen.some((a) => hostAddresses.has(a))) return { resolves: true, hostAddresses: [...hostAddresses] };
   return {
     resolves: true,
+    hostAddresses: [...hostAddresses],
     warning: `${domain} resolves to ${seen.join(', ')}, not to this server (${[...hostAddresses].join(', ') || sshHost}); clients will not reach this deployment until DNS points here`,
   };
 }

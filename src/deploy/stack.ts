@@ -9,6 +9,10 @@ export interface ContainerState {
   health: string;
   startedAt: string;
   image: string;
+  /** the container's labels (the image's labels included, e.g. io.registry-setup.version) */
+  labels?: Record<string, string>;
+  /** bind mounts and volumes: where they are mounted inside the container */
+  mounts?: string[];
 }
 
 /** Our containers, found by the compose project label (works for compose v1 and v2 alike). */
@@ -31,6 +35,8 @@ export async function listContainers(exec: Executor, project = COMPOSE_PROJECT):
     health: d.State?.Health?.Status ?? 'none',
     startedAt: d.State?.StartedAt ?? '',
     image: d.Config?.Image ?? '',
+    labels: d.Config?.Labels ?? {},
+    mounts: (d.Mounts ?? []).map((m) => m.Destination ?? ''),
   }));
 }
 
@@ -38,6 +44,7 @@ interface InspectDoc {
   Id: string;
   Config?: { Image?: string; Labels?: Record<string, string> };
   State?: { Status?: string; StartedAt?: string; Health?: { Status?: string } };
+  Mounts?: { Destination?: string }[];
 }
 
 export function containerFor(containers: ContainerState[], service: string): ContainerState | undefined {

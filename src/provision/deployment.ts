@@ -75,6 +75,7 @@ export function renderDeploymentFiles(settings: DeploySettings, opts: RenderDepl
     { path: at(HOST_LAYOUT.webroot), mode: 0o755 },
     { path: posix.dirname(at(HOST_LAYOUT.acmeChallengeDir)), mode: 0o755 },
     { path: at(HOST_LAYOUT.acmeChallengeDir), mode: 0o755 },
+    { path: at(HOST_LAYOUT.stateDir), mode: 0o755, owner: uid, group: uid },
     { path: settings.dataDir, mode: 0o750, owner: uid, group: uid },
   ];
 

@@ -5,3 +5,4 @@ export * from './docker.js';
 export * from './tls.js';
 export * from './deployment.js';
 export * from './diff.js';
+export * from './renewal.js';

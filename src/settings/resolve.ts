@@ -10,10 +10,10 @@ export type PartialSettings = Partial<DeploySettings>;
 const TLS_MODES: TlsMode[] = ['self-signed', 'custom', 'letsencrypt'];
 const KEYS: (keyof DeploySettings)[] = [
   'target', 'domain', 'email', 'user', 'tls', 'cert', 'key', 'httpPort', 'httpsPort', 'dir', 'dataDir',
-  'nodeImage', 'nginxImage', 'acmeDirectory', 'staging', 'acmeCa',
+  'nodeImage', 'nginxImage', 'acmeDirectory', 'staging', 'acmeCa', 'ui',
 ];
 const NUMBER_KEYS = new Set<keyof DeploySettings>(['httpPort', 'httpsPort']);
-const BOOLEAN_KEYS = new Set<keyof DeploySettings>(['staging']);
+const BOOLEAN_KEYS = new Set<keyof DeploySettings>(['staging', 'ui']);
 
 const DOMAIN_RE = /^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$/i;
 const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;

@@ -23,6 +23,8 @@ export interface DeploySettings {
   nodeImage: string;
   /** nginx image (needs /usr/sbin/nginx). */
   nginxImage: string;
+  /** the built-in web UI at / (default on) */
+  ui?: boolean;
   acmeDirectory?: string;
   staging?: boolean;
   acmeCa?: string;

@@ -42,6 +42,8 @@ export const CONTAINER_PATHS = {
   temp: '/tmp',
   /** the bundle inside the registry image */
   registryBundle: '/app/registry.mjs',
+  /** results for `status` (gc.json, written by `gc --state-file`); writable by the registry (host: <dir>/state/) */
+  stateDir: '/var/lib/registry-setup/state',
 } as const;
 
 /** Host-side layout under settings.dir (relative paths). */
@@ -61,6 +63,10 @@ export const HOST_LAYOUT = {
   dockerignore: 'build/.dockerignore',
   registryBundle: 'build/registry.mjs',
   deployedSettings: 'registry-setup.json',
+  /** last GC and renewal results, read by `status`; owned by the registry's uid (it writes gc.json) */
+  stateDir: 'state',
+  gcState: 'state/gc.json',
+  renewalState: 'state/renewal.json',
 } as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -288,7 +294,7 @@ export interface ComposeOptions {
   realm?: string;
 }
 
-type ComposeSettings = Pick<DeploySettings, 'dataDir' | 'httpPort' | 'httpsPort' | 'nginxImage'>;
+type ComposeSettings = Pick<DeploySettings, 'dataDir' | 'httpPort' | 'httpsPort' | 'nginxImage'> & Partial<Pick<DeploySettings, 'ui'>>;
 
 const DURATION_RE = /^\d+(?:ms|s|m|h)$/;
 
@@ -321,6 +327,7 @@ export function composeDocument(settings: ComposeSettings, opts: ComposeOptions)
     REGISTRY_HTTP_ADDR: `0.0.0.0:${REGISTRY_PORT}`,
     REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: CONTAINER_PATHS.data,
     REGISTRY_STORAGE_DELETE_ENABLED: 'true',
+    ...(settings.ui === false ? { REGISTRY_UI_ENABLED: 'false' } : {}),
   };
   const registryVolumes = [`${dataDir}:${CONTAINER_PATHS.data}`];
   if (opts.auth) {
@@ -330,6 +337,8 @@ export function composeDocument(settings: ComposeSettings, opts: ComposeOptions)
     // The directory, not the file: a file replaced by rename stays visible in the container.
     registryVolumes.push(`./${HOST_LAYOUT.authDir}:${CONTAINER_PATHS.authDir}:ro`);
   }
+  // Writable: `gc --state-file` run inside the container records its result here for `status`.
+  registryVolumes.push(`./${HOST_LAYOUT.stateDir}:${CONTAINER_PATHS.stateDir}`);
   const hardening = {
     read_only: true,
     security_opt: ['no-new-privileges:true'],

@@ -9,6 +9,10 @@ import { buildOciImage } from '../helpers/oci.js';
 import { skopeo } from '../helpers/skopeo.js';
 import { makeTempDir, removeDir } from '../helpers/tmp.js';
 import { sshdSkipReason } from '../helpers/sshd.js';
+import { startPty } from '../helpers/pty.js';
+import { freePort } from '../helpers/net.js';
+import { repoRoot } from '../helpers/registries.js';
+import { RegistryClient } from '../../src/client/registry-client.js';
 
 const PASSWORD = 'e2e-deploy-password-1';
 
@@ -118,6 +122,45 @@ describe('deploy over SSH to this machine', { skip: sshdSkipReason() }, () => {
     assert.match(compose!.diff!, /^\+.*-changed/m);
     assert.equal(treeDigest(bed.installDir), before);
     assert.equal(await containerStarts(bed.project), starts);
+  });
+
+  it('asks for missing answers through the interactive wizard', async () => {
+    const dir = await makeTempDir('rs-wizard-install-');
+    const project = `${bed.project}-wizard`;
+    const [httpPort, httpsPort] = [await freePort(), await freePort()];
+    const args = bed
+      .deployArgs()
+      .filter((a, i, all) => !['--yes', '--domain', '--user', '--tls'].includes(a) && !['--domain', '--user', '--tls'].includes(all[i - 1]!))
+      .map((a) => (a === bed.installDir ? dir : a === bed.project ? project : a === String(bed.httpPort) ? String(httpPort) : a === String(bed.httpsPort) ? String(httpsPort) : a));
+    const term = startPty([process.execPath, path.join(repoRoot, 'bin/registry-setup.js'), ...args], {
+      cwd: bed.home,
+      env: { HOME: bed.home, SSH_AUTH_SOCK: '', NO_COLOR: '1' },
+    });
+    try {
+      await term.expect(/Domain of the registry/);
+      term.send('localhost\r');
+      await term.expect(/TLS certificate/);
+      term.send('\x1b[B\r'); // second choice: self-signed
+      await term.expect(/First registry user/);
+      term.send('wizard\r');
+      await term.expect(/Password for that user/);
+      term.send('wizard-pass-123\r');
+      const code = await Promise.race([term.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 240_000))]);
+      assert.equal(code, 0, term.output().slice(-3000));
+      assert.doesNotMatch(term.output(), /wizard-pass-123/, 'the typed password is not echoed');
+      const client = new RegistryClient({
+        baseUrl: `https://localhost:${httpsPort}`,
+        user: 'wizard',
+        password: 'wizard-pass-123',
+        ca: readFileSync(path.join(dir, 'tls/fullchain.pem')),
+      });
+      assert.deepEqual(await client.ping(), { anonymous: 401, authenticated: 200 });
+      assert.match(readFileSync(path.join(bed.home, 'registry-setup.yaml'), 'utf8'), /user: wizard/);
+    } finally {
+      term.kill();
+      await execa('docker-compose', ['-p', project, '-f', path.join(dir, 'compose.yaml'), 'down'], { reject: false });
+      await removeDir(dir);
+    }
   });
 
   it('refuses a changed host key with a message that says how to fix it', async () => {

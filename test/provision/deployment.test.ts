@@ -65,6 +65,7 @@ describe('renderDeploymentFiles', () => {
       ['install', '-d', '-m', '0755', '-o', '0', '-g', '0', '/opt/registry-setup/webroot'],
       ['install', '-d', '-m', '0755', '-o', '0', '-g', '0', '/opt/registry-setup/webroot/.well-known'],
       ['install', '-d', '-m', '0755', '-o', '0', '-g', '0', '/opt/registry-setup/webroot/.well-known/acme-challenge'],
+      ['install', '-d', '-m', '0755', '-o', '1000', '-g', '1000', '/opt/registry-setup/state'],
       ['install', '-d', '-m', '0750', '-o', '1000', '-g', '1000', '/srv/registry'],
     ]);
     assert.deepEqual(installFileArgv('/tmp/x', files.at(-1)!), ['install', '-m', '0600', '-o', '1000', '-g', '1000', '/tmp/x', '/opt/registry-setup/auth/htpasswd']);

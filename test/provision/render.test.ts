@@ -201,7 +201,7 @@ describe('compose.yaml', () => {
       REGISTRY_AUTH_HTPASSWD_PATH: '/etc/registry-setup/auth/htpasswd',
       REGISTRY_AUTH_HTPASSWD_REALM: 'Registry Realm',
     });
-    assert.deepEqual(registry.volumes, ['/srv/registry-data:/var/lib/registry', './auth:/etc/registry-setup/auth:ro']);
+    assert.deepEqual(registry.volumes, ['/srv/registry-data:/var/lib/registry', './auth:/etc/registry-setup/auth:ro', './state:/var/lib/registry-setup/state']);
     assert.deepEqual(registry.healthcheck.test, ['CMD', 'node', '/app/registry.mjs', 'healthcheck']);
     assert.equal(registry.restart, 'unless-stopped');
 
@@ -220,7 +220,7 @@ describe('compose.yaml', () => {
     const text = buildCompose({ ...composeSettings, httpPort: 22, httpsPort: 23 }, { version: '1.2.3', auth: false, publishAddress: '127.0.0.1' });
     const doc = parse(text);
     assert.equal(doc.services.registry.environment.REGISTRY_AUTH, undefined);
-    assert.deepEqual(doc.services.registry.volumes, ['/srv/registry-data:/var/lib/registry']);
+    assert.deepEqual(doc.services.registry.volumes, ['/srv/registry-data:/var/lib/registry', './state:/var/lib/registry-setup/state']);
     assert.deepEqual(doc.services.nginx.ports, ['127.0.0.1:22:8080', '127.0.0.1:23:8443']);
     // compose v1 reads YAML 1.1, where an unquoted 22:22-like value is a base-60 number
     assert.match(text, /- "127\.0\.0\.1:22:8080"/);

@@ -124,37 +124,64 @@ function stateRecord(dataDir: string, flags: { dryRun: boolean; deleteUntagged: 
   };
 }
 
+/** What `gc` takes; `runGc` is shared by the payload's `gc` and the CLI's local `gc --data`. */
+export interface GcRunFlags {
+  data?: string;
+  dryRun?: boolean;
+  deleteUntagged?: boolean;
+  /** default 1h */
+  grace?: string;
+  settle?: string;
+  json?: boolean;
+  stateFile?: string;
+}
+
+/** Runs a collection over a local data directory and prints its report (human or JSON). */
+export async function runGc(flags: GcRunFlags, out: GcOutput = processOutput): Promise<GcReport> {
+  const dataDir = path.resolve(flags.data ?? process.env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY ?? './data');
+  const graceMs = parseDuration(flags.grace ?? '1h', '--grace');
+  const settleMs = flags.settle === undefined ? undefined : parseDuration(flags.settle, '--settle');
+  if (!existsSync(dataDir)) throw new ConfigError(`${dataDir}: no such data directory (set --data)`);
+  const summary = { dryRun: Boolean(flags.dryRun), deleteUntagged: Boolean(flags.deleteUntagged), graceMs };
+  let report: GcReport;
+  try {
+    report = await collectGarbage({
+      driver: new FilesystemDriver(dataDir),
+      ...summary,
+      settleMs,
+      log: (line) => out.stderr(`gc: ${line}\n`),
+    });
+  } catch (err) {
+    if (flags.stateFile) await writeStateFile(flags.stateFile, stateRecord(dataDir, summary, undefined, err as Error));
+    throw err;
+  }
+  if (flags.stateFile) await writeStateFile(flags.stateFile, stateRecord(dataDir, summary, report));
+  if (flags.json) out.stdout(`${JSON.stringify(report, null, 2)}\n`);
+  else out.stdout(humanSummary(report, dataDir));
+  return report;
+}
+
+export const GC_OPTION_HELP = {
+  data: 'data directory in registry:2 layout (default REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY or ./data)',
+  dryRun: 'report what would be deleted, delete nothing',
+  deleteUntagged: 'also remove manifests no tag reaches (children of tagged indexes and referrers are kept)',
+  grace: 'never delete anything modified more recently than this (e.g. 1h, 30m, 0s)',
+  settle: `pause between moving items aside and the re-check (default ${DEFAULT_SETTLE_MS / 1000}s)`,
+  stateFile: 'also write a result record (JSON) here, for `status`',
+} as const;
+
 /** `gc`: mark and sweep over a registry:2 data directory; safe while the registry is serving it. */
 export function gcCommand(out: GcOutput = processOutput): Command {
   return new Command('gc')
     .description('delete blobs and (optionally) untagged manifests nothing refers to; safe while the registry runs')
-    .option('--data <dir>', 'data directory in registry:2 layout (default REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY or ./data)')
-    .option('--dry-run', 'report what would be deleted, delete nothing')
-    .option('--delete-untagged', 'also remove manifests no tag reaches (children of tagged indexes and referrers are kept)')
-    .option('--grace <duration>', 'never delete anything modified more recently than this (e.g. 1h, 30m, 0s)', '1h')
-    .option('--settle <duration>', `pause between moving items aside and the re-check (default ${DEFAULT_SETTLE_MS / 1000}s)`)
+    .option('--data <dir>', GC_OPTION_HELP.data)
+    .option('--dry-run', GC_OPTION_HELP.dryRun)
+    .option('--delete-untagged', GC_OPTION_HELP.deleteUntagged)
+    .option('--grace <duration>', GC_OPTION_HELP.grace, '1h')
+    .option('--settle <duration>', GC_OPTION_HELP.settle)
     .option('--json', 'print the report as JSON on stdout')
-    .option('--state-file <path>', 'also write a result record (JSON) here, for `status`')
+    .option('--state-file <path>', GC_OPTION_HELP.stateFile)
     .action(async (flags: GcFlags) => {
-      const dataDir = path.resolve(flags.data ?? process.env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY ?? './data');
-      const graceMs = parseDuration(flags.grace, '--grace');
-      const settleMs = flags.settle === undefined ? undefined : parseDuration(flags.settle, '--settle');
-      if (!existsSync(dataDir)) throw new ConfigError(`${dataDir}: no such data directory (set --data)`);
-      const summary = { dryRun: Boolean(flags.dryRun), deleteUntagged: Boolean(flags.deleteUntagged), graceMs };
-      let report: GcReport;
-      try {
-        report = await collectGarbage({
-          driver: new FilesystemDriver(dataDir),
-          ...summary,
-          settleMs,
-          log: (line) => out.stderr(`gc: ${line}\n`),
-        });
-      } catch (err) {
-        if (flags.stateFile) await writeStateFile(flags.stateFile, stateRecord(dataDir, summary, undefined, err as Error));
-        throw err;
-      }
-      if (flags.stateFile) await writeStateFile(flags.stateFile, stateRecord(dataDir, summary, report));
-      if (flags.json) out.stdout(`${JSON.stringify(report, null, 2)}\n`);
-      else out.stdout(humanSummary(report, dataDir));
+      await runGc(flags, out);
     });
 }

@@ -1,0 +1,194 @@
+// `upgrade`: the registry image rebuilt from this CLI's payload (dist/registry.mjs) and swapped in
+// with the shortest interruption: the new image is built while the old container serves, then only
+// the registry container is recreated. Data, users (auth/) and certificates (tls/) are not touched.
+import { parse as parseYaml } from 'yaml';
+import type { Output, StepStatus } from '../cli/output.js';
+import type { FileChange } from '../deploy/executor.js';
+import { containerFor, imageExists, reloadNginx, waitHealthy } from '../deploy/stack.js';
+import { composeArgv, renderDeploymentFiles, type FileSpec } from '../provision/index.js';
+import { HOST_LAYOUT, registryImageTag, type NginxMode } from '../templates/render.js';
+import { publicClient, type Deployment } from './deployment.js';
+import { OpsError } from './errors.js';
+import { compareSemver } from './version.js';
+
+export class UpgradeError extends OpsError {}
+
+export interface UpgradeOptions {
+  /** the version to install (this CLI's) */
+  version: string;
+  /** this CLI's dist/registry.mjs */
+  registryBundle: Buffer;
+  /** allow installing an older version over a newer one */
+  force: boolean;
+  output: Output;
+  /** tests: the ports were published on this address by deploy (hidden option) */
+  publishAddress?: string;
+}
+
+export interface UpgradeResult {
+  from: string;
+  to: string;
+  changed: boolean;
+  image: string;
+  files: FileChange[];
+  /** from stopping the old registry to the new one passing its health check */
+  restartMs?: number;
+  removedImage?: string;
+}
+
+/** Never uploaded: upgrade leaves auth/htpasswd alone (renderDeploymentFiles wants some content). */
+const HTPASSWD_PLACEHOLDER = 'unused:$2y$10$upgradeleavesthehtpasswdfileexactlyasitisxxxxxxxxxxxxxxx\n';
+
+/**
+ * Decides whether this CLI may install its version over the deployed one: same or newer is fine;
+ * older only with --force (then a warning). Unknown versions are allowed with a warning.
+ */
+export function checkVersionOrder(deployed: string, mine: string, force: boolean, host: string): { warning?: string } {
+  const order = compareSemver(mine, deployed);
+  if (order === null) return deployed === mine ? {} : { warning: `cannot compare versions ${deployed} (deployed) and ${mine} (this CLI); continuing` };
+  if (order >= 0) return {};
+  const what = `this registry-setup (${mine}) is older than the deployment on ${host} (${deployed})`;
+  if (!force) throw new UpgradeError(`${what}; install registry-setup ${deployed} or later, or pass --force to downgrade`);
+  return { warning: `${what}; downgrading because of --force` };
+}
+
+export async function upgrade(d: Deployment, o: UpgradeOptions): Promise<UpgradeResult> {
+  const { output } = o;
+  const from = d.record.registrySetupVersion;
+  const to = o.version;
+  const check = checkVersionOrder(from, to, o.force, d.hostName);
+  if (check.warning) output.warn(check.warning);
+
+  const exec = d.exec;
+  const target = await d.composeTarget();
+  const image = registryImageTag(to);
+  const result: UpgradeResult = { from, to, changed: false, image, files: [] };
+  const nginxMode: NginxMode | undefined = d.record.nginxMode === 'https' || d.record.nginxMode === 'http-only' ? d.record.nginxMode : undefined;
+  // Render with the settings exactly as recorded (the recorded target too, so registry-setup.json
+  // only changes in its version).
+  const settings = { ...d.settings, target: d.record.settings.target ?? d.settings.target };
+  const rendered = renderDeploymentFiles(settings, {
+    version: to,
+    registryBundle: o.registryBundle,
+    htpasswd: HTPASSWD_PLACEHOLDER,
+    nginxMode,
+    publishAddress: o.publishAddress,
+  });
+  const isRecord = (f: FileSpec) => f.path === d.path(HOST_LAYOUT.deployedSettings);
+  const files = rendered.files.filter((f) => f.path !== d.path(HOST_LAYOUT.htpasswd));
+  const runtimeFiles = files.filter((f) => !isRecord(f));
+
+  const step = async (id: string, name: string, run: () => Promise<{ status: StepStatus; detail?: string }>) => {
+    const r = await output.step(id, name, run);
+    if (r.status === 'done') result.changed = true;
+    return r;
+  };
+
+  // compose.yaml decides which image runs: kept to put back if the new registry fails (the old
+  // image is still there then, so the old container comes back as it was).
+  const oldCompose = await d.host.readFile(d.path(HOST_LAYOUT.compose), { sudo: true });
+  let changes: FileChange[] = [];
+  const changed = (rel: string) => changes.some((c) => c.path === d.path(rel));
+
+  await step('files', `Write the ${to} build files and compose.yaml`, async () => {
+    await exec.ensureDirectories(rendered.directories);
+    changes = (await exec.applyFiles(runtimeFiles)).filter((c) => c.action !== 'unchanged');
+    result.files.push(...changes);
+    return { status: changes.length ? 'done' : 'unchanged', detail: changes.length ? changes.map((c) => `${c.action} ${c.path.slice(d.dir.length + 1)}`).join(', ') : undefined };
+  });
+
+  const buildInputs = [HOST_LAYOUT.dockerfile, HOST_LAYOUT.dockerignore, HOST_LAYOUT.registryBundle].some(changed);
+  await step('build', `Build ${image} (the running registry keeps serving)`, async () => {
+    if (!buildInputs && (await imageExists(exec, image))) return { status: 'unchanged', detail: 'image exists' };
+    try {
+      await exec.run(composeArgv(target, 'build', 'registry'));
+    } catch (err) {
+      // the old registry still runs; make compose.yaml describe it again
+      if (oldCompose && changed(HOST_LAYOUT.compose)) await d.host.upload(d.path(HOST_LAYOUT.compose), oldCompose, { mode: 0o644, owner: '0', group: '0', sudo: true });
+      throw err;
+    }
+    return { status: 'done', detail: `built ${image}` };
+  });
+
+  const newCompose = files.find((f) => f.path === d.path(HOST_LAYOUT.compose))?.content;
+  const nginxServiceChanged = changed(HOST_LAYOUT.compose) && newCompose !== undefined && serviceOf(oldCompose, 'nginx') !== serviceOf(newCompose, 'nginx');
+  const before = await d.containers();
+  const oldRegistry = containerFor(before, 'registry');
+  const needRestart = !oldRegistry || oldRegistry.state !== 'running' || oldRegistry.image !== image || changed(HOST_LAYOUT.compose) || buildInputs;
+  await step('restart', 'Recreate the registry container', async () => {
+    if (!needRestart) return { status: 'unchanged', detail: `already runs ${image}` };
+    const started = Date.now();
+    try {
+      // Only the registry: nginx keeps running and its clients stay connected.
+      await exec.run(composeArgv(target, 'up', '-d', '--no-deps', 'registry'));
+      // nginx caches the registry's address for up to 10 s; a reload looks it up again now.
+      await reloadNginx(exec, target);
+      // A newer CLI may also have changed nginx's own service: only then is nginx recreated.
+      if (nginxServiceChanged) await exec.run(composeArgv(target, 'up', '-d', '--no-deps', 'nginx'));
+      await waitHealthy(exec, target, 120_000);
+    } catch (err) {
+      throw new UpgradeError(`${(err as Error).message}\n${await rollBack(d, changed(HOST_LAYOUT.compose) ? oldCompose : null, target)}`);
+    }
+    result.restartMs = Date.now() - started;
+    return { status: 'done', detail: `${oldRegistry?.image ?? 'none'} → ${image}, healthy ${(result.restartMs / 1000).toFixed(1)} s after the switch` };
+  });
+
+  // a restart reloaded nginx already
+  if (changed(HOST_LAYOUT.nginxConf) && !needRestart) await reloadNginx(exec, target);
+
+  await step('record', `Record version ${to} in registry-setup.json`, async () => {
+    const changes = (await exec.applyFiles(files.filter(isRecord))).filter((c) => c.action !== 'unchanged');
+    result.files.push(...changes);
+    return { status: changes.length ? 'done' : 'unchanged' };
+  });
+
+  await step('verify', 'Check the public URL from here', async () => {
+    const { client, url } = await publicClient(d);
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      let status = 0;
+      let error = '';
+      try {
+        status = (await client.request('GET', '/v2/', { auth: false })).status;
+      } catch (err) {
+        error = (err as Error).message;
+      }
+      if (status === 401) return { status: 'skipped', detail: `${url}/v2/ answers 401 without credentials` };
+      if (Date.now() > deadline) {
+        output.warn(`${url}/v2/ ${status ? `answered ${status}` : `is not reachable from here (${error})`}; the registry itself is healthy on the host`);
+        return { status: 'skipped', detail: 'not confirmed' };
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  });
+
+  // The previous image is no longer needed (docker refuses while a container still uses it).
+  if (oldRegistry && oldRegistry.image !== image && /^registry-setup\/registry:/.test(oldRegistry.image)) {
+    const rm = await exec.run(['docker', 'image', 'rm', oldRegistry.image], { allowFailure: true });
+    if (rm.code === 0) result.removedImage = oldRegistry.image;
+  }
+  return result;
+}
+
+/** One service of a compose file, as comparable text ('' when the file cannot be read). */
+function serviceOf(compose: string | Buffer | null, service: string): string {
+  try {
+    const doc = parseYaml(compose ? compose.toString() : '') as { services?: Record<string, unknown> } | null;
+    return JSON.stringify(doc?.services?.[service] ?? null);
+  } catch {
+    return '';
+  }
+}
+
+/** Puts the previous compose.yaml back and restarts the previous image; returns what happened. */
+async function rollBack(d: Deployment, oldCompose: Buffer | null, target: Awaited<ReturnType<Deployment['composeTarget']>>): Promise<string> {
+  if (!oldCompose) return 'Nothing to roll back to (compose.yaml did not change).';
+  try {
+    await d.host.upload(d.path(HOST_LAYOUT.compose), oldCompose, { mode: 0o644, owner: '0', group: '0', sudo: true });
+    await d.exec.run(composeArgv(target, 'up', '-d', '--no-deps', 'registry'));
+    await waitHealthy(d.exec, target, 120_000);
+    return `Rolled back: the registry runs ${d.record.registrySetupVersion} again (run registry-setup upgrade again once the cause is fixed).`;
+  } catch (err) {
+    return `Rolling back failed as well (${(err as Error).message.split('\n')[0]}); run registry-setup deploy to repair.`;
+  }
+}

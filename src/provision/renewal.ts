@@ -1,0 +1,65 @@
+// Automatic certificate renewal on the host: a systemd timer running the renew command of the
+// registry image (no Node.js on the host), reloading nginx only after a renewal.
+import { COMPOSE_PROJECT, renderTemplate } from '../templates/render.js';
+import type { DeploySettings } from '../settings/settings.js';
+import { shellJoin } from '../remote/quote.js';
+import { composeArgv, nginxReloadArgv, type ComposeTarget } from './docker.js';
+import type { FileSpec } from './step.js';
+
+export interface RenewalUnitOptions {
+  target: ComposeTarget;
+  directoryUrl: string;
+  /** an uploaded CA file for the ACME server's own HTTPS, as seen on the host */
+  acmeCaFile?: string;
+}
+
+/** `registry-setup-renew`, or with the project name for a non-default compose project. */
+export function renewalUnitName(project = COMPOSE_PROJECT): string {
+  return project === COMPOSE_PROJECT ? 'registry-setup-renew' : `registry-setup-renew-${project}`;
+}
+
+export const SYSTEMD_DIR = '/etc/systemd/system';
+
+/** The renew command, run in a throw-away registry container with the ACME state mounted. */
+export function renewArgv(settings: DeploySettings, o: RenewalUnitOptions): string[] {
+  const dir = settings.dir.replace(/\/+$/, '');
+  const mounts = [`${dir}/acme:/acme`, `${dir}/tls:/tls`, `${dir}/webroot:/webroot`, `${dir}/state:/state`];
+  return composeArgv(
+    o.target,
+    'run', '--rm', '-T', '--no-deps', '--user', '0:0',
+    ...mounts.flatMap((m) => ['-v', m]),
+    'registry', 'renew',
+    '--state-dir', '/acme', '--state-file', '/state/renewal.json', '--tls-dir', '/tls', '--webroot', '/webroot',
+    '--domain', settings.domain,
+    ...(settings.email ? ['--email', settings.email] : []),
+    '--directory', o.directoryUrl,
+    ...(o.acmeCaFile ? ['--ca-file', '/acme/ca.pem'] : []),
+    // The challenge self-test goes to nginx over the compose network: a server often cannot reach
+    // its own public address.
+    '--check-via', 'nginx:8080',
+  );
+}
+
+export function renewalFiles(settings: DeploySettings, o: RenewalUnitOptions): FileSpec[] {
+  const unit = renewalUnitName(o.target.project);
+  const script = `${settings.dir.replace(/\/+$/, '')}/renew.sh`;
+  return [
+    {
+      path: script,
+      mode: 0o755,
+      content: renderTemplate('renew.sh.tmpl', { unit, renewCommand: shellJoin(renewArgv(settings, o)), reloadCommand: shellJoin(nginxReloadArgv(o.target)) }),
+    },
+    { path: `${SYSTEMD_DIR}/${unit}.service`, mode: 0o644, content: renderTemplate('renew.service.tmpl', { dir: settings.dir, script }) },
+    { path: `${SYSTEMD_DIR}/${unit}.timer`, mode: 0o644, content: renderTemplate('renew.timer.tmpl', { dir: settings.dir }) },
+  ];
+}
+
+/** systemd is PID 1 (containers and some minimal hosts have none). */
+export const SYSTEMD_PRESENT_ARGV = ['test', '-d', '/run/systemd/system'];
+
+export function enableTimerArgv(project?: string): string[][] {
+  return [
+    ['systemctl', 'daemon-reload'],
+    ['systemctl', 'enable', '--now', `${renewalUnitName(project)}.timer`],
+  ];
+}
