@@ -12,6 +12,7 @@ import {
   uploadDir,
   uploadStartedAtPath,
 } from '../storage/paths.js';
+import { mapLimit } from '../map-limit.js';
 
 /** One repository as found on disk. Times are file modification times in ms since the epoch. */
 export interface RepoInventory {
@@ -37,20 +38,6 @@ const PREFIX_RE = /^[a-f0-9]{2}$/;
 // Directories that make their parent a repository (distribution creates `_layers` and `_uploads`
 // before the first manifest arrives, so a repository mid-first-push has no `_manifests` yet).
 const MARKERS = ['_manifests', '_layers', '_uploads'];
-
-/** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
 
 /**
  * Every repository, nested names included. Like distribution's catalog walk, names starting with

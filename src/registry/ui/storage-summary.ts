@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Registry } from '../registry.js';
-import { mapLimit } from './inspect.js';
+import { mapLimit } from '../map-limit.js';
 
 export interface DiskUsage {
   /** The directory statfs was asked about: the data directory, or its nearest existing parent. */
