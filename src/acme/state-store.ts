@@ -83,15 +83,18 @@ export function serializeAccount(record: AccountRecord): string {
   return `${JSON.stringify({ directoryUrl, accountUrl, email, createdAt, accountKeyPem }, null, 2)}\n`;
 }
 
-/** Parses account.json; throws (naming `where`) when malformed or for another directory. */
-export function parseAccount(text: string, directoryUrl: string, where = 'account.json'): AccountRecord {
-  let v: unknown;
+/** JSON.parse whose error names the file. */
+function parseJsonObject(text: string, where: string): Record<string, unknown> {
   try {
-    v = JSON.parse(text);
+    return JSON.parse(text) as Record<string, unknown>;
   } catch (e) {
     throw new Error(`${where}: not JSON (${(e as Error).message})`);
   }
-  const o = v as Record<string, unknown>;
+}
+
+/** Parses account.json; throws (naming `where`) when malformed or for another directory. */
+export function parseAccount(text: string, directoryUrl: string, where = 'account.json'): AccountRecord {
+  const o = parseJsonObject(text, where);
   if (!o || typeof o !== 'object' || typeof o.accountKeyPem !== 'string' || !o.accountKeyPem.includes('PRIVATE KEY')) {
     throw new Error(`${where}: no accountKeyPem`);
   }
@@ -115,13 +118,7 @@ export function serializeRenewalState(state: RenewalState): string {
 const RESULTS: readonly RenewalResult[] = ['renewed', 'not-due', 'failed'];
 
 export function parseRenewalState(text: string, where = RENEWAL_STATE_FILE): RenewalState {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${where}: not JSON (${(e as Error).message})`);
-  }
-  const o = v as Record<string, unknown>;
+  const o = parseJsonObject(text, where);
   if (!o || typeof o !== 'object' || typeof o.lastAttempt !== 'string' || !RESULTS.includes(o.lastResult as RenewalResult)) {
     throw new Error(`${where}: not a renewal state (lastAttempt/lastResult missing)`);
   }
