@@ -1,3 +1,9 @@
+import { readFileSync } from 'node:fs';
+import { parseStorageUrl, type S3Settings } from './storage/s3/settings.js';
+import { ConfigError } from './config-error.js';
+
+export { ConfigError };
+
 /** Everything the registry server needs to run; built from flags and distribution's environment variables. */
 export interface RegistryConfig {
   host: string;
@@ -18,6 +24,12 @@ export interface RegistryConfig {
   shutdownGraceMs: number;
   /** Serve the web UI at `/` (and its JSON API under `/ui/api/`). */
   ui: boolean;
+  /** Keep the data in an S3-compatible bucket instead of `dataDir`. */
+  s3?: S3Settings;
+  /** Access key and secret for `s3`; without it the AWS SDK's usual sources are used. */
+  s3CredentialsFile?: string;
+  /** Signs upload Locations so that replicas sharing it can continue each other's uploads. */
+  uploadSecret?: string;
 }
 
 export const DEFAULT_CONFIG: RegistryConfig = {
@@ -35,7 +47,6 @@ export const DEFAULT_CONFIG: RegistryConfig = {
   ui: true,
 };
 
-export class ConfigError extends Error {}
 
 /** Go-style durations as distribution writes them: `168h`, `30m`, `1h30m`, `10s`, `500ms`. */
 export function parseDuration(text: string, what: string): number {
@@ -86,12 +97,28 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<RegistryConfig> {
   if (env.REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED) {
     out.readOnly = parseBool(env.REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED, 'REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED');
   }
+  if (env.REGISTRY_STORAGE_URL) out.s3 = parseStorageUrl(env.REGISTRY_STORAGE_URL);
+  if (env.REGISTRY_STORAGE_S3_CREDENTIALSFILE) out.s3CredentialsFile = env.REGISTRY_STORAGE_S3_CREDENTIALSFILE;
+  if (env.REGISTRY_HTTP_SECRET) out.uploadSecret = env.REGISTRY_HTTP_SECRET;
+  if (env.REGISTRY_HTTP_SECRETFILE) out.uploadSecret = readSecretFile(env.REGISTRY_HTTP_SECRETFILE, 'REGISTRY_HTTP_SECRETFILE');
   if (env.REGISTRY_UI_ENABLED) out.ui = parseBool(env.REGISTRY_UI_ENABLED, 'REGISTRY_UI_ENABLED');
   const age = env.REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE;
   if (age) out.uploadMaxAgeMs = parseDuration(age, 'REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE');
   const interval = env.REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_INTERVAL;
   if (interval) out.uploadPurgeIntervalMs = parseDuration(interval, 'REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_INTERVAL');
   return out;
+}
+
+/** A file holding one secret (the upload secret): trimmed, and at least 16 characters. */
+export function readSecretFile(file: string, what: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new ConfigError(`${what}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (text.length < 16) throw new ConfigError(`${what}: ${file} must hold a secret of at least 16 characters`);
+  return text;
 }
 
 export function validateConfig(config: RegistryConfig): RegistryConfig {

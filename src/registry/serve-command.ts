@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
-import { ConfigError, DEFAULT_CONFIG, configFromEnv, parseDuration, parsePort, validateConfig, type RegistryConfig } from './config.js';
+import { ConfigError, DEFAULT_CONFIG, configFromEnv, parseDuration, parsePort, readSecretFile, validateConfig, type RegistryConfig } from './config.js';
+import { parseStorageUrl } from './storage/s3/settings.js';
 import { HtpasswdError } from './auth/htpasswd.js';
 import { startRegistry } from './server.js';
 
@@ -16,6 +17,10 @@ interface ServeFlags {
   uploadMaxAge?: string;
   uploadPurgeInterval?: string;
   ui?: boolean;
+  storage?: string;
+  s3Credentials?: string;
+  s3Redirect?: boolean;
+  uploadSecretFile?: string;
 }
 
 /** Flags win over distribution's REGISTRY_* variables, which win over the defaults. */
@@ -31,6 +36,20 @@ export function configFromFlags(flags: ServeFlags, env: NodeJS.ProcessEnv): Regi
   if (flags.readOnly) config.readOnly = true;
   if (flags.delete === false) config.deleteEnabled = false;
   if (flags.ui === false) config.ui = false;
+  if (flags.storage !== undefined) {
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(flags.storage)) config.s3 = parseStorageUrl(flags.storage);
+    else {
+      config.dataDir = flags.storage;
+      config.s3 = undefined;
+    }
+  }
+  if (flags.s3Credentials !== undefined) config.s3CredentialsFile = flags.s3Credentials;
+  if (flags.s3Redirect) {
+    if (!config.s3) throw new ConfigError('--s3-redirect needs --storage s3://…');
+    config.s3 = { ...config.s3, redirect: true };
+  }
+  if (flags.uploadSecretFile !== undefined) config.uploadSecret = readSecretFile(flags.uploadSecretFile, '--upload-secret-file');
+  if (config.s3CredentialsFile && !config.s3) throw new ConfigError('--s3-credentials needs --storage s3://…');
   if (flags.uploadMaxAge !== undefined) config.uploadMaxAgeMs = parseDuration(flags.uploadMaxAge, '--upload-max-age');
   if (flags.uploadPurgeInterval !== undefined) config.uploadPurgeIntervalMs = parseDuration(flags.uploadPurgeInterval, '--upload-purge-interval');
   return validateConfig(config);
@@ -43,6 +62,10 @@ export function serveCommand(): Command {
     .option('--host <addr>', `address to listen on (default ${DEFAULT_CONFIG.host}, or REGISTRY_HTTP_ADDR)`)
     .option('--port <port>', `port to listen on, 0 for any free port (default ${DEFAULT_CONFIG.port})`)
     .option('--data <dir>', `data directory in registry:2 layout (default ${DEFAULT_CONFIG.dataDir})`)
+    .option('--storage <url>', 'keep the data in a bucket: s3://bucket/prefix?endpoint=https://…&region=… (or a data directory)')
+    .option('--s3-credentials <file>', 'file with access_key_id = … and secret_access_key = … lines, or - for stdin')
+    .option('--s3-redirect', 'answer blob downloads with a redirect to a presigned URL of the bucket')
+    .option('--upload-secret-file <file>', 'shared secret that signs upload URLs, so replicas can continue each other\'s uploads')
     .option('--htpasswd <file>', 'require these users (bcrypt htpasswd file; re-read when it changes)')
     .option('--realm <name>', `realm shown to clients (default "${DEFAULT_CONFIG.realm}")`)
     .option('--tls-cert <file>', 'serve HTTPS with this certificate chain (PEM)')

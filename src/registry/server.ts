@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { RegistryConfig } from './config.js';
 import { HtpasswdAuth } from './auth/htpasswd.js';
-import { FilesystemDriver } from './storage/filesystem.js';
+import { openStorage } from './storage/open.js';
 import { Registry } from './registry.js';
 import { createHandler } from './http/router.js';
 
@@ -24,7 +24,9 @@ export async function startRegistry(config: RegistryConfig, log: (line: string) 
         onError: (err) => log(`htpasswd not reloaded, keeping the previous users: ${err.message}`),
       })
     : undefined;
-  const registry = new Registry(config, new FilesystemDriver(config.dataDir), auth);
+  const driver = await openStorage(config);
+  await driver.check?.();
+  const registry = new Registry(config, driver, auth);
   const handler = createHandler(registry, log);
   const tls = config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : undefined;
   const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
@@ -66,6 +68,7 @@ export async function startRegistry(config: RegistryConfig, log: (line: string) 
       force.unref();
       server.close(() => {
         clearTimeout(force);
+        driver.close?.();
         resolve();
       });
       server.closeIdleConnections();

@@ -1,6 +1,7 @@
 // skopeo (containers/image) against our registry: OCI images and indexes must round-trip with
 // identical digests, and an htpasswd-protected registry must refuse anonymous pushes.
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { assertFixturesRoundTrip, assertImageRoundTrip, getTagsList, pushFixtures, withLogs } from '../helpers/fixtures.js';
@@ -9,13 +10,22 @@ import { buildOciImage } from '../helpers/oci.js';
 import { startOurRegistry, type RunningRegistry } from '../helpers/registries.js';
 import { dockerRef, ociRef, skopeoCopy, skopeoInspectRaw, writeAuthfile } from '../helpers/skopeo.js';
 import { TempDirs } from '../helpers/tmp.js';
+import { freshBucket, storageKinds } from '../helpers/s3-store.js';
 
-describe('skopeo ↔ our registry (no auth)', () => {
+for (const storage of storageKinds()) describe(`skopeo ↔ our registry (no auth, ${storage})`, () => {
   const tmp = new TempDirs();
   let reg: RunningRegistry | undefined;
 
   before(async () => {
-    reg = await startOurRegistry();
+    if (storage === 'filesystem') reg = await startOurRegistry();
+    else {
+      const dir = await tmp.make('rs-s3-');
+      const bucket = await freshBucket(dir);
+      await writeFile(join(dir, 'upload-secret'), 'skopeo-upload-secret-0123456789');
+      reg = await startOurRegistry({
+        extraArgs: ['--storage', bucket.url, '--s3-credentials', bucket.credentialsFile, '--upload-secret-file', join(dir, 'upload-secret')],
+      });
+    }
   });
   after(async () => {
     await reg?.stop();

@@ -2,12 +2,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { OCI_MANIFEST, errorCode, pushBlob, pushImage, rawRequest, sha256, startTestRegistry, type TestRegistry } from './harness.js';
+import { OCI_MANIFEST, errorCode, pushBlob, pushImage, rawRequest, sha256, startTestRegistry, storageKinds, type TestRegistry } from './harness.js';
 
-describe('deletes', () => {
+for (const storage of storageKinds()) describe(`deletes (${storage})`, () => {
   let reg: TestRegistry;
   before(async () => {
-    reg = await startTestRegistry();
+    reg = await startTestRegistry({}, {}, storage);
   });
   after(async () => reg.close());
 
@@ -44,9 +44,9 @@ describe('deletes', () => {
   });
 });
 
-describe('deletes disabled and read-only mode', () => {
+for (const storage of storageKinds()) describe(`deletes disabled and read-only mode (${storage})`, () => {
   it('answers 405 UNSUPPORTED to deletes when they are disabled', async () => {
-    const reg = await startTestRegistry({ deleteEnabled: false });
+    const reg = await startTestRegistry({ deleteEnabled: false }, {}, storage);
     try {
       const img = await pushImage(reg, 'nodel/repo', 'v1');
       for (const p of ['/v2/nodel/repo/manifests/v1', `/v2/nodel/repo/manifests/${img.digest}`, `/v2/nodel/repo/blobs/${img.layers[0]}`]) {
@@ -61,10 +61,10 @@ describe('deletes disabled and read-only mode', () => {
   });
 
   it('refuses pushes in read-only mode but serves pulls', async () => {
-    const writable = await startTestRegistry();
+    const writable = await startTestRegistry({}, {}, storage);
     const img = await pushImage(writable, 'ro/repo', 'v1');
     await writable.running.close();
-    const reg = await startTestRegistry({ readOnly: true, dataDir: writable.dataDir });
+    const reg = await startTestRegistry({ ...writable.config, port: 0, readOnly: true }, {}, storage);
     try {
       assert.equal((await reg.fetch(`/v2/ro/repo/manifests/${img.digest}`)).status, 200);
       const post = await reg.fetch('/v2/ro/repo/blobs/uploads/', { method: 'POST' });
@@ -77,10 +77,10 @@ describe('deletes disabled and read-only mode', () => {
   });
 });
 
-describe('names, tags and paths', () => {
+for (const storage of storageKinds()) describe(`names, tags and paths (${storage})`, () => {
   let reg: TestRegistry;
   before(async () => {
-    reg = await startTestRegistry();
+    reg = await startTestRegistry({}, {}, storage);
   });
   after(async () => reg.close());
 
@@ -117,7 +117,10 @@ describe('names, tags and paths', () => {
       }
     }
     const top = readdirSync(reg.dataDir);
-    assert.ok(top.every((e) => e === 'docker'), `unexpected entries in data dir: ${top.join(', ')}`);
+    const expected = storage === 's3' ? /^(docker|s3-credentials-.*)$/ : /^docker$/;
+    assert.ok(top.every((e) => expected.test(e)), `unexpected entries in data dir: ${top.join(', ')}`);
+    const stored = await reg.listStored('');
+    assert.ok(stored.every((e) => e === 'blobs' || e === 'repositories'), `unexpected entries in the store: ${stored.join(', ')}`);
     assert.equal(existsSync(path.join(reg.dataDir, '..', 'escape')), false);
   });
 

@@ -5,6 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_CONFIG, type RegistryConfig } from '../../src/registry/config.js';
 import { startRegistry, type RunningRegistry } from '../../src/registry/server.js';
+import { freshBucket, type StorageKind } from '../helpers/s3-store.js';
+
+export { storageKinds, type StorageKind } from '../helpers/s3-store.js';
 
 export const sha256 = (data: Buffer | string): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
@@ -16,21 +19,44 @@ export interface TestRegistry {
   dataDir: string;
   running: RunningRegistry;
   logs: string[];
+  storage: StorageKind;
+  /** the registry's settings, to start a second registry over the same data */
+  config: RegistryConfig;
+  /** A stored file (`blobs/…`, `repositories/…`) read through the storage driver, or null. */
+  stored(p: string): Promise<Buffer | null>;
+  listStored(dir: string): Promise<string[]>;
   /** fetch relative to the registry, with optional default headers (e.g. Authorization). */
   fetch(pathname: string, init?: TestInit): Promise<Response>;
   close(): Promise<void>;
 }
 
-/** An in-process registry on a free loopback port with its own temporary data directory. */
-export async function startTestRegistry(overrides: Partial<RegistryConfig> = {}, headers: Record<string, string> = {}): Promise<TestRegistry> {
+/**
+ * An in-process registry on a free loopback port with its own temporary data directory, or with
+ * `storage: 's3'` its own bucket on the shared RGW (and an upload secret, as deployments have).
+ */
+export async function startTestRegistry(
+  overrides: Partial<RegistryConfig> = {},
+  headers: Record<string, string> = {},
+  storage: StorageKind = overrides.s3 ? 's3' : 'filesystem',
+): Promise<TestRegistry> {
   const dataDir = overrides.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'rs-data-'));
+  const s3 =
+    storage === 's3' && !overrides.s3
+      ? await freshBucket(dataDir).then((b) => ({ s3: b.settings, s3CredentialsFile: b.credentialsFile, uploadSecret: 'test-upload-secret-0123456789' }))
+      : {};
   const logs: string[] = [];
-  const running = await startRegistry({ ...DEFAULT_CONFIG, port: 0, shutdownGraceMs: 5000, ...overrides, dataDir }, (l) => logs.push(l));
+  const config = { ...DEFAULT_CONFIG, port: 0, shutdownGraceMs: 5000, ...s3, ...overrides, dataDir };
+  const running = await startRegistry(config, (l) => logs.push(l));
+  const driver = running.registry.driver;
   return {
     url: running.url,
     dataDir,
     running,
     logs,
+    storage,
+    config,
+    stored: (p) => driver.getContent(p),
+    listStored: (dir) => driver.list(dir),
     fetch: (pathname, init = {}) =>
       fetch(running.url + pathname, {
         ...init,

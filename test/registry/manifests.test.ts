@@ -10,13 +10,14 @@ import {
   pushImage,
   sha256,
   startTestRegistry,
+  storageKinds,
   type TestRegistry,
 } from './harness.js';
 
-describe('manifests', () => {
+for (const storage of storageKinds()) describe(`manifests (${storage})`, () => {
   let reg: TestRegistry;
   before(async () => {
-    reg = await startTestRegistry();
+    reg = await startTestRegistry({}, {}, storage);
   });
   after(async () => reg.close());
 
@@ -155,9 +156,9 @@ describe('manifests', () => {
   });
 });
 
-describe('concurrent pushes', () => {
+for (const storage of storageKinds()) describe(`concurrent pushes (${storage})`, () => {
   it('two clients pushing the same tag at once both succeed and leave a consistent store', async () => {
-    const reg = await startTestRegistry();
+    const reg = await startTestRegistry({}, {}, storage);
     try {
       const a = await pushImage(reg, 'race/tag', 'seed-a', { layers: ['a'] });
       const b = await pushImage(reg, 'race/tag', 'seed-b', { layers: ['b'] });
@@ -179,10 +180,10 @@ describe('concurrent pushes', () => {
   });
 });
 
-describe('tags and catalog', () => {
+for (const storage of storageKinds()) describe(`tags and catalog (${storage})`, () => {
   let reg: TestRegistry;
   before(async () => {
-    reg = await startTestRegistry();
+    reg = await startTestRegistry({}, {}, storage);
     for (const tag of ['b', 'a', 'c', 'B', '1.0']) await pushImage(reg, 'tags/repo', tag, { layers: ['same'] });
     for (const name of ['zeta', 'alpha/one', 'alpha/two', 'mid']) await pushImage(reg, name, 'latest');
   });

@@ -3,11 +3,14 @@ import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { ConfigError, parseDuration } from '../config.js';
-import { FilesystemDriver } from '../storage/filesystem.js';
+import { openStorage } from '../storage/open.js';
+import { parseStorageUrl, type S3Settings } from '../storage/s3/settings.js';
 import { collectGarbage, DEFAULT_SETTLE_MS, type GcReport } from './collect.js';
 
 interface GcFlags {
   data?: string;
+  storage?: string;
+  s3Credentials?: string;
   dryRun?: boolean;
   deleteUntagged?: boolean;
   grace: string;
@@ -127,6 +130,9 @@ function stateRecord(dataDir: string, flags: { dryRun: boolean; deleteUntagged: 
 /** What `gc` takes; `runGc` is shared by the payload's `gc` and the CLI's local `gc --data`. */
 export interface GcRunFlags {
   data?: string;
+  /** s3://… (or REGISTRY_STORAGE_URL): collect in a bucket instead of a data directory */
+  storage?: string;
+  s3Credentials?: string;
   dryRun?: boolean;
   deleteUntagged?: boolean;
   /** default 1h */
@@ -138,26 +144,33 @@ export interface GcRunFlags {
 
 /** Runs a collection over a local data directory and prints its report (human or JSON). */
 export async function runGc(flags: GcRunFlags, out: GcOutput = processOutput): Promise<GcReport> {
+  const storageUrl = flags.storage ?? (flags.data === undefined ? process.env.REGISTRY_STORAGE_URL : undefined);
+  const s3: S3Settings | undefined = storageUrl ? parseStorageUrl(storageUrl) : undefined;
   const dataDir = path.resolve(flags.data ?? process.env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY ?? './data');
   const graceMs = parseDuration(flags.grace ?? '1h', '--grace');
   const settleMs = flags.settle === undefined ? undefined : parseDuration(flags.settle, '--settle');
-  if (!existsSync(dataDir)) throw new ConfigError(`${dataDir}: no such data directory (set --data)`);
+  if (!s3 && !existsSync(dataDir)) throw new ConfigError(`${dataDir}: no such data directory (set --data)`);
+  const driver = await openStorage({ dataDir, s3, s3CredentialsFile: flags.s3Credentials ?? process.env.REGISTRY_STORAGE_S3_CREDENTIALSFILE });
+  await driver.check?.();
+  const where = driver.describe();
   const summary = { dryRun: Boolean(flags.dryRun), deleteUntagged: Boolean(flags.deleteUntagged), graceMs };
   let report: GcReport;
   try {
     report = await collectGarbage({
-      driver: new FilesystemDriver(dataDir),
+      driver,
       ...summary,
       settleMs,
       log: (line) => out.stderr(`gc: ${line}\n`),
     });
   } catch (err) {
-    if (flags.stateFile) await writeStateFile(flags.stateFile, stateRecord(dataDir, summary, undefined, err as Error));
+    if (flags.stateFile) await writeStateFile(flags.stateFile, stateRecord(where, summary, undefined, err as Error));
     throw err;
+  } finally {
+    driver.close?.();
   }
-  if (flags.stateFile) await writeStateFile(flags.stateFile, stateRecord(dataDir, summary, report));
+  if (flags.stateFile) await writeStateFile(flags.stateFile, stateRecord(where, summary, report));
   if (flags.json) out.stdout(`${JSON.stringify(report, null, 2)}\n`);
-  else out.stdout(humanSummary(report, dataDir));
+  else out.stdout(humanSummary(report, where));
   return report;
 }
 
@@ -175,6 +188,8 @@ export function gcCommand(out: GcOutput = processOutput): Command {
   return new Command('gc')
     .description('delete blobs and (optionally) untagged manifests nothing refers to; safe while the registry runs')
     .option('--data <dir>', GC_OPTION_HELP.data)
+    .option('--storage <url>', 'collect in a bucket: s3://bucket/prefix?endpoint=… (or REGISTRY_STORAGE_URL)')
+    .option('--s3-credentials <file>', 'S3 credentials file (access_key_id / secret_access_key), or - for stdin')
     .option('--dry-run', GC_OPTION_HELP.dryRun)
     .option('--delete-untagged', GC_OPTION_HELP.deleteUntagged)
     .option('--grace <duration>', GC_OPTION_HELP.grace, '1h')

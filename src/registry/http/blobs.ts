@@ -47,6 +47,11 @@ export async function getBlob(ctx: Ctx): Promise<void> {
     send(ctx.res, 200, { ...headers, 'Content-Length': size });
     return;
   }
+  const redirect = await ctx.registry.blobs.redirectUrl(digest);
+  if (redirect) {
+    send(ctx.res, 307, { Location: redirect, 'Docker-Content-Digest': digest });
+    return;
+  }
   // Opened before answering so a blob that vanished (GC) becomes a clean 404, not a broken 200.
   const file = await ctx.registry.blobs.openForSend(digest);
   if (!file) throw new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest });

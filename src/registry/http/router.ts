@@ -48,6 +48,16 @@ export function createHandler(registry: Registry, log: (line: string) => void) {
   // The web UI (config.ui) answers `/` and `/ui/...`; every other non-/v2 path stays a 404.
   const ui = registry.config.ui ? new RegistryUi(registry, log) : undefined;
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    registry.requests.started++;
+    registry.requests.active++;
+    try {
+      await handle(req, res);
+    } finally {
+      registry.requests.active--;
+    }
+  };
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     for (const [k, v] of Object.entries(COMMON_HEADERS)) res.setHeader(k, v);
     const url = new URL(req.url ?? '/', 'http://registry.invalid');
     try {
@@ -83,5 +93,5 @@ export function createHandler(registry: Registry, log: (line: string) => void) {
       log(`error: ${req.method} ${url.pathname}: ${(err as Error).stack ?? String(err)}`);
       sendError(res, new RegistryError('UNKNOWN', 'internal error'));
     }
-  };
+  }
 }

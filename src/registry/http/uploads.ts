@@ -1,17 +1,20 @@
 import type { Readable } from 'node:stream';
 import { RegistryError } from '../errors.js';
 import { isValidName } from '../names.js';
-import { UploadStore } from '../storage/upload-store.js';
+import { isValidUploadId } from '../storage/upload-sessions.js';
+import { signUpload, verifyUpload } from './upload-token.js';
 import { hasBody, send } from './respond.js';
 import { requireDigest, requireWritable, type Ctx } from './context.js';
 
-function uploadLocation(name: string, id: string): string {
-  return `/v2/${name}/blobs/uploads/${id}`;
+function uploadLocation(ctx: Ctx, id: string): string {
+  const secret = ctx.registry.config.uploadSecret;
+  const path = `/v2/${ctx.name}/blobs/uploads/${id}`;
+  return secret ? `${path}?_state=${signUpload(secret, ctx.name, id)}` : path;
 }
 
-function progressHeaders(name: string, id: string, size: number): Record<string, string> {
+function progressHeaders(ctx: Ctx, id: string, size: number): Record<string, string> {
   return {
-    Location: uploadLocation(name, id),
+    Location: uploadLocation(ctx, id),
     Range: `0-${Math.max(size - 1, 0)}`,
     'Docker-Upload-UUID': id,
   };
@@ -82,24 +85,36 @@ export async function startUpload(ctx: Ctx): Promise<void> {
     return;
   }
   const id = await registry.uploads.create(name);
-  send(ctx.res, 202, progressHeaders(name, id, 0));
+  send(ctx.res, 202, progressHeaders(ctx, id, 0));
 }
 
-function uploadId(ctx: Ctx): string {
-  if (!UploadStore.isValidId(ctx.ref)) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload unknown', { id: ctx.ref });
+/** The upload id of the URL; with an upload secret its `_state` token must be valid too. */
+async function uploadId(ctx: Ctx): Promise<string> {
+  const unknown = () => new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload unknown', { id: ctx.ref });
+  if (!isValidUploadId(ctx.ref)) throw unknown();
+  const secret = ctx.registry.config.uploadSecret;
+  if (secret) {
+    try {
+      verifyUpload(secret, ctx.name, ctx.ref, ctx.url.searchParams.get('_state'));
+    } catch (err) {
+      // An upload that does not exist is reported as such, whatever its URL carries.
+      if ((await ctx.registry.uploads.size(ctx.name, ctx.ref)) === null) throw unknown();
+      throw err;
+    }
+  }
   return ctx.ref;
 }
 
 export async function patchUpload(ctx: Ctx): Promise<void> {
   requireWritable(ctx);
-  const id = uploadId(ctx);
+  const id = await uploadId(ctx);
   const size = await appendBody(ctx, id, chunkStart(ctx));
-  send(ctx.res, 202, progressHeaders(ctx.name, id, size));
+  send(ctx.res, 202, progressHeaders(ctx, id, size));
 }
 
 export async function finishUpload(ctx: Ctx): Promise<void> {
   requireWritable(ctx);
-  const id = uploadId(ctx);
+  const id = await uploadId(ctx);
   const digest = requireDigest(ctx.url.searchParams.get('digest'));
   if (hasBody(ctx.req)) await appendBody(ctx, id, chunkStart(ctx));
   await ctx.registry.uploads.commit(ctx.name, id, digest);
@@ -107,15 +122,15 @@ export async function finishUpload(ctx: Ctx): Promise<void> {
 }
 
 export async function uploadStatus(ctx: Ctx): Promise<void> {
-  const id = uploadId(ctx);
+  const id = await uploadId(ctx);
   const size = await ctx.registry.uploads.size(ctx.name, id);
   if (size === null) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload unknown', { id });
-  send(ctx.res, 204, progressHeaders(ctx.name, id, size));
+  send(ctx.res, 204, progressHeaders(ctx, id, size));
 }
 
 export async function cancelUpload(ctx: Ctx): Promise<void> {
   requireWritable(ctx);
-  const id = uploadId(ctx);
+  const id = await uploadId(ctx);
   if (!(await ctx.registry.uploads.cancel(ctx.name, id))) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload unknown', { id });
   send(ctx.res, 204);
 }

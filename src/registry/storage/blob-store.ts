@@ -44,6 +44,10 @@ export class BlobStore {
     return this.driver.reader(blobDataPath(digest), range);
   }
 
+  redirectUrl(digest: string): Promise<string | null> {
+    return this.driver.redirectUrl?.(blobDataPath(digest)) ?? Promise.resolve(null);
+  }
+
   openForSend(digest: string) {
     return this.driver.openForSend(blobDataPath(digest));
   }

@@ -6,9 +6,8 @@ import { RegistryError } from '../errors.js';
 import { splitDigest } from '../names.js';
 import type { StorageDriver } from './driver.js';
 import type { BlobStore } from './blob-store.js';
+import { isValidUploadId, KeyedLock, type UploadSessions } from './upload-sessions.js';
 import { blobDataPath, REPOSITORIES, uploadDataPath, uploadDir, uploadStartedAtPath } from './paths.js';
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 interface HashState {
   hash: Hash;
@@ -20,18 +19,14 @@ interface HashState {
  * in, so committing a verified blob costs a rename; if the running hash is lost (restart, failed
  * request) the data file is re-hashed at commit, as distribution does.
  */
-export class UploadStore {
+export class UploadStore implements UploadSessions {
   private readonly hashes = new Map<string, HashState>();
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly lock = new KeyedLock();
 
   constructor(
     private readonly driver: StorageDriver,
     private readonly blobs: BlobStore,
   ) {}
-
-  static isValidId(id: string): boolean {
-    return UUID_RE.test(id);
-  }
 
   async create(name: string): Promise<string> {
     const id = randomUUID();
@@ -41,34 +36,16 @@ export class UploadStore {
     return id;
   }
 
-  /** Bytes received so far, or null when there is no such upload. */
   async size(name: string, id: string): Promise<number | null> {
-    if (!UploadStore.isValidId(id)) return null;
+    if (!isValidUploadId(id)) return null;
     if (!(await this.driver.stat(uploadStartedAtPath(name, id)))) return null;
     const info = await this.driver.stat(uploadDataPath(name, id));
     return info ? info.size : null;
   }
 
-  /** Requests for one upload are serialised so chunks never interleave. */
-  private async exclusive<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(key) ?? Promise.resolve();
-    const run = previous.then(fn, fn);
-    const settled = run.catch(() => undefined);
-    this.locks.set(key, settled);
-    try {
-      return await run;
-    } finally {
-      if (this.locks.get(key) === settled) this.locks.delete(key);
-    }
-  }
-
-  /**
-   * Appends a request body. `expectStart` is the first byte's offset claimed by Content-Range;
-   * a chunk that does not start where the upload ends is refused with 416.
-   */
   async append(name: string, id: string, body: Readable, expectStart?: number): Promise<{ before: number; after: number }> {
     const key = `${name}/${id}`;
-    return this.exclusive(key, async () => {
+    return this.lock.run(key, async () => {
       const current = await this.size(name, id);
       if (current === null) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload unknown');
       if (expectStart !== undefined && expectStart !== current) {
@@ -98,10 +75,9 @@ export class UploadStore {
     });
   }
 
-  /** Verifies the digest and moves the bytes into the blob store; only then is the blob visible. */
   async commit(name: string, id: string, digest: string): Promise<number> {
     const key = `${name}/${id}`;
-    return this.exclusive(key, async () => {
+    return this.lock.run(key, async () => {
       const size = await this.size(name, id);
       if (size === null) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload unknown');
       const actual = await this.digestOf(key, uploadDataPath(name, id), size, splitDigest(digest).algorithm);
@@ -129,7 +105,7 @@ export class UploadStore {
   }
 
   async cancel(name: string, id: string): Promise<boolean> {
-    return this.exclusive(`${name}/${id}`, async () => {
+    return this.lock.run(`${name}/${id}`, async () => {
       if ((await this.size(name, id)) === null) return false;
       await this.cancelLocked(name, id);
       return true;
@@ -141,7 +117,6 @@ export class UploadStore {
     await this.driver.delete(uploadDir(name, id));
   }
 
-  /** Deletes uploads started before `now - maxAgeMs` in every repository; returns how many. */
   async purge(maxAgeMs: number, repositories: string[]): Promise<number> {
     const cutoff = Date.now() - maxAgeMs;
     let purged = 0;

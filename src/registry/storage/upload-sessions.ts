@@ -1,0 +1,41 @@
+import type { Readable } from 'node:stream';
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function isValidUploadId(id: string): boolean {
+  return UUID_RE.test(id);
+}
+
+/** Blob upload sessions; each storage driver keeps the bytes of an unfinished upload its own way. */
+export interface UploadSessions {
+  create(name: string): Promise<string>;
+  /** Bytes received so far, or null when there is no such upload. */
+  size(name: string, id: string): Promise<number | null>;
+  /**
+   * Appends a request body. `expectStart` is the first byte's offset claimed by Content-Range;
+   * a chunk that does not start where the upload ends is refused with 416.
+   */
+  append(name: string, id: string, body: Readable, expectStart?: number): Promise<{ before: number; after: number }>;
+  /** Verifies the digest and moves the bytes into the blob store; only then is the blob visible. */
+  commit(name: string, id: string, digest: string): Promise<number>;
+  cancel(name: string, id: string): Promise<boolean>;
+  /** Deletes uploads started before `now - maxAgeMs` in these repositories; returns how many. */
+  purge(maxAgeMs: number, repositories: string[]): Promise<number>;
+}
+
+/** Serialises the requests for one upload so chunks never interleave. */
+export class KeyedLock {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(key) ?? Promise.resolve();
+    const run = previous.then(fn, fn);
+    const settled = run.catch(() => undefined);
+    this.tails.set(key, settled);
+    try {
+      return await run;
+    } finally {
+      if (this.tails.get(key) === settled) this.tails.delete(key);
+    }
+  }
+}
