@@ -2,26 +2,29 @@ import { Command } from 'commander';
 import chalk from 'chalk';
 import { certificateStatus, type CertificateStatus } from '../acme/index.js';
 import { RemoteAcmeStateStore } from '../deploy/acme-remote.js';
-import { ensureCertificate } from '../deploy/letsencrypt.js';
+import { ensureCertificate, syncCertificate } from '../deploy/letsencrypt.js';
 import { reloadNginx } from '../deploy/stack.js';
-import { addDeploymentOptions, withDeployment, type DeploymentFlags } from '../ops/deployment.js';
+import { addDeploymentOptions, eachDeployment, withDeployments, type Deployment, type DeploymentFlags } from '../ops/deployment.js';
 import { Output } from './output.js';
 
-async function readStatus(store: RemoteAcmeStateStore, dir: string): Promise<CertificateStatus> {
+const TARGETS_HELP = "user@host[:port] or a Host alias from ~/.ssh/config; several, or none for the --config file's";
+
+async function readStatus(d: Deployment): Promise<CertificateStatus> {
+  const store = new RemoteAcmeStateStore(d.host, d.dir);
   const files = await store.readCertificate();
-  if (!files) throw new Error(`no certificate is installed in ${dir}/tls; run registry-setup deploy (or certs renew) first`);
+  if (!files) throw new Error(`no certificate is installed in ${d.dir}/tls; run registry-setup deploy (or certs renew) first`);
   return certificateStatus(files.certPem, await store.readRenewalState());
 }
 
-function printStatus(s: CertificateStatus): void {
+function printStatus(s: CertificateStatus, indent = ''): void {
   const out = process.stdout;
-  out.write(`names:        ${s.names.join(', ')}\n`);
-  out.write(`issuer:       ${s.issuer}${s.selfSigned ? ' (self-signed)' : ''}\n`);
-  out.write(`serial:       ${s.serial}\n`);
-  out.write(`not after:    ${s.notAfter} (${s.daysLeft} days left)\n`);
-  out.write(`renewal due:  ${s.dueAt}${s.due ? chalk.yellow(' (due now)') : ''}\n`);
-  out.write(`last attempt: ${s.lastAttempt ? `${s.lastAttempt} ${s.lastResult}${s.lastError ? `: ${s.lastError}` : ''}` : 'never'}\n`);
-  if (s.warning) out.write(`${chalk.yellow('!')} ${s.warning}\n`);
+  out.write(`${indent}names:        ${s.names.join(', ')}\n`);
+  out.write(`${indent}issuer:       ${s.issuer}${s.selfSigned ? ' (self-signed)' : ''}\n`);
+  out.write(`${indent}serial:       ${s.serial}\n`);
+  out.write(`${indent}not after:    ${s.notAfter} (${s.daysLeft} days left)\n`);
+  out.write(`${indent}renewal due:  ${s.dueAt}${s.due ? chalk.yellow(' (due now)') : ''}\n`);
+  out.write(`${indent}last attempt: ${s.lastAttempt ? `${s.lastAttempt} ${s.lastResult}${s.lastError ? `: ${s.lastError}` : ''}` : 'never'}\n`);
+  if (s.warning) out.write(`${indent}${chalk.yellow('!')} ${s.warning}\n`);
 }
 
 export function certsCommand(): Command {
@@ -29,36 +32,49 @@ export function certsCommand(): Command {
   certs.addCommand(
     addDeploymentOptions(
       new Command('status')
-        .description('names, issuer, expiry, when renewal is due, and the last renewal attempt')
-        .argument('[target]', 'user@host[:port] or a Host alias from ~/.ssh/config'),
-    ).action(async (target: string | undefined, flags: DeploymentFlags) => {
+        .description('names, issuer, expiry, when renewal is due, and the last renewal attempt (of every host)')
+        .argument('[targets...]', TARGETS_HELP),
+    ).action(async (targets: string[], flags: DeploymentFlags) => {
       const output = new Output({ json: flags.json });
-      const status = await withDeployment(target, flags, output, 'certs-status', (d) => readStatus(new RemoteAcmeStateStore(d.host, d.dir), d.dir));
-      if (flags.json) process.stdout.write(`${JSON.stringify({ type: 'certificate', ...status })}\n`);
-      else printStatus(status);
+      const all = await withDeployments(targets, flags, output, 'certs-status', async (ds) => (await eachDeployment(ds, readStatus)).map((status, i) => ({ host: ds[i]!.label, status })));
+      for (const { host, status } of all) {
+        if (flags.json) process.stdout.write(`${JSON.stringify({ type: 'certificate', ...(all.length > 1 ? { host } : {}), ...status })}\n`);
+        else {
+          if (all.length > 1) process.stdout.write(`${host}:\n`);
+          printStatus(status, all.length > 1 ? '  ' : '');
+        }
+      }
+      if (all.length > 1 && new Set(all.map((a) => a.status.serial)).size > 1) {
+        output.warn('the hosts serve different certificates: registry-setup certs renew installs the first host\'s on all of them');
+      }
       // A certificate nobody is renewing is a problem worth a non-zero exit for monitoring.
-      process.exitCode = status.expired || (status.due && status.lastResult === 'failed') ? 1 : 0;
+      process.exitCode = all.some(({ status }) => status.expired || (status.due && status.lastResult === 'failed')) ? 1 : 0;
     }),
   );
   certs.addCommand(
     addDeploymentOptions(
       new Command('renew')
-        .description("renew the Let's Encrypt certificate now when due (or always with --force), then reload nginx")
-        .argument('[target]', 'user@host[:port] or a Host alias from ~/.ssh/config')
+        .description("renew the Let's Encrypt certificate now when due (or always with --force) through every host, install it on all of them, then reload nginx")
+        .argument('[targets...]', TARGETS_HELP)
         .option('--force', 'renew even when the certificate is not due'),
-    ).action(async (target: string | undefined, flags: DeploymentFlags & { force?: boolean }) => {
+    ).action(async (targets: string[], flags: DeploymentFlags & { force?: boolean }) => {
       const output = new Output({ json: flags.json });
-      await withDeployment(target, flags, output, 'certs-renew', async (d) => {
-        if (d.settings.tls !== 'letsencrypt') throw new Error(`this deployment uses --tls ${d.settings.tls}; only Let's Encrypt certificates are renewed here`);
+      await withDeployments(targets, flags, output, 'certs-renew', async (ds) => {
+        const settings = ds[0]!.settings;
+        if (settings.tls !== 'letsencrypt') throw new Error(`this deployment uses --tls ${settings.tls}; only Let's Encrypt certificates are renewed here`);
+        const places = ds.map((d) => ({ host: d.host, dir: d.dir }));
         const r = await output.step('renew', flags.force ? 'Renew the certificate (forced)' : 'Renew the certificate when due', async () => {
-          const obtained = await ensureCertificate(d.host, d.settings, {
-            force: flags.force,
-            log: (l) => output.event('acme', { message: l }),
-            onRenewed: async () => reloadNginx(d.exec, await d.composeTarget()),
+          const obtained = await ensureCertificate(places, settings, { force: flags.force, log: (l) => output.event('acme', { message: l }) });
+          // every host serves the first host's certificate afterwards (a new one, or one a host lacks)
+          const synced = ds.length > 1 ? await syncCertificate(places) : [false];
+          const fresh = obtained.action !== 'not-due';
+          await eachDeployment(ds, async (d, i) => {
+            if (fresh || synced[i]) await reloadNginx(d.exec, await d.composeTarget());
           });
+          const copies = synced.filter(Boolean).length;
           return {
-            status: obtained.action === 'not-due' ? ('unchanged' as const) : ('done' as const),
-            detail: `${obtained.action}, serial ${obtained.serial}, valid until ${obtained.notAfter}`,
+            status: !fresh && copies === 0 ? ('unchanged' as const) : ('done' as const),
+            detail: `${obtained.action}, serial ${obtained.serial}, valid until ${obtained.notAfter}${copies ? `; installed on ${copies} more host${copies === 1 ? '' : 's'}` : ''}`,
             obtained,
           };
         });

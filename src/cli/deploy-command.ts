@@ -1,15 +1,28 @@
 import { existsSync, promises as fs } from 'node:fs';
 import { Command, Option } from 'commander';
 import chalk from 'chalk';
-import { deploy, type DeployResult } from '../deploy/deploy.js';
+import { deploy, type DeployResult, type HostDeployResult } from '../deploy/deploy.js';
 import { readHostRecord } from '../deploy/host-record.js';
 import { publicUrl } from '../deploy/verify.js';
-import { checkPartial, completeSettings, loadConfigFile, mergeSettings, renderConfigFile, SettingsError, type PartialSettings } from '../settings/resolve.js';
-import type { DeploySettings, TlsMode } from '../settings/settings.js';
+import { parseCredentials } from '../registry/storage/s3/settings.js';
+import {
+  checkHostList,
+  checkPartial,
+  completeSettings,
+  hostLayers,
+  loadConfigFile,
+  mergeSettings,
+  planHosts,
+  renderConfigFile,
+  SettingsError,
+  shareSettings,
+  type PartialSettings,
+} from '../settings/resolve.js';
+import { DEFAULT_SETTINGS, type DeploySettings, type TlsMode } from '../settings/settings.js';
 import { readRegistryBundle } from '../version.js';
 import { cliVersion } from '../ops/version.js';
 import { Output } from './output.js';
-import { addHostOptions, connectHost, isInteractive, readStdinSecret, type HostFlags } from './host-session.js';
+import { addHostOptions, connectHosts, hostLabels, isInteractive, readStdinSecret, type HostFlags } from './host-session.js';
 import { runWizard } from './wizard.js';
 
 interface DeployFlags extends HostFlags {
@@ -33,9 +46,11 @@ interface DeployFlags extends HostFlags {
   ui?: boolean;
   composeProject?: string;
   publishAddress?: string;
+  storage?: string;
+  s3Credentials?: string;
 }
 
-function flagSettings(target: string | undefined, f: DeployFlags): PartialSettings {
+function flagSettings(f: DeployFlags): PartialSettings {
   const port = (v: string | undefined, name: string) => {
     if (v === undefined) return undefined;
     const n = Number(v);
@@ -43,7 +58,6 @@ function flagSettings(target: string | undefined, f: DeployFlags): PartialSettin
     return n;
   };
   const raw: Record<string, unknown> = {
-    target,
     domain: f.domain,
     email: f.email,
     user: f.user,
@@ -61,14 +75,17 @@ function flagSettings(target: string | undefined, f: DeployFlags): PartialSettin
     acmeCa: f.acmeCa,
     // Only an explicit --no-ui is a setting; otherwise the config file or the host decides.
     ui: f.ui === false ? false : undefined,
+    storage: f.storage,
+    composeProject: f.composeProject,
+    publishAddress: f.publishAddress,
   };
   return checkPartial(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)), 'flags');
 }
 
 export function deployCommand(): Command {
   const cmd = new Command('deploy')
-    .description('set up (or update) a registry on a server over SSH')
-    .argument('[target]', 'user@host[:port] or a Host alias from ~/.ssh/config')
+    .description('set up (or update) a registry on a server over SSH, or on several servers that share an S3 bucket')
+    .argument('[targets...]', 'user@host[:port] or a Host alias from ~/.ssh/config; several hosts need --storage s3://…')
     .option('--domain <name>', 'public host name of the registry')
     .option('--email <address>', "e-mail for Let's Encrypt")
     .option('--user <name>', 'first registry user')
@@ -85,96 +102,131 @@ export function deployCommand(): Command {
     .option('--staging', "use Let's Encrypt's staging CA")
     .option('--acme-ca <file>', "trust this CA for the ACME server's own HTTPS")
     .option('--no-ui', 'turn off the built-in web UI at https://<domain>/')
-    .option('--dry-run', 'inspect the host and print the plan; change nothing')
-    .addOption(new Option('--compose-project <name>').hideHelp())
-    .addOption(new Option('--publish-address <addr>').hideHelp());
-  return addHostOptions(cmd).action(async (target: string | undefined, flags: DeployFlags) => {
-    process.exitCode = await runDeploy(target, flags);
+    .option('--storage <url>', 'keep the images in an S3-compatible bucket: s3://bucket/prefix?endpoint=https://…&region=… (default: --data-dir)')
+    .option('--s3-credentials <file>', 'the bucket\'s access_key_id = … / secret_access_key = … lines (- reads them from stdin); needed once')
+    .option('--compose-project <name>', 'compose project name (default registry-setup); one per deployment on a machine')
+    .option('--publish-address <addr>', 'publish the ports on this address only (default: all addresses)')
+    .option('--dry-run', 'inspect the host and print the plan; change nothing');
+  return addHostOptions(cmd).action(async (targets: string[], flags: DeployFlags) => {
+    process.exitCode = await runDeploy(targets, flags);
   });
 }
 
-async function runDeploy(targetArg: string | undefined, flags: DeployFlags): Promise<number> {
-  const output = new Output({ json: flags.json });
-  const fromFlags = flagSettings(targetArg, flags);
-  const fromFile = flags.config ? await loadConfigFile(flags.config) : {};
-  const target = fromFlags.target ?? fromFile.target;
-  if (!target) throw new SettingsError('no target: give user@host (or a Host alias from ~/.ssh/config), or --config with a target');
-  const password = flags.passwordStdin ? await readStdinSecret('--password-stdin') : undefined;
+/** --s3-credentials: a file or stdin, checked, and normalized to the two lines the registry reads. */
+async function readS3Credentials(source: string): Promise<string> {
+  let text: string;
+  if (source === '-') text = await readStdinSecret('--s3-credentials -');
+  else {
+    try {
+      text = await fs.readFile(source, 'utf8');
+    } catch (err) {
+      throw new SettingsError(`cannot read the S3 credentials file ${source}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+  const c = parseCredentials(text, source === '-' ? 'the S3 credentials on stdin' : source);
+  return `access_key_id = ${c.accessKeyId}\nsecret_access_key = ${c.secretAccessKey}\n`;
+}
 
-  const { host, logFile } = await connectHost(target, flags, output, 'deploy');
+async function runDeploy(targetArgs: string[], flags: DeployFlags): Promise<number> {
+  const output = new Output({ json: flags.json });
+  const fromFlags = flagSettings(flags);
+  const file = flags.config ? await loadConfigFile(flags.config) : {};
+  const entries = planHosts(targetArgs, file);
+  if (entries.length === 0) throw new SettingsError('no target: give user@host (or a Host alias from ~/.ssh/config), or --config with a target or hosts');
+  if (flags.passwordStdin && flags.s3Credentials === '-') throw new SettingsError('--password-stdin and --s3-credentials - cannot both read stdin: give the credentials as a file');
+  const password = flags.passwordStdin ? await readStdinSecret('--password-stdin') : undefined;
+  const s3Credentials = flags.s3Credentials === undefined ? undefined : await readS3Credentials(flags.s3Credentials);
+  const layered = entries.map((e) => hostLayers(fromFlags, e, file));
+  const labels = hostLabels(layered.map((l) => ({ target: l.target!, dir: l.dir })));
+
+  const connected = await connectHosts(layered.map((l, i) => ({ target: l.target!, label: labels[i]! })), flags, output, 'deploy');
+  const logs = connected.map((c) => c.logFile);
   try {
-    const dir = fromFlags.dir ?? fromFile.dir ?? '/opt/registry-setup';
-    const fromHost = (await readHostRecord(host, dir))?.settings ?? {};
-    let merged = mergeSettings([fromFlags, fromFile, { ...fromHost, target: undefined }, { target }]);
+    const records = await Promise.all(connected.map((c, i) => readHostRecord(c.host, layered[i]!.dir ?? DEFAULT_SETTINGS.dir)));
+    let merged = shareSettings(layered.map((l, i) => mergeSettings([l, { ...records[i]?.settings, target: undefined }, { target: l.target }])));
     let typed = password;
     if (isInteractive(flags)) {
-      const wizard = await runWizard(merged, { askPassword: password === undefined && !fromHost.user });
-      merged = mergeSettings([merged, wizard.answers]);
+      const wizard = await runWizard(merged[0]!, { askPassword: password === undefined && !records[0]?.settings.user });
+      merged = merged.map((m) => mergeSettings([m, wizard.answers]));
       typed ??= wizard.password;
     }
-    const settings = completeSettings(merged);
-    const customTls = settings.tls === 'custom' ? { cert: await fs.readFile(settings.cert!), key: await fs.readFile(settings.key!) } : undefined;
+    const settings = merged.map(completeSettings);
+    checkHostList(settings);
+    const first = settings[0]!;
+    if (s3Credentials !== undefined && !first.storage) throw new SettingsError('--s3-credentials is for a bucket: give --storage s3://… too');
+    const customTls = first.tls === 'custom' ? { cert: await fs.readFile(first.cert!), key: await fs.readFile(first.key!) } : undefined;
 
-    const result = await deploy(host, {
-      settings,
+    const result = await deploy({
+      targets: connected.map((c, i) => ({ host: c.host, settings: settings[i]!, label: c.label, output: c.output })),
       version: cliVersion(),
       registryBundle: readRegistryBundle(),
       password: typed,
       customTls,
+      s3Credentials,
       dryRun: Boolean(flags.dryRun),
       output,
-      project: flags.composeProject,
-      publishAddress: flags.publishAddress,
     });
     const configPath = flags.config ?? 'registry-setup.yaml';
     if (!flags.dryRun) await saveConfig(configPath, settings);
-    report(output, settings, result, { dryRun: Boolean(flags.dryRun), logFile, configPath });
+    report(output, settings, result, { dryRun: Boolean(flags.dryRun), logs, configPath });
     return 0;
   } catch (err) {
     (err as { hint?: string }).hint =
-      `Every remote command is in ${logFile}. Fix the cause and run the same command again: each step is safe to repeat.`;
+      `Every remote command is in ${logs.join(', ')}. Fix the cause and run the same command again: each step is safe to repeat.`;
     throw err;
   } finally {
-    host.close();
+    for (const c of connected) c.host.close();
   }
 }
 
-async function saveConfig(file: string, settings: DeploySettings): Promise<void> {
-  const text = renderConfigFile(settings);
+async function saveConfig(file: string, settings: DeploySettings[]): Promise<void> {
+  const text = renderConfigFile(settings.length === 1 ? settings[0]! : settings);
   if (existsSync(file) && (await fs.readFile(file, 'utf8')) === text) return;
   await fs.writeFile(`${file}.tmp`, text);
   await fs.rename(`${file}.tmp`, file);
 }
 
-function report(output: Output, settings: DeploySettings, result: DeployResult, o: { dryRun: boolean; logFile: string; configPath: string }): void {
+function report(output: Output, all: DeploySettings[], result: DeployResult, o: { dryRun: boolean; logs: string[]; configPath: string }): void {
+  const settings = all[0]!;
   const registry = publicUrl(settings).replace(/^https:\/\//, '');
+  const files = (h: HostDeployResult) => h.files.map((f) => ({ path: f.path, action: f.action, diff: f.diff, note: f.note }));
   if (output.json) {
+    const only = result.hosts.length === 1 ? result.hosts[0]! : undefined;
     output.event('result', {
       dryRun: o.dryRun,
       changed: result.changed,
       url: publicUrl(settings),
       login: `docker login ${registry} -u ${settings.user}`,
-      files: result.files.map((f) => ({ path: f.path, action: f.action, diff: f.diff, note: f.note })),
-      steps: result.steps,
+      ...(only
+        ? { files: files(only), steps: [...result.steps, ...only.steps] }
+        : {
+            steps: result.steps,
+            hosts: result.hosts.map((h, i) => ({ host: h.host, target: h.target, dir: h.dir, url: publicUrl(all[i]!), changed: h.changed, files: files(h), steps: h.steps, verified: h.verified })),
+          }),
       ...(result.generatedPassword ? { user: settings.user, password: result.generatedPassword } : {}),
-      log: o.logFile,
+      log: o.logs.length === 1 ? o.logs[0] : o.logs,
     });
     return;
   }
   const err = process.stderr;
   if (o.dryRun) {
-    err.write(`\nPlan for ${settings.target} (dry run: nothing was changed):\n`);
-    for (const s of result.steps) err.write(`  ${s.status === 'planned' ? chalk.yellow('will run') : chalk.dim('skip    ')}  ${s.id}${s.detail ? chalk.dim(` (${s.detail})`) : ''}\n`);
-    for (const f of result.files) {
-      err.write(`  ${f.action.padEnd(9)} ${f.path}${f.note ? chalk.dim(` (${f.note})`) : ''}\n`);
-      if (f.diff) err.write(f.diff.replace(/^/gm, '      ') + '\n');
+    for (const h of result.hosts) {
+      err.write(`\nPlan for ${h.host} (dry run: nothing was changed):\n`);
+      for (const s of [...(h === result.hosts[0] ? result.steps : []), ...h.steps]) {
+        err.write(`  ${s.status === 'planned' ? chalk.yellow('will run') : chalk.dim('skip    ')}  ${s.id}${s.detail ? chalk.dim(` (${s.detail})`) : ''}\n`);
+      }
+      for (const f of h.files) {
+        err.write(`  ${f.action.padEnd(9)} ${f.path}${f.note ? chalk.dim(` (${f.note})`) : ''}\n`);
+        if (f.diff) err.write(f.diff.replace(/^/gm, '      ') + '\n');
+      }
     }
     return;
   }
-  err.write(`\n${chalk.green('✔')} Registry ${result.changed ? 'deployed' : 'already up to date'} at ${publicUrl(settings)}\n`);
+  const where = result.hosts.length > 1 ? ` (served by ${result.hosts.length} hosts: ${result.hosts.map((h) => h.host).join(', ')})` : '';
+  err.write(`\n${chalk.green('✔')} Registry ${result.changed ? 'deployed' : 'already up to date'} at ${publicUrl(settings)}${where}\n`);
   err.write(`  Log in with:  docker login ${registry} -u ${settings.user}\n`);
   if (result.generatedPassword) {
     err.write(`  Password for ${settings.user} (shown only this once, store it now):\n\n    ${result.generatedPassword}\n\n`);
   }
-  err.write(chalk.dim(`  Settings saved to ${o.configPath}; remote command log: ${o.logFile}\n`));
+  err.write(chalk.dim(`  Settings saved to ${o.configPath}; remote command log${o.logs.length > 1 ? 's' : ''}: ${o.logs.join(', ')}\n`));
 }

@@ -1,13 +1,12 @@
 import { confirm, input } from '@inquirer/prompts';
 import chalk from 'chalk';
 import { Command } from 'commander';
-import { SettingsError } from '../settings/resolve.js';
 import { formatBytes } from '../registry/gc/gc-command.js';
-import { addDeploymentOptions, openSession, type DeploymentFlags } from '../ops/deployment.js';
+import { addDeploymentOptions, openSessions, withLogHint, type DeploymentFlags, type HostSession } from '../ops/deployment.js';
 import { executeDestroy, planDestroy, type DestroyItem, type DestroyPlan } from '../ops/destroy.js';
 import { OpsError } from '../ops/errors.js';
 import { isInteractive } from './host-session.js';
-import { Output } from './output.js';
+import { eachHost, Output } from './output.js';
 
 interface DestroyFlags extends DeploymentFlags {
   purge?: boolean;
@@ -16,57 +15,58 @@ interface DestroyFlags extends DeploymentFlags {
 
 export class DestroyRefused extends OpsError {}
 
-/** `destroy [target] [--purge] [--dry-run]` */
+/** `destroy [targets...] [--purge] [--dry-run]`: every host; a bucket (--storage) is never touched. */
 export function destroyCommand(): Command {
   return addDeploymentOptions(
     new Command('destroy')
-      .description('stop and remove the registry (containers, network, renewal timer, generated files); image data and certificates are kept unless --purge')
-      .argument('[target]', "user@host[:port] or a Host alias from ~/.ssh/config (default: the --config file's)")
-      .option('--purge', 'also delete the image data, the certificates and the ACME account (asks you to type the domain, or --yes)')
+      .description('stop and remove the registry (containers, network, renewal timer, generated files); image data and certificates are kept unless --purge; a bucket is never touched')
+      .argument('[targets...]', "user@host[:port] or a Host alias from ~/.ssh/config; several, or none for the --config file's")
+      .option('--purge', 'also delete the image data on the host, the certificates and the ACME account (asks you to type the domain, or --yes)')
       .option('--dry-run', 'show what would be removed and kept; change nothing'),
-  ).action(async (target: string | undefined, flags: DestroyFlags) => {
+  ).action(async (targets: string[], flags: DestroyFlags) => {
     const output = new Output({ json: flags.json });
     const purge = Boolean(flags.purge);
-    const session = await openSession(target, flags, output, 'destroy');
+    const sessions = await openSessions(targets, flags, output, 'destroy');
+    const each = <R>(fn: (s: HostSession, i: number) => Promise<R>) => eachHost(sessions, (s) => s.label, fn);
     try {
-      const plan = await planDestroy(session, purge);
+      const plans = await each((s) => planDestroy(s, purge));
       if (flags.dryRun) {
-        report(output, { removed: plan.remove, kept: plan.keep, purged: purge, dryRun: true }, plan, session.hostName);
+        for (const [i, s] of sessions.entries()) report(s, { removed: plans[i]!.remove, kept: plans[i]!.keep, purged: purge, dryRun: true }, plans[i]!, sessions.length > 1);
         return;
       }
-      await confirmDestroy(plan, purge, flags, session.hostName);
-      const result = await executeDestroy(session, plan, purge, output);
-      report(output, result, plan, session.hostName);
+      await confirmDestroy(plans, purge, flags, sessions);
+      const results = await each((s, i) => executeDestroy(s, plans[i]!, purge, s.output));
+      for (const [i, s] of sessions.entries()) report(s, results[i]!, plans[i]!, sessions.length > 1);
     } catch (err) {
-      if (!(err as { hint?: string }).hint && !(err instanceof OpsError) && !(err instanceof SettingsError)) {
-        (err as { hint?: string }).hint = `Every remote command is in ${session.logFile}. Running destroy again is safe.`;
-      }
-      throw err;
+      throw withLogHint(err, sessions, (logs) => `Every remote command is in ${logs}. Running destroy again is safe.`);
     } finally {
-      session.close();
+      for (const s of sessions) s.close();
     }
   });
 }
 
-async function confirmDestroy(plan: DestroyPlan, purge: boolean, flags: DestroyFlags, host: string): Promise<void> {
+async function confirmDestroy(plans: DestroyPlan[], purge: boolean, flags: DestroyFlags, sessions: HostSession[]): Promise<void> {
   if (flags.yes) return;
-  const name = plan.domain ?? host;
+  const host = sessions.map((s) => s.label).join(', ');
+  const name = plans[0]!.domain ?? sessions[0]!.hostName;
+  const bucket = plans[0]!.storage ? ` (the bucket ${plans[0]!.storage} is left alone)` : '';
   if (!isInteractive(flags)) {
     throw new DestroyRefused(
       purge
-        ? `destroy --purge deletes every image and certificate of ${name} on ${host}; pass --yes --purge to confirm without a terminal`
-        : `destroy stops and removes the registry ${name} on ${host}; pass --yes to confirm without a terminal`,
+        ? `destroy --purge deletes every image and certificate of ${name} on ${sessions.length > 1 ? host : sessions[0]!.hostName}${bucket}; pass --yes --purge to confirm without a terminal`
+        : `destroy stops and removes the registry ${name} on ${sessions.length > 1 ? host : sessions[0]!.hostName}; pass --yes to confirm without a terminal`,
     );
   }
   const ctx = { output: process.stderr };
   if (purge) {
-    process.stderr.write(`${chalk.red('This deletes everything:')} ${plan.remove.map(describe).join(', ')}.\n`);
+    process.stderr.write(`${chalk.red('This deletes everything:')} ${plans.flatMap((p) => p.remove).map(describe).join(', ')}${bucket}.\n`);
     const typed = await input({ message: `Type ${name} to delete all images and certificates:` }, ctx);
     if (typed.trim() !== name) throw new DestroyRefused(`"${typed.trim()}" is not ${name}: nothing was changed`);
     return;
   }
-  const keep = plan.keep.length ? ` Kept: ${plan.keep.map(describe).join(', ')}.` : '';
-  const ok = await confirm({ message: `Stop and remove the registry ${name} on ${host}?${keep}`, default: false }, ctx);
+  const kept = plans.flatMap((p) => p.keep);
+  const keep = kept.length ? ` Kept: ${kept.map(describe).join(', ')}.` : '';
+  const ok = await confirm({ message: `Stop and remove the registry ${name} on ${sessions.length > 1 ? host : sessions[0]!.hostName}?${keep}`, default: false }, ctx);
   if (!ok) throw new DestroyRefused('nothing was changed');
 }
 
@@ -74,7 +74,8 @@ function describe(i: DestroyItem): string {
   return `${i.path} (${i.what}${i.bytes !== undefined ? `, ${formatBytes(i.bytes)}` : ''})`;
 }
 
-function report(output: Output, r: { removed: DestroyItem[]; kept: DestroyItem[]; purged: boolean; dryRun: boolean }, plan: DestroyPlan, host: string): void {
+function report(s: HostSession, r: { removed: DestroyItem[]; kept: DestroyItem[]; purged: boolean; dryRun: boolean }, plan: DestroyPlan, several: boolean): void {
+  const host = s.hostName;
   // a dry run lists what the steps would remove besides files: containers and (with --purge) the image
   const removed = r.dryRun
     ? [
@@ -84,13 +85,14 @@ function report(output: Output, r: { removed: DestroyItem[]; kept: DestroyItem[]
         ...r.removed,
       ]
     : r.removed;
-  if (output.json) {
-    output.event('result', { dryRun: r.dryRun, purged: r.purged, alreadyDestroyed: plan.alreadyDestroyed, removed, kept: r.kept });
+  if (s.output.json) {
+    s.output.event('result', { dryRun: r.dryRun, purged: r.purged, alreadyDestroyed: plan.alreadyDestroyed, removed, kept: r.kept });
     return;
   }
   const err = process.stderr;
+  const where = several ? s.label : host;
   const verb = r.dryRun ? 'Would remove' : 'Removed';
-  err.write(`\n${r.dryRun ? 'Dry run: nothing was changed.' : `${chalk.green('✔')} ${plan.alreadyDestroyed && removed.length === 0 ? 'Nothing left to remove' : 'Destroyed'} on ${host}.`}\n`);
+  err.write(`\n${r.dryRun ? `Dry run${several ? ` for ${where}` : ''}: nothing was changed.` : `${chalk.green('✔')} ${plan.alreadyDestroyed && removed.length === 0 ? 'Nothing left to remove' : 'Destroyed'} on ${where}.`}\n`);
   err.write(`  ${verb}:${removed.length ? '' : ' nothing'}\n`);
   for (const i of removed) err.write(`    - ${describe(i)}\n`);
   err.write(`  ${r.dryRun ? 'Would keep' : 'Kept'}:${r.kept.length ? '' : ' nothing'}\n`);
@@ -98,4 +100,5 @@ function report(output: Output, r: { removed: DestroyItem[]; kept: DestroyItem[]
   if (r.kept.length && !r.purged) {
     err.write(chalk.dim(`  registry-setup deploy with the same settings serves the kept images again; registry-setup destroy --purge deletes them.\n`));
   }
+  if (plan.storage) err.write(chalk.dim(`  The images in ${plan.storage} were left alone: delete the bucket's contents yourself if they are no longer needed.\n`));
 }

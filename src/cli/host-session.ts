@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { RemoteHost, parseTarget, terminalInteraction } from '../remote/index.js';
-import { Output } from './output.js';
+import { DEFAULT_SETTINGS } from '../settings/settings.js';
+import { eachHost, Output } from './output.js';
 
 /** Options every command that talks to a host shares. */
 export interface HostFlags {
@@ -35,9 +36,9 @@ export function commandLogPath(host: string, command: string): string {
   return path.join(dir, `${command}-${host.replace(/[^A-Za-z0-9.-]/g, '_')}-${stamp}.log`);
 }
 
-export async function connectHost(target: string, flags: HostFlags, output: Output, command: string): Promise<{ host: RemoteHost; logFile: string }> {
+export async function connectHost(target: string, flags: HostFlags, output: Output, command: string, logName?: string): Promise<{ host: RemoteHost; logFile: string }> {
   const parsed = parseTarget(target, { identity: flags.identity });
-  const logFile = commandLogPath(parsed.host, command);
+  const logFile = commandLogPath(logName ?? parsed.host, command);
   const interactive = isInteractive(flags);
   const host = await output.step('connect', `Connect to ${parsed.user}@${parsed.host}:${parsed.port}`, async () => {
     const h = await RemoteHost.connect(parsed, {
@@ -48,6 +49,44 @@ export async function connectHost(target: string, flags: HostFlags, output: Outp
     return { status: 'skipped' as const, detail: 'connected', host: h };
   }, { mayPrompt: interactive });
   return { host: host.host, logFile };
+}
+
+/**
+ * How each host is named in output: its target, or `target:dir` when the same target is listed
+ * more than once (several deployments on one machine).
+ */
+export function hostLabels(list: readonly { target: string; dir?: string }[]): string[] {
+  return list.map((h) => (list.filter((o) => o.target === h.target).length > 1 ? `${h.target}:${h.dir ?? DEFAULT_SETTINGS.dir}` : h.target));
+}
+
+export interface ConnectedHost {
+  host: RemoteHost;
+  logFile: string;
+  label: string;
+  /** the command's output, or (with several hosts) this host's part of it */
+  output: Output;
+}
+
+/**
+ * Connects to every host: side by side, or one after the other when a host key or password may
+ * have to be asked. On a failure the connections already made are closed again.
+ */
+export async function connectHosts(list: readonly { target: string; label: string }[], flags: HostFlags, output: Output, command: string): Promise<ConnectedHost[]> {
+  const several = list.length > 1;
+  const connected: ConnectedHost[] = [];
+  const one = async (h: { target: string; label: string }, i: number) => {
+    const out = several ? output.forHost(h.label) : output;
+    const c = await connectHost(h.target, flags, out, command, several ? h.label : undefined);
+    connected[i] = { ...c, label: h.label, output: out };
+  };
+  try {
+    if (isInteractive(flags) && several) for (const [i, h] of list.entries()) await one(h, i);
+    else await eachHost(list, (h) => h.label, one);
+  } catch (err) {
+    for (const c of connected) c?.host.close();
+    throw err;
+  }
+  return connected;
 }
 
 /** Reads a secret piped on stdin (e.g. --password-stdin); one trailing newline is dropped. */

@@ -9,7 +9,7 @@ import { statusCommand } from './status-command.js';
 import { logsCommand } from './logs-command.js';
 import { upgradeCommand } from './upgrade-command.js';
 import { destroyCommand } from './destroy-command.js';
-import { StepError } from './output.js';
+import { describeFailure } from './output.js';
 
 function program(): Command {
   return new Command('registry-setup')
@@ -32,8 +32,7 @@ function program(): Command {
 export function describeError(err: unknown): string {
   const startup = describeStartupError(err);
   if (startup) return startup;
-  if (err instanceof StepError) return `${err.step}: ${err.cause.message}`;
-  return (err as Error).message ?? String(err);
+  return describeFailure(err);
 }
 
 export async function main(argv: string[]): Promise<number> {

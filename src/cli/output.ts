@@ -5,6 +5,8 @@ export interface OutputOptions {
   json?: boolean;
   /** Where human output goes; stderr keeps stdout clean for `--json` and pipes. */
   stream?: NodeJS.WriteStream;
+  /** One host of several: its lines start with `[host]`, its JSON events carry `host`, no spinner. */
+  host?: string;
 }
 
 export type StepStatus = 'done' | 'unchanged' | 'skipped' | 'failed' | 'planned';
@@ -15,26 +17,36 @@ export type StepStatus = 'done' | 'unchanged' | 'skipped' | 'failed' | 'planned'
  */
 export class Output {
   readonly json: boolean;
+  readonly host: string | undefined;
   private readonly stream: NodeJS.WriteStream;
+  private readonly prefix: string;
 
-  constructor(options: OutputOptions = {}) {
+  constructor(private readonly options: OutputOptions = {}) {
     this.json = Boolean(options.json);
     this.stream = options.stream ?? process.stderr;
+    this.host = options.host;
+    this.prefix = options.host === undefined ? '' : `[${options.host}] `;
     if (process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '') chalk.level = 0;
   }
 
+  /** The output of one host among several (steps run side by side: plain lines, no spinner). */
+  forHost(host: string): Output {
+    const Kind = this.constructor as new (o: OutputOptions) => Output;
+    return new Kind({ ...this.options, host });
+  }
+
   event(type: string, data: Record<string, unknown> = {}): void {
-    if (this.json) process.stdout.write(`${JSON.stringify({ type, time: new Date().toISOString(), ...data })}\n`);
+    if (this.json) process.stdout.write(`${JSON.stringify({ type, time: new Date().toISOString(), ...(this.host === undefined ? {} : { host: this.host }), ...data })}\n`);
   }
 
   info(message: string, data: Record<string, unknown> = {}): void {
     if (this.json) this.event('info', { message, ...data });
-    else this.stream.write(`${message}\n`);
+    else this.stream.write(`${this.prefix}${message}\n`);
   }
 
   warn(message: string): void {
     if (this.json) this.event('warning', { message });
-    else this.stream.write(`${chalk.yellow('!')} ${message}\n`);
+    else this.stream.write(`${chalk.yellow('!')} ${this.prefix}${message}\n`);
   }
 
   /** Runs one named step; its function returns how it ended (and an optional detail line). */
@@ -46,23 +58,25 @@ export class Output {
   ): Promise<T> {
     const started = Date.now();
     this.event('step-start', { id, name });
-    // A spinner redraws over prompts and fights them for the terminal: steps that may ask get a plain line.
-    if (!this.json && opts.mayPrompt) this.stream.write(`${chalk.cyan('…')} ${name}\n`);
-    const spinner = this.json || opts.mayPrompt ? undefined : new Spinner(this.stream, name).start();
+    const shown = `${this.prefix}${name}`;
+    // A spinner redraws over prompts and fights them for the terminal: steps that may ask get a plain
+    // line; so do the steps of several hosts running side by side (each gets its end line).
+    if (!this.json && opts.mayPrompt) this.stream.write(`${chalk.cyan('…')} ${shown}\n`);
+    const spinner = this.json || opts.mayPrompt || this.host !== undefined ? undefined : new Spinner(this.stream, shown).start();
     try {
       const result = await run();
       const ms = Date.now() - started;
       this.event('step-end', { id, name, status: result.status, detail: result.detail, ms });
       if (!this.json) {
-        const text = `${name} ${chalk.dim(`(${result.status}${result.detail ? `: ${result.detail}` : ''}, ${formatMs(ms)})`)}`;
-        const done = spinner ?? new Spinner(this.stream, name);
+        const text = `${shown} ${chalk.dim(`(${result.status}${result.detail ? `: ${result.detail}` : ''}, ${formatMs(ms)})`)}`;
+        const done = spinner ?? new Spinner(this.stream, shown);
         done.stop(result.status === 'unchanged' || result.status === 'skipped' ? 'info' : 'ok', text);
       }
       return result;
     } catch (err) {
       const ms = Date.now() - started;
       this.event('step-end', { id, name, status: 'failed', error: (err as Error).message, ms });
-      if (!this.json) (spinner ?? new Spinner(this.stream, name)).stop('fail', `${name} ${chalk.dim(`(failed after ${formatMs(ms)})`)}`);
+      if (!this.json) (spinner ?? new Spinner(this.stream, shown)).stop('fail', `${shown} ${chalk.dim(`(failed after ${formatMs(ms)})`)}`);
       throw new StepError(name, err as Error);
     }
   }
@@ -75,6 +89,38 @@ export class StepError extends Error {
   ) {
     super(`step "${step}" failed: ${cause.message}`);
   }
+}
+
+/** One line for an error: a failed step says which. */
+export function describeFailure(err: unknown): string {
+  if (err instanceof StepError) return `${err.step}: ${err.cause.message}`;
+  return (err as Error).message ?? String(err);
+}
+
+/** Some hosts of several failed: one line each, and the hints of all (e.g. their command logs). */
+export class HostsFailed extends Error {
+  readonly hint?: string;
+  constructor(
+    readonly failures: { host: string; error: unknown }[],
+    total: number,
+  ) {
+    const lines = failures.map((f) => `${f.host}: ${describeFailure(f.error)}`);
+    super(failures.length === 1 ? lines[0]! : `${failures.length} of ${total} hosts failed:\n  ${lines.join('\n  ')}`);
+    const hints = [...new Set(failures.map((f) => (f.error as { hint?: string }).hint).filter((h): h is string => Boolean(h)))];
+    if (hints.length) this.hint = hints.join('\n');
+  }
+}
+
+/**
+ * Runs fn for every host side by side and waits for all of them (a failure does not cut the others
+ * short). One host: its error as it is; several: HostsFailed naming each failed host.
+ */
+export async function eachHost<T, R>(items: readonly T[], host: (item: T) => string, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const settled = await Promise.allSettled(items.map((item, i) => fn(item, i)));
+  const failures = settled.flatMap((r, i) => (r.status === 'rejected' ? [{ host: host(items[i]!), error: r.reason as unknown }] : []));
+  if (failures.length === 0) return settled.map((r) => (r as PromiseFulfilledResult<R>).value);
+  if (items.length === 1) throw failures[0]!.error;
+  throw new HostsFailed(failures, items.length);
 }
 
 export function formatMs(ms: number): string {

@@ -1,7 +1,7 @@
 import chalk from 'chalk';
 import { Command } from 'commander';
-import { addDeploymentOptions, withDeployment, type DeploymentFlags } from '../ops/deployment.js';
-import { collectStatus, formatStatus } from '../ops/status.js';
+import { addDeploymentOptions, eachDeployment, withDeployments, type DeploymentFlags } from '../ops/deployment.js';
+import { collectStatus, formatStatus, formatStatusTable } from '../ops/status.js';
 import { Output } from './output.js';
 
 /** `--json` prints exactly one document: no progress events. */
@@ -9,23 +9,33 @@ class DocumentOutput extends Output {
   override event(): void {}
 }
 
-/** `status [target]`: exit 0 when healthy, 1 when any check fails (warnings do not count). */
+/**
+ * `status [targets...]`: exit 0 when healthy, 1 when any check fails on any host (warnings do not
+ * count). Several hosts: one row each, and `--json` an array.
+ */
 export function statusCommand(): Command {
   return addDeploymentOptions(
     new Command('status')
-      .description('containers, versions, URL, certificate, disk, content, last renewal and GC; exits 1 when anything is unhealthy')
-      .argument('[target]', 'user@host[:port] or a Host alias from ~/.ssh/config (default: the --config file\'s)'),
-  ).action(async (target: string | undefined, flags: DeploymentFlags) => {
+      .description('containers, versions, URL, certificate, disk, content, last renewal and GC (one row per host); exits 1 when anything is unhealthy')
+      .argument('[targets...]', "user@host[:port] or a Host alias from ~/.ssh/config; several, or none for the --config file's"),
+  ).action(async (targets: string[], flags: DeploymentFlags) => {
     const output = flags.json ? new DocumentOutput({ json: true }) : new Output();
-    const report = await withDeployment(target, flags, output, 'status', async (d) => {
-      const r = await output.step('collect', `Look at the deployment in ${d.dir}`, async () => {
-        const report = await collectStatus(d);
-        return { status: 'skipped' as const, detail: report.healthy ? 'healthy' : 'unhealthy', report };
-      });
-      return r.report;
-    });
-    if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    else process.stdout.write(formatStatus(report, { ok: chalk.green, warn: chalk.yellow, fail: chalk.red }));
-    process.exitCode = report.healthy ? 0 : 1;
+    const rows = await withDeployments(targets, flags, output, 'status', (ds) =>
+      eachDeployment(ds, async (d) => {
+        const r = await d.output.step('collect', `Look at the deployment in ${d.dir}`, async () => {
+          const report = await collectStatus(d);
+          return { status: 'skipped' as const, detail: report.healthy ? 'healthy' : 'unhealthy', report };
+        });
+        return { host: d.label, report: r.report };
+      }),
+    );
+    const colors = { ok: chalk.green, warn: chalk.yellow, fail: chalk.red };
+    if (rows.length === 1) {
+      const report = rows[0]!.report;
+      process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report, colors));
+    } else {
+      process.stdout.write(flags.json ? `${JSON.stringify(rows.map((r) => ({ host: r.host, ...r.report })), null, 2)}\n` : formatStatusTable(rows, colors));
+    }
+    process.exitCode = rows.every((r) => r.report.healthy) ? 0 : 1;
   });
 }

@@ -2,7 +2,7 @@ import { confirm } from '@inquirer/prompts';
 import chalk from 'chalk';
 import { Command } from 'commander';
 import { publicUrl } from '../deploy/verify.js';
-import { addDeploymentOptions, withDeployment, type Deployment, type DeploymentFlags } from '../ops/deployment.js';
+import { addDeploymentOptions, eachDeployment, withDeployments, type Deployment, type DeploymentFlags } from '../ops/deployment.js';
 import { checkUserName, readUsers, UsersError, waitAccepted, writeUsers } from '../ops/users.js';
 import { generatePassword } from '../users/credentials.js';
 import { isInteractive, readStdinSecret } from './host-session.js';
@@ -12,20 +12,29 @@ interface PasswordFlags extends DeploymentFlags {
   passwordStdin?: boolean;
 }
 
-const TARGET_HELP = 'user@host[:port] or a Host alias from ~/.ssh/config';
+const TARGETS_HELP = "user@host[:port] or a Host alias from ~/.ssh/config; several, or none for the --config file's";
+const WITH_NAME_HELP = "the target(s) (user@host[:port] or ~/.ssh/config aliases; none for the --config file's), then the user name";
 
-/** `users list|add|remove|rotate <target> …`: the registry's htpasswd users on the host. */
+/** `[targets...] <name>`: the last word is the user name, the words before it the targets. */
+function splitName(args: string[]): { targets: string[]; name: string } {
+  return { targets: args.slice(0, -1), name: args.at(-1)! };
+}
+
+/**
+ * `users list|add|remove|rotate [targets...] …`: the registry's htpasswd users. Several hosts share
+ * one file: it is read from the first host and written to all of them.
+ */
 export function usersCommand(): Command {
-  const users = new Command('users').description("list, add, remove and rotate the registry's users (no restart needed)");
+  const users = new Command('users').description("list, add, remove and rotate the registry's users (no restart needed; the same users on every host)");
 
   users.addCommand(
-    addDeploymentOptions(new Command('list').description('list the registry users').argument('<target>', TARGET_HELP)).action(
-      async (target: string, flags: DeploymentFlags) => {
+    addDeploymentOptions(new Command('list').description('list the registry users').argument('[targets...]', TARGETS_HELP)).action(
+      async (targets: string[], flags: DeploymentFlags) => {
         const output = new Output({ json: flags.json });
-        await withDeployment(target, flags, output, 'users-list', async (d) => {
-          const names = (await readUsers(d)).names;
+        await withDeployments(targets, flags, output, 'users-list', async (ds) => {
+          const names = (await readUsers(ds[0]!)).names;
           if (output.json) output.event('result', { users: names });
-          else if (names.length === 0) process.stderr.write(`${d.hostName}: the registry has no users (add one with registry-setup users add)\n`);
+          else if (names.length === 0) process.stderr.write(`${ds[0]!.hostName}: the registry has no users (add one with registry-setup users add)\n`);
           else process.stdout.write(names.map((n) => `${n}\n`).join(''));
         });
       },
@@ -36,11 +45,11 @@ export function usersCommand(): Command {
     addDeploymentOptions(
       new Command('add')
         .description('add a user; the password is generated (shown once) unless given with --password-stdin')
-        .argument('<target>', TARGET_HELP)
-        .argument('<name>', 'user name (letters, digits, ".", "-", "_")')
+        .usage('[targets...] <name> [options]')
+        .argument('<args...>', WITH_NAME_HELP)
         .option('--password-stdin', 'read the password from stdin instead of generating one'),
-    ).action(async (target: string, name: string, flags: PasswordFlags) => {
-      await setPassword(target, name, flags, 'add');
+    ).action(async (args: string[], flags: PasswordFlags) => {
+      await setPassword(splitName(args), flags, 'add');
     }),
   );
 
@@ -48,11 +57,11 @@ export function usersCommand(): Command {
     addDeploymentOptions(
       new Command('rotate')
         .description("give a user a new password (generated and shown once, or --password-stdin); the old one stops working within a second")
-        .argument('<target>', TARGET_HELP)
-        .argument('<name>', 'user name')
+        .usage('[targets...] <name> [options]')
+        .argument('<args...>', WITH_NAME_HELP)
         .option('--password-stdin', 'read the new password from stdin instead of generating one'),
-    ).action(async (target: string, name: string, flags: PasswordFlags) => {
-      await setPassword(target, name, flags, 'rotate');
+    ).action(async (args: string[], flags: PasswordFlags) => {
+      await setPassword(splitName(args), flags, 'rotate');
     }),
   );
 
@@ -60,17 +69,19 @@ export function usersCommand(): Command {
     addDeploymentOptions(
       new Command('remove')
         .description('remove a user (removing the last one asks first, or needs --yes)')
-        .argument('<target>', TARGET_HELP)
-        .argument('<name>', 'user name'),
-    ).action(async (target: string, name: string, flags: DeploymentFlags) => {
+        .usage('[targets...] <name> [options]')
+        .argument('<args...>', WITH_NAME_HELP),
+    ).action(async (args: string[], flags: DeploymentFlags) => {
+      const { targets, name } = splitName(args);
       const output = new Output({ json: flags.json });
-      await withDeployment(target, flags, output, 'users-remove', async (d) => {
+      await withDeployments(targets, flags, output, 'users-remove', async (ds) => {
+        const d = ds[0]!;
         const file = await readUsers(d);
         if (!file.has(name)) throw new UsersError(`there is no user "${name}" on ${d.hostName} (users: ${file.names.join(', ') || 'none'})`);
         if (file.names.length === 1) await confirmLastUser(d, name, flags);
         file.remove(name);
         await output.step('write', `Remove user ${name}`, async () => {
-          await writeUsers(d, file);
+          await eachDeployment(ds, (x) => writeUsers(x, file));
           return { status: 'done' as const, detail: `${file.names.length} user(s) left` };
         });
         if (output.json) output.event('result', { removed: name, users: file.names });
@@ -89,11 +100,12 @@ async function confirmLastUser(d: Deployment, name: string, flags: DeploymentFla
   if (!ok) throw new UsersError('nothing was changed');
 }
 
-async function setPassword(target: string, name: string, flags: PasswordFlags, mode: 'add' | 'rotate'): Promise<void> {
+async function setPassword({ targets, name }: { targets: string[]; name: string }, flags: PasswordFlags, mode: 'add' | 'rotate'): Promise<void> {
   const output = new Output({ json: flags.json });
   checkUserName(name);
   const given = flags.passwordStdin ? await readStdinSecret('--password-stdin') : undefined;
-  await withDeployment(target, flags, output, `users-${mode}`, async (d) => {
+  await withDeployments(targets, flags, output, `users-${mode}`, async (ds) => {
+    const d = ds[0]!;
     const file = await readUsers(d);
     if (mode === 'add' && file.has(name)) {
       throw new UsersError(`user "${name}" already exists on ${d.hostName}; give it a new password with registry-setup users rotate`);
@@ -104,22 +116,24 @@ async function setPassword(target: string, name: string, flags: PasswordFlags, m
     const password = given ?? generatePassword();
     file.set(name, password);
     await output.step('write', mode === 'add' ? `Add user ${name}` : `New password for ${name}`, async () => {
-      await writeUsers(d, file);
-      return { status: 'done' as const, detail: `${d.path('auth/htpasswd')} replaced` };
+      await eachDeployment(ds, (x) => writeUsers(x, file));
+      return { status: 'done' as const, detail: ds.length > 1 ? `auth/htpasswd replaced on ${ds.length} hosts` : `${d.path('auth/htpasswd')} replaced` };
     });
-    await output.step('check', `Check the ${mode === 'add' ? 'credentials' : 'new password'} at ${publicUrl(d.settings)}`, async () => {
-      const r = await waitAccepted(d, name, password);
-      if (r.result === 'rejected') throw new Error(`the registry did not accept the new password within 10 s (${r.detail}); see registry-setup logs ${d.host.label} --service registry`);
-      if (r.result === 'unreachable') output.warn(`${r.detail}; the user was changed on the host anyway`);
-      return { status: 'skipped' as const, detail: r.result === 'accepted' ? 'accepted' : 'not checked' };
-    });
+    await eachDeployment(ds, (x) =>
+      x.output.step('check', `Check the ${mode === 'add' ? 'credentials' : 'new password'} at ${publicUrl(x.settings)}`, async () => {
+        const r = await waitAccepted(x, name, password);
+        if (r.result === 'rejected') throw new Error(`the registry did not accept the new password within 10 s (${r.detail}); see registry-setup logs ${x.host.label} --service registry`);
+        if (r.result === 'unreachable') x.output.warn(`${r.detail}; the user was changed on the host anyway`);
+        return { status: 'skipped' as const, detail: r.result === 'accepted' ? 'accepted' : 'not checked' };
+      }),
+    );
     const registry = publicUrl(d.settings).replace(/^https:\/\//, '');
     if (output.json) {
       output.event('result', { user: name, action: mode === 'add' ? 'added' : 'rotated', ...(given === undefined ? { password } : {}), login: `docker login ${registry} -u ${name}` });
       return;
     }
     const err = process.stderr;
-    err.write(`\n${chalk.green('✔')} ${mode === 'add' ? `User ${name} added` : `New password for ${name}`}: the ${mode === 'add' ? 'registry accepts it' : 'old one no longer works'}.\n`);
+    err.write(`\n${chalk.green('✔')} ${mode === 'add' ? `User ${name} added` : `New password for ${name}`}: the ${mode === 'add' ? 'registry accepts it' : 'old one no longer works'}${ds.length > 1 ? ` on all ${ds.length} hosts` : ''}.\n`);
     if (given === undefined) err.write(`  Password for ${name} (shown only this once, store it now):\n\n    ${password}\n\n`);
     err.write(`  Log in with:  docker login ${registry} -u ${name}\n`);
   });

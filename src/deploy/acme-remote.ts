@@ -96,3 +96,56 @@ export class RemoteAcmeStateStore implements AcmeStateStore {
     await this.host.upload(this.paths.stateFile, serializeRenewalState(state), { mode: 0o644, sudo: true });
   }
 }
+
+/**
+ * HTTP-01 over several hosts behind one name: every token goes into every host's webroot, so the
+ * challenge passes whichever host the CA reaches (DNS round robin, a load balancer).
+ */
+export class FanOutChallengeStore implements ChallengeStore {
+  constructor(private readonly stores: readonly ChallengeStore[]) {
+    if (stores.length === 0) throw new Error('FanOutChallengeStore needs at least one store');
+  }
+
+  async put(token: string, keyAuthorization: string): Promise<void> {
+    await Promise.all(this.stores.map((s) => s.put(token, keyAuthorization)));
+  }
+
+  async remove(token: string): Promise<void> {
+    await Promise.all(this.stores.map((s) => s.remove(token)));
+  }
+}
+
+/**
+ * One certificate for several hosts: the account, the certificate and the renewal state are read
+ * from the first store and written to all of them, so every host serves (and records) the same.
+ */
+export class FanOutStateStore implements AcmeStateStore {
+  private readonly first: AcmeStateStore;
+  constructor(private readonly stores: readonly AcmeStateStore[]) {
+    if (!stores[0]) throw new Error('FanOutStateStore needs at least one store');
+    this.first = stores[0];
+  }
+
+  private async all(write: (s: AcmeStateStore) => Promise<void>): Promise<void> {
+    await Promise.all(this.stores.map(write));
+  }
+
+  readAccount(directoryUrl: string): Promise<AccountRecord | undefined> {
+    return this.first.readAccount(directoryUrl);
+  }
+  writeAccount(record: AccountRecord): Promise<void> {
+    return this.all((s) => s.writeAccount(record));
+  }
+  readCertificate(): Promise<CertificateFiles | undefined> {
+    return this.first.readCertificate();
+  }
+  writeCertificate(files: CertificateFiles): Promise<void> {
+    return this.all((s) => s.writeCertificate(files));
+  }
+  readRenewalState(): Promise<RenewalState | undefined> {
+    return this.first.readRenewalState();
+  }
+  writeRenewalState(state: RenewalState): Promise<void> {
+    return this.all((s) => s.writeRenewalState(state));
+  }
+}

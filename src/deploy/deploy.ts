@@ -1,6 +1,10 @@
+// `deploy`: one or several hosts get identical stacks. Every phase runs on all hosts side by side
+// and the next phase starts when all are through, so what several hosts must share (the users, the
+// upload secret, the S3 credentials, the certificate) is decided once, between two phases.
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import bcrypt from 'bcryptjs';
 import type { RemoteHost } from '../remote/index.js';
-import { readFile } from 'node:fs/promises';
 import {
   SYSTEMD_DIR,
   SYSTEMD_PRESENT_ARGV,
@@ -13,43 +17,77 @@ import {
   selfSignedTlsStep,
   type ComposeTarget,
   type FileSpec,
+  type PreflightReport,
+  type RenderedDeployment,
   type Step,
 } from '../provision/index.js';
-import { HOST_LAYOUT, NGINX_UID, registryImageTag, type NginxMode } from '../templates/render.js';
-import { acmeCaHostPath, directoryUrlOf, ensureCertificate, installedCertificate } from './letsencrypt.js';
+import { HOST_LAYOUT, NGINX_UID, registryImageTag, storageForContainer, type NginxMode } from '../templates/render.js';
+import { acmeCaHostPath, directoryUrlOf, ensureCertificate, installedCertificate, syncCertificate } from './letsencrypt.js';
+import { SettingsError } from '../settings/resolve.js';
 import type { DeploySettings } from '../settings/settings.js';
 import { HtpasswdFile, generatePassword } from '../users/credentials.js';
-import type { Output, StepStatus } from '../cli/output.js';
+import { eachHost, type Output, type StepStatus } from '../cli/output.js';
 import { Executor, type FileChange } from './executor.js';
 import { checkDomainResolution, inspectHost } from './host-facts.js';
-import { containerFor, imageExists, listContainers, reloadNginx, stackRunning, waitHealthy } from './stack.js';
+import { containerFor, imageExists, listContainers, reloadNginx, stackRunning, waitHealthy, type ContainerState } from './stack.js';
 import { verifyDeployment } from './verify.js';
 
-export interface DeployOptions {
+/** One host of a deployment: its connection, its settings (shared ones identical on all) and its output. */
+export interface DeployTarget {
+  host: RemoteHost;
   settings: DeploySettings;
+  /** how output names the host (with several) */
+  label: string;
+  output: Output;
+}
+
+export interface DeployOptions {
+  targets: DeployTarget[];
   version: string;
   registryBundle: Buffer;
   /** a password the user gave (stdin or wizard); otherwise one is generated for a new user */
   password?: string;
   /** local files of `--tls custom` */
   customTls?: { cert: Buffer; key: Buffer };
+  /** the S3 credentials file given with --s3-credentials, normalized (otherwise the hosts' copy is kept) */
+  s3Credentials?: string;
   dryRun: boolean;
+  /** the command's output: steps that concern all hosts at once */
   output: Output;
-  /** tests: an isolated compose project and ports published on loopback only */
-  project?: string;
-  publishAddress?: string;
+}
+
+type StepRecord = { id: string; status: StepStatus; detail?: string };
+
+export interface HostDeployResult {
+  host: string;
+  target: string;
+  dir: string;
+  changed: boolean;
+  steps: StepRecord[];
+  files: FileChange[];
+  verified?: { anonymous: number; authenticated: number; pushed: string };
 }
 
 export interface DeployResult {
   changed: boolean;
-  steps: { id: string; status: StepStatus; detail?: string }[];
-  files: FileChange[];
+  /** the steps that concern all hosts at once (users, secrets, the Let's Encrypt certificate) */
+  steps: StepRecord[];
+  hosts: HostDeployResult[];
   /** set only when this run generated the first user's password (shown once) */
   generatedPassword?: string;
-  verified?: { anonymous: number; authenticated: number; pushed: string };
 }
 
-const p = (settings: DeploySettings, rel: string) => `${settings.dir.replace(/\/+$/, '')}/${rel}`;
+/** The upload secret: 256 random bits; a host's copy counts when it has at least this many characters. */
+const UPLOAD_SECRET_MIN = 32;
+const UPLOAD_SECRET_RE = new RegExp(`^\\S{${UPLOAD_SECRET_MIN},}$`);
+export function generateUploadSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+/** A host's upload secret file as text, when it holds a usable secret. */
+export function usableUploadSecret(raw: Buffer | null): string | undefined {
+  const text = raw?.toString('utf8').trim();
+  return text !== undefined && UPLOAD_SECRET_RE.test(text) ? text : undefined;
+}
 
 /** Runs a provisioning step: `check` exit 0 skips it; in dry-run it is only reported. */
 async function runStep(exec: Executor, step: Step): Promise<StepStatus> {
@@ -60,194 +98,316 @@ async function runStep(exec: Executor, step: Step): Promise<StepStatus> {
   return 'done';
 }
 
-export async function deploy(host: RemoteHost, opts: DeployOptions): Promise<DeployResult> {
-  const { settings, output } = opts;
-  const exec = new Executor(host, opts.dryRun);
-  const result: DeployResult = { changed: false, steps: [], files: [] };
-  const step = async (id: string, name: string, run: () => Promise<{ status: StepStatus; detail?: string }>) => {
+/** Everything deploy knows about one host while it runs. */
+class HostRun {
+  readonly exec: Executor;
+  readonly host: RemoteHost;
+  readonly settings: DeploySettings;
+  readonly output: Output;
+  readonly result: HostDeployResult;
+  facts!: PreflightReport;
+  dns!: Awaited<ReturnType<typeof checkDomainResolution>>;
+  compose: ComposeTarget['kind'] | null = null;
+  cert = { present: true, due: false };
+  rendered!: RenderedDeployment;
+  changedFiles: FileChange[] = [];
+  before: ContainerState[] = [];
+  tlsChanged = false;
+  registryRecreated = false;
+
+  constructor(t: DeployTarget, dryRun: boolean) {
+    this.host = t.host;
+    this.settings = t.settings;
+    this.output = t.output;
+    this.exec = new Executor(t.host, dryRun);
+    this.result = { host: t.label, target: t.settings.target, dir: t.settings.dir, changed: false, steps: [], files: [] };
+  }
+
+  get label(): string {
+    return this.result.host;
+  }
+
+  get target(): ComposeTarget {
+    return { kind: this.compose ?? 'v2', dir: this.settings.dir, project: this.settings.composeProject };
+  }
+
+  path(rel: string): string {
+    return `${this.settings.dir.replace(/\/+$/, '')}/${rel}`;
+  }
+
+  changed(rel: string): boolean {
+    return this.changedFiles.some((c) => c.path === this.path(rel));
+  }
+
+  async step(id: string, name: string, run: () => Promise<{ status: StepStatus; detail?: string }>): Promise<void> {
+    const r = await this.output.step(id, name, run);
+    this.result.steps.push({ id, status: r.status, detail: r.detail });
+    if (r.status === 'done' || r.status === 'planned') this.result.changed = true;
+  }
+}
+
+export async function deploy(opts: DeployOptions): Promise<DeployResult> {
+  const { output, dryRun } = opts;
+  const runs = opts.targets.map((t) => new HostRun(t, dryRun));
+  const first = runs[0]!;
+  const settings = first.settings;
+  const several = runs.length > 1;
+  const result: DeployResult = { changed: false, steps: [], hosts: runs.map((r) => r.result) };
+  const shared = async (id: string, name: string, run: () => Promise<{ status: StepStatus; detail?: string }>) => {
     const r = await output.step(id, name, run);
     result.steps.push({ id, status: r.status, detail: r.detail });
     if (r.status === 'done' || r.status === 'planned') result.changed = true;
-    return r;
   };
+  const each = (fn: (r: HostRun, i: number) => Promise<void>) => eachHost(runs, (r) => r.label, fn);
+  const done = (changed: boolean): StepStatus => (!changed ? 'unchanged' : dryRun ? 'planned' : 'done');
 
-  const report = await (async () => {
-    let rep: Awaited<ReturnType<typeof inspectHost>> | undefined;
-    await step('preflight', 'Check the host', async () => {
-      rep = await inspectHost(exec, settings, opts.project);
-      return { status: 'skipped' as const, detail: `${rep.os?.prettyName ?? 'unknown OS'}, ${rep.arch}` };
+  // 1. Look at each host and install Docker where it is missing.
+  await each(async (r) => {
+    await r.step('preflight', 'Check the host', async () => {
+      r.facts = await inspectHost(r.exec, r.settings, r.settings.composeProject);
+      return { status: 'skipped', detail: `${r.facts.os?.prettyName ?? 'unknown OS'}, ${r.facts.arch}` };
     });
-    return rep!;
-  })();
-  for (const w of report.warnings) output.warn(w);
-  const dnsCheck = await checkDomainResolution(exec, settings.domain, host.target.host);
-  const hostAddresses = dnsCheck.hostAddresses;
-  if (dnsCheck.warning) output.warn(dnsCheck.warning);
-
-  let compose = report.docker.compose;
-  await step('docker', 'Install Docker Engine and Compose', async () => {
-    if (compose && report.docker.daemon) return { status: 'unchanged', detail: `Docker ${report.docker.serverVersion}, compose ${compose}` };
-    if (!report.os || !report.arch) throw new Error('cannot install Docker: unknown OS or architecture');
-    let status: StepStatus = 'unchanged';
-    for (const s of dockerInstallSteps(report.os, report.arch)) {
-      const st = await runStep(exec, s);
-      if (st !== 'unchanged') status = st;
-    }
-    if (!opts.dryRun) compose = 'v2';
-    return { status, detail: 'from the official Docker apt repository' };
+    for (const w of r.facts.warnings) r.output.warn(w);
+    r.dns = await checkDomainResolution(r.exec, r.settings.domain, r.host.target.host);
+    // Behind a load balancer the name points at the balancer, not at any host: only "no DNS at all" is news then.
+    if (r.dns.warning && (!several || !r.dns.resolves)) r.output.warn(r.dns.warning);
+    r.compose = r.facts.docker.compose;
+    await r.step('docker', 'Install Docker Engine and Compose', async () => {
+      if (r.compose && r.facts.docker.daemon) return { status: 'unchanged', detail: `Docker ${r.facts.docker.serverVersion}, compose ${r.compose}` };
+      if (!r.facts.os || !r.facts.arch) throw new Error('cannot install Docker: unknown OS or architecture');
+      let status: StepStatus = 'unchanged';
+      for (const s of dockerInstallSteps(r.facts.os, r.facts.arch)) {
+        const st = await runStep(r.exec, s);
+        if (st !== 'unchanged') status = st;
+      }
+      if (!dryRun) r.compose = 'v2';
+      return { status, detail: 'from the official Docker apt repository' };
+    });
   });
-  const target: ComposeTarget = { kind: compose ?? 'v2', dir: settings.dir, project: opts.project };
 
-  // Users: keep the host's file, add the first user if missing, change a password only when asked.
+  // 2. What every host shares. Users: the first host that has an htpasswd file is the source; the
+  // first user is added if missing, a password changed only when one is given.
+  const readAll = (rel: string) => Promise.all(runs.map((r) => r.host.readFile(r.path(rel), { sudo: true })));
   let htpasswdText = '';
-  await step('users', `Registry user ${settings.user}`, async () => {
-    const existing = await host.readFile(p(settings, HOST_LAYOUT.htpasswd), { sudo: true });
+  await shared('users', `Registry user ${settings.user}`, async () => {
+    const copies = await readAll(HOST_LAYOUT.htpasswd);
+    const existing = copies.find((c) => c !== null) ?? null;
     const file = existing ? HtpasswdFile.parse(existing.toString('utf8')) : HtpasswdFile.empty();
-    let status: StepStatus = 'unchanged';
+    let changed = false;
     if (!file.has(settings.user)) {
       const password = opts.password ?? generatePassword();
       if (opts.password === undefined) result.generatedPassword = password;
       file.set(settings.user, password);
-      status = opts.dryRun ? 'planned' : 'done';
+      changed = true;
     } else if (opts.password !== undefined) {
       const current = existing!.toString('utf8').split('\n').find((l) => l.startsWith(`${settings.user}:`))!.slice(settings.user.length + 1);
-      if (!(await bcrypt.compare(opts.password, current))) {
-        file.set(settings.user, opts.password);
-        status = opts.dryRun ? 'planned' : 'done';
+      changed = !(await bcrypt.compare(opts.password, current));
+      if (changed) file.set(settings.user, opts.password);
+    }
+    htpasswdText = !changed && existing ? existing.toString('utf8') : file.toString();
+    const copied = !changed && copies.some((c) => c === null || c.toString('utf8') !== htpasswdText);
+    return { status: done(changed || copied), detail: changed ? 'password set' : copied ? `copied to every host` : 'exists' };
+  });
+
+  // The upload secret (signs upload URLs, so any host can continue an upload): generated once, then
+  // read back from the first host that has one. The S3 credentials: as given, else the hosts' copy.
+  let uploadSecret = '';
+  let s3Credentials: string | undefined;
+  await shared('secrets', settings.storage ? 'Upload secret and S3 credentials' : 'Upload secret', async () => {
+    const [secrets, credentials] = await Promise.all([readAll(HOST_LAYOUT.uploadSecret), settings.storage ? readAll(HOST_LAYOUT.s3Credentials) : Promise.resolve([])]);
+    const found = secrets.map(usableUploadSecret).find((s) => s !== undefined);
+    uploadSecret = found ?? generateUploadSecret();
+    let changed = secrets.some((s) => usableUploadSecret(s) !== uploadSecret);
+    if (settings.storage) {
+      s3Credentials = opts.s3Credentials ?? credentials.find((c) => c !== null)?.toString('utf8');
+      if (s3Credentials === undefined) {
+        throw new SettingsError('the bucket needs its credentials once: give --s3-credentials FILE (or --s3-credentials - to read them from stdin)');
       }
+      changed ||= credentials.some((c) => c?.toString('utf8') !== s3Credentials);
     }
-    htpasswdText = status === 'unchanged' && existing ? existing.toString('utf8') : file.toString();
-    return { status, detail: status === 'unchanged' ? 'exists' : 'password set' };
+    return { status: done(changed), detail: !changed ? (several ? 'the same on every host' : 'exist') : found ? 'copied to every host' : 'generated' };
   });
 
-  // Let's Encrypt: nginx starts HTTP-only until there is a certificate to serve.
-  const cert = settings.tls === 'letsencrypt' ? await installedCertificate(host, settings) : { present: true, due: false };
-  const render = (nginxMode: NginxMode) =>
-    renderDeploymentFiles(settings, {
-      version: opts.version,
-      registryBundle: opts.registryBundle,
-      htpasswd: htpasswdText,
-      publishAddress: opts.publishAddress,
-      nginxMode,
-    });
-  const rendered = render(cert.present ? 'https' : 'http-only');
-  await step('directories', `Create ${settings.dir} and ${settings.dataDir}`, async () => {
-    const n = await exec.ensureDirectories(rendered.directories);
-    return { status: n === 0 ? 'unchanged' : opts.dryRun ? 'planned' : 'done', detail: n ? `${n} created or fixed` : undefined };
-  });
-
-  let tlsChanged = false;
-  await step('tls', `TLS certificate (${settings.tls})`, async () => {
-    if (settings.tls === 'self-signed') {
-      const status = await runStep(exec, selfSignedTlsStep(settings));
-      tlsChanged = status !== 'unchanged';
-      return { status, detail: status === 'unchanged' ? 'valid for the domain' : 'new self-signed certificate' };
+  const caFile = settings.storage ? storageForContainer(settings.storage).caFile : undefined;
+  let s3Ca: Buffer | undefined;
+  if (caFile) {
+    try {
+      s3Ca = await readFile(caFile);
+    } catch (err) {
+      throw new SettingsError(`cannot read the storage CA file ${caFile} (ca= in --storage): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
-    if (settings.tls === 'custom') {
-      const files: FileSpec[] = [
-        { path: p(settings, HOST_LAYOUT.certificate), content: opts.customTls!.cert, mode: 0o644 },
-        { path: p(settings, HOST_LAYOUT.privateKey), content: opts.customTls!.key, mode: 0o600, owner: NGINX_UID, group: NGINX_UID, sensitive: true },
-      ];
-      const changes = await exec.applyFiles(files, { withDiff: opts.dryRun });
-      result.files.push(...changes);
-      tlsChanged = changes.some((c) => c.action !== 'unchanged');
-      return { status: tlsChanged ? (opts.dryRun ? 'planned' : 'done') : 'unchanged' };
-    }
-    if (settings.acmeCa) {
-      const changes = await exec.applyFiles([{ path: acmeCaHostPath(settings.dir), content: await readFile(settings.acmeCa), mode: 0o644 }]);
-      result.files.push(...changes);
-    }
-    return { status: 'unchanged', detail: cert.present ? "Let's Encrypt certificate installed" : 'ordered once nginx answers on port 80' };
-  });
-
-  let changedFiles: FileChange[] = [];
-  await step('files', 'Write compose.yaml, nginx.conf, htpasswd and the registry image', async () => {
-    changedFiles = (await exec.applyFiles(rendered.files, { withDiff: opts.dryRun })).filter((c) => c.action !== 'unchanged');
-    result.files.push(...(await Promise.resolve(changedFiles)));
-    return {
-      status: changedFiles.length === 0 ? 'unchanged' : opts.dryRun ? 'planned' : 'done',
-      detail: changedFiles.length ? changedFiles.map((c) => `${c.action} ${c.path.slice(settings.dir.length + 1)}`).join(', ') : undefined,
-    };
-  });
-
-  const changed = (rel: string) => changedFiles.some((c) => c.path === p(settings, rel));
-  const before = opts.dryRun || !compose ? [] : await listContainers(exec, opts.project);
-  await step('start', 'Build the registry image and start the containers', async () => {
-    const image = registryImageTag(opts.version);
-    const buildChanged = [HOST_LAYOUT.dockerfile, HOST_LAYOUT.dockerignore, HOST_LAYOUT.registryBundle].some(changed);
-    const needBuild = buildChanged || !compose || !(await imageExists(exec, image));
-    const needUp = needBuild || changed(HOST_LAYOUT.compose) || !stackRunning(before);
-    if (!needUp) return { status: 'unchanged', detail: 'containers up to date' };
-    if (opts.dryRun) return { status: 'planned', detail: needBuild ? 'build and start' : 'start' };
-    if (needBuild) await exec.run(composeArgv(target, 'build', 'registry'));
-    await exec.run(composeArgv(target, 'up', '-d', '--remove-orphans'));
-    return { status: 'done', detail: needBuild ? `built ${image}` : undefined };
-  });
-
-  await step('reload', 'Reload nginx', async () => {
-    const nginxBefore = containerFor(before, 'nginx');
-    const needReload = nginxBefore?.state === 'running' && (tlsChanged || changed(HOST_LAYOUT.nginxConf));
-    if (!needReload) return { status: 'unchanged' };
-    if (opts.dryRun) return { status: 'planned' };
-    await reloadNginx(exec, target);
-    return { status: 'done' };
-  });
-
-  if (opts.dryRun) {
-    if (settings.tls === 'letsencrypt') {
-      await step('certificate', "Let's Encrypt certificate", async () =>
-        cert.due ? { status: 'planned', detail: cert.present ? 'due for renewal' : 'order a certificate' } : { status: 'unchanged', detail: 'valid, not due' },
-      );
-    }
-    return result;
   }
 
-  await step('healthy', 'Wait for the registry to be healthy', async () => {
-    await waitHealthy(exec, target, 120_000);
-    return { status: 'skipped', detail: 'healthy' };
+  // 3. Directories, the certificate, the files. Let's Encrypt: nginx starts HTTP-only until there is a certificate.
+  const render = (r: HostRun, nginxMode: NginxMode) =>
+    renderDeploymentFiles(r.settings, { version: opts.version, registryBundle: opts.registryBundle, htpasswd: htpasswdText, uploadSecret, s3Credentials, s3Ca, nginxMode });
+  await each(async (r) => {
+    if (settings.tls === 'letsencrypt') r.cert = await installedCertificate(r.host, r.settings);
+    r.rendered = render(r, r.cert.present ? 'https' : 'http-only');
+    await r.step('directories', `Create ${r.settings.dir}${r.settings.storage ? '' : ` and ${r.settings.dataDir}`}`, async () => {
+      const n = await r.exec.ensureDirectories(r.rendered.directories);
+      return { status: done(n > 0), detail: n ? `${n} created or fixed` : undefined };
+    });
   });
 
-  if (settings.tls === 'letsencrypt') {
-    await step('certificate', "Let's Encrypt certificate", async () => {
-      const obtained = await ensureCertificate(host, settings, { expectedAddresses: hostAddresses, log: (l) => output.event('acme', { message: l }) });
-      if (obtained.action === 'not-due') return { status: 'unchanged', detail: `valid until ${obtained.notAfter.slice(0, 10)}` };
-      if (!cert.present) {
-        const https = render('https').files.filter((f) => f.path === p(settings, HOST_LAYOUT.nginxConf) || f.path === p(settings, HOST_LAYOUT.deployedSettings));
-        await exec.applyFiles(https);
-      }
-      await reloadNginx(exec, target);
-      return { status: 'done', detail: `${obtained.action}, serial ${obtained.serial}, valid until ${obtained.notAfter.slice(0, 10)}` };
+  const tlsFiles = (r: HostRun, cert: Buffer, key: Buffer): FileSpec[] => [
+    { path: r.path(HOST_LAYOUT.certificate), content: cert, mode: 0o644 },
+    { path: r.path(HOST_LAYOUT.privateKey), content: key, mode: 0o600, owner: NGINX_UID, group: NGINX_UID, sensitive: true },
+  ];
+  const applyTls = async (r: HostRun, files: FileSpec[]) => {
+    const changes = await r.exec.applyFiles(files, { withDiff: dryRun });
+    r.result.files.push(...changes);
+    r.tlsChanged = changes.some((c) => c.action !== 'unchanged');
+    return { status: done(r.tlsChanged) };
+  };
+  const tlsStep = (r: HostRun, run: () => Promise<{ status: StepStatus; detail?: string }>) => r.step('tls', `TLS certificate (${settings.tls})`, run);
+  if (settings.tls === 'self-signed') {
+    // Made on the first host; the others get a copy (one certificate, whichever host a client reaches).
+    await tlsStep(first, async () => {
+      const status = await runStep(first.exec, selfSignedTlsStep(first.settings));
+      first.tlsChanged = status !== 'unchanged';
+      return { status, detail: status === 'unchanged' ? 'valid for the domain' : 'new self-signed certificate' };
     });
-    await step('renewal', 'Automatic renewal (systemd timer)', async () => {
-      const files = renewalFiles(settings, {
-        target,
+    if (several) {
+      const [cert, key] = await Promise.all([HOST_LAYOUT.certificate, HOST_LAYOUT.privateKey].map((rel) => first.host.readFile(first.path(rel), { sudo: true })));
+      await each(async (r) => {
+        if (r === first) return;
+        await tlsStep(r, async () => (cert && key ? { ...(await applyTls(r, tlsFiles(r, cert, key))), detail: `the certificate of ${first.label}` } : { status: 'planned', detail: `a copy of ${first.label}'s` }));
+      });
+    }
+  } else {
+    await each((r) =>
+      tlsStep(r, async () => {
+        if (settings.tls === 'custom') return applyTls(r, tlsFiles(r, opts.customTls!.cert, opts.customTls!.key));
+        if (settings.acmeCa) r.result.files.push(...(await r.exec.applyFiles([{ path: acmeCaHostPath(r.settings.dir), content: await readFile(settings.acmeCa), mode: 0o644 }])));
+        return { status: 'unchanged', detail: r.cert.present ? "Let's Encrypt certificate installed" : 'ordered once nginx answers on port 80' };
+      }),
+    );
+  }
+
+  await each(async (r) => {
+    await r.step('files', 'Write compose.yaml, nginx.conf, htpasswd and the registry image', async () => {
+      r.changedFiles = (await r.exec.applyFiles(r.rendered.files, { withDiff: dryRun })).filter((c) => c.action !== 'unchanged');
+      r.result.files.push(...r.changedFiles);
+      return { status: done(r.changedFiles.length > 0), detail: r.changedFiles.length ? r.changedFiles.map((c) => `${c.action} ${c.path.slice(r.settings.dir.length + 1)}`).join(', ') : undefined };
+    });
+
+    // 4. Build and start; a registry whose start-up files changed (secret, credentials) is recreated.
+    r.before = dryRun || !r.compose ? [] : await listContainers(r.exec, r.settings.composeProject);
+    await r.step('start', 'Build the registry image and start the containers', async () => {
+      const image = registryImageTag(opts.version);
+      const buildChanged = [HOST_LAYOUT.dockerfile, HOST_LAYOUT.dockerignore, HOST_LAYOUT.registryBundle].some((rel) => r.changed(rel));
+      const needBuild = buildChanged || !r.compose || !(await imageExists(r.exec, image));
+      const needUp = needBuild || r.changed(HOST_LAYOUT.compose) || !stackRunning(r.before);
+      const recreate = [HOST_LAYOUT.uploadSecret, HOST_LAYOUT.s3Credentials, HOST_LAYOUT.s3Ca].some((rel) => r.changed(rel)) && containerFor(r.before, 'registry') !== undefined;
+      if (!needUp && !recreate) return { status: 'unchanged', detail: 'containers up to date' };
+      if (dryRun) return { status: 'planned', detail: needBuild ? 'build and start' : 'start' };
+      if (needBuild) await r.exec.run(composeArgv(r.target, 'build', 'registry'));
+      if (recreate) await r.exec.run(composeArgv(r.target, 'up', '-d', '--no-deps', '--force-recreate', 'registry'));
+      if (needUp) await r.exec.run(composeArgv(r.target, 'up', '-d', '--remove-orphans'));
+      r.registryRecreated = recreate;
+      return { status: 'done', detail: needBuild ? `built ${image}` : recreate ? 'registry recreated (new secret or credentials)' : undefined };
+    });
+
+    await r.step('reload', 'Reload nginx', async () => {
+      const needReload = containerFor(r.before, 'nginx')?.state === 'running' && (r.tlsChanged || r.registryRecreated || r.changed(HOST_LAYOUT.nginxConf));
+      if (!needReload) return { status: 'unchanged' };
+      if (dryRun) return { status: 'planned' };
+      await reloadNginx(r.exec, r.target);
+      return { status: 'done' };
+    });
+  });
+
+  if (dryRun) {
+    if (settings.tls === 'letsencrypt') {
+      await shared('certificate', "Let's Encrypt certificate", async () => {
+        const present = runs.every((r) => r.cert.present);
+        return runs.some((r) => r.cert.due) ? { status: 'planned', detail: present ? 'due for renewal' : 'order a certificate' } : { status: 'unchanged', detail: 'valid, not due' };
+      });
+    }
+    return finish(result);
+  }
+
+  // 5. Healthy everywhere: a bucket that is missing or refuses the credentials shows up here (the
+  // registry checks both at start and says why in its last log line).
+  await each((r) =>
+    r.step('healthy', 'Wait for the registry to be healthy', async () => {
+      await waitHealthy(r.exec, r.target, 120_000);
+      return { status: 'skipped', detail: 'healthy' };
+    }),
+  );
+
+  // 6. Let's Encrypt, once for all: every token goes to every host, the certificate to all of them.
+  if (settings.tls === 'letsencrypt') {
+    await shared('certificate', "Let's Encrypt certificate", async () => {
+      const places = runs.map((r) => ({ host: r.host, dir: r.settings.dir }));
+      const obtained = await ensureCertificate(places, settings, {
+        // with several hosts the name may point at a load balancer: the HTTP check is what counts
+        expectedAddresses: several ? undefined : first.dns.hostAddresses,
+        log: (l) => output.event('acme', { message: l }),
+      });
+      const fresh = obtained.action !== 'not-due';
+      const synced = several ? await syncCertificate(places) : runs.map(() => false);
+      await each(async (r, i) => {
+        if (!fresh && !synced[i]) return;
+        if (!r.cert.present) {
+          const https = render(r, 'https').files.filter((f) => f.path === r.path(HOST_LAYOUT.nginxConf) || f.path === r.path(HOST_LAYOUT.deployedSettings));
+          await r.exec.applyFiles(https);
+        }
+        await reloadNginx(r.exec, r.target);
+      });
+      const until = `valid until ${obtained.notAfter.slice(0, 10)}`;
+      const copies = synced.filter(Boolean).length;
+      if (fresh) return { status: 'done', detail: `${obtained.action}, serial ${obtained.serial}, ${until}` };
+      return copies ? { status: 'done', detail: `${until}, installed on ${copies} more host${copies === 1 ? '' : 's'}` } : { status: 'unchanged', detail: until };
+    });
+    // The timer runs on the first host only: it cannot reach the other hosts (see README, "Several hosts").
+    await first.step('renewal', 'Automatic renewal (systemd timer)', async () => {
+      const files = renewalFiles(first.settings, {
+        target: first.target,
         directoryUrl: directoryUrlOf(settings),
-        acmeCaFile: settings.acmeCa ? acmeCaHostPath(settings.dir) : undefined,
+        acmeCaFile: settings.acmeCa ? acmeCaHostPath(first.settings.dir) : undefined,
       });
       const scriptOnly = files.filter((f) => !f.path.startsWith(SYSTEMD_DIR));
-      if ((await exec.run(SYSTEMD_PRESENT_ARGV, { allowFailure: true })).code !== 0) {
-        await exec.applyFiles(scriptOnly);
-        output.warn(`no systemd on this host: automatic renewal is not installed; run ${settings.dir}/renew.sh from cron twice a day`);
+      if ((await first.exec.run(SYSTEMD_PRESENT_ARGV, { allowFailure: true })).code !== 0) {
+        await first.exec.applyFiles(scriptOnly);
+        first.output.warn(`no systemd on this host: automatic renewal is not installed; run ${first.settings.dir}/renew.sh from cron twice a day`);
         return { status: 'skipped', detail: 'no systemd' };
       }
-      const changes = (await exec.applyFiles(files)).filter((c) => c.action !== 'unchanged');
-      const enabled = (await exec.run(['systemctl', 'is-enabled', `${renewalUnitName(opts.project)}.timer`], { allowFailure: true })).code === 0;
+      const changes = (await first.exec.applyFiles(files)).filter((c) => c.action !== 'unchanged');
+      const unit = `${renewalUnitName(first.settings.composeProject)}.timer`;
+      const enabled = (await first.exec.run(['systemctl', 'is-enabled', unit], { allowFailure: true })).code === 0;
       if (changes.length === 0 && enabled) return { status: 'unchanged', detail: 'timer enabled' };
-      for (const argv of enableTimerArgv(opts.project)) await exec.run(argv);
+      for (const argv of enableTimerArgv(first.settings.composeProject)) await first.exec.run(argv);
       return { status: 'done', detail: 'timer enabled' };
     });
+    if (several) {
+      output.warn(
+        `the renewal timer runs on ${first.label} only and cannot install a certificate on the other hosts: run "registry-setup certs renew --config <this deployment's registry-setup.yaml>" from here (e.g. daily from cron or CI); it renews when due through every host and installs the certificate on all of them`,
+      );
+    }
   }
 
-  await step('verify', `Verify https://${settings.domain}${settings.httpsPort === 443 ? '' : `:${settings.httpsPort}`}/v2/ from here`, async () => {
-    const password = opts.password ?? result.generatedPassword;
-    const ca = settings.tls === 'self-signed' ? ((await host.readFile(p(settings, HOST_LAYOUT.certificate), { sudo: true })) ?? undefined) : undefined;
-    result.verified = await verifyDeployment({
-      settings,
-      password,
-      ca,
-      connectTo: dnsCheck.resolves ? undefined : host.target.host,
+  // 7. Prove each host from here, one after the other (they share the bucket, and the check deletes
+  // what it pushed).
+  for (const r of runs) {
+    await r.step('verify', `Verify https://${r.settings.domain}${r.settings.httpsPort === 443 ? '' : `:${r.settings.httpsPort}`}/v2/ from here`, async () => {
+      const password = opts.password ?? result.generatedPassword;
+      const ca = settings.tls === 'self-signed' ? ((await r.host.readFile(r.path(HOST_LAYOUT.certificate), { sudo: true })) ?? undefined) : undefined;
+      r.result.verified = await verifyDeployment({
+        settings: r.settings,
+        password,
+        ca,
+        // several hosts: each is checked at its own address, whatever the name resolves to
+        connectTo: several || !r.dns.resolves ? r.host.target.host : undefined,
+      });
+      return { status: 'skipped', detail: `401 without and ${password ? '200 with' : 'untested'} credentials${r.result.verified.pushed ? ', push and pull ok' : ''}` };
     });
-    return { status: 'skipped', detail: `401 without and ${password ? '200 with' : 'untested'} credentials${result.verified.pushed ? ', push and pull ok' : ''}` };
-  });
+  }
+  return finish(result);
+}
+
+function finish(result: DeployResult): DeployResult {
+  result.changed ||= result.hosts.some((h) => h.changed);
   return result;
 }

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { certificateStatus, obtainOrRenew, resolveDirectoryUrl, resolverFor, type ObtainResult } from '../acme/index.js';
 import type { RemoteHost } from '../remote/index.js';
 import type { DeploySettings } from '../settings/settings.js';
-import { RemoteAcmeStateStore, RemoteChallengeStore, acmePaths } from './acme-remote.js';
+import { FanOutChallengeStore, FanOutStateStore, RemoteAcmeStateStore, RemoteChallengeStore, acmePaths } from './acme-remote.js';
 
 export function directoryUrlOf(settings: Pick<DeploySettings, 'acmeDirectory' | 'staging'>): string {
   return resolveDirectoryUrl({ directory: settings.acmeDirectory, staging: settings.staging });
@@ -25,27 +25,33 @@ export async function installedCertificate(host: RemoteHost, settings: DeploySet
   }
 }
 
+/** A deployment's install directory on a host. */
+export interface CertificatePlace {
+  host: RemoteHost;
+  dir: string;
+}
+
 export interface EnsureCertificateOptions {
   force?: boolean;
-  /** this server's addresses: the domain must resolve to one of them */
+  /** the servers' addresses: the domain must resolve to one of them (not checked when absent) */
   expectedAddresses?: string[];
   log?: (line: string) => void;
   onRenewed?: (r: ObtainResult) => Promise<void>;
 }
 
 /**
- * Obtains or renews the certificate from the laptop: tokens go into the host's webroot over SSH,
+ * Obtains or renews the certificate from the laptop: tokens go into the hosts' webroots over SSH,
  * the account, certificate and state are the same files the host-side renew command uses. Orders
- * nothing when a valid certificate for the domain is not due.
+ * nothing when a valid certificate for the domain is not due. With several hosts, every token and
+ * every file goes to all of them (and is read from the first).
  */
-export async function ensureCertificate(host: RemoteHost, settings: DeploySettings, o: EnsureCertificateOptions = {}): Promise<ObtainResult> {
-  const paths = acmePaths(settings.dir);
+export async function ensureCertificate(places: readonly CertificatePlace[], settings: DeploySettings, o: EnsureCertificateOptions = {}): Promise<ObtainResult> {
   return obtainOrRenew({
     directoryUrl: directoryUrlOf(settings),
     email: settings.email,
     domains: [settings.domain],
-    challengeStore: new RemoteChallengeStore(host, paths.challengeDir),
-    stateStore: new RemoteAcmeStateStore(host, settings.dir),
+    challengeStore: new FanOutChallengeStore(places.map((p) => new RemoteChallengeStore(p.host, acmePaths(p.dir).challengeDir))),
+    stateStore: new FanOutStateStore(places.map((p) => new RemoteAcmeStateStore(p.host, p.dir))),
     force: o.force,
     caPem: settings.acmeCa ? await readFile(settings.acmeCa, 'utf8') : undefined,
     preflight: {
@@ -58,4 +64,24 @@ export async function ensureCertificate(host: RemoteHost, settings: DeploySettin
     log: o.log,
     onRenewed: o.onRenewed,
   });
+}
+
+/**
+ * Makes every host hold the first host's certificate, key and renewal record (a host added later,
+ * or one the first host's own renewal timer left behind). Returns, per host, whether it changed.
+ */
+export async function syncCertificate(places: readonly CertificatePlace[]): Promise<boolean[]> {
+  const stores = places.map((p) => new RemoteAcmeStateStore(p.host, p.dir));
+  const [source, state] = await Promise.all([stores[0]!.readCertificate(), stores[0]!.readRenewalState()]);
+  if (!source) return places.map(() => false);
+  return Promise.all(
+    stores.map(async (store, i) => {
+      if (i === 0) return false;
+      const current = await store.readCertificate();
+      if (current?.certPem === source.certPem && current.keyPem === source.keyPem) return false;
+      await store.writeCertificate(source);
+      if (state) await store.writeRenewalState(state);
+      return true;
+    }),
+  );
 }

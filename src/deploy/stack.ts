@@ -75,7 +75,8 @@ export async function waitHealthy(exec: Executor, target: ComposeTarget, timeout
       lastCheck = (check.stderr || check.stdout).trim().split('\n').slice(-1)[0] ?? '';
     }
     const registry = containerFor(last, 'registry');
-    if (registry && (registry.state === 'exited' || registry.state === 'dead')) break;
+    // exited, or crashing and being restarted (e.g. a bucket it cannot use): its log says why
+    if (registry && (registry.state === 'exited' || registry.state === 'dead' || registry.state === 'restarting')) break;
     if (Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 1000));
   }

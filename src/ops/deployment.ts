@@ -5,15 +5,15 @@ import dns from 'node:dns/promises';
 import { posix } from 'node:path';
 import { Option, type Command } from 'commander';
 import { RegistryClient } from '../client/registry-client.js';
-import { addHostOptions, connectHost, type HostFlags } from '../cli/host-session.js';
-import type { Output } from '../cli/output.js';
+import { addHostOptions, connectHosts, hostLabels, type HostFlags } from '../cli/host-session.js';
+import { eachHost, type Output } from '../cli/output.js';
 import { Executor } from '../deploy/executor.js';
 import { readHostRecord, type HostRecord } from '../deploy/host-record.js';
 import { listContainers, type ContainerState } from '../deploy/stack.js';
 import { publicUrl } from '../deploy/verify.js';
 import { dockerDetectCommands, parseDockerDetect, type ComposeTarget } from '../provision/index.js';
 import type { RemoteHost } from '../remote/index.js';
-import { completeSettings, loadConfigFile, SettingsError } from '../settings/resolve.js';
+import { completeSettings, loadConfigFile, planHosts, SettingsError } from '../settings/resolve.js';
 import { DEFAULT_SETTINGS, type DeploySettings } from '../settings/settings.js';
 import { COMPOSE_PROJECT, HOST_LAYOUT } from '../templates/render.js';
 import { OpsError } from './errors.js';
@@ -47,6 +47,12 @@ export interface HostSession {
   project: string;
   /** host name for messages */
   hostName: string;
+  /** how output names this host among several (its target, or target:dir) */
+  label: string;
+  /** the command's output, or this host's part of it when there are several */
+  output: Output;
+  /** what the last deploy recorded there (registry-setup.json), null when there is none */
+  record: HostRecord | null;
   /** `<dir>/<rel>` */
   path(rel: string): string;
   close(): void;
@@ -61,39 +67,69 @@ export interface Deployment extends HostSession {
   containers(): Promise<ContainerState[]>;
 }
 
-/** `<target>` (or the config file's), and the install directory from --dir, the config file or the default. */
-export async function resolveTarget(targetArg: string | undefined, flags: DeploymentFlags): Promise<{ target: string; dir: string }> {
-  const fromFile = flags.config ? await loadConfigFile(flags.config) : {};
-  const target = targetArg ?? fromFile.target;
-  if (!target) throw new SettingsError('no target: give user@host (or a Host alias from ~/.ssh/config), or --config with a target');
-  const dir = flags.dir ?? fromFile.dir ?? DEFAULT_SETTINGS.dir;
-  if (!dir.startsWith('/')) throw new SettingsError(`--dir must be an absolute path on the host, not "${dir}"`);
-  return { target, dir: dir.length > 1 ? dir.replace(/\/+$/, '') : dir };
+export interface TargetSpec {
+  target: string;
+  dir: string;
+  /** from --compose-project or the config file; otherwise what the host recorded */
+  composeProject?: string;
+  label: string;
 }
 
-export async function openSession(targetArg: string | undefined, flags: DeploymentFlags, output: Output, command: string): Promise<HostSession> {
-  const { target, dir } = await resolveTarget(targetArg, flags);
-  const project = flags.composeProject ?? COMPOSE_PROJECT;
-  if (!/^[a-z0-9][a-z0-9_-]*$/.test(project)) throw new SettingsError(`compose project name "${project}" must be lower-case letters, digits, '-' and '_'`);
-  const { host, logFile } = await connectHost(target, flags, output, command);
-  return {
-    target,
-    host,
-    exec: new Executor(host, false),
-    logFile,
-    dir,
-    project,
-    hostName: host.target.host,
-    path: (rel) => posix.join(dir, rel),
-    close: () => host.close(),
-  };
+/**
+ * The hosts to work on: the targets given, else the config file's hosts (or target). The install
+ * directory comes from --dir, the host's entry in the config file, the file's dir, or the default.
+ */
+export async function resolveTargets(targetArgs: readonly string[], flags: DeploymentFlags): Promise<TargetSpec[]> {
+  const file = flags.config ? await loadConfigFile(flags.config) : {};
+  const entries = planHosts(targetArgs, file);
+  if (entries.length === 0) throw new SettingsError('no target: give user@host (or a Host alias from ~/.ssh/config), or --config with a target or hosts');
+  const list = entries.map((e) => {
+    const dir = flags.dir ?? e.dir ?? file.dir ?? DEFAULT_SETTINGS.dir;
+    if (!dir.startsWith('/')) throw new SettingsError(`--dir must be an absolute path on the host, not "${dir}"`);
+    return { target: e.target, dir: dir.length > 1 ? dir.replace(/\/+$/, '') : dir, composeProject: flags.composeProject ?? e.composeProject ?? file.composeProject };
+  });
+  const labels = hostLabels(list);
+  return list.map((h, i) => ({ ...h, label: labels[i]! }));
+}
+
+/** Connects to every host and reads what each recorded; closes them all again on a failure. */
+export async function openSessions(targetArgs: readonly string[], flags: DeploymentFlags, output: Output, command: string): Promise<HostSession[]> {
+  const specs = await resolveTargets(targetArgs, flags);
+  const connected = await connectHosts(specs, flags, output, command);
+  try {
+    return await eachHost(connected, (c) => c.label, async (c, i) => {
+      const spec = specs[i]!;
+      const record = await readHostRecord(c.host, spec.dir);
+      const project = spec.composeProject ?? record?.settings.composeProject ?? COMPOSE_PROJECT;
+      if (!/^[a-z0-9][a-z0-9_-]*$/.test(project)) throw new SettingsError(`compose project name "${project}" must be lower-case letters, digits, '-' and '_'`);
+      return {
+        target: spec.target,
+        host: c.host,
+        exec: new Executor(c.host, false),
+        logFile: c.logFile,
+        dir: spec.dir,
+        project,
+        hostName: c.host.target.host,
+        label: c.label,
+        output: c.output,
+        record,
+        path: (rel: string) => posix.join(spec.dir, rel),
+        close: () => c.host.close(),
+      };
+    });
+  } catch (err) {
+    for (const c of connected) c.host.close();
+    throw err;
+  }
 }
 
 /** The deployment at the session's directory, or NoDeploymentError (one line, says what to do). */
-export async function loadDeployment(session: HostSession): Promise<Deployment> {
-  const record = await readHostRecord(session.host, session.dir);
+export function loadDeployment(session: HostSession): Deployment {
+  const record = session.record;
   if (!record) throw new NoDeploymentError(session.dir, session.hostName);
-  const settings = completeSettings({ ...record.settings, target: session.target, dir: session.dir });
+  const recorded = record.settings.composeProject;
+  const composeProject = session.project === (recorded ?? COMPOSE_PROJECT) ? recorded : session.project;
+  const settings = completeSettings({ ...record.settings, target: session.target, dir: session.dir, composeProject });
   let compose: Promise<ComposeTarget> | undefined;
   return {
     ...session,
@@ -104,28 +140,38 @@ export async function loadDeployment(session: HostSession): Promise<Deployment> 
   };
 }
 
+/** Gives an unexpected failure the command logs as a hint (printed under the one-line error). */
+export function withLogHint(err: unknown, sessions: readonly HostSession[], text = (logs: string) => `Every remote command is in ${logs}.`): unknown {
+  if (!(err instanceof OpsError) && !(err instanceof SettingsError) && !(err as { hint?: string }).hint) {
+    (err as { hint?: string }).hint = text(sessions.map((s) => s.logFile).join(', '));
+  }
+  return err;
+}
+
 /**
- * Connects, loads the deployment, runs fn, and always closes the connection. Errors thrown by fn
- * get the command log's path as a hint (printed under the one-line error).
+ * Connects to every host, loads each deployment, runs fn with all of them, and always closes the
+ * connections. Errors thrown by fn get the command logs' paths as a hint.
  */
-export async function withDeployment<T>(
-  targetArg: string | undefined,
+export async function withDeployments<T>(
+  targetArgs: readonly string[],
   flags: DeploymentFlags,
   output: Output,
   command: string,
-  fn: (d: Deployment) => Promise<T>,
+  fn: (ds: Deployment[]) => Promise<T>,
 ): Promise<T> {
-  const session = await openSession(targetArg, flags, output, command);
+  const sessions = await openSessions(targetArgs, flags, output, command);
   try {
-    return await fn(await loadDeployment(session));
+    return await fn(await eachHost(sessions, (s) => s.label, async (s) => loadDeployment(s)));
   } catch (err) {
-    if (!(err instanceof OpsError) && !(err instanceof SettingsError) && !(err as { hint?: string }).hint) {
-      (err as { hint?: string }).hint = `Every remote command is in ${session.logFile}.`;
-    }
-    throw err;
+    throw withLogHint(err, sessions);
   } finally {
-    session.close();
+    for (const s of sessions) s.close();
   }
+}
+
+/** fn on every deployment side by side (see eachHost). */
+export function eachDeployment<R>(ds: readonly Deployment[], fn: (d: Deployment, index: number) => Promise<R>): Promise<R[]> {
+  return eachHost(ds, (d) => d.label, fn);
 }
 
 /** Which compose the host has: the plugin (v2) or docker-compose >= 1.27 (v1). */

@@ -3,7 +3,6 @@
 // removed and what it kept.
 import { posix } from 'node:path';
 import type { Output } from '../cli/output.js';
-import { readHostRecord } from '../deploy/host-record.js';
 import { listContainers } from '../deploy/stack.js';
 import { composeDownArgv } from '../provision/index.js';
 import { renewalUnitName, SYSTEMD_DIR } from '../provision/renewal.js';
@@ -26,6 +25,9 @@ export const GENERATED = [
   { rel: HOST_LAYOUT.deployedSettings, what: 'deployment record' },
   { rel: HOST_LAYOUT.webroot, what: 'ACME challenge webroot' },
   { rel: HOST_LAYOUT.authDir, what: 'registry users (htpasswd)' },
+  { rel: HOST_LAYOUT.uploadSecret, what: 'upload secret' },
+  { rel: HOST_LAYOUT.s3Credentials, what: 'S3 credentials' },
+  { rel: HOST_LAYOUT.s3Ca, what: "the bucket endpoint's CA" },
   { rel: 'renew.sh', what: 'certificate renewal script' },
 ] as const;
 
@@ -48,6 +50,8 @@ export interface DestroyItem {
 export interface DestroyPlan {
   dir: string;
   dataDir: string;
+  /** the bucket holding the images (never touched by destroy) */
+  storage?: string;
   domain?: string;
   version?: string;
   /** no registry-setup.json: an earlier destroy already ran (kept data, tls/ or state/ are left) */
@@ -74,15 +78,17 @@ export interface DestroyResult {
  * with nothing of ours is NoDeploymentError.
  */
 export async function planDestroy(s: HostSession, purge: boolean): Promise<DestroyPlan> {
-  // Independent looks, all at once (each is a round trip).
-  const [record, note] = await Promise.all([readHostRecord(s.host, s.dir), s.host.readFile(s.path(DESTROYED_RECORD), { sudo: true })]);
+  const record = s.record;
+  const note = record ? null : await s.host.readFile(s.path(DESTROYED_RECORD), { sudo: true });
   let dataDir = record?.settings.dataDir ?? `${s.dir}/data`;
+  let storage = record?.settings.storage;
   let domain = record?.settings.domain;
   let version = record?.registrySetupVersion;
   if (!record && note) {
     try {
-      const doc = JSON.parse(note.toString('utf8')) as { dataDir?: string; domain?: string; registrySetupVersion?: string };
+      const doc = JSON.parse(note.toString('utf8')) as { dataDir?: string; storage?: string; domain?: string; registrySetupVersion?: string };
       if (typeof doc.dataDir === 'string' && doc.dataDir.startsWith('/')) dataDir = doc.dataDir;
+      if (typeof doc.storage === 'string') storage = doc.storage;
       if (typeof doc.domain === 'string') domain = doc.domain;
       if (typeof doc.registrySetupVersion === 'string') version = doc.registrySetupVersion;
     } catch {
@@ -130,9 +136,12 @@ export async function planDestroy(s: HostSession, purge: boolean): Promise<Destr
     // the registry image: kept for a quick re-deploy, removed by --purge
     if (image) keep.push({ path: `image ${image}`, what: 'registry image (deploy reuses it)' });
   }
+  // Other hosts may serve the same bucket: destroy never deletes from it, not even with --purge.
+  if (storage) keep.push({ path: storage, what: 'image data in the bucket (destroy never deletes it)' });
   return {
     dir: s.dir,
     dataDir,
+    ...(storage ? { storage } : {}),
     domain,
     version,
     alreadyDestroyed: !record,
@@ -210,7 +219,7 @@ export async function executeDestroy(s: HostSession, plan: DestroyPlan, purge: b
     removed.push(...plan.remove);
     if (!purge) {
       // a note for a later destroy (--purge) or deploy: where the kept data is
-      const note = { destroyedAt: new Date().toISOString(), registrySetupVersion: plan.version, domain: plan.domain, dataDir: plan.dataDir };
+      const note = { destroyedAt: new Date().toISOString(), registrySetupVersion: plan.version, domain: plan.domain, dataDir: plan.dataDir, storage: plan.storage };
       if (plan.keep.length) await s.host.upload(s.path(DESTROYED_RECORD), `${JSON.stringify(note, null, 2)}\n`, { mode: 0o644, sudo: true });
     } else {
       await exec.run(['rmdir', '--ignore-fail-on-non-empty', '--', s.dir], { allowFailure: true });

@@ -18,9 +18,12 @@ export interface RemoteGcOptions {
 
 export class GcError extends OpsError {}
 
-/** `node /app/registry.mjs gc --data /var/lib/registry --json [...]` */
-export function gcPayloadArgv(o: RemoteGcOptions, stateFile?: string): Argv {
-  const argv = ['node', CONTAINER_PATHS.registryBundle, 'gc', '--data', CONTAINER_PATHS.data, '--json'];
+/**
+ * `node /app/registry.mjs gc --data /var/lib/registry --json [...]`; in a bucket without --data: the
+ * container's REGISTRY_STORAGE_URL and REGISTRY_STORAGE_S3_CREDENTIALSFILE say where.
+ */
+export function gcPayloadArgv(o: RemoteGcOptions, stateFile?: string, inBucket = false): Argv {
+  const argv = ['node', CONTAINER_PATHS.registryBundle, 'gc', ...(inBucket ? [] : ['--data', CONTAINER_PATHS.data]), '--json'];
   if (o.dryRun) argv.push('--dry-run');
   if (o.deleteUntagged) argv.push('--delete-untagged');
   if (o.grace !== undefined) argv.push('--grace', o.grace);
@@ -46,7 +49,7 @@ export async function runRemoteGc(d: Deployment, o: RemoteGcOptions): Promise<Re
   // Deployments made before the state/ mount existed cannot record the result (read-only root fs).
   const canRecord = (registry.mounts ?? []).includes(CONTAINER_PATHS.stateDir);
   const stateFile = canRecord ? `${CONTAINER_PATHS.stateDir}/gc.json` : undefined;
-  const argv = ['docker', 'exec', registry.id, ...gcPayloadArgv(o, stateFile)];
+  const argv = ['docker', 'exec', registry.id, ...gcPayloadArgv(o, stateFile, d.settings.storage !== undefined)];
   // No time limit: a big registry takes as long as it takes, and the collector is safe to interrupt.
   const r = await d.host.exec(argv, { sudo: true, allowFailure: true });
   const log = r.stderr

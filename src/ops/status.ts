@@ -21,6 +21,8 @@ export interface StatusReport {
   target: string;
   dir: string;
   url: string;
+  /** the bucket (s3://…) when the images are not on this host */
+  storage?: string;
   healthy: boolean;
   checks: Check[];
   versions: { cli: string; deployed: string; image?: string };
@@ -79,13 +81,16 @@ function parseJson(raw: Buffer | null): Record<string, unknown> | null {
 
 export async function collectStatus(d: Deployment): Promise<StatusReport> {
   const settings = d.settings;
+  const bucket = settings.storage;
   const repositories = `${settings.dataDir.replace(/\/+$/, '')}/docker/registry/v2/repositories`;
+  // With a bucket, the host only holds the install directory: that is what is measured.
+  const measured = bucket ? d.dir : settings.dataDir;
   // Independent reads, in parallel over the one SSH connection.
   const [containers, certPem, diskOut, contentOut, renewalRaw, gcRaw, reach] = await Promise.all([
     d.containers(),
     d.host.readFile(d.path(HOST_LAYOUT.certificate), { sudo: true }).catch(() => null),
-    d.exec.run(['sh', '-c', DISK_SCRIPT, 'sh', settings.dataDir], { allowFailure: true, timeoutMs: 120_000 }),
-    d.exec.run(['sh', '-c', CONTENT_SCRIPT, 'sh', repositories], { allowFailure: true, timeoutMs: 120_000 }),
+    d.exec.run(['sh', '-c', DISK_SCRIPT, 'sh', measured], { allowFailure: true, timeoutMs: 120_000 }),
+    bucket ? Promise.resolve(undefined) : d.exec.run(['sh', '-c', CONTENT_SCRIPT, 'sh', repositories], { allowFailure: true, timeoutMs: 120_000 }),
     d.host.readFile(d.path(HOST_LAYOUT.renewalState), { sudo: true }).catch(() => null),
     d.host.readFile(d.path(HOST_LAYOUT.gcState), { sudo: true }).catch(() => null),
     (async (): Promise<StatusReport['reachability']> => {
@@ -104,12 +109,13 @@ export async function collectStatus(d: Deployment): Promise<StatusReport> {
     target: settings.target,
     dir: d.dir,
     url: publicUrl(settings),
+    ...(bucket ? { storage: bucket } : {}),
     healthy: true,
     checks,
     versions: { cli: cliVersion(), deployed: d.record.registrySetupVersion },
     containers: containers.map((c) => ({ service: c.service, state: c.state, health: c.health, startedAt: c.startedAt, image: c.image })),
     reachability: reach,
-    disk: { dataDir: settings.dataDir },
+    disk: { dataDir: measured },
     content: {},
     renewal: parseJson(renewalRaw),
     gc: parseJson(gcRaw),
@@ -187,14 +193,17 @@ export async function collectStatus(d: Deployment): Promise<StatusReport> {
     Object.assign(report.disk, { dataBytes, filesystemBytes: size, availableBytes: avail, mount: df.slice(5).join(' ') });
     const fraction = size > 0 ? avail / size : 0;
     const status: CheckStatus = fraction < DISK_FAIL_FRACTION || avail < DISK_FAIL_BYTES ? 'fail' : fraction < DISK_WARN_FRACTION ? 'warn' : 'ok';
-    checks.push({ id: 'disk', status, detail: `data ${formatBytes(dataBytes)}; ${formatBytes(avail)} free of ${formatBytes(size)} (${Math.round(fraction * 100)} %) on ${report.disk.mount}` });
+    const what = bucket ? `${d.dir} ${formatBytes(dataBytes)} (the images are in the bucket)` : `data ${formatBytes(dataBytes)}`;
+    checks.push({ id: 'disk', status, detail: `${what}; ${formatBytes(avail)} free of ${formatBytes(size)} (${Math.round(fraction * 100)} %) on ${report.disk.mount}` });
   } else {
     report.disk.error = (diskOut.stderr || diskOut.stdout).trim().split('\n').slice(-1)[0] || `exit ${diskOut.code}`;
-    checks.push({ id: 'disk', status: 'fail', detail: `cannot measure ${settings.dataDir}: ${report.disk.error}` });
+    checks.push({ id: 'disk', status: 'fail', detail: `cannot measure ${measured}: ${report.disk.error}` });
   }
 
   // content
-  if (contentOut.code === 0) {
+  if (!contentOut) {
+    checks.push({ id: 'content', status: 'ok', detail: `in ${bucket} (not counted from here)` });
+  } else if (contentOut.code === 0) {
     const lines = contentOut.stdout.split('\n');
     report.content.repositories = lines.filter((l) => l === 'R').length;
     report.content.tags = lines.filter((l) => l === 'T').length;
@@ -244,7 +253,44 @@ export async function collectStatus(d: Deployment): Promise<StatusReport> {
   return report;
 }
 
-export function formatStatus(r: StatusReport, color: { ok: (s: string) => string; warn: (s: string) => string; fail: (s: string) => string }): string {
+type Colors = { ok: (s: string) => string; warn: (s: string) => string; fail: (s: string) => string };
+
+/**
+ * Several hosts: one row each (state, certificate, version), then every check that is not ok,
+ * named by host, and the overall verdict.
+ */
+export function formatStatusTable(rows: { host: string; report: StatusReport }[], color: Colors): string {
+  const cells = rows.map(({ host, report: r }) => {
+    const failed = r.checks.filter((c) => c.status === 'fail').map((c) => c.id);
+    return [
+      host,
+      r.url,
+      r.healthy ? 'healthy' : `UNHEALTHY (${failed.join(', ')})`,
+      r.certificate && !r.certificate.error ? `${r.certificate.daysLeft} days left` : 'none',
+      `${r.versions.deployed}${r.versions.image && r.versions.image !== r.versions.deployed ? ` (image ${r.versions.image})` : ''}`,
+    ];
+  });
+  const table = [['HOST', 'URL', 'STATE', 'CERTIFICATE', 'VERSION'], ...cells];
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+  const lines = table.map((row, n) =>
+    row
+      .map((cell, i) => {
+        const padded = i === row.length - 1 ? cell : cell.padEnd(widths[i]!);
+        return n > 0 && i === 2 ? (rows[n - 1]!.report.healthy ? color.ok(padded) : color.fail(padded)) : padded;
+      })
+      .join('  ')
+      .trimEnd(),
+  );
+  const mark = { ok: color.ok('✔'), warn: color.warn('!'), fail: color.fail('✖') };
+  for (const { host, report } of rows) {
+    for (const c of report.checks) if (c.status !== 'ok') lines.push(`  ${mark[c.status]} ${host} ${c.id}: ${c.detail}`);
+  }
+  const sick = rows.filter((r) => !r.report.healthy).map((r) => r.host);
+  lines.push(sick.length === 0 ? color.ok(`healthy (${rows.length} hosts)`) : color.fail(`UNHEALTHY: ${sick.join(', ')}`));
+  return `${lines.join('\n')}\n`;
+}
+
+export function formatStatus(r: StatusReport, color: Colors): string {
   const mark = { ok: color.ok('✔'), warn: color.warn('!'), fail: color.fail('✖') };
   const lines = [`${r.url}  (${r.target}, ${r.dir})`];
   for (const c of r.checks) lines.push(`  ${mark[c.status]} ${c.id.padEnd(12)} ${c.detail}`);

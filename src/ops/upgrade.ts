@@ -23,6 +23,8 @@ export interface UpgradeOptions {
   output: Output;
   /** tests: the ports were published on this address by deploy (hidden option) */
   publishAddress?: string;
+  /** the upload secret every host shares: written where it is missing or different (then the registry restarts) */
+  uploadSecret?: string;
 }
 
 export interface UpgradeResult {
@@ -71,6 +73,7 @@ export async function upgrade(d: Deployment, o: UpgradeOptions): Promise<Upgrade
     version: to,
     registryBundle: o.registryBundle,
     htpasswd: HTPASSWD_PLACEHOLDER,
+    uploadSecret: o.uploadSecret,
     nginxMode,
     publishAddress: o.publishAddress,
   });
@@ -114,13 +117,14 @@ export async function upgrade(d: Deployment, o: UpgradeOptions): Promise<Upgrade
   const nginxServiceChanged = changed(HOST_LAYOUT.compose) && newCompose !== undefined && serviceOf(oldCompose, 'nginx') !== serviceOf(newCompose, 'nginx');
   const before = await d.containers();
   const oldRegistry = containerFor(before, 'registry');
-  const needRestart = !oldRegistry || oldRegistry.state !== 'running' || oldRegistry.image !== image || changed(HOST_LAYOUT.compose) || buildInputs;
+  const needRestart = !oldRegistry || oldRegistry.state !== 'running' || oldRegistry.image !== image || changed(HOST_LAYOUT.compose) || changed(HOST_LAYOUT.uploadSecret) || buildInputs;
   await step('restart', 'Recreate the registry container', async () => {
     if (!needRestart) return { status: 'unchanged', detail: `already runs ${image}` };
     const started = Date.now();
     try {
-      // Only the registry: nginx keeps running and its clients stay connected.
-      await exec.run(composeArgv(target, 'up', '-d', '--no-deps', 'registry'));
+      // Only the registry: nginx keeps running and its clients stay connected. (Forced: a new upload
+      // secret alone changes nothing compose would notice.)
+      await exec.run(composeArgv(target, 'up', '-d', '--no-deps', '--force-recreate', 'registry'));
       // nginx caches the registry's address for up to 10 s; a reload looks it up again now.
       await reloadNginx(exec, target);
       // A newer CLI may also have changed nginx's own service: only then is nginx recreated.

@@ -7,6 +7,7 @@ import {
   buildDockerfile,
   buildDockerignore,
   buildNginxConf,
+  storageForContainer,
   validateVersion,
   type ComposeOptions,
   type NginxMode,
@@ -25,6 +26,15 @@ export interface RenderDeploymentOptions {
    * meant for local tests only, and never the default.
    */
   htpasswd: string | null;
+  /**
+   * Content of upload-secret (signs upload URLs; the same on every host). compose.yaml always
+   * mounts it; omit it only when the file is already on the host and stays as it is (upgrade).
+   */
+  uploadSecret?: string;
+  /** Content of s3-credentials (`access_key_id = …` / `secret_access_key = …`), with settings.storage. */
+  s3Credentials?: string;
+  /** The bucket endpoint's CA (PEM), when settings.storage has `ca=<local file>`. */
+  s3Ca?: string | Buffer;
   /** 'https' (default) needs tls/fullchain.pem + tls/privkey.pem; 'http-only' before any certificate exists */
   nginxMode?: NginxMode;
   /** publish the ports on this address only (tests: 127.0.0.1) */
@@ -51,10 +61,10 @@ export function deployedSettingsJson(settings: DeploySettings, version: string, 
 
 /**
  * Every file of a deployment, byte-stable for the same inputs. Ownership:
- * - auth/htpasswd: 0600, owner 1000:1000: the registry runs as uid 1000 and must read it; nobody else
- *   in the containers can. (On the host, uid 1000 is often the first login user, who can read the
- *   bcrypt hashes too; they are hashes, and that user usually has sudo anyway.)
- * - data directory: 0750, owner 1000:1000 (the registry writes it).
+ * - auth/htpasswd, upload-secret, s3-credentials: 0600, owner 1000:1000: the registry runs as uid 1000
+ *   and must read them; nobody else in the containers can. (On the host, uid 1000 is often the first
+ *   login user, who can read them too; that user usually has sudo anyway.)
+ * - data directory: 0750, owner 1000:1000 (the registry writes it); none with settings.storage.
  * - everything else root-owned, 0644 files in 0755 directories (nginx, uid 101, reads nginx.conf and
  *   the webroot). The tls/ directory is created here but its files come from the TLS step.
  */
@@ -76,13 +86,13 @@ export function renderDeploymentFiles(settings: DeploySettings, opts: RenderDepl
     { path: posix.dirname(at(HOST_LAYOUT.acmeChallengeDir)), mode: 0o755 },
     { path: at(HOST_LAYOUT.acmeChallengeDir), mode: 0o755 },
     { path: at(HOST_LAYOUT.stateDir), mode: 0o755, owner: uid, group: uid },
-    { path: settings.dataDir, mode: 0o750, owner: uid, group: uid },
+    ...(settings.storage === undefined ? [{ path: settings.dataDir, mode: 0o750, owner: uid, group: uid }] : []),
   ];
 
   const compose = buildCompose(settings, {
     version,
     auth: opts.htpasswd !== null,
-    publishAddress: opts.publishAddress,
+    publishAddress: opts.publishAddress ?? settings.publishAddress,
     healthcheck: opts.healthcheck,
   });
   const nginxConf = buildNginxConf({ mode: nginxMode, domain: settings.domain, httpsPort: settings.httpsPort });
@@ -99,6 +109,15 @@ export function renderDeploymentFiles(settings: DeploySettings, opts: RenderDepl
     if (!/^[^:\s]+:\S+$/m.test(opts.htpasswd)) throw new Error('htpasswd content has no "user:hash" line');
     const content = opts.htpasswd.endsWith('\n') ? opts.htpasswd : `${opts.htpasswd}\n`;
     files.push({ path: at(HOST_LAYOUT.htpasswd), content, mode: 0o600, owner: uid, group: uid, sensitive: true });
+  }
+  const secret = (rel: string, content: string) => files.push({ path: at(rel), content: content.endsWith('\n') ? content : `${content}\n`, mode: 0o600, owner: uid, group: uid, sensitive: true });
+  if (opts.uploadSecret !== undefined) {
+    if (!/^\S{32,}$/.test(opts.uploadSecret)) throw new Error('the upload secret must be 32 or more characters without spaces');
+    secret(HOST_LAYOUT.uploadSecret, opts.uploadSecret);
+  }
+  if (settings.storage !== undefined) {
+    if (opts.s3Credentials !== undefined) secret(HOST_LAYOUT.s3Credentials, opts.s3Credentials);
+    if (storageForContainer(settings.storage).caFile !== undefined && opts.s3Ca !== undefined) files.push({ path: at(HOST_LAYOUT.s3Ca), content: opts.s3Ca, mode: 0o644 });
   }
   return { directories, files };
 }

@@ -1,17 +1,25 @@
 import { promises as fs } from 'node:fs';
 import YAML from 'yaml';
-import { DEFAULT_SETTINGS, type DeploySettings, type TlsMode } from './settings.js';
+import { parseStorageUrl } from '../registry/storage/s3/settings.js';
+import { DEFAULT_SETTINGS, HOST_KEYS, type DeploySettings, type HostEntry, type HostKey, type TlsMode } from './settings.js';
 
 export class SettingsError extends Error {}
 
 /** The settings a user can give, from flags, a config file or the host's record; all optional. */
 export type PartialSettings = Partial<DeploySettings>;
 
+/** registry-setup.yaml: settings for every host, and either one `target` or a `hosts:` list. */
+export type ConfigFile = PartialSettings & { hosts?: HostEntry[] };
+
 const TLS_MODES: TlsMode[] = ['self-signed', 'custom', 'letsencrypt'];
 const KEYS: (keyof DeploySettings)[] = [
   'target', 'domain', 'email', 'user', 'tls', 'cert', 'key', 'httpPort', 'httpsPort', 'dir', 'dataDir',
-  'nodeImage', 'nginxImage', 'acmeDirectory', 'staging', 'acmeCa', 'ui',
+  'nodeImage', 'nginxImage', 'acmeDirectory', 'staging', 'acmeCa', 'ui', 'storage', 'composeProject', 'publishAddress',
 ];
+/** The settings every host of a deployment shares (taken from the first host when they disagree). */
+export const SHARED_KEYS = KEYS.filter((k) => !(HOST_KEYS as readonly string[]).includes(k));
+const PROJECT_RE = /^[a-z0-9][a-z0-9_-]*$/;
+const PUBLISH_RE = /^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\])$/;
 const NUMBER_KEYS = new Set<keyof DeploySettings>(['httpPort', 'httpsPort']);
 const BOOLEAN_KEYS = new Set<keyof DeploySettings>(['staging', 'ui']);
 
@@ -30,7 +38,7 @@ export function validateUser(value: string): string | true {
 }
 
 /** Reads and checks a registry-setup.yaml; unknown keys are errors so typos do not go unnoticed. */
-export async function loadConfigFile(path: string): Promise<PartialSettings> {
+export async function loadConfigFile(path: string): Promise<ConfigFile> {
   let text: string;
   try {
     text = await fs.readFile(path, 'utf8');
@@ -45,7 +53,25 @@ export async function loadConfigFile(path: string): Promise<PartialSettings> {
   }
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new SettingsError(`${path}: expected a mapping of settings`);
-  return checkPartial(doc as Record<string, unknown>, path);
+  const { hosts, ...rest } = doc as Record<string, unknown>;
+  const settings: ConfigFile = checkPartial(rest, path);
+  if (hosts === undefined || hosts === null) return settings;
+  if (settings.target !== undefined) throw new SettingsError(`${path}: give either target or hosts, not both`);
+  if (!Array.isArray(hosts) || hosts.length === 0) throw new SettingsError(`${path}: hosts must be a list of targets (user@host[:port]) or of mappings with a target`);
+  settings.hosts = hosts.map((h, i) => checkHostEntry(h, `${path}: hosts[${i}]`));
+  return settings;
+}
+
+/** `root@h` or `{ target: root@h, dir: /opt/a, httpPort: 8081, … }` (only the per-host settings). */
+function checkHostEntry(entry: unknown, source: string): HostEntry {
+  if (typeof entry === 'string') return { target: entry };
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new SettingsError(`${source}: expected a target or a mapping with a target`);
+  for (const key of Object.keys(entry)) {
+    if (!(HOST_KEYS as readonly string[]).includes(key)) throw new SettingsError(`${source}: "${key}" cannot differ between hosts (per-host settings: ${HOST_KEYS.join(', ')})`);
+  }
+  const checked = checkPartial(entry as Record<string, unknown>, source);
+  if (!checked.target) throw new SettingsError(`${source}: no target`);
+  return checked as HostEntry;
 }
 
 export function checkPartial(doc: Record<string, unknown>, source: string): PartialSettings {
@@ -66,11 +92,85 @@ export function checkPartial(doc: Record<string, unknown>, source: string): Part
   return out as PartialSettings;
 }
 
-/** The YAML the user can commit and pass back with --config (no secrets in it). */
-export function renderConfigFile(settings: DeploySettings): string {
+/**
+ * The YAML the user can commit and pass back with --config (no secrets in it). Several hosts become
+ * a `hosts:` list that keeps only what differs between them (the rest is said once, at the top).
+ */
+export function renderConfigFile(settings: DeploySettings | DeploySettings[]): string {
+  const list = Array.isArray(settings) ? settings : [settings];
+  const first = list[0]!;
   const doc: Record<string, unknown> = {};
-  for (const key of KEYS) if (settings[key] !== undefined) doc[key] = settings[key];
+  if (list.length === 1) {
+    for (const key of KEYS) if (first[key] !== undefined) doc[key] = first[key];
+  } else {
+    const defaultData = (s: DeploySettings) => s.dataDir === `${s.dir.replace(/\/+$/, '')}/data`;
+    const same = (key: HostKey) => list.every((s) => s[key] === first[key]);
+    for (const key of KEYS) {
+      if (key === 'target' || first[key] === undefined) continue;
+      if (key === 'dataDir' && list.every(defaultData)) continue;
+      if (!(HOST_KEYS as readonly string[]).includes(key) || same(key as HostKey)) doc[key] = first[key];
+    }
+    doc.hosts = list.map((s) => {
+      const entry: Record<string, unknown> = { target: s.target };
+      for (const key of HOST_KEYS) {
+        if (key === 'target' || key in doc || s[key] === undefined || (key === 'dataDir' && defaultData(s))) continue;
+        entry[key] = s[key];
+      }
+      return Object.keys(entry).length === 1 ? s.target : entry;
+    });
+  }
   return `# registry-setup settings: pass back with --config (contains no secrets)\n${YAML.stringify(doc)}`;
+}
+
+/**
+ * The hosts a command works on: the targets given on the command line (each picking up its
+ * per-host settings from the config file's hosts list when listed there), else the config file's
+ * hosts or target. Empty when there are none.
+ */
+export function planHosts(targets: readonly string[], file: ConfigFile): HostEntry[] {
+  const listed = file.hosts ?? (file.target ? [{ target: file.target }] : []);
+  if (targets.length === 0) return listed.map((h) => ({ ...h }));
+  return targets.map((target) => ({ ...(listed.find((h) => h.target === target) ?? {}), target }));
+}
+
+/** One host's layers before what its host recorded: flags > its hosts entry > the file's settings. */
+export function hostLayers(flags: PartialSettings, entry: HostEntry, file: ConfigFile): PartialSettings {
+  const { hosts: _hosts, ...common } = file;
+  return mergeSettings([{ ...flags, target: entry.target }, entry, common]);
+}
+
+/** Several hosts serve one registry: the shared settings come from the first host's view. */
+export function shareSettings<T extends PartialSettings>(list: T[]): T[] {
+  const first = list[0];
+  if (!first) return list;
+  return list.map((s, i) => {
+    if (i === 0) return s;
+    const out = { ...s } as Record<string, unknown>;
+    for (const key of SHARED_KEYS) {
+      if (first[key] === undefined) delete out[key];
+      else out[key] = first[key];
+    }
+    return out as T;
+  });
+}
+
+/**
+ * Checks what only a list of hosts can get wrong: several hosts need a shared bucket (each would
+ * otherwise keep its own images), and two deployments on one machine need their own directory,
+ * compose project and ports.
+ */
+export function checkHostList(list: DeploySettings[]): void {
+  if (list.length < 2) return;
+  if (!list[0]!.storage) {
+    throw new SettingsError(`${list.length} hosts need a shared S3-compatible bucket for the images: give --storage s3://bucket/prefix?endpoint=… (and --s3-credentials FILE)`);
+  }
+  for (const [i, a] of list.entries()) {
+    for (const b of list.slice(i + 1)) {
+      if (a.target !== b.target) continue;
+      const clash = a.dir === b.dir ? 'install directory' : (a.composeProject ?? '') === (b.composeProject ?? '') ? 'compose project' : a.httpPort === b.httpPort || a.httpsPort === b.httpsPort || a.httpPort === b.httpsPort || a.httpsPort === b.httpPort ? 'port' : undefined;
+      if (clash) throw new SettingsError(`${a.target} is listed twice with the same ${clash}: deployments on one machine need their own dir, composeProject and ports`);
+    }
+  }
 }
 
 /**
@@ -107,5 +207,18 @@ export function completeSettings(partial: PartialSettings): DeploySettings {
   const dataDir = s.dataDir ?? `${s.dir.replace(/\/+$/, '')}/data`;
   if (!dataDir.startsWith('/')) throw new SettingsError(`--data-dir must be an absolute path on the host, not "${dataDir}"`);
   if (s.httpPort === s.httpsPort) throw new SettingsError('--http-port and --https-port must differ');
+  if (s.storage !== undefined) {
+    try {
+      parseStorageUrl(s.storage);
+    } catch (err) {
+      throw new SettingsError((err as Error).message);
+    }
+  }
+  if (s.composeProject !== undefined && !PROJECT_RE.test(s.composeProject)) {
+    throw new SettingsError(`compose project name "${s.composeProject}" must be lower-case letters, digits, '-' and '_'`);
+  }
+  if (s.publishAddress !== undefined && !PUBLISH_RE.test(s.publishAddress)) {
+    throw new SettingsError(`publish address "${s.publishAddress}" must be an IPv4 address or a bracketed IPv6 address`);
+  }
   return { ...s, dataDir } as DeploySettings;
 }

@@ -28,7 +28,24 @@ export interface DeploySettings {
   acmeDirectory?: string;
   staging?: boolean;
   acmeCa?: string;
+  /**
+   * `s3://bucket/prefix?endpoint=…&region=…`: the image data lives in an S3-compatible bucket that
+   * several hosts can share; absent: `dataDir` on the host. Never holds credentials (they travel
+   * apart, see --s3-credentials).
+   */
+  storage?: string;
+  /** compose project name (default registry-setup): must differ between deployments on one machine */
+  composeProject?: string;
+  /** publish nginx's ports on this address only (default: every address of the host) */
+  publishAddress?: string;
 }
+
+/** The settings that may differ between the hosts of one deployment (everything else is shared). */
+export const HOST_KEYS = ['target', 'dir', 'dataDir', 'httpPort', 'httpsPort', 'composeProject', 'publishAddress'] as const;
+export type HostKey = (typeof HOST_KEYS)[number];
+
+/** One entry of `hosts:` in registry-setup.yaml: a target and what is different there. */
+export type HostEntry = Pick<DeploySettings, 'target'> & Partial<Pick<DeploySettings, Exclude<HostKey, 'target'>>>;
 
 export const DEFAULT_SETTINGS = {
   tls: 'letsencrypt' as TlsMode,

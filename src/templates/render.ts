@@ -44,6 +44,12 @@ export const CONTAINER_PATHS = {
   registryBundle: '/app/registry.mjs',
   /** results for `status` (gc.json, written by `gc --state-file`); writable by the registry (host: <dir>/state/) */
   stateDir: '/var/lib/registry-setup/state',
+  /** the secret that signs upload URLs, shared by every host (host: <dir>/upload-secret, read at start) */
+  uploadSecret: '/etc/registry-setup/upload-secret',
+  /** access key and secret of the bucket (host: <dir>/s3-credentials, read at start) */
+  s3Credentials: '/etc/registry-setup/s3-credentials',
+  /** the bucket endpoint's CA when the storage URL has `ca=` (host: <dir>/s3-ca.pem) */
+  s3Ca: '/etc/registry-setup/s3-ca.pem',
 } as const;
 
 /** Host-side layout under settings.dir (relative paths). */
@@ -67,6 +73,9 @@ export const HOST_LAYOUT = {
   stateDir: 'state',
   gcState: 'state/gc.json',
   renewalState: 'state/renewal.json',
+  uploadSecret: 'upload-secret',
+  s3Credentials: 's3-credentials',
+  s3Ca: 's3-ca.pem',
 } as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -294,7 +303,28 @@ export interface ComposeOptions {
   realm?: string;
 }
 
-type ComposeSettings = Pick<DeploySettings, 'dataDir' | 'httpPort' | 'httpsPort' | 'nginxImage'> & Partial<Pick<DeploySettings, 'ui'>>;
+type ComposeSettings = Pick<DeploySettings, 'dataDir' | 'httpPort' | 'httpsPort' | 'nginxImage'> & Partial<Pick<DeploySettings, 'ui' | 'storage' | 'composeProject'>>;
+
+/**
+ * The storage URL as the registry container sees it: a `ca=<local file>` option points at the
+ * uploaded copy instead (returned as caFile, to upload). The rest is passed on as written.
+ */
+export function storageForContainer(storage: string): { url: string; caFile?: string } {
+  // `$` would be interpolated by compose; the registry validates everything else at start.
+  if (!/^s3:\/\/[^\s$]+$/.test(storage)) throw new TemplateError(`storage "${storage}" must be an s3:// URL without spaces or '$'`);
+  const q = storage.indexOf('?');
+  if (q < 0) return { url: storage };
+  let caFile: string | undefined;
+  const params = storage
+    .slice(q + 1)
+    .split('&')
+    .map((p) => {
+      if (!p.startsWith('ca=')) return p;
+      caFile = decodeURIComponent(p.slice(3));
+      return `ca=${CONTAINER_PATHS.s3Ca}`;
+    });
+  return { url: `${storage.slice(0, q)}?${params.join('&')}`, ...(caFile ? { caFile } : {}) };
+}
 
 const DURATION_RE = /^\d+(?:ms|s|m|h)$/;
 
@@ -323,13 +353,25 @@ export function composeDocument(settings: ComposeSettings, opts: ComposeOptions)
   const realm = opts.realm ?? 'Registry Realm';
   if (/[$\n\r"]/.test(realm)) throw new TemplateError(`realm "${realm}" must not contain '$', quotes or newlines`);
 
+  const s3 = settings.storage === undefined ? undefined : storageForContainer(settings.storage);
   const environment: Record<string, string> = {
     REGISTRY_HTTP_ADDR: `0.0.0.0:${REGISTRY_PORT}`,
-    REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: CONTAINER_PATHS.data,
+    ...(s3
+      ? { REGISTRY_STORAGE_URL: s3.url, REGISTRY_STORAGE_S3_CREDENTIALSFILE: CONTAINER_PATHS.s3Credentials }
+      : { REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: CONTAINER_PATHS.data }),
     REGISTRY_STORAGE_DELETE_ENABLED: 'true',
+    // Signed upload URLs: any host sharing the secret (and the bucket) continues an upload.
+    REGISTRY_HTTP_SECRETFILE: CONTAINER_PATHS.uploadSecret,
     ...(settings.ui === false ? { REGISTRY_UI_ENABLED: 'false' } : {}),
   };
-  const registryVolumes = [`${dataDir}:${CONTAINER_PATHS.data}`];
+  // With a bucket there is no data directory at all. Files read once at start may be mounted alone:
+  // they change only with a recreated container (deploy recreates it when they do).
+  const registryVolumes = s3
+    ? [
+        `./${HOST_LAYOUT.s3Credentials}:${CONTAINER_PATHS.s3Credentials}:ro`,
+        ...(s3.caFile ? [`./${HOST_LAYOUT.s3Ca}:${CONTAINER_PATHS.s3Ca}:ro`] : []),
+      ]
+    : [`${dataDir}:${CONTAINER_PATHS.data}`];
   if (opts.auth) {
     environment.REGISTRY_AUTH = 'htpasswd';
     environment.REGISTRY_AUTH_HTPASSWD_PATH = CONTAINER_PATHS.htpasswd;
@@ -338,7 +380,7 @@ export function composeDocument(settings: ComposeSettings, opts: ComposeOptions)
     registryVolumes.push(`./${HOST_LAYOUT.authDir}:${CONTAINER_PATHS.authDir}:ro`);
   }
   // Writable: `gc --state-file` run inside the container records its result here for `status`.
-  registryVolumes.push(`./${HOST_LAYOUT.stateDir}:${CONTAINER_PATHS.stateDir}`);
+  registryVolumes.push(`./${HOST_LAYOUT.stateDir}:${CONTAINER_PATHS.stateDir}`, `./${HOST_LAYOUT.uploadSecret}:${CONTAINER_PATHS.uploadSecret}:ro`);
   const hardening = {
     read_only: true,
     security_opt: ['no-new-privileges:true'],
@@ -352,7 +394,7 @@ export function composeDocument(settings: ComposeSettings, opts: ComposeOptions)
     'x-registry-setup': {
       version,
       // compose v1 has no `name:`; run every compose command with `-p <project>`.
-      project: COMPOSE_PROJECT,
+      project: settings.composeProject ?? COMPOSE_PROJECT,
     },
     services: {
       registry: {
@@ -398,7 +440,7 @@ export function composeDocument(settings: ComposeSettings, opts: ComposeOptions)
  * something else (`22:22` as a base-60 number, `yes`/`on` as booleans) comes out quoted.
  */
 export function buildCompose(settings: ComposeSettings, opts: ComposeOptions): string {
-  const header = '# Generated by registry-setup: edits are overwritten on the next deploy.\n' + `# Run compose with the project name: -p ${COMPOSE_PROJECT}\n`;
+  const header = '# Generated by registry-setup: edits are overwritten on the next deploy.\n' + `# Run compose with the project name: -p ${settings.composeProject ?? COMPOSE_PROJECT}\n`;
   const doc = new Document(composeDocument(settings, opts), { version: '1.1', aliasDuplicateObjects: false });
   // Quote the values that look like numbers with colons, as compose's documentation advises.
   visit(doc, {

@@ -10,6 +10,14 @@ import { freePort } from './net.js';
 import { makeTempDir, removeDir } from './tmp.js';
 import { repoRoot } from './registries.js';
 
+/** One more deployment on this machine: its own install dir, compose project and ports. */
+export interface ExtraStack {
+  installDir: string;
+  project: string;
+  httpPort: number;
+  httpsPort: number;
+}
+
 export interface DeployBed {
   sshd: TestSshd;
   home: string;
@@ -23,8 +31,21 @@ export interface DeployBed {
   cli(args: string[], opts?: { input?: string; env?: Record<string, string> }): Promise<Result>;
   /** the common deploy flags for this bed */
   deployArgs(extra?: string[]): string[];
+  /** another stack beside the bed's own (several hosts on one machine); cleaned up with the bed */
+  stack(suffix: string): Promise<ExtraStack>;
   /** docker compose down + remove the install dir and HOME */
   cleanup(): Promise<void>;
+}
+
+async function twoPorts(): Promise<[number, number]> {
+  const httpPort = await freePort();
+  let httpsPort = await freePort();
+  while (httpsPort === httpPort) httpsPort = await freePort();
+  return [httpPort, httpsPort];
+}
+
+async function composeDown(stack: { project: string; installDir: string }): Promise<void> {
+  await execa('docker-compose', ['-p', stack.project, '-f', path.join(stack.installDir, 'compose.yaml'), 'down', '--remove-orphans'], { reject: false });
 }
 
 export async function startDeployBed(name: string): Promise<DeployBed> {
@@ -34,9 +55,8 @@ export async function startDeployBed(name: string): Promise<DeployBed> {
   mkdirSync(path.join(home, '.ssh'), { mode: 0o700 });
   const installDir = await makeTempDir(`rs-${name}-install-`);
   const project = `rs-${name}-${process.pid}`;
-  const httpPort = await freePort();
-  let httpsPort = await freePort();
-  while (httpsPort === httpPort) httpsPort = await freePort();
+  const [httpPort, httpsPort] = await twoPorts();
+  const extra: ExtraStack[] = [];
   const bed: DeployBed = {
     sshd,
     home,
@@ -83,11 +103,16 @@ export async function startDeployBed(name: string): Promise<DeployBed> {
       '127.0.0.1',
       ...extra,
     ],
+    stack: async (suffix) => {
+      const [http, https] = await twoPorts();
+      const stack = { installDir: await makeTempDir(`rs-${name}-${suffix}-install-`), project: `${project}-${suffix}`, httpPort: http, httpsPort: https };
+      extra.push(stack);
+      return stack;
+    },
     cleanup: async () => {
-      await execa('docker-compose', ['-p', project, '-f', path.join(installDir, 'compose.yaml'), 'down', '--remove-orphans'], { reject: false });
+      await Promise.all([{ project, installDir }, ...extra].map(composeDown));
       await sshd.stop();
-      await removeDir(installDir);
-      await removeDir(home);
+      for (const dir of [installDir, ...extra.map((s) => s.installDir), home]) await removeDir(dir);
     },
   };
   return bed;

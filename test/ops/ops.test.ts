@@ -108,6 +108,8 @@ describe('gc and status helpers', () => {
       'node', '/app/registry.mjs', 'gc', '--data', '/var/lib/registry', '--json', '--dry-run', '--delete-untagged', '--grace', '0s', '--state-file', '/var/lib/registry-setup/state/gc.json',
     ]);
     assert.deepEqual(gcPayloadArgv({}), ['node', '/app/registry.mjs', 'gc', '--data', '/var/lib/registry', '--json']);
+    // in a bucket, the container's REGISTRY_STORAGE_URL and credentials file say where
+    assert.deepEqual(gcPayloadArgv({ grace: '0s' }, undefined, true), ['node', '/app/registry.mjs', 'gc', '--json', '--grace', '0s']);
   });
 
   it('formats ages', () => {

@@ -111,6 +111,33 @@ describe('renderDeploymentFiles', () => {
     assert.throws(() => renderDeploymentFiles(settings, { ...opts, htpasswd: 'nonsense' }), /no "user:hash" line/);
   });
 
+  test('secrets: the upload secret always, the S3 credentials and CA with a bucket; no data directory then', () => {
+    const secret = 'u'.repeat(43);
+    const creds = 'access_key_id = AK\nsecret_access_key = SK\n';
+    const filesystem = renderDeploymentFiles(settings, { ...opts, uploadSecret: secret, s3Credentials: creds });
+    const line = (f: { path: string; mode: number; owner?: number | string; group?: number | string; sensitive?: boolean }) => `${f.path} ${f.mode.toString(8)} ${f.owner ?? 0}:${f.group ?? 0}${f.sensitive ? ' sensitive' : ''}`;
+    assert.deepEqual(filesystem.files.slice(-1).map(line), ['/opt/registry-setup/upload-secret 600 1000:1000 sensitive'], 'no credentials without a bucket');
+    assert.equal(filesystem.files.at(-1)!.content, `${secret}\n`);
+    assert.ok(filesystem.directories.some((d) => d.path === '/srv/registry'));
+
+    const bucket = { ...settings, storage: 's3://images/team?endpoint=https://s3.internal&ca=/home/me/ca.pem' };
+    const s3 = renderDeploymentFiles(bucket, { ...opts, uploadSecret: secret, s3Credentials: creds, s3Ca: 'PEM' });
+    assert.deepEqual(s3.files.slice(-3).map(line), [
+      '/opt/registry-setup/upload-secret 600 1000:1000 sensitive',
+      '/opt/registry-setup/s3-credentials 600 1000:1000 sensitive',
+      '/opt/registry-setup/s3-ca.pem 644 0:0',
+    ]);
+    assert.equal(s3.files.find((f) => f.path.endsWith('s3-credentials'))!.content, creds);
+    assert.ok(!s3.directories.some((d) => d.path === '/srv/registry'), 'no data directory with a bucket');
+    const compose = parse(String(s3.files[0]!.content));
+    assert.equal(compose.services.registry.environment.REGISTRY_STORAGE_URL, 's3://images/team?endpoint=https://s3.internal&ca=/etc/registry-setup/s3-ca.pem');
+    // registry-setup.json records the URL as given (never credentials: they are not settings)
+    const record = JSON.parse(String(s3.files.find((f) => f.path.endsWith('registry-setup.json'))!.content));
+    assert.equal(record.settings.storage, bucket.storage);
+    assert.ok(!JSON.stringify(record).includes('SK'));
+    assert.throws(() => renderDeploymentFiles(settings, { ...opts, uploadSecret: 'short' }), /32 or more characters/);
+  });
+
   test('refuses a relative install directory', () => {
     assert.throws(() => renderDeploymentFiles({ ...settings, dir: 'registry' }, opts), /absolute path/);
   });

@@ -17,6 +17,7 @@ import {
   composeDocument,
   renderString,
   renderTemplate,
+  storageForContainer,
   templatesDir,
 } from '../../src/templates/render.js';
 import { selfSignedOpensslArgv } from '../../src/provision/index.js';
@@ -197,11 +198,17 @@ describe('compose.yaml', () => {
       REGISTRY_HTTP_ADDR: '0.0.0.0:5000',
       REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: '/var/lib/registry',
       REGISTRY_STORAGE_DELETE_ENABLED: 'true',
+      REGISTRY_HTTP_SECRETFILE: '/etc/registry-setup/upload-secret',
       REGISTRY_AUTH: 'htpasswd',
       REGISTRY_AUTH_HTPASSWD_PATH: '/etc/registry-setup/auth/htpasswd',
       REGISTRY_AUTH_HTPASSWD_REALM: 'Registry Realm',
     });
-    assert.deepEqual(registry.volumes, ['/srv/registry-data:/var/lib/registry', './auth:/etc/registry-setup/auth:ro', './state:/var/lib/registry-setup/state']);
+    assert.deepEqual(registry.volumes, [
+      '/srv/registry-data:/var/lib/registry',
+      './auth:/etc/registry-setup/auth:ro',
+      './state:/var/lib/registry-setup/state',
+      './upload-secret:/etc/registry-setup/upload-secret:ro',
+    ]);
     assert.deepEqual(registry.healthcheck.test, ['CMD', 'node', '/app/registry.mjs', 'healthcheck']);
     assert.equal(registry.restart, 'unless-stopped');
 
@@ -220,12 +227,50 @@ describe('compose.yaml', () => {
     const text = buildCompose({ ...composeSettings, httpPort: 22, httpsPort: 23 }, { version: '1.2.3', auth: false, publishAddress: '127.0.0.1' });
     const doc = parse(text);
     assert.equal(doc.services.registry.environment.REGISTRY_AUTH, undefined);
-    assert.deepEqual(doc.services.registry.volumes, ['/srv/registry-data:/var/lib/registry', './state:/var/lib/registry-setup/state']);
+    assert.deepEqual(doc.services.registry.volumes, ['/srv/registry-data:/var/lib/registry', './state:/var/lib/registry-setup/state', './upload-secret:/etc/registry-setup/upload-secret:ro']);
     assert.deepEqual(doc.services.nginx.ports, ['127.0.0.1:22:8080', '127.0.0.1:23:8443']);
     // compose v1 reads YAML 1.1, where an unquoted 22:22-like value is a base-60 number
     assert.match(text, /- "127\.0\.0\.1:22:8080"/);
     assert.match(text, /user: "1000:1000"/);
     assert.doesNotMatch(text, /&a\d|\*a\d/, 'no YAML anchors');
+  });
+
+  test('with a bucket: the storage URL, read-only credentials and secret, no data directory; nginx unchanged', () => {
+    const storage = 's3://images/team?endpoint=https://s3.internal:9000&ca=/home/me/s3-ca.pem&region=eu-1';
+    const text = buildCompose({ ...composeSettings, storage, composeProject: 'rs-a' }, { version: '1.2.3', auth: true });
+    const doc = parse(text);
+    const { registry, nginx } = doc.services;
+    const filesystem = parse(buildCompose(composeSettings, { version: '1.2.3', auth: true })).services;
+    const { REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: _data, ...sameEnv } = filesystem.registry.environment;
+    assert.deepEqual(registry.environment, {
+      ...sameEnv,
+      REGISTRY_STORAGE_URL: 's3://images/team?endpoint=https://s3.internal:9000&ca=/etc/registry-setup/s3-ca.pem&region=eu-1',
+      REGISTRY_STORAGE_S3_CREDENTIALSFILE: '/etc/registry-setup/s3-credentials',
+    });
+    assert.ok(sameEnv.REGISTRY_HTTP_SECRETFILE, 'upload URLs are signed with and without a bucket');
+    assert.deepEqual(registry.volumes, [
+      './s3-credentials:/etc/registry-setup/s3-credentials:ro',
+      './s3-ca.pem:/etc/registry-setup/s3-ca.pem:ro',
+      ...filesystem.registry.volumes.filter((v: string) => !v.startsWith('/srv/registry-data:')),
+    ]);
+    assert.ok(!JSON.stringify(registry).includes('/srv/registry-data'), 'no data directory');
+    // everything else as without a bucket: non-root, read-only, no capabilities, only nginx publishes
+    const rest = (svc: Record<string, unknown>) => ({ ...svc, environment: undefined, volumes: undefined });
+    assert.deepEqual(rest(registry), rest(filesystem.registry));
+    assert.deepEqual(nginx, filesystem.nginx);
+    assert.equal(doc['x-registry-setup'].project, 'rs-a');
+    assert.match(text, /^# Run compose with the project name: -p rs-a$/m);
+    // without ca= the URL passes through untouched, and there is no CA mount
+    const plain = parse(buildCompose({ ...composeSettings, storage: 's3://images' }, { version: '1', auth: true })).services.registry;
+    assert.equal(plain.environment.REGISTRY_STORAGE_URL, 's3://images');
+    assert.ok(!plain.volumes.some((v: string) => v.includes('s3-ca')));
+  });
+
+  test('storageForContainer rewrites only ca=', () => {
+    assert.deepEqual(storageForContainer('s3://b/p?ca=%2Fx%2Fca.pem&endpoint=http://h:1'), { url: 's3://b/p?ca=/etc/registry-setup/s3-ca.pem&endpoint=http://h:1', caFile: '/x/ca.pem' });
+    assert.deepEqual(storageForContainer('s3://b?region=x'), { url: 's3://b?region=x' });
+    assert.throws(() => storageForContainer('s3://b?endpoint=http://h/$HOME'), /without spaces or '\$'/);
+    assert.throws(() => storageForContainer('/srv/data'), /s3:\/\/ URL/);
   });
 
   test('refuses bad input', () => {
@@ -237,12 +282,13 @@ describe('compose.yaml', () => {
     assert.throws(() => composeDocument(composeSettings, { version: '1', auth: true, publishAddress: 'localhost' }), /publish address/);
   });
 
-  test('passes docker-compose (v1.29) config, with and without auth', { skip: need(hasCompose, 'docker-compose') }, async () => {
+  test('passes docker-compose (v1.29) config, with and without auth, with a bucket', { skip: need(hasCompose, 'docker-compose') }, async () => {
     for (const auth of [true, false]) {
       const dir = await tmp.make('rs-compose-');
       const file = join(dir, 'compose.yaml');
       await mkdir(join(dir, 'build')); // v1 checks that the build context exists
-      await writeFile(file, buildCompose(composeSettings, { version: '0.1.0', auth, publishAddress: auth ? undefined : '127.0.0.1' }));
+      const storage = auth ? undefined : 's3://images/p?endpoint=http://172.17.0.1:7480&ca=/tmp/ca.pem';
+      await writeFile(file, buildCompose({ ...composeSettings, storage }, { version: '0.1.0', auth, publishAddress: auth ? undefined : '127.0.0.1' }));
       const r = await run('docker-compose', ['-p', 'registry-setup', '-f', file, 'config'], { allowFailure: true, timeoutMs: 60_000 });
       assert.equal(r.code, 0, `docker-compose config failed:\n${r.stderr}`);
       assert.equal(r.stderr.trim(), '', 'no warnings');
@@ -253,6 +299,7 @@ describe('compose.yaml', () => {
       for (const re of auth ? [/"published":80,"target":8080/, /"published":443,"target":8443/] : [/"127\.0\.0\.1:80:8080\/tcp"/, /"127\.0\.0\.1:443:8443\/tcp"/]) assert.match(ports, re);
       assert.deepEqual(resolved.services.nginx.command, ['nginx', '-c', '/etc/registry-setup/nginx/nginx.conf', '-g', 'daemon off;']);
       assert.equal(resolved.services.registry.user, '1000:1000');
+      if (storage) assert.equal(resolved.services.registry.environment.REGISTRY_STORAGE_URL, 's3://images/p?endpoint=http://172.17.0.1:7480&ca=/etc/registry-setup/s3-ca.pem');
     }
   });
 });

@@ -186,6 +186,7 @@ test('deploys with compose v1 and answers through nginx over TLS', { skip: why ?
     version,
     registryBundle: await readFile(BUNDLE),
     htpasswd: await readFile(htpasswdFile, 'utf8'),
+    uploadSecret: randomBytes(32).toString('base64url'),
     compose: 'v1',
     project: target.project,
     publishAddress: '127.0.0.1',

@@ -1,0 +1,97 @@
+// Several hosts behind one name: the ACME stores that write to every host (here: local directories,
+// as the host-side stores write them) and the runner that reports which hosts failed.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { LocalAcmeStateStore, LocalChallengeStore, createP256KeyPem, type ChallengeStore } from '../../src/acme/index.js';
+import { FanOutChallengeStore, FanOutStateStore } from '../../src/deploy/acme-remote.js';
+import { eachHost, HostsFailed, Output, StepError } from '../../src/cli/output.js';
+import { hostLabels } from '../../src/cli/host-session.js';
+import { TempDirs } from '../helpers/tmp.js';
+
+const tmp = new TempDirs();
+after(() => tmp.cleanup());
+
+describe('FanOutChallengeStore', () => {
+  test('puts every token into every webroot and removes it from all of them', async () => {
+    const webroots = [await tmp.make('rs-fan-a-'), await tmp.make('rs-fan-b-'), await tmp.make('rs-fan-c-')];
+    const store = new FanOutChallengeStore(webroots.map((w) => new LocalChallengeStore(w)));
+    await store.put('tok_en-1', 'tok_en-1.thumb');
+    for (const w of webroots) assert.equal(readFileSync(join(w, '.well-known/acme-challenge/tok_en-1'), 'utf8'), 'tok_en-1.thumb');
+    await store.remove('tok_en-1');
+    await store.remove('tok_en-1'); // already gone: no error
+    for (const w of webroots) assert.equal(existsSync(join(w, '.well-known/acme-challenge/tok_en-1')), false);
+  });
+
+  test('a host that cannot take the token fails the put (the CA might have asked that host)', async () => {
+    const ok = new LocalChallengeStore(await tmp.make('rs-fan-ok-'));
+    const broken: ChallengeStore = { put: async () => Promise.reject(new Error('disk full on b')), remove: async () => undefined };
+    await assert.rejects(new FanOutChallengeStore([ok, broken]).put('t', 'k'), /disk full on b/);
+    assert.throws(() => new FanOutChallengeStore([]), /at least one/);
+  });
+});
+
+describe('FanOutStateStore', () => {
+  test('writes account, certificate and renewal state to every host and reads them from the first', async () => {
+    const dirs = [await tmp.make('rs-state-a-'), await tmp.make('rs-state-b-')];
+    const stores = dirs.map((d) => new LocalAcmeStateStore({ acmeDir: join(d, 'acme'), tlsDir: join(d, 'tls'), stateFile: join(d, 'state/renewal.json') }));
+    const fan = new FanOutStateStore(stores);
+    const directoryUrl = 'https://acme.example.test/directory';
+    assert.equal(await fan.readAccount(directoryUrl), undefined);
+    await fan.writeAccount({ directoryUrl, accountUrl: 'https://acme.example.test/acct/1', createdAt: '2025-01-01T00:00:00.000Z', accountKeyPem: await createP256KeyPem() });
+    const files = { certPem: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', keyPem: '-----BEGIN PRIVATE KEY-----\nBBBB\n-----END PRIVATE KEY-----\n' };
+    await fan.writeCertificate(files);
+    await fan.writeRenewalState({ lastAttempt: '2025-01-02T00:00:00.000Z', lastResult: 'renewed', serial: '01' });
+    for (const s of stores) {
+      assert.equal((await s.readAccount(directoryUrl))?.accountUrl, 'https://acme.example.test/acct/1');
+      assert.deepEqual(await s.readCertificate(), files);
+      assert.equal((await s.readRenewalState())?.serial, '01');
+    }
+    // reads come from the first host: what only the second has is not seen
+    await stores[1]!.writeRenewalState({ lastAttempt: '2025-01-03T00:00:00.000Z', lastResult: 'failed', error: 'only on b' });
+    assert.equal((await fan.readRenewalState())?.lastResult, 'renewed');
+  });
+});
+
+describe('several hosts side by side', () => {
+  test('eachHost: all run to the end; one host rethrows as is, several name every failed host', async () => {
+    const ran: string[] = [];
+    assert.deepEqual(await eachHost(['a', 'b'], (h) => h, async (h) => h.toUpperCase()), ['A', 'B']);
+    const single = new Error('only one');
+    await assert.rejects(eachHost(['a'], (h) => h, async () => Promise.reject(single)), (e) => e === single);
+    const err = await eachHost(['a', 'b', 'c'], (h) => h, async (h) => {
+      await new Promise((r) => setTimeout(r, h === 'c' ? 50 : 1));
+      ran.push(h);
+      if (h !== 'b') throw Object.assign(new StepError('Check the host', new Error(`${h} is down`)), { hint: `log of ${h}` });
+    }).catch((e: unknown) => e);
+    assert.deepEqual(ran.sort(), ['a', 'b', 'c'], 'a failure does not cut the others short');
+    assert.ok(err instanceof HostsFailed);
+    assert.equal(err.message, '2 of 3 hosts failed:\n  a: Check the host: a is down\n  c: Check the host: c is down');
+    assert.equal(err.hint, 'log of a\nlog of c');
+  });
+
+  test('host labels: the target, or target:dir when one target is listed twice', () => {
+    assert.deepEqual(hostLabels([{ target: 'root@a' }, { target: 'root@b', dir: '/x' }]), ['root@a', 'root@b']);
+    assert.deepEqual(hostLabels([{ target: 'root@a', dir: '/opt/a' }, { target: 'root@a' }]), ['root@a:/opt/a', 'root@a:/opt/registry-setup']);
+  });
+
+  test("a host's output: lines prefixed, JSON events carry the host", async () => {
+    const lines: string[] = [];
+    const stream = { isTTY: false, write: (s: string) => lines.push(s) } as unknown as NodeJS.WriteStream;
+    const out = new Output({ stream }).forHost('root@a:/opt/a');
+    await out.step('preflight', 'Check the host', async () => ({ status: 'skipped' as const, detail: 'fine' }));
+    out.warn('careful');
+    assert.match(lines[0]!, /^ℹ \[root@a:\/opt\/a\] Check the host \(skipped: fine, \d+ ms\)\n$/);
+    assert.equal(lines[1], '! [root@a:/opt/a] careful\n');
+    const written: string[] = [];
+    const original = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((s: string) => written.push(s) > 0) as typeof process.stdout.write;
+    try {
+      new Output({ json: true }).forHost('h1').event('step-end', { id: 'x' });
+    } finally {
+      process.stdout.write = original;
+    }
+    assert.deepEqual({ ...JSON.parse(written[0]!), time: undefined }, { type: 'step-end', time: undefined, host: 'h1', id: 'x' });
+  });
+});
