@@ -28,6 +28,8 @@ export interface TrashItem {
   /** mtime when scanned; a link moved aside with another mtime was rewritten by a client. */
   mtime: number;
   size: number;
+  /** modification time of what was actually moved aside */
+  movedMtime?: number;
   /** pending → trashed (moved aside) → restored | deleted; vanished = someone else removed it first. */
   state: 'pending' | 'trashed' | 'restored' | 'vanished' | 'deleted';
 }
@@ -71,7 +73,8 @@ export class Trash {
   /** Moves the item aside (atomic rename); it is then invisible to the registry but recoverable. */
   async put(item: TrashItem): Promise<void> {
     try {
-      await this.driver.move(item.path, this.aside(item.path));
+      const moved = await this.driver.move(item.path, this.aside(item.path));
+      item.movedMtime = moved?.modTime.getTime();
       item.state = 'trashed';
     } catch (err) {
       if (!isMissing(err)) throw err;
@@ -81,6 +84,7 @@ export class Trash {
 
   /** True when the moved-aside link is not the one the scan saw: a client wrote it again since. */
   async rewritten(item: TrashItem): Promise<boolean> {
+    if (item.movedMtime !== undefined) return item.movedMtime !== item.mtime;
     const info = await this.driver.stat(this.aside(item.path));
     return info !== null && info.modTime.getTime() !== item.mtime;
   }

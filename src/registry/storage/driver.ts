@@ -24,8 +24,11 @@ export interface StorageDriver {
   list(dir: string): Promise<string[]>;
   /** Removes a file or a whole directory tree; missing is not an error. */
   delete(path: string): Promise<void>;
-  /** Atomically makes `src` appear at `dst` (replacing it), creating parents. */
-  move(src: string, dst: string): Promise<void>;
+  /**
+   * Atomically makes `src` appear at `dst` (replacing it), creating parents. Resolves to the
+   * modification time the file had at `src` (what was moved, not when), when it was one file.
+   */
+  move(src: string, dst: string): Promise<FileInfo | null>;
   /** Makes a file's bytes durable (fdatasync) before it is committed somewhere visible. */
   sync(path: string): Promise<void>;
   /** A writer that appends to the file, creating it and its parents when needed. */

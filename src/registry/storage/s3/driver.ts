@@ -153,11 +153,11 @@ export class S3Driver implements StorageDriver {
   }
 
   /** Server-side copy of one object; in parts above S3's single-copy limit. */
-  async copyObject(srcKey: string, dstKey: string, size?: number): Promise<void> {
+  async copyObject(srcKey: string, dstKey: string, size?: number, ifMatch?: string): Promise<void> {
     const length = size ?? (await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: srcKey }))).ContentLength ?? 0;
     const source = `${this.bucket}/${srcKey.split('/').map(encodeURIComponent).join('/')}`;
     if (length <= MAX_SINGLE_COPY) {
-      await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: dstKey, CopySource: source }));
+      await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: dstKey, CopySource: source, CopySourceIfMatch: ifMatch }));
       return;
     }
     const { UploadId } = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: dstKey }));
@@ -166,7 +166,15 @@ export class S3Driver implements StorageDriver {
       for (let start = 0, n = 1; start < length; start += COPY_PART, n++) {
         const end = Math.min(start + COPY_PART, length) - 1;
         const out = await this.client.send(
-          new UploadPartCopyCommand({ Bucket: this.bucket, Key: dstKey, UploadId, PartNumber: n, CopySource: source, CopySourceRange: `bytes=${start}-${end}` }),
+          new UploadPartCopyCommand({
+            Bucket: this.bucket,
+            Key: dstKey,
+            UploadId,
+            PartNumber: n,
+            CopySource: source,
+            CopySourceRange: `bytes=${start}-${end}`,
+            CopySourceIfMatch: ifMatch,
+          }),
         );
         parts.push({ PartNumber: n, ETag: out.CopyPartResult!.ETag! });
       }
@@ -177,12 +185,17 @@ export class S3Driver implements StorageDriver {
     }
   }
 
-  /** Copy then delete: the destination is complete before it is visible (S3 writes are atomic). */
-  async move(src: string, dst: string): Promise<void> {
+  /**
+   * Copy then delete: the destination is complete before it is visible (S3 writes are atomic). The
+   * copy is conditional on the ETag just read, so the LastModified returned is that of the bytes
+   * moved (a copy gets a new LastModified, which the GC must not take for a client's rewrite).
+   */
+  async move(src: string, dst: string): Promise<FileInfo | null> {
     try {
-      await this.copyObject(this.key(src), this.key(dst));
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(src) }));
+      await this.copyObject(this.key(src), this.key(dst), head.ContentLength, head.ETag);
       await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(src) }));
-      return;
+      return { size: head.ContentLength ?? 0, modTime: head.LastModified ?? new Date(0) };
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
@@ -196,6 +209,7 @@ export class S3Driver implements StorageDriver {
       }
     }
     if (moved === 0) throw missing(src);
+    return null;
   }
 
   /** A 200 from S3 already means the object is stored durably. */
