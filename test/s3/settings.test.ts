@@ -54,3 +54,23 @@ describe('S3 storage settings', () => {
     assert.equal(configFromFlags({}, { REGISTRY_STORAGE_URL: 's3://from-env' }).s3?.bucket, 'from-env');
   });
 });
+
+describe('serve --s3-credentials -', () => {
+  it('reads the credentials from stdin, and a bad store is one line without a stack', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const main = new URL('../../src/registry/main.ts', import.meta.url).pathname;
+    const run = (input: string) =>
+      spawnSync(process.execPath, ['--import', 'tsx', main, 'serve', '--port', '0', '--storage', 's3://bucket?endpoint=http://127.0.0.1:9', '--s3-credentials', '-'], {
+        input,
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+    const incomplete = run('access_key_id = only-this\n');
+    assert.equal(incomplete.status, 1);
+    assert.equal(incomplete.stderr.trim(), 'registry: stdin: needs both access_key_id and secret_access_key');
+    const unreachable = run('access_key_id = a\nsecret_access_key = b\n');
+    assert.equal(unreachable.status, 1);
+    assert.match(unreachable.stderr.trim(), /^registry: s3:\/\/bucket\?endpoint=http:\/\/127\.0\.0\.1:9: cannot reach the endpoint \(ECONNREFUSED\)$/);
+    assert.doesNotMatch(unreachable.stderr, /secret|\bb\b.*\bat\b/);
+  });
+});

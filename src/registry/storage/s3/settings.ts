@@ -95,7 +95,8 @@ export function formatStorageUrl(s: S3Settings): string {
   if (s.caFile) q.set('ca', s.caFile);
   if (s.partSize !== DEFAULT_PART_SIZE) q.set('part-size', `${s.partSize / MiB}MiB`);
   if (s.redirect) q.set('redirect', 'true');
-  const query = q.toString();
+  // Readable in messages: only what would break the query is escaped (endpoint keeps its `://`).
+  const query = [...q].map(([k, v]) => `${k}=${v.replace(/[%&#+ ]/g, encodeURIComponent)}`).join('&');
   return `s3://${s.bucket}${s.prefix ? `/${s.prefix}` : ''}${query ? `?${query}` : ''}`;
 }
 
