@@ -45,11 +45,10 @@ export class RegistryApi {
   /** Monolithic push: POST, then PUT ?digest= with the whole body (a Buffer or a streamed source). */
   async pushMonolithic(repo: string, body: Buffer | BlobSource, digest: string): Promise<void> {
     const url = await this.startUpload(repo);
-    url.searchParams.set('digest', digest);
     const size = Buffer.isBuffer(body) ? body.length : body.size;
     const reply = await this.http.request({
       method: 'PUT',
-      path: url.pathname + url.search,
+      path: withDigest(url, digest),
       headers: { 'content-type': OCTET, 'content-length': size },
       body: Buffer.isBuffer(body) ? body : body.chunks(),
       expect: 201,
@@ -78,8 +77,7 @@ export class RegistryApi {
       url = this.location(reply, 'PATCH');
     }
     const digest = source.digest();
-    url.searchParams.set('digest', digest);
-    const reply = await this.http.request({ method: 'PUT', path: url.pathname + url.search, headers: { 'content-length': 0 }, expect: 201 });
+    const reply = await this.http.request({ method: 'PUT', path: withDigest(url, digest), headers: { 'content-length': 0 }, expect: 201 });
     this.checkDigestHeader(reply, `PUT (close chunked upload) ${digest}`, digest);
   }
 
@@ -139,6 +137,14 @@ export class RegistryApi {
     }
     return { tags, pages };
   }
+}
+
+/**
+ * The path and query of an upload URL with `digest=` added, the rest of the query kept byte for
+ * byte: an S3-backed registry's Locations carry a signed `?_state=` token already.
+ */
+export function withDigest(upload: URL, digest: string): string {
+  return `${upload.pathname}${upload.search}${upload.search ? '&' : '?'}digest=${encodeURIComponent(digest)}`;
 }
 
 /** The target of a `Link: <url>; rel="next"` header, as a path+query; undefined when there is none. */

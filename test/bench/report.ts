@@ -1,7 +1,9 @@
 // Results: the JSON document written to bench/results/, and the table printed at the end, with
-// the ratio ours/distribution for every figure and whether that ratio is better or worse for us.
+// the ratio ours/distribution for every figure and whether that ratio is better or worse for us,
+// and in the throughput scenarios the S3 column: ours on the S3 driver, with the ratio S3/filesystem.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { S3_LABEL, type S3Info } from './s3.js';
 import type { Kind } from './servers.js';
 import type { Better, Metrics } from './scenarios.js';
 
@@ -14,6 +16,15 @@ export interface RegistryResult {
   clientCpuSeconds: number;
   /** machine busy time that was neither the server's nor the client's (other processes, unattributed kernel work) */
   otherCpuSeconds: number;
+  /** the S3 store's daemons (ours-s3 only): CPU time during the run (not in otherCpuSeconds), RSS at its end */
+  store?: { cpuSeconds: number; rssMiB: number };
+}
+
+/** The S3 column of a scenario: ours on the S3 driver (RGW), next to ours on the filesystem. */
+export interface S3Column {
+  result: RegistryResult;
+  /** ours on S3 / ours on the filesystem for every figure; null when the filesystem's figure is 0 or missing */
+  ratio: Record<string, number | null>;
 }
 
 export interface ScenarioResult {
@@ -25,6 +36,8 @@ export interface ScenarioResult {
   ratio: Record<string, number | null>;
   /** "better" / "worse" / "even" (within ±3%) for us, "" for figures without a direction */
   verdict: Record<string, string>;
+  /** throughput scenarios (and whole-pass) when the S3 column ran */
+  s3?: S3Column;
 }
 
 export interface PassResult {
@@ -46,6 +59,8 @@ export interface Baselines {
 export interface BenchResult {
   meta: Record<string, unknown>;
   baselines: Baselines;
+  /** whether the S3 column ran, against what, and why not */
+  s3: S3Info;
   passes: Record<string, PassResult>;
 }
 
@@ -62,16 +77,23 @@ export function verdictOf(ratio: number | null, better: Better): string {
   return (ratio > 1) === (better === 'higher') ? 'better' : 'worse';
 }
 
-export function compare(id: string, title: string, results: Record<Kind, RegistryResult>): ScenarioResult {
+function ratios(num: RegistryResult, den: RegistryResult): Record<string, number | null> {
   const ratio: Record<string, number | null> = {};
-  const verdict: Record<string, string> = {};
-  for (const [key, ours] of Object.entries(results.ours.metrics)) {
-    const dist = results.distribution.metrics[key];
-    const r = dist && dist.value !== 0 && Number.isFinite(dist.value) && Number.isFinite(ours.value) ? ours.value / dist.value : null;
-    ratio[key] = r;
-    verdict[key] = verdictOf(r, ours.better);
+  for (const [key, n] of Object.entries(num.metrics)) {
+    const d = den.metrics[key];
+    ratio[key] = d && d.value !== 0 && Number.isFinite(d.value) && Number.isFinite(n.value) ? n.value / d.value : null;
   }
-  return { id, title, ours: results.ours, distribution: results.distribution, ratio, verdict };
+  return ratio;
+}
+
+/** ours vs distribution (ratio and verdict); with `s3`, also ours on S3 vs ours on the filesystem. */
+export function compare(id: string, title: string, results: Record<Kind, RegistryResult>, s3?: RegistryResult): ScenarioResult {
+  const ratio = ratios(results.ours, results.distribution);
+  const verdict: Record<string, string> = {};
+  for (const [key, ours] of Object.entries(results.ours.metrics)) verdict[key] = verdictOf(ratio[key] ?? null, ours.better);
+  const out: ScenarioResult = { id, title, ours: results.ours, distribution: results.distribution, ratio, verdict };
+  if (s3) out.s3 = { result: s3, ratio: ratios(s3, results.ours) };
+  return out;
 }
 
 export function fmt(v: number | null | undefined): string {
@@ -110,15 +132,28 @@ export function renderReport(result: BenchResult): string {
     `  client pull ceiling vs a trivial node file server, sha256-verified: 1 stream ${fmt(b.clientSingleStreamPullMiBps)} MiB/s; ` +
       `${b.clientConcurrency} streams ${fmt(b.clientConcurrentPullMiBps)} MiB/s (file server CPU ${fmt(b.fileServerCpuSecondsPerGiB)} s/GiB)`,
   );
+  const s3 = result.s3;
+  if (s3.enabled) {
+    out.push(
+      `  S3 column: ours on the S3 driver against ${s3.store ?? 'RGW'}${s3.rgwVersion ? ` (${s3.rgwVersion})` : ''}, in the throughput scenarios; ` +
+        'RAM-backed, so it shows the cost of the S3 path (HTTP to RGW, multipart parts, server-side copy), not a disk\'s',
+    );
+    if (s3.reduced) out.push(`  S3 column REDUCED: ${s3.reduced}`);
+  } else {
+    out.push(`  S3 column skipped: ${s3.skipped ?? 'not run'}`);
+  }
   out.push('');
   out.push('ratio = ours/dist; "better"/"worse" is from our point of view (higher is better for rates, lower for ms, CPU and RSS); "even" = within ±3%.');
-  const rows: string[][] = [['pass', 'scenario', 'figure', 'ours', 'distribution', 'ratio', 'verdict']];
+  const withS3 = Object.values(result.passes).some((pass) => Object.values(pass.scenarios).some((sc) => sc.s3));
+  if (withS3) out.push(`${S3_LABEL}: the same registry on the S3 driver; S3/fs = ${S3_LABEL} / ours (on the filesystem); not part of the verdict.`);
+  const header = ['pass', 'scenario', 'figure', 'ours', 'distribution', 'ratio', 'verdict'];
+  const rows: string[][] = [withS3 ? [...header, S3_LABEL, 'S3/fs'] : header];
   const notes: string[] = [];
   for (const pass of Object.values(result.passes)) {
     for (const sc of Object.values(pass.scenarios)) {
       let first = true;
       for (const [key, metric] of Object.entries(sc.ours.metrics)) {
-        rows.push([
+        const row = [
           first ? pass.name : '',
           first ? sc.id : '',
           key,
@@ -126,18 +161,34 @@ export function renderReport(result: BenchResult): string {
           fmt(sc.distribution.metrics[key]?.value),
           sc.ratio[key] === null ? '—' : `${fmt(sc.ratio[key])}x`,
           sc.verdict[key] ?? '',
-        ]);
+        ];
+        if (withS3) {
+          const r = sc.s3?.ratio[key];
+          row.push(sc.s3 ? fmt(sc.s3.result.metrics[key]?.value) : '', !sc.s3 ? '' : r === null || r === undefined ? '—' : `${fmt(r)}x`);
+        }
+        rows.push(row);
         first = false;
       }
-      for (const kind of ['ours', 'distribution'] as const) {
-        for (const t of sc[kind].truncated) notes.push(`  ${pass.name}/${sc.id} on ${kind}: truncated by the time cap: ${t}`);
-        const client = sc[kind].metrics[CLIENT_CPU]?.value ?? 0;
-        const other = sc[kind].metrics[OTHER_CPU]?.value ?? 0;
+      const runs: [string, RegistryResult][] = [
+        ['ours', sc.ours],
+        ['distribution', sc.distribution],
+      ];
+      if (sc.s3) runs.push([S3_LABEL, sc.s3.result]);
+      for (const [kind, res] of runs) {
+        for (const t of res.truncated) notes.push(`  ${pass.name}/${sc.id} on ${kind}: truncated by the time cap: ${t}`);
+        const client = res.metrics[CLIENT_CPU]?.value ?? 0;
+        const other = res.metrics[OTHER_CPU]?.value ?? 0;
         if (other >= BUSY_MACHINE) {
           notes.push(`  ${pass.name}/${sc.id} on ${kind}: the rest of the machine used ${fmt(other)}% of a core meanwhile: figures are disturbed`);
         }
         if (client >= CLIENT_BOUND) {
           notes.push(`  ${pass.name}/${sc.id} on ${kind}: client-bound (client CPU ${fmt(client)}% of a core): its rates and latencies say more about the machine than the server; compare the server's CPU figures`);
+        }
+        if (res.store && res.wallSeconds > 0) {
+          notes.push(
+            `  ${pass.name}/${sc.id} on ${kind}: the RGW daemons used ${fmt((100 * res.store.cpuSeconds) / res.wallSeconds)}% of a core ` +
+              `(${fmt(res.store.cpuSeconds)} CPU s; RSS ${fmt(res.store.rssMiB)} MiB after it)`,
+          );
         }
       }
       const pages = Object.keys(sc.ours.metrics).find((k) => k.startsWith('pages per listing'));
@@ -149,7 +200,7 @@ export function renderReport(result: BenchResult): string {
       }
     }
   }
-  out.push(table(rows, new Set([3, 4, 5])));
+  out.push(table(rows, new Set(withS3 ? [3, 4, 5, 7, 8] : [3, 4, 5])));
   if (notes.length > 0) out.push('', 'Notes:', ...notes);
   const losses = losingFigures(result);
   out.push('', losses.length > 0 ? `Figures where ours is worse (${losses.length}):` : 'No figure where ours is worse.', ...losses.map((l) => `  ${l}`));

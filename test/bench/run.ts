@@ -2,6 +2,8 @@
 // (npm run bench builds dist/registry.mjs first). Starts our registry and distribution on fresh
 // data dirs under one parent, drives both with the same client, interleaved scenario by scenario,
 // once without auth and once with the same bcrypt htpasswd file; prints a table and writes JSON.
+// When Ceph RGW is installed, the throughput scenarios also run on our registry with the S3
+// driver against a fresh RGW per pass (the S3 column; see s3.ts).
 import { existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -12,14 +14,29 @@ import { distributionBinary, ourRegistryBundle, repoRoot } from '../helpers/regi
 import { RegistryApi } from './api.js';
 import { HttpTarget } from './client.js';
 import { CLIENT_CPU, compare, OTHER_CPU, renderReport, writeResult, type BenchResult, type PassResult, type RegistryResult } from './report.js';
+import { planS3, S3_KIND, S3_LABEL, S3Store, startOursOnS3, type S3Info, type S3Plan } from './s3.js';
 import { Content, FULL, QUICK, SCENARIOS, type Params, type RegistryState, type Scenario } from './scenarios.js';
-import { clientCeiling, diskCeiling, KINDS, machineBusySeconds, makeHtpasswd, startServers, stopServers, syncAll, type Credentials, type Kind, type Server } from './servers.js';
+import {
+  clientCeiling,
+  diskCeiling,
+  KINDS,
+  machineBusySeconds,
+  makeHtpasswd,
+  startServers,
+  stopServers,
+  syncAll,
+  type Credentials,
+  type Server,
+  type ServerKind,
+} from './servers.js';
 
 const USAGE = `usage: node --import tsx test/bench/run.ts [options]   (or: npm run bench -- [options])
 
   --scenarios a,b   run only these (default: all): ${SCENARIOS.map((s) => s.id).join(', ')}
   --passes a,b      noauth, auth (default: both)
   --quick           small sizes and 1 s phases: proves the harness works, measures little
+  --no-s3           skip the S3 column (ours on the S3 driver against Ceph RGW, in the
+                    throughput scenarios ${SCENARIOS.filter((s) => s.s3).map((s) => s.id).join(', ')}; on when RGW is installed)
   --out DIR         where the JSON goes (default: bench/results)
   --dir DIR         parent of the data dirs, on the filesystem to measure (default: ${os.tmpdir()})
   -h, --help`;
@@ -32,6 +49,7 @@ interface Options {
   scenarios: Scenario[];
   passes: string[];
   quick: boolean;
+  noS3: boolean;
   out: string;
   dir: string;
 }
@@ -47,6 +65,7 @@ function parseOptions(argv: string[]): Options | null {
       scenarios: { type: 'string' },
       passes: { type: 'string' },
       quick: { type: 'boolean', default: false },
+      'no-s3': { type: 'boolean', default: false },
       out: { type: 'string' },
       dir: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -71,6 +90,7 @@ function parseOptions(argv: string[]): Options | null {
     scenarios,
     passes,
     quick: values.quick,
+    noS3: values['no-s3'],
     out: resolve(values.out ?? join(repoRoot, 'bench', 'results')),
     dir: resolve(values.dir ?? os.tmpdir()),
   };
@@ -88,6 +108,7 @@ async function commandOutput(cmd: string, args: string[]): Promise<string> {
 
 /** One scenario on one registry: untimed sync and setup, then the measured run inside a CPU/RSS window. */
 async function runOne(sc: Scenario, server: Server, p: Params, content: Content, state: RegistryState, creds: Credentials | undefined): Promise<RegistryResult> {
+  const store = server.store;
   const http = new HttpTarget(server.kind, server.reg.url, { maxSockets: MAX_CONCURRENCY, authorization: creds?.authorization });
   try {
     const ctx = { api: new RegistryApi(http), p, content, state, serverCpu: () => server.monitor.cpuSeconds() };
@@ -95,17 +116,19 @@ async function runOne(sc: Scenario, server: Server, p: Params, content: Content,
     await sc.setup?.(ctx);
     const window = server.monitor.beginWindow();
     const machine0 = machineBusySeconds();
+    const store0 = store?.cpuSeconds() ?? 0;
     const client0 = process.cpuUsage();
     const start = performance.now();
     const outcome = await sc.run(ctx);
     const wallSeconds = (performance.now() - start) / 1000;
     const client = process.cpuUsage(client0);
     const usage = server.monitor.endWindow(window);
+    const storeCpuSeconds = store ? store.cpuSeconds() - store0 : 0;
     const machine = machineBusySeconds() - machine0;
     if (server.reg.process.hasExited()) throw new Error(`${server.kind} exited during ${sc.id}`);
     const clientCpuSeconds = (client.user + client.system) / 1e6;
-    // What neither the server nor the client used: other processes, and kernel work charged to no one.
-    const otherCpuSeconds = Math.max(0, machine - usage.cpuSeconds - clientCpuSeconds);
+    // What neither the server nor the client (nor the S3 store) used: other processes, and kernel work charged to no one.
+    const otherCpuSeconds = Math.max(0, machine - usage.cpuSeconds - clientCpuSeconds - storeCpuSeconds);
     return {
       metrics: {
         ...outcome.metrics,
@@ -120,6 +143,7 @@ async function runOne(sc: Scenario, server: Server, p: Params, content: Content,
       serverCpuSeconds: usage.cpuSeconds,
       clientCpuSeconds,
       otherCpuSeconds,
+      ...(store ? { store: { cpuSeconds: storeCpuSeconds, rssMiB: store.memoryMiB().rss } } : {}),
     };
   } finally {
     http.close();
@@ -136,7 +160,8 @@ async function withServerLogs<T>(servers: readonly Server[], fn: () => Promise<T
     const tails = servers.map((s) => {
       const lines = s.reg.logTail(2000).split('\n').slice(1, -1).filter((l) => !ACCESS_LOG.test(l.slice(2)));
       const state = s.reg.process.hasExited() ? 'EXITED' : 'running';
-      return `--- ${s.kind} (${s.reg.url}, ${state}), last ${Math.min(30, lines.length)} non-access-log lines ---\n${lines.slice(-30).join('\n')}`;
+      const own = `--- ${s.kind} (${s.reg.url}, ${state}), last ${Math.min(30, lines.length)} non-access-log lines ---\n${lines.slice(-30).join('\n')}`;
+      return s.store ? `${own}\n${s.store.logTail(15)}` : own;
     });
     if (e instanceof Error) {
       e.message += `\n${tails.join('\n')}`;
@@ -146,33 +171,48 @@ async function withServerLogs<T>(servers: readonly Server[], fn: () => Promise<T
   }
 }
 
-async function runPass(name: string, opts: Options, p: Params, content: Content, root: string): Promise<PassResult> {
+async function runPass(name: string, opts: Options, p: Params, content: Content, root: string, s3: S3Plan | undefined): Promise<PassResult> {
   const auth = name === 'auth';
   const creds = auth ? await makeHtpasswd(root) : undefined;
   progress(`pass ${name}: starting both registries${auth ? ` with ${creds!.file} (bcrypt cost 10)` : ''}`);
   const servers = await startServers(root, name, creds?.file);
-  const byKind = Object.fromEntries(servers.map((s) => [s.kind, s])) as Record<Kind, Server>;
+  let store: S3Store | undefined;
   const scenarios: PassResult['scenarios'] = {};
   try {
+    if (s3) {
+      progress(`pass ${name}: starting Ceph RGW and ours on the S3 driver (${S3_LABEL})`);
+      try {
+        store = await S3Store.start(join(root, name, 's3-conf'), s3.memstoreBytes, progress);
+        servers.push(await startOursOnS3(store, join(root, name, S3_KIND), creds?.file));
+      } catch (e) {
+        if (e instanceof Error) e.message = `pass ${name}: the S3 column (--no-s3 skips it): ${e.message}${store ? `\n${store.logTail(15)}` : ''}`;
+        throw e;
+      }
+    }
+    const byKind = Object.fromEntries(servers.map((s) => [s.kind, s])) as Record<ServerKind, Server | undefined>;
     await withServerLogs(servers, async () => {
-      const states = { ours: { big: false, manifests: 0, mixed: false }, distribution: { big: false, manifests: 0, mixed: false } };
+      const fresh = (): RegistryState => ({ big: false, manifests: 0, mixed: false });
+      const states: Record<ServerKind, RegistryState> = { ours: fresh(), distribution: fresh(), [S3_KIND]: fresh() };
       for (const [i, sc] of opts.scenarios.entries()) {
         // Alternate who goes first, so neither always inherits the other's cache and write-back state.
-        const order = i % 2 === 0 ? KINDS : [...KINDS].reverse();
-        const results = {} as Record<Kind, RegistryResult>;
+        // Ours on S3 goes last: its data is in RGW's memory, not in the page cache the others share.
+        const order: ServerKind[] = i % 2 === 0 ? [...KINDS] : [...KINDS].reverse();
+        const onS3 = sc.s3 && byKind[S3_KIND] !== undefined;
+        if (onS3) order.push(S3_KIND);
+        const results = {} as Record<ServerKind, RegistryResult>;
         for (const kind of order) {
           progress(`pass ${name}: ${sc.id} on ${kind}`);
           try {
-            results[kind] = await runOne(sc, byKind[kind], p, content, states[kind], creds);
+            results[kind] = await runOne(sc, byKind[kind]!, p, kind === S3_KIND ? s3!.content : content, states[kind], creds);
           } catch (e) {
             if (e instanceof Error) e.message = `pass ${name}, scenario ${sc.id}, registry ${kind}: ${e.message}`;
             throw e;
           }
         }
-        scenarios[sc.id] = compare(sc.id, sc.title, results);
+        scenarios[sc.id] = compare(sc.id, sc.title, results, onS3 ? results[S3_KIND] : undefined);
       }
     });
-    const whole = {} as Record<Kind, RegistryResult>;
+    const whole = {} as Record<ServerKind, RegistryResult>;
     for (const s of servers) {
       whole[s.kind] = {
         metrics: {
@@ -186,9 +226,11 @@ async function runPass(name: string, opts: Options, p: Params, content: Content,
         otherCpuSeconds: 0,
       };
     }
-    scenarios['whole-pass'] = compare('whole-pass', 'server process over the whole pass', whole);
+    scenarios['whole-pass'] = compare('whole-pass', 'server process over the whole pass', whole, whole[S3_KIND]);
+    if (store && s3) s3.info.storePeakRssMiB![name] = store.memoryMiB().peak;
   } finally {
     await stopServers(servers);
+    await store?.stop().catch((e: Error) => progress(`pass ${name}: stopping RGW: ${e.message}`));
     await rm(join(root, name), { recursive: true, force: true, maxRetries: 3 });
   }
   return { name, auth, scenarios };
@@ -236,8 +278,22 @@ async function main(): Promise<number> {
   const ceiling = await clientCeiling(baseDir, content.big[0]!, p.bigCount * p.pullRounds, content.mixed, p.mixedConcurrency, p.durationMs, p.phaseCapMs);
   await rm(baseDir, { recursive: true, force: true });
 
+  const planned = planS3({ disabled: o.noS3, scenarios: o.scenarios, content });
+  const s3 = 'content' in planned ? planned : undefined;
+  const s3Info: S3Info = s3 ? s3.info : (planned as S3Info);
+  if (s3) {
+    s3Info.rgwVersion = (await commandOutput('radosgw', ['--version'])).replace(/\s*\(.*$/, '');
+    progress(
+      `S3 column: ${S3_LABEL} in ${o.scenarios.filter((sc) => sc.s3).map((sc) => sc.id).join(', ')}; ` +
+        `${s3Info.bigCount} × ${s3Info.bigSize! / 1024 / 1024} MiB big, ${s3Info.chunkedCount} × ${s3Info.chunkedSize! / 1024 / 1024} MiB chunked blobs`,
+    );
+    if (s3Info.reduced) progress(`S3 column REDUCED: ${s3Info.reduced}`);
+  } else {
+    progress(`S3 column skipped: ${s3Info.skipped}`);
+  }
+
   const passes: Record<string, PassResult> = {};
-  for (const name of o.passes) passes[name] = await runPass(name, o, p, content, root);
+  for (const name of o.passes) passes[name] = await runPass(name, o, p, content, root, s3);
 
   const [sha, dirty, distVersion] = await Promise.all([
     commandOutput('git', ['rev-parse', '--short', 'HEAD']),
@@ -270,6 +326,7 @@ async function main(): Promise<number> {
       clientConcurrency: ceiling.concurrency,
       fileServerCpuSecondsPerGiB: ceiling.fileServerCpuSecondsPerGiB,
     },
+    s3: s3Info,
     passes,
   };
   const file = await writeResult(o.out, result, startedAt, sha || 'nogit');

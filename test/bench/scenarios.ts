@@ -148,6 +148,8 @@ export interface ScenarioCtx {
 export interface Scenario {
   id: string;
   title: string;
+  /** a throughput scenario: also measured on ours with the S3 driver (the S3 column) */
+  s3?: boolean;
   setup?(ctx: ScenarioCtx): Promise<void>;
   run(ctx: ScenarioCtx): Promise<Outcome>;
 }
@@ -207,6 +209,7 @@ async function pushManifests(ctx: ScenarioCtx, samples: Samples, truncated: stri
 const bigPush: Scenario = {
   id: 'big-push',
   title: 'big blobs, monolithic push',
+  s3: true,
   async run(ctx) {
     const bytes = ctx.content.big.reduce((n, b) => n + b.size, 0);
     const cpu0 = ctx.serverCpu();
@@ -230,6 +233,7 @@ const bigPush: Scenario = {
 const bigPull: Scenario = {
   id: 'big-pull',
   title: 'big blobs, GET + sha256',
+  s3: true,
   async setup(ctx) {
     if (!ctx.state.big) await pushBig(ctx);
   },
@@ -258,6 +262,7 @@ const bigPull: Scenario = {
 const chunkedPush: Scenario = {
   id: 'chunked-push',
   title: 'big blobs, chunked push (PATCH)',
+  s3: true,
   async run(ctx) {
     const { api, content, p } = ctx;
     const patches = new Samples();
@@ -375,6 +380,7 @@ const tags: Scenario = {
 const mixed: Scenario = {
   id: 'mixed',
   title: 'concurrent pulls of one blob',
+  s3: true,
   async setup(ctx) {
     if (ctx.state.mixed) return;
     await ctx.api.pushMonolithic(REPO.mixed, ctx.content.mixed, ctx.content.mixed.digest());

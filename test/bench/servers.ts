@@ -11,9 +11,13 @@ import { basicAuth } from '../helpers/net.js';
 import { startProcess, type ManagedProcess } from '../helpers/process.js';
 import { startDistribution, startOurRegistry, type RunningRegistry } from '../helpers/registries.js';
 import { BenchError, HttpTarget, MiB, runPool, type BlobSource } from './client.js';
+import type { S3Store } from './s3.js';
 
+/** The two registries compared head to head, both on the filesystem. */
 export type Kind = 'ours' | 'distribution';
 export const KINDS: readonly Kind[] = ['ours', 'distribution'];
+/** Plus ours on the S3 driver (the S3 column), in the throughput scenarios when RGW is installed. */
+export type ServerKind = Kind | 'ours-s3';
 
 const CLK_TCK = 100; // USER_HZ; 100 on every Linux architecture that Node runs on
 
@@ -100,11 +104,13 @@ export function machineBusySeconds(): number {
 }
 
 export interface Server {
-  kind: Kind;
+  kind: ServerKind;
   reg: RunningRegistry;
   monitor: ProcMonitor;
   idleRssMiB: number;
   cpuAtStart: number;
+  /** the S3 store behind it (ours-s3 only), whose CPU time is accounted apart */
+  store?: S3Store;
 }
 
 export interface Credentials {
