@@ -23,6 +23,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { freePort } from './net.js';
 import { startProcess, type ManagedProcess } from './process.js';
 import { makeTempDir, removeDir } from './tmp.js';
+import { S3Client } from '@aws-sdk/client-s3';
 
 /** Executables the harness runs (all on PATH; Debian: ceph-mon, ceph-osd, radosgw + their deps). */
 export const RGW_BINARIES = ['ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'monmaptool', 'ceph'] as const;
@@ -475,4 +476,16 @@ async function startOnce(opts: RgwOptions): Promise<Rgw> {
     const msg = `starting RGW failed: ${(e as Error).message}\n${tail}`;
     throw new StartError(msg, bindFailure.test(tail));
   }
+}
+
+/** An S3 client for a test RGW (path-style; RGW 16 refuses the SDK's default trailing checksums). */
+export function rgwClient(rgw: Pick<Rgw, 'endpoint' | 'region' | 'accessKey' | 'secretKey'>): S3Client {
+  return new S3Client({
+    endpoint: rgw.endpoint,
+    region: rgw.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: rgw.accessKey, secretAccessKey: rgw.secretKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
 }

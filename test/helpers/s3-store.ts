@@ -3,9 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { after } from 'node:test';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { parseStorageUrl, type S3Settings } from '../../src/registry/storage/s3/settings.js';
-import { startRgw, rgwAvailable, type Rgw } from './rgw.js';
+import { rgwAvailable, rgwClient, startRgw, type Rgw } from './rgw.js';
 
 let shared: Promise<Rgw> | undefined;
 
@@ -32,16 +32,7 @@ export function sharedRgw(): Promise<Rgw> {
   return shared;
 }
 
-export function s3Client(rgw: Rgw): S3Client {
-  return new S3Client({
-    endpoint: rgw.endpoint,
-    region: rgw.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: rgw.accessKey, secretAccessKey: rgw.secretKey },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-}
+export const s3Client = rgwClient;
 
 export interface TestBucket {
   rgw: Rgw;
@@ -67,4 +58,15 @@ export async function freshBucket(dir: string, opts: { prefix?: string; query?: 
   writeFileSync(credentialsFile, `access_key_id = ${rgw.accessKey}\nsecret_access_key = ${rgw.secretKey}\n`, { mode: 0o600 });
   const url = `s3://${bucket}${opts.prefix ? `/${opts.prefix}` : ''}?endpoint=${rgw.endpoint}${opts.query ? `&${opts.query}` : ''}`;
   return { rgw, bucket, settings: parseStorageUrl(url), url, credentialsFile };
+}
+
+/** Two in-process registries on one fresh bucket sharing an upload secret, as replicas behind one name. */
+export async function startReplicaPair<R>(
+  dir: string,
+  start: (config: { s3: S3Settings; s3CredentialsFile: string; uploadSecret: string }) => Promise<R>,
+  opts: { prefix?: string; query?: string } = {},
+): Promise<{ bucket: TestBucket; a: R; b: R }> {
+  const bucket = await freshBucket(dir, opts);
+  const shared = { s3: bucket.settings, s3CredentialsFile: bucket.credentialsFile, uploadSecret: 'replicas-share-this-secret' };
+  return { bucket, a: await start(shared), b: await start(shared) };
 }

@@ -15,7 +15,7 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { rgwAvailable, startRgw, type Rgw } from '../helpers/rgw.js';
+import { rgwAvailable, rgwClient, startRgw, type Rgw } from '../helpers/rgw.js';
 
 const MiB = 1024 * 1024;
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -42,15 +42,7 @@ describe('throwaway Ceph RGW (test/helpers/rgw.ts)', { skip: missing ?? false },
 
   before(async () => {
     rgw = await startRgw();
-    s3 = new S3Client({
-      endpoint: rgw.endpoint,
-      region: rgw.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: rgw.accessKey, secretAccessKey: rgw.secretKey },
-      // RGW 16 rejects the SDK's default trailing (aws-chunked) checksums
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    s3 = rgwClient(rgw);
   });
 
   after(async () => {

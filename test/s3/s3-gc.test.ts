@@ -9,7 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { blobDataPath } from '../../src/registry/storage/paths.js';
 import { startTestRegistry, type TestRegistry } from '../registry/harness.js';
-import { freshBucket, s3Missing, type TestBucket } from '../helpers/s3-store.js';
+import { s3Missing, startReplicaPair, type TestBucket } from '../helpers/s3-store.js';
 import { ourRegistryBundle } from '../helpers/registries.js';
 import { pull, pushImage } from '../gc/helpers.js';
 
@@ -22,10 +22,7 @@ describe('gc on S3 storage', { skip: s3Missing() ?? false }, () => {
   let b: TestRegistry;
   before(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'rs-s3-gc-'));
-    bucket = await freshBucket(dir, { prefix: 'gc' });
-    const shared = { s3: bucket.settings, s3CredentialsFile: bucket.credentialsFile, uploadSecret: 'gc-test-upload-secret-000' };
-    a = await startTestRegistry(shared);
-    b = await startTestRegistry(shared);
+    ({ bucket, a, b } = await startReplicaPair(dir, (config) => startTestRegistry(config), { prefix: 'gc' }));
   });
   after(async () => {
     await a?.close();

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { errorCode, pushBlob, sha256, startTestRegistry, type TestRegistry } from '../registry/harness.js';
-import { freshBucket, s3Client, s3Missing, type TestBucket } from '../helpers/s3-store.js';
+import { s3Client, s3Missing, startReplicaPair, type TestBucket } from '../helpers/s3-store.js';
 import { startRegistry } from '../../src/registry/server.js';
 import { DEFAULT_CONFIG } from '../../src/registry/config.js';
 import { parseStorageUrl } from '../../src/registry/storage/s3/settings.js';
@@ -34,10 +34,7 @@ describe('S3 storage (Ceph RGW)', { skip: s3Missing() ?? false }, () => {
   before(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'rs-s3-'));
     // The smallest part size S3 allows, so a few MiB exercise several parts and a tail.
-    bucket = await freshBucket(dir, { prefix: 'team/registry', query: 'part-size=5MiB' });
-    const shared = { s3: bucket.settings, s3CredentialsFile: bucket.credentialsFile, uploadSecret: 'replicas-share-this-secret' };
-    a = await startTestRegistry(shared);
-    b = await startTestRegistry(shared);
+    ({ bucket, a, b } = await startReplicaPair(dir, (config) => startTestRegistry(config), { prefix: 'team/registry', query: 'part-size=5MiB' }));
   });
   after(async () => {
     await a?.close();

@@ -1,4 +1,6 @@
 import type { Readable } from 'node:stream';
+import type { StorageDriver } from './driver.js';
+import { REPOSITORIES, uploadDir, uploadStartedAtPath } from './paths.js';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -36,6 +38,22 @@ export class KeyedLock {
       return await run;
     } finally {
       if (this.tails.get(key) === settled) this.tails.delete(key);
+    }
+  }
+}
+
+/**
+ * Upload sessions started before `now - maxAgeMs` (by `startedat`, or the folder's time when that
+ * is missing), repository by repository.
+ */
+export async function* staleUploads(driver: StorageDriver, maxAgeMs: number, repositories: string[]): AsyncGenerator<{ name: string; id: string }> {
+  const cutoff = Date.now() - maxAgeMs;
+  for (const name of repositories) {
+    for (const id of await driver.list(`${REPOSITORIES}/${name}/_uploads`)) {
+      const started = await driver.getContent(uploadStartedAtPath(name, id));
+      const info = started ? null : await driver.stat(uploadDir(name, id));
+      const at = started ? Date.parse(started.toString('utf8')) : (info?.modTime.getTime() ?? 0);
+      if (Number.isNaN(at) || at < cutoff) yield { name, id };
     }
   }
 }

@@ -6,8 +6,8 @@ import { RegistryError } from '../errors.js';
 import { splitDigest } from '../names.js';
 import type { StorageDriver } from './driver.js';
 import type { BlobStore } from './blob-store.js';
-import { isValidUploadId, KeyedLock, type UploadSessions } from './upload-sessions.js';
-import { blobDataPath, REPOSITORIES, uploadDataPath, uploadDir, uploadStartedAtPath } from './paths.js';
+import { isValidUploadId, KeyedLock, staleUploads, type UploadSessions } from './upload-sessions.js';
+import { blobDataPath, uploadDataPath, uploadDir, uploadStartedAtPath } from './paths.js';
 
 interface HashState {
   hash: Hash;
@@ -118,19 +118,10 @@ export class UploadStore implements UploadSessions {
   }
 
   async purge(maxAgeMs: number, repositories: string[]): Promise<number> {
-    const cutoff = Date.now() - maxAgeMs;
     let purged = 0;
-    for (const name of repositories) {
-      for (const id of await this.driver.list(`${REPOSITORIES}/${name}/_uploads`)) {
-        const started = await this.driver.getContent(uploadStartedAtPath(name, id));
-        const info = started ? null : await this.driver.stat(uploadDir(name, id));
-        const at = started ? Date.parse(started.toString('utf8')) : (info?.modTime.getTime() ?? 0);
-        if (Number.isNaN(at) || at < cutoff) {
-          this.hashes.delete(`${name}/${id}`);
-          await this.driver.delete(uploadDir(name, id));
-          purged++;
-        }
-      }
+    for await (const { name, id } of staleUploads(this.driver, maxAgeMs, repositories)) {
+      await this.lock.run(`${name}/${id}`, () => this.cancelLocked(name, id));
+      purged++;
     }
     return purged;
   }

@@ -5,8 +5,8 @@ import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMult
 import { RegistryError } from '../../errors.js';
 import { splitDigest } from '../../names.js';
 import type { BlobStore } from '../blob-store.js';
-import { blobDataPath, REPOSITORIES, uploadDataPath, uploadDir, uploadStartedAtPath } from '../paths.js';
-import { isValidUploadId, KeyedLock, type UploadSessions } from '../upload-sessions.js';
+import { blobDataPath, uploadDataPath, uploadDir, uploadStartedAtPath } from '../paths.js';
+import { isValidUploadId, KeyedLock, staleUploads, type UploadSessions } from '../upload-sessions.js';
 import type { PartRef, S3Driver } from './driver.js';
 import { MIN_PART_SIZE } from './settings.js';
 
@@ -215,18 +215,11 @@ export class S3UploadStore implements UploadSessions {
   }
 
   async purge(maxAgeMs: number, repositories: string[]): Promise<number> {
-    const cutoff = Date.now() - maxAgeMs;
     let purged = 0;
-    for (const name of repositories) {
-      for (const id of await this.driver.list(`${REPOSITORIES}/${name}/_uploads`)) {
-        const started = await this.driver.getContent(uploadStartedAtPath(name, id));
-        const at = started ? Date.parse(started.toString('utf8')) : 0;
-        if (Number.isNaN(at) || at < cutoff) {
-          const state = await this.readState(name, id).catch(() => null);
-          await this.lock.run(`${name}/${id}`, () => this.cancelLocked(name, id, state));
-          purged++;
-        }
-      }
+    for await (const { name, id } of staleUploads(this.driver, maxAgeMs, repositories)) {
+      const state = await this.readState(name, id).catch(() => null);
+      await this.lock.run(`${name}/${id}`, () => this.cancelLocked(name, id, state));
+      purged++;
     }
     return purged;
   }
