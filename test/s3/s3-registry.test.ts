@@ -146,6 +146,15 @@ describe('S3 storage (Ceph RGW)', { skip: s3Missing() ?? false }, () => {
     }
   });
 
+  it('the web UI summarises the bucket (no local disk figure)', async () => {
+    await pushBlob(a, 'ui/summary', 'counted by the summary');
+    const res = await a.fetch('/ui/api/summary');
+    assert.equal(res.status, 200);
+    const summary = (await res.json()) as { blobs: number; blobBytes: number; disk: unknown };
+    assert.ok(summary.blobs >= 1 && summary.blobBytes > 0, JSON.stringify(summary));
+    assert.equal(summary.disk, null);
+  });
+
   it('says in one line when the bucket is missing or the credentials are wrong', async () => {
     const base = { ...DEFAULT_CONFIG, port: 0 };
     const missing = parseStorageUrl(`s3://no-such-bucket-here?endpoint=${bucket.rgw.endpoint}`);

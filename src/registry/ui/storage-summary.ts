@@ -60,7 +60,8 @@ export async function blobUsage(registry: Registry): Promise<{ blobs: number; by
 
 export async function storageSummary(registry: Registry, repositories: string[]): Promise<StorageSummary> {
   const counts = await mapLimit(repositories, 16, async (name) => (await registry.manifests.tags(name)).length);
-  const [usage, disk] = await Promise.all([blobUsage(registry), diskUsage(registry.config.dataDir)]);
+  // In a bucket there is no local filesystem whose free space would mean anything.
+  const [usage, disk] = await Promise.all([blobUsage(registry), registry.config.s3 ? null : diskUsage(registry.config.dataDir)]);
   return {
     repositories: repositories.length,
     tags: counts.reduce((a, b) => a + b, 0),
