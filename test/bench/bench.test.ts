@@ -1,6 +1,6 @@
 // Proves the benchmark harness works: runs the quick bench as a subprocess and checks the shape of
-// its JSON, the S3 column included when Ceph RGW is installed. No timing is asserted; the quick
-// run's figures mean nothing.
+// its JSON, the S3 column included when Ceph RGW is installed, and the deploy timing when dockerd
+// and sshd are there (always under CI). No timing is asserted; the quick run's figures mean nothing.
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,6 +12,8 @@ import { TempDirs } from '../helpers/tmp.js';
 import { withDigest } from './api.js';
 import type { BenchResult } from './report.js';
 import { SCENARIOS } from './scenarios.js';
+import { deploySkipReason } from './deploy.js';
+import { assertDeployFigures } from './deploy-checks.js';
 
 const tmp = new TempDirs();
 after(() => tmp.cleanup());
@@ -30,12 +32,15 @@ test('withDigest keeps the query of an upload Location (an S3-backed registry si
 const s3Missing = rgwAvailable();
 const S3_IDS = SCENARIOS.filter((s) => s.s3).map((s) => s.id);
 
-test('the quick bench runs both registries through every scenario, with and without auth, and ours on S3 in the throughput ones', { timeout: 300_000 }, async () => {
+test('the quick bench runs both registries through every scenario, with and without auth, ours on S3 in the throughput ones, and times a deploy', { timeout: 420_000 }, async () => {
+  // Under CI (which installs docker and sshd and starts dockerd) the deploy timing must run. (Not a
+  // top-level await: node:test would run the file's after hook before the tests registered after it.)
+  const deployMissing = process.env.CI ? undefined : await deploySkipReason();
   const out = await tmp.make('rs-bench-out-');
   const dataParent = await tmp.make('rs-bench-data-');
   const res = await run(process.execPath, ['--import', 'tsx', 'test/bench/run.ts', '--quick', '--out', out, '--dir', dataParent], {
     cwd: repoRoot,
-    timeoutMs: 240_000,
+    timeoutMs: 360_000,
     allowFailure: true,
   });
   assert.equal(res.code, 0, `bench exited with ${res.code}\nstderr:\n${res.stderr.slice(-6000)}\nstdout:\n${res.stdout.slice(-3000)}`);
@@ -47,8 +52,15 @@ test('the quick bench runs both registries through every scenario, with and with
   const result = JSON.parse(await readFile(join(out, files[0]!), 'utf8')) as BenchResult;
 
   assert.equal(result.meta.mode, 'quick');
-  assert.ok(result.baselines.diskDurableWriteMiBps > 0, 'disk ceiling measured');
-  assert.ok(result.baselines.clientSingleStreamPullMiBps > 0, 'client ceiling measured');
+  assert.deepEqual(result.meta.scenarios, [...SCENARIOS.map((s) => s.id), 'deploy']);
+  if (deployMissing === undefined) {
+    await assertDeployFigures(result.deploy, res.stdout);
+  } else {
+    assert.equal(result.deploy?.ran, false);
+    assert.match(res.stdout, /^Deploy timing skipped: /m);
+  }
+  assert.ok(result.baselines!.diskDurableWriteMiBps > 0, 'disk ceiling measured');
+  assert.ok(result.baselines!.clientSingleStreamPullMiBps > 0, 'client ceiling measured');
   assert.deepEqual(Object.keys(result.passes).sort(), ['auth', 'noauth']);
   const expected = [...SCENARIOS.map((s) => s.id), 'whole-pass'].sort();
   assert.deepEqual([...S3_IDS].sort(), ['big-pull', 'big-push', 'chunked-push', 'mixed'], 'the throughput scenarios have an S3 column');

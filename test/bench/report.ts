@@ -1,8 +1,10 @@
 // Results: the JSON document written to bench/results/, and the table printed at the end, with
 // the ratio ours/distribution for every figure and whether that ratio is better or worse for us,
 // and in the throughput scenarios the S3 column: ours on the S3 driver, with the ratio S3/filesystem.
+// Then the deploy timing: a first `registry-setup deploy` and an unchanged re-run, step by step.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { BUILD_STEP, type DeployInfo, type DeployRun } from './deploy.js';
 import { S3_LABEL, type S3Info } from './s3.js';
 import type { Kind } from './servers.js';
 import type { Better, Metrics } from './scenarios.js';
@@ -58,10 +60,14 @@ export interface Baselines {
 
 export interface BenchResult {
   meta: Record<string, unknown>;
-  baselines: Baselines;
+  /** absent when no registry scenario ran (--scenarios deploy) */
+  baselines?: Baselines;
   /** whether the S3 column ran, against what, and why not */
   s3: S3Info;
+  /** empty when no registry scenario ran */
   passes: Record<string, PassResult>;
+  /** the deploy timing (absent in results from before it existed) */
+  deploy?: DeployInfo;
 }
 
 const EVEN = 0.03;
@@ -119,6 +125,11 @@ function table(rows: string[][], rightAligned: Set<number>): string {
 export function renderReport(result: BenchResult): string {
   const b = result.baselines;
   const out: string[] = [];
+  if (!b) {
+    out.push(`registry-setup benchmark: ${String(result.meta.mode)} run, ${String(result.meta.startedAt)}, git ${String(result.meta.gitSha)}, node ${String(result.meta.node)}, ${String(result.meta.cpus)} CPUs`);
+    out.push('', ...renderDeploy(result.deploy));
+    return out.join('\n');
+  }
   out.push(`registry benchmark: ours (dist/registry.mjs) vs CNCF distribution (${String(result.meta.distributionVersion ?? '?')})`);
   const load = (v: unknown) => (Array.isArray(v) ? v.map((x) => fmt(Number(x))).join(' ') : '?');
   out.push(
@@ -204,6 +215,7 @@ export function renderReport(result: BenchResult): string {
   if (notes.length > 0) out.push('', 'Notes:', ...notes);
   const losses = losingFigures(result);
   out.push('', losses.length > 0 ? `Figures where ours is worse (${losses.length}):` : 'No figure where ours is worse.', ...losses.map((l) => `  ${l}`));
+  out.push('', ...renderDeploy(result.deploy));
   return out.join('\n');
 }
 
@@ -226,4 +238,90 @@ export async function writeResult(dir: string, result: BenchResult, startedAt: D
   const file = join(dir, `${stamp}-${sha}.json`);
   await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
   return file;
+}
+
+/** Seconds as a stopwatch shows them: 0.00 s, 9.16 s, 19.7 s, 123 s. */
+function secs(v: number | undefined): string {
+  if (v === undefined || !Number.isFinite(v)) return '— s';
+  return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} s`;
+}
+const pct = (v: number) => `${Math.round(100 * v)}%`;
+
+/** A remote command as a person reads it: `docker-compose -p <project> -f <dir>/compose.yaml` is implied. */
+function shortCommand(c: string): string {
+  return c.replace(/ -p <project> -f <dir>\/compose\.yaml/, '');
+}
+
+function slowest(r: DeployRun, n: number, except?: string): string {
+  return r.steps
+    .filter((s) => s.id !== except)
+    .sort((a, b) => b.seconds - a.seconds)
+    .slice(0, n)
+    .map((s) => `${s.id} ${secs(s.seconds)}`)
+    .join(', ');
+}
+
+/** The deploy timing: one line when it did not run; else the two runs step by step and the targets. */
+export function renderDeploy(d: DeployInfo | undefined): string[] {
+  if (!d) return ['Deploy timing: not in this result.'];
+  if (!d.ran) return [d.error ? `Deploy timing FAILED: ${d.error}` : `Deploy timing skipped: ${d.skipped ?? 'not run'}`];
+  const first = d.first!;
+  const rerun = d.rerun!;
+  const out: string[] = [];
+  out.push(`Deploy timing: ${d.setup ?? 'registry-setup deploy to this machine'}.`);
+  out.push(
+    `Not timed: Docker installation (already installed: the docker step is a no-op) and base-image pulls (stand-in images, ` +
+      `prepared beforehand in ${secs(d.setupSeconds)}). ` +
+      (d.build?.cache === 'cold'
+        ? `The image build is cold: the image (${d.image}) has a tag and version label of its own, new to the build cache.`
+        : 'The image build MAY HAVE HIT THE BUILD CACHE (see the warning below).'),
+  );
+  const ids = [...new Set([...first.steps.map((s) => s.id), ...rerun.steps.map((s) => s.id)])];
+  const cell = (r: DeployRun, id: string) => {
+    const steps = r.steps.filter((s) => s.id === id);
+    if (steps.length === 0) return '';
+    return `${secs(steps.reduce((t, s) => t + s.seconds, 0))}  ${steps.map((s) => s.status).join('+')}`;
+  };
+  const rows: string[][] = [['step', 'first deploy', 'unchanged re-run']];
+  for (const id of ids) rows.push([id, cell(first, id), cell(rerun, id)]);
+  rows.push(['(outside steps: start-up, settings, exit)', secs(first.outsideStepsSeconds), secs(rerun.outsideStepsSeconds)]);
+  rows.push(['total (CLI wall time)', secs(first.wallSeconds), secs(rerun.wallSeconds)]);
+  out.push(table(rows, new Set()).replace(/^/gm, '  '));
+  const b = d.build;
+  const buildStep = first.steps.find((s) => s.id === BUILD_STEP);
+  out.push(
+    `  first deploy: ${secs(first.wallSeconds)}; the image build (step ${BUILD_STEP}: ${buildStep?.name ?? '?'}) ${secs(b?.seconds)} = ${pct(b?.share ?? 0)} of it` +
+      `${b?.composeBuildSeconds !== undefined ? ` (compose build alone ${secs(b.composeBuildSeconds)} = ${pct(b.composeBuildShare ?? 0)})` : ''}; ` +
+      `everything else ${secs(first.wallSeconds - (b?.seconds ?? 0))} (slowest other steps: ${slowest(first, 3, BUILD_STEP)}; outside steps ${secs(first.outsideStepsSeconds)})`,
+  );
+  out.push(
+    `  unchanged re-run: ${secs(rerun.wallSeconds)}, target < ${d.rerunTargetSeconds} s: ${d.rerunPass ? 'PASS' : 'MISS'} ` +
+      `(slowest steps: ${slowest(rerun, 3)}; outside steps ${secs(rerun.outsideStepsSeconds)})${rerun.changed ? '; it reported changes' : ''}`,
+  );
+  out.push(
+    d.doneTwice.length === 0
+      ? '  done twice: none (no step has status done in both the first deploy and the re-run)'
+      : `  DONE TWICE: ${d.doneTwice.join(', ')} (status done in the first deploy and again in the unchanged re-run)`,
+  );
+  for (const r of d.repeatedSteps) out.push(`  step run more than once in one deploy: ${r}`);
+  for (const c of d.repeatedCommands) out.push(`  first deploy ran the same state-changing command more than once: ${shortCommand(c)}`);
+  const slow = first.commands.filter((c) => c.seconds >= 1).sort((x, y) => y.seconds - x.seconds).slice(0, 4);
+  if (slow.length > 0) out.push(`  slowest remote commands of the first deploy: ${slow.map((c) => `${secs(c.seconds)} ${shortCommand(c.command)}`).join('; ')}`);
+  const slowRe = rerun.commands.filter((c) => c.seconds >= 0.5).sort((x, y) => y.seconds - x.seconds).slice(0, 3);
+  if (slowRe.length > 0) out.push(`  slowest remote commands of the re-run (${rerun.commands.length} in all): ${slowRe.map((c) => `${secs(c.seconds)} ${shortCommand(c.command)}`).join('; ')}`);
+  const cmdStats = (r: DeployRun) => {
+    const t = r.commands.map((c) => c.seconds).sort((x, y) => x - y);
+    return t.length === 0 ? 'not logged' : `${t.length}, ${secs(t.reduce((a, x) => a + x, 0))} in all, median ${secs(t[Math.floor(t.length / 2)])}`;
+  };
+  out.push(`  remote commands, one after another (first deploy / re-run): ${cmdStats(first)} / ${cmdStats(rerun)}`);
+  if (d.idleBusyCores !== undefined) {
+    const disturbed = d.idleBusyCores >= BUSY_MACHINE / 100;
+    out.push(
+      `  machine: ${fmt(d.idleBusyCores)} of a core busy right before the first deploy${disturbed ? ' (BUSY: other work ran meanwhile; the times are too long)' : ' (quiet)'}; ` +
+        `busy during the runs (the deploy's own work included): ${fmt(first.machineBusyCores)} / ${fmt(rerun.machineBusyCores)} cores`,
+    );
+  }
+  if (d.teardownSeconds !== undefined) out.push(`  teardown (destroy --yes, then the bed's cleanup; untimed): ${secs(d.teardownSeconds)}`);
+  for (const w of d.warnings) out.push(`  warning: ${w}`);
+  return out;
 }

@@ -3,7 +3,9 @@
 // data dirs under one parent, drives both with the same client, interleaved scenario by scenario,
 // once without auth and once with the same bcrypt htpasswd file; prints a table and writes JSON.
 // When Ceph RGW is installed, the throughput scenarios also run on our registry with the S3
-// driver against a fresh RGW per pass (the S3 column; see s3.ts).
+// driver against a fresh RGW per pass (the S3 column; see s3.ts). Last (in --quick runs too, or
+// alone with --scenarios deploy; --no-deploy skips it), `registry-setup deploy` is timed against
+// this machine: a first deploy and an unchanged re-run (see deploy.ts).
 import { existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -13,9 +15,10 @@ import { run } from '../helpers/exec.js';
 import { distributionBinary, ourRegistryBundle, repoRoot } from '../helpers/registries.js';
 import { RegistryApi } from './api.js';
 import { HttpTarget } from './client.js';
-import { CLIENT_CPU, compare, OTHER_CPU, renderReport, writeResult, type BenchResult, type PassResult, type RegistryResult } from './report.js';
+import { CLIENT_CPU, compare, OTHER_CPU, renderReport, writeResult, type Baselines, type BenchResult, type PassResult, type RegistryResult } from './report.js';
 import { planS3, S3_KIND, S3_LABEL, S3Store, startOursOnS3, type S3Info, type S3Plan } from './s3.js';
 import { Content, FULL, QUICK, SCENARIOS, type Params, type RegistryState, type Scenario } from './scenarios.js';
+import { emptyDeployInfo, removeDeployStackSync, runDeployBench, type DeployInfo } from './deploy.js';
 import {
   clientCeiling,
   diskCeiling,
@@ -30,11 +33,17 @@ import {
   type ServerKind,
 } from './servers.js';
 
+/** The deploy timing's --scenarios id (not a registry scenario: it runs once, after the passes). */
+const DEPLOY = 'deploy';
+
 const USAGE = `usage: node --import tsx test/bench/run.ts [options]   (or: npm run bench -- [options])
 
-  --scenarios a,b   run only these (default: all): ${SCENARIOS.map((s) => s.id).join(', ')}
+  --scenarios a,b   run only these (default: all): ${SCENARIOS.map((s) => s.id).join(', ')}, ${DEPLOY}
+                    (${DEPLOY}: time \`registry-setup deploy\` to this machine, a first deploy and an
+                    unchanged re-run; needs dockerd and sshd; runs last, about 40 s, --quick or not)
   --passes a,b      noauth, auth (default: both)
   --quick           small sizes and 1 s phases: proves the harness works, measures little
+  --no-deploy       skip the ${DEPLOY} timing
   --no-s3           skip the S3 column (ours on the S3 driver against Ceph RGW, in the
                     throughput scenarios ${SCENARIOS.filter((s) => s.s3).map((s) => s.id).join(', ')}; on when RGW is installed)
   --out DIR         where the JSON goes (default: bench/results)
@@ -46,7 +55,10 @@ const PASSES = ['noauth', 'auth'] as const;
 const MAX_CONCURRENCY = 32;
 
 interface Options {
+  /** registry scenarios (may be empty when only the deploy timing runs) */
   scenarios: Scenario[];
+  /** run the deploy timing; otherwise why not */
+  deploy: true | { skipped: string };
   passes: string[];
   quick: boolean;
   noS3: boolean;
@@ -66,6 +78,7 @@ function parseOptions(argv: string[]): Options | null {
       passes: { type: 'string' },
       quick: { type: 'boolean', default: false },
       'no-s3': { type: 'boolean', default: false },
+      'no-deploy': { type: 'boolean', default: false },
       out: { type: 'string' },
       dir: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -74,11 +87,18 @@ function parseOptions(argv: string[]): Options | null {
   if (values.help) return null;
   const list = (v: string | undefined) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   let scenarios = [...SCENARIOS];
+  // --quick runs the deploy timing as it is: one deploy and one re-run have no smaller size.
+  let deploy: Options['deploy'] = true;
   if (values.scenarios !== undefined) {
     const wanted = list(values.scenarios);
-    const unknown = wanted.filter((id) => !SCENARIOS.some((s) => s.id === id));
+    const unknown = wanted.filter((id) => id !== DEPLOY && !SCENARIOS.some((s) => s.id === id));
     if (unknown.length > 0 || wanted.length === 0) throw new UsageError(`unknown scenario(s): ${unknown.join(', ') || '(none given)'}`);
     scenarios = SCENARIOS.filter((s) => wanted.includes(s.id));
+    deploy = wanted.includes(DEPLOY) ? true : { skipped: `not selected (--scenarios ${values.scenarios})` };
+  }
+  if (values['no-deploy']) {
+    if (scenarios.length === 0) throw new UsageError(`--no-deploy with --scenarios ${DEPLOY} leaves nothing to run`);
+    deploy = { skipped: '--no-deploy' };
   }
   let passes: string[] = [...PASSES];
   if (values.passes !== undefined) {
@@ -88,6 +108,7 @@ function parseOptions(argv: string[]): Options | null {
   }
   return {
     scenarios,
+    deploy,
     passes,
     quick: values.quick,
     noS3: values['no-s3'],
@@ -253,52 +274,75 @@ async function main(): Promise<number> {
   const startedAt = new Date();
   const loadAtStart = os.loadavg();
   // Every phase is bounded by count and time; this is the last fence around the whole run.
-  const limitMs = o.quick ? 5 * 60_000 : 60 * 60_000;
+  const registryPart = o.scenarios.length > 0;
+  const limitMs = (registryPart ? (o.quick ? 5 : 60) : 0) * 60_000 + (o.deploy === true ? 10 * 60_000 : 0);
   setTimeout(() => {
     process.stderr.write(`bench failed: the whole run exceeded ${limitMs / 60_000} minutes\n`);
     process.exit(1);
   }, limitMs).unref();
   if (!existsSync(ourRegistryBundle)) throw new Error(`${ourRegistryBundle} is missing: run \`npm run build\` first`);
-  if (!existsSync(distributionBinary)) throw new Error(`${distributionBinary} is missing: apt-get install docker-registry`);
+  if (registryPart && !existsSync(distributionBinary)) throw new Error(`${distributionBinary} is missing: apt-get install docker-registry`);
 
   await mkdir(o.dir, { recursive: true });
   const root = await mkdtemp(join(o.dir, 'rs-bench-'));
   // Child registries are SIGKILLed by the process helper's exit hook; the data goes with them.
-  process.on('exit', () => rmSync(root, { recursive: true, force: true }));
+  // A deploy stack still up (the run was interrupted) is removed too.
+  process.on('exit', () => {
+    rmSync(root, { recursive: true, force: true });
+    removeDeployStackSync();
+  });
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(sig === 'SIGINT' ? 130 : 143));
 
-  progress(`${o.quick ? 'quick' : 'full'} run; data under ${root}; scenarios ${o.scenarios.map((s) => s.id).join(',')}; passes ${o.passes.join(',')}`);
-  progress('generating content and digests');
-  const content = new Content(p);
-  progress(`baseline: disk write ${p.bigSize / 1024 / 1024} MiB + fdatasync`);
-  const disk = await diskCeiling(root, content.big[0]!);
-  progress('baseline: client pull ceiling against a trivial file server');
-  const baseDir = join(root, 'baseline');
-  await mkdir(baseDir);
-  const ceiling = await clientCeiling(baseDir, content.big[0]!, p.bigCount * p.pullRounds, content.mixed, p.mixedConcurrency, p.durationMs, p.phaseCapMs);
-  await rm(baseDir, { recursive: true, force: true });
+  const selected = [...o.scenarios.map((s) => s.id), ...(o.deploy === true ? [DEPLOY] : [])];
+  progress(`${o.quick ? 'quick' : 'full'} run; data under ${root}; scenarios ${selected.join(',')}${registryPart ? `; passes ${o.passes.join(',')}` : ''}`);
+  let baselines: Baselines | undefined;
+  let s3Info: S3Info = { enabled: false, skipped: 'no registry scenario selected' };
+  const passes: Record<string, PassResult> = {};
+  if (registryPart) {
+    progress('generating content and digests');
+    const content = new Content(p);
+    progress(`baseline: disk write ${p.bigSize / 1024 / 1024} MiB + fdatasync`);
+    const disk = await diskCeiling(root, content.big[0]!);
+    progress('baseline: client pull ceiling against a trivial file server');
+    const baseDir = join(root, 'baseline');
+    await mkdir(baseDir);
+    const ceiling = await clientCeiling(baseDir, content.big[0]!, p.bigCount * p.pullRounds, content.mixed, p.mixedConcurrency, p.durationMs, p.phaseCapMs);
+    await rm(baseDir, { recursive: true, force: true });
+    baselines = {
+      diskDurableWriteMiBps: disk.durableMiBps,
+      diskBufferedWriteMiBps: disk.bufferedMiBps,
+      diskTestBytes: content.big[0]!.size,
+      clientSingleStreamPullMiBps: ceiling.singleStreamMiBps,
+      clientConcurrentPullMiBps: ceiling.concurrentMiBps,
+      clientConcurrency: ceiling.concurrency,
+      fileServerCpuSecondsPerGiB: ceiling.fileServerCpuSecondsPerGiB,
+    };
 
-  const planned = planS3({ disabled: o.noS3, scenarios: o.scenarios, content });
-  const s3 = 'content' in planned ? planned : undefined;
-  const s3Info: S3Info = s3 ? s3.info : (planned as S3Info);
-  if (s3) {
-    s3Info.rgwVersion = (await commandOutput('radosgw', ['--version'])).replace(/\s*\(.*$/, '');
-    progress(
-      `S3 column: ${S3_LABEL} in ${o.scenarios.filter((sc) => sc.s3).map((sc) => sc.id).join(', ')}; ` +
-        `${s3Info.bigCount} × ${s3Info.bigSize! / 1024 / 1024} MiB big, ${s3Info.chunkedCount} × ${s3Info.chunkedSize! / 1024 / 1024} MiB chunked blobs`,
-    );
-    if (s3Info.reduced) progress(`S3 column REDUCED: ${s3Info.reduced}`);
-  } else {
-    progress(`S3 column skipped: ${s3Info.skipped}`);
+    const planned = planS3({ disabled: o.noS3, scenarios: o.scenarios, content });
+    const s3 = 'content' in planned ? planned : undefined;
+    s3Info = s3 ? s3.info : (planned as S3Info);
+    if (s3) {
+      s3Info.rgwVersion = (await commandOutput('radosgw', ['--version'])).replace(/\s*\(.*$/, '');
+      progress(
+        `S3 column: ${S3_LABEL} in ${o.scenarios.filter((sc) => sc.s3).map((sc) => sc.id).join(', ')}; ` +
+          `${s3Info.bigCount} × ${s3Info.bigSize! / 1024 / 1024} MiB big, ${s3Info.chunkedCount} × ${s3Info.chunkedSize! / 1024 / 1024} MiB chunked blobs`,
+      );
+      if (s3Info.reduced) progress(`S3 column REDUCED: ${s3Info.reduced}`);
+    } else {
+      progress(`S3 column skipped: ${s3Info.skipped}`);
+    }
+
+    for (const name of o.passes) passes[name] = await runPass(name, o, p, content, root, s3);
   }
 
-  const passes: Record<string, PassResult> = {};
-  for (const name of o.passes) passes[name] = await runPass(name, o, p, content, root, s3);
+  // After the registry passes: its image build would disturb them.
+  const deploy: DeployInfo = o.deploy === true ? await runDeployBench(progress, { quietProbeMs: o.quick ? 1_000 : 3_000 }) : { ...emptyDeployInfo(), skipped: o.deploy.skipped };
+  if (!deploy.ran) progress(`deploy timing skipped: ${deploy.skipped ?? deploy.error}`);
 
   const [sha, dirty, distVersion] = await Promise.all([
     commandOutput('git', ['rev-parse', '--short', 'HEAD']),
     commandOutput('git', ['status', '--porcelain']),
-    commandOutput(distributionBinary, ['--version']),
+    registryPart ? commandOutput(distributionBinary, ['--version']) : Promise.resolve(''),
   ]);
   const result: BenchResult = {
     meta: {
@@ -313,24 +357,21 @@ async function main(): Promise<number> {
       loadavgAtEnd: os.loadavg(),
       distributionVersion: distVersion.split(/\s+/).pop() ?? '',
       dataParent: o.dir,
-      scenarios: o.scenarios.map((s) => s.id),
+      scenarios: selected,
       params: p,
       wallSeconds: (performance.now() - t0) / 1000,
     },
-    baselines: {
-      diskDurableWriteMiBps: disk.durableMiBps,
-      diskBufferedWriteMiBps: disk.bufferedMiBps,
-      diskTestBytes: content.big[0]!.size,
-      clientSingleStreamPullMiBps: ceiling.singleStreamMiBps,
-      clientConcurrentPullMiBps: ceiling.concurrentMiBps,
-      clientConcurrency: ceiling.concurrency,
-      fileServerCpuSecondsPerGiB: ceiling.fileServerCpuSecondsPerGiB,
-    },
+    ...(baselines ? { baselines } : {}),
     s3: s3Info,
     passes,
+    deploy,
   };
   const file = await writeResult(o.out, result, startedAt, sha || 'nogit');
   process.stdout.write(`${renderReport(result)}\n\nJSON: ${file}\n`);
+  if (deploy.error) {
+    process.stderr.write(`\nbench failed: the deploy timing: ${deploy.error}\n`);
+    return 1;
+  }
   return 0;
 }
 

@@ -7,9 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { startOurRegistry } from '../helpers/registries.js';
-import { rgwAvailable, startRgw, type Rgw } from '../helpers/rgw.js';
+import { rgwAvailable, rgwClient, startRgw, type Rgw } from '../helpers/rgw.js';
 import { BlobSource, GiB, MiB } from './client.js';
 import type { Content, Scenario } from './scenarios.js';
 import { ProcMonitor, type Server } from './servers.js';
@@ -142,14 +142,7 @@ export class S3Store {
     const rgw = await startRgw({ memstoreBytes, log });
     try {
       const bucket = `bench-${randomBytes(6).toString('hex')}`;
-      const client = new S3Client({
-        endpoint: rgw.endpoint,
-        region: rgw.region,
-        forcePathStyle: true,
-        credentials: { accessKeyId: rgw.accessKey, secretAccessKey: rgw.secretKey },
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-      });
+      const client = rgwClient(rgw);
       try {
         await client.send(new CreateBucketCommand({ Bucket: bucket }));
       } finally {
