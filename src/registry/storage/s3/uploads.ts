@@ -150,6 +150,8 @@ export class S3UploadStore implements UploadSessions {
   /** Assembles the bytes into one object and returns where it is (the upload's tail when there are no parts). */
   private async assemble(name: string, id: string, state: UploadState): Promise<string | null> {
     if (!state.multipartId) return state.tail?.path ?? null;
+    // A commit retried after a failure past this step finds the object already whole.
+    if ((await this.driver.stat(uploadDataPath(name, id)))?.size === size(state)) return uploadDataPath(name, id);
     const { client, bucket } = this.driver;
     if (state.tail) {
       const bytes = await this.driver.getContent(state.tail.path);
