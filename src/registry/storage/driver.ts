@@ -17,6 +17,7 @@ export interface StorageDriver {
   getContent(path: string): Promise<Buffer | null>;
   /** Replace a small file atomically: readers see the old or the new content, never a mix. */
   putContent(path: string, data: Buffer | string): Promise<void>;
+  /** A file's size and time, or null. Only files: an object store has no directories (use `list`). */
   stat(path: string): Promise<FileInfo | null>;
   /** Byte range is inclusive, as in HTTP. Errors with code ENOENT when the file is missing. */
   reader(path: string, range?: { start: number; end: number }): Readable;

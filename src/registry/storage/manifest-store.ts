@@ -72,7 +72,7 @@ export class ManifestStore {
   }
 
   async repositoryExists(name: string): Promise<boolean> {
-    return (await this.driver.stat(`${repoDir(name)}/_manifests`)) !== null;
+    return (await this.driver.list(repoDir(name))).includes('_manifests');
   }
 
   /** Every manifest digest with a revision link in the repository. */

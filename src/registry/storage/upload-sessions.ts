@@ -43,8 +43,8 @@ export class KeyedLock {
 }
 
 /**
- * Upload sessions started before `now - maxAgeMs` (by `startedat`, or the folder's time when that
- * is missing), repository by repository.
+ * Upload sessions started before `now - maxAgeMs` (by `startedat`; without it by the folder's time
+ * where there are folders, else as abandoned), repository by repository.
  */
 export async function* staleUploads(driver: StorageDriver, maxAgeMs: number, repositories: string[]): AsyncGenerator<{ name: string; id: string }> {
   const cutoff = Date.now() - maxAgeMs;

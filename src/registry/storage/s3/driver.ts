@@ -104,12 +104,9 @@ export class S3Driver implements StorageDriver {
       const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(path) }));
       return { size: out.ContentLength ?? 0, modTime: out.LastModified ?? new Date(0) };
     } catch (err) {
-      if (!isNotFound(err)) throw err;
+      if (isNotFound(err)) return null;
+      throw err;
     }
-    // Not an object: a "directory" exists when any key lies under it.
-    const out = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${this.key(path)}/`, MaxKeys: 1 }));
-    const first = out.Contents?.[0];
-    return first ? { size: 0, modTime: first.LastModified ?? new Date(0) } : null;
   }
 
   reader(path: string, range?: { start: number; end: number }): Readable {

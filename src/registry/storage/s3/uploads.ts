@@ -50,10 +50,9 @@ export class S3UploadStore implements UploadSessions {
 
   async create(name: string): Promise<string> {
     const id = randomUUID();
-    await Promise.all([
-      this.driver.putContent(uploadStartedAtPath(name, id), new Date().toISOString()),
-      this.writeState(name, id, { parts: [], partsBytes: 0 }),
-    ]);
+    // startedat first: a purge that sees the upload's keys then always sees its age.
+    await this.driver.putContent(uploadStartedAtPath(name, id), new Date().toISOString());
+    await this.writeState(name, id, { parts: [], partsBytes: 0 });
     this.hashes.set(`${name}/${id}`, { hash: createHash('sha256'), size: 0 });
     return id;
   }
