@@ -3,42 +3,10 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import type { FileInfo, StorageDriver } from './driver.js';
+import { sendFile } from './send-file.js';
 
 const READ_BUFFER = 1 << 20;
 const FLUSH_EVERY = 32 << 20;
-const SEND_BUFFER = 256 * 1024;
-const SEND_BUFFERS = 2;
-
-/**
- * Copies [start, end) of a file to a writable through a few recycled buffers, reusing one only
- * after its write has been flushed. A read stream allocates a fresh buffer per read, and at blob
- * sizes the garbage collector then costs more than the copying.
- */
-async function sendFile(handle: fs.FileHandle, out: Writable, start: number, end: number): Promise<void> {
-  const buffers = Array.from({ length: SEND_BUFFERS }, () => Buffer.allocUnsafe(SEND_BUFFER));
-  const inFlight: Promise<void>[] = [];
-  let position = start;
-  let i = 0;
-  const closed = new Promise<never>((_, reject) => out.once('close', () => reject(new Error('client went away'))));
-  closed.catch(() => undefined);
-  while (position < end) {
-    if (inFlight.length === SEND_BUFFERS) await Promise.race([inFlight.shift()!, closed]);
-    const buffer = buffers[i++ % SEND_BUFFERS]!;
-    const { bytesRead } = await handle.read(buffer, 0, Math.min(SEND_BUFFER, end - position), position);
-    if (bytesRead === 0) throw new Error('file shrank while being sent');
-    position += bytesRead;
-    inFlight.push(
-      new Promise<void>((resolve, reject) => {
-        out.write(buffer.subarray(0, bytesRead), (err) => (err ? reject(err) : resolve()));
-      }),
-    );
-  }
-  await Promise.race([Promise.all(inFlight), closed]);
-  await new Promise<void>((resolve, reject) => {
-    out.end(() => resolve());
-    out.once('error', reject);
-  });
-}
 
 /**
  * Appends to a file and, every FLUSH_EVERY bytes, starts an fdatasync in the background (one at a
