@@ -89,7 +89,7 @@ export class RegistryApi {
 
   /** GET a blob, hashing the body as it arrives; returns the bytes received. */
   async getBlob(repo: string, blob: Blob): Promise<number> {
-    const reply = await this.http.request({ method: 'GET', path: `/v2/${repo}/blobs/${blob.digest}`, expect: 200, hash: true });
+    const reply = await this.http.getHashed(`/v2/${repo}/blobs/${blob.digest}`);
     check(`${this.label}: GET blob ${blob.digest}: size`, reply.bytes, blob.size);
     check(`${this.label}: GET blob ${blob.digest}: sha256 of the body`, reply.digest, blob.digest);
     return reply.bytes;

@@ -2,6 +2,7 @@
 // memory without per-request copies, and every response checked (status, and the sha256 of every
 // body whose digest is known). Any failure throws a BenchError that names the request.
 import { createHash } from 'node:crypto';
+import { BodyFetcher } from './body-fetcher.js';
 import { once } from 'node:events';
 import http from 'node:http';
 
@@ -117,11 +118,14 @@ export class HttpTarget {
     this.agent = new http.Agent({ keepAlive: true, maxSockets: opts.maxSockets, maxFreeSockets: opts.maxSockets, scheduling: 'lifo' });
     this.baseHeaders = opts.authorization ? { authorization: opts.authorization } : {};
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 120_000;
+    this.bodies = new BodyFetcher(label, baseUrl, opts.authorization ? { authorization: opts.authorization } : {}, this.idleTimeoutMs);
     const u = new URL(baseUrl);
     this.hostname = u.hostname;
     this.port = Number(u.port);
   }
 
+  /** blob GETs: raw sockets into a fixed buffer, so the client keeps up with the servers */
+  private readonly bodies: BodyFetcher;
   private readonly hostname: string;
   private readonly port: number;
   private readonly idleTimeoutMs: number;
@@ -189,8 +193,21 @@ export class HttpTarget {
     });
   }
 
+  /**
+   * GET whose body is hashed and counted, never kept (blob pulls); a status other than `expect`
+   * fails with the start of the body.
+   */
+  async getHashed(path: string, expect = 200): Promise<{ bytes: number; digest: string }> {
+    const r = await this.bodies.get(path, expect);
+    if (r.status !== expect || r.digest === undefined) {
+      throw new BenchError(`${this.label}: GET ${path}: HTTP ${r.status}, expected ${expect}${r.errorText ? `: ${r.errorText.slice(0, ERROR_BODY_LIMIT)}` : ''}`);
+    }
+    return { bytes: r.bytes, digest: r.digest };
+  }
+
   close(): void {
     this.agent.destroy();
+    this.bodies.close();
   }
 }
 

@@ -234,7 +234,7 @@ export async function clientCeiling(
     const monitor = new ProcMonitor(proc.pid);
     const cpu0 = monitor.cpuSeconds();
     const pull = async (name: string, source: BlobSource): Promise<number> => {
-      const reply = await http.request({ method: 'GET', path: `/${name}`, expect: 200, hash: true });
+      const reply = await http.getHashed(`/${name}`);
       if (reply.bytes !== source.size || reply.digest !== source.digest()) {
         throw new BenchError(`file server: GET /${name}: got ${reply.bytes} bytes with ${reply.digest}, expected ${source.size} with ${source.digest()}`);
       }
