@@ -1,7 +1,6 @@
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
 import { RegistryError } from '../errors.js';
 import { splitDigest } from '../names.js';
 import type { StorageDriver } from './driver.js';
@@ -54,19 +53,18 @@ export class UploadStore implements UploadSessions {
       let state = this.hashes.get(key);
       if (state && state.size !== current) state = undefined;
       const hashing = state;
-      let written = 0;
-      const counter = new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          written += chunk.length;
-          hashing?.hash.update(chunk);
-          done(null, chunk);
-        },
-      });
       // Until the write completes the running hash may be ahead of the file; drop it so a
       // failure forces a re-hash instead of a wrong digest.
       this.hashes.delete(key);
       const out = await this.driver.openAppend(uploadDataPath(name, id));
-      await pipeline(body, counter, out);
+      // Every chunk the body emits is one the pipe writes, so a plain 'data' listener sees exactly
+      // the bytes written; a Transform stage in between cost a few percent of a big push's CPU.
+      let written = 0;
+      body.on('data', (chunk: Buffer) => {
+        written += chunk.length;
+        hashing?.hash.update(chunk);
+      });
+      await pipeline(body, out);
       if (hashing) {
         hashing.size = current + written;
         this.hashes.set(key, hashing);
