@@ -2,7 +2,7 @@
 import { posix } from 'node:path';
 import type { DeploySettings } from '../settings/settings.js';
 import { HOST_LAYOUT, NGINX_UID, isIpv4, validateDomain } from '../templates/render.js';
-import { installDirArgv, type Argv, type Step } from './step.js';
+import type { Argv, Step } from './step.js';
 
 export const SELF_SIGNED_DAYS = 825;
 /** Re-issue when fewer than this many seconds of validity are left. */
@@ -61,7 +61,9 @@ export function selfSignedCheckArgv(domain: string, paths: Pick<TlsPaths, 'certi
 /**
  * Creates tls/privkey.pem (0600, owned by nginx's uid 101, so the unprivileged nginx can read it)
  * and tls/fullchain.pem (0644). The key file is created empty with its final mode first, so the key
- * is never readable by others, even for a moment; openssl then writes into it.
+ * is never readable by others, even for a moment; openssl then writes into it. tls/ itself comes
+ * from the directories step, which runs first (creating it here too was the one command a first
+ * deploy ran twice).
  */
 export function selfSignedTlsStep(settings: Pick<DeploySettings, 'domain' | 'dir'>): Step {
   const paths = tlsPaths(settings.dir);
@@ -71,7 +73,6 @@ export function selfSignedTlsStep(settings: Pick<DeploySettings, 'domain' | 'dir
     name: `Create a self-signed certificate for ${settings.domain}`,
     check: selfSignedCheckArgv(settings.domain, paths),
     commands: [
-      installDirArgv({ path: paths.dir, mode: 0o755 }),
       ['install', '-m', '0600', '-o', owner, '-g', owner, '/dev/null', paths.privateKey],
       selfSignedOpensslArgv(settings.domain, paths),
       ['chown', `${owner}:${owner}`, paths.privateKey],

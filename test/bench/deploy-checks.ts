@@ -25,7 +25,10 @@ export async function assertDeployFigures(d: DeployInfo | undefined, stdout: str
   assert.equal(d.build?.cache, 'cold');
   assert.ok(d.build!.share > 0 && d.build!.share < 1, `build share ${d.build!.share}`);
   assert.ok((d.build!.composeBuildSeconds ?? 0) > 0, 'compose build found in the command log');
-  assert.ok(Array.isArray(d.doneTwice));
+  // "Nothing done twice" is a property, not a timing: asserted.
+  assert.deepEqual(d.doneTwice, [], 'no step did work in both the first deploy and the re-run');
+  assert.deepEqual(d.repeatedSteps, [], 'no step ran twice within one deploy');
+  assert.deepEqual(d.repeatedCommands, [], 'no state-changing remote command ran twice in the first deploy');
   assert.equal(typeof d.rerunPass, 'boolean');
   assert.deepEqual(d.warnings, [], 'teardown clean');
 
