@@ -20,6 +20,9 @@ export interface FileChange {
   note?: string;
 }
 
+/** Channels a preflight opens at once; OpenSSH allows 10 sessions per connection by default. */
+const PROBES_AT_ONCE = 4;
+
 /**
  * The one place that runs provisioning data on a host. Everything goes through `sudo` (a no-op
  * when the login is root); in dry-run mode reads still happen and writes are only reported.
@@ -34,13 +37,22 @@ export class Executor {
     return this.host.exec(argv, { sudo: true, timeoutMs: 15 * 60_000, ...opts });
   }
 
-  /** Read-only probes, all of them, in order; a failing probe is a fact, not an error. */
+  /**
+   * Read-only probes, all of them; a failing probe is a fact, not an error. A few run at once, each
+   * on its own channel of the one connection: one after another they were most of a re-run's
+   * preflight (11 round trips, ~0.15 s each, over 2 s).
+   */
   async probe(probes: Probe[]): Promise<Partial<Record<ProbeId, ProbeResult>>> {
     const out: Partial<Record<ProbeId, ProbeResult>> = {};
-    for (const p of probes) {
-      const r = await this.host.exec(p.argv, { sudo: p.needsSudo, allowFailure: true, timeoutMs: 60_000 });
-      out[p.id] = { code: r.code, stdout: r.stdout, stderr: r.stderr };
-    }
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < probes.length) {
+        const p = probes[next++]!;
+        const r = await this.host.exec(p.argv, { sudo: p.needsSudo, allowFailure: true, timeoutMs: 60_000 });
+        out[p.id] = { code: r.code, stdout: r.stdout, stderr: r.stderr };
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PROBES_AT_ONCE, probes.length) }, worker));
     return out;
   }
 
