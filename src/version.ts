@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pkg from '../package.json' with { type: 'json' };
@@ -15,9 +15,23 @@ export function packageRoot(): string {
   throw new Error('cannot find the registry-setup package directory');
 }
 
-/** The registry payload shipped in the package (dist/registry.mjs, made by `npm run build`). */
-export function readRegistryBundle(): Buffer {
-  const file = path.join(packageRoot(), 'dist', 'registry.mjs');
-  if (!existsSync(file)) throw new Error(`${file} is missing; run \`npm run build\` in the registry-setup package`);
-  return readFileSync(file);
+/** One file of the registry payload, by its path inside the payload directory (`registry.mjs`, `chunks/…`). */
+export interface PayloadFile {
+  path: string;
+  content: Buffer;
+}
+
+/**
+ * The registry payload shipped in the package: dist/registry/ (made by `npm run build`), the entry
+ * `registry.mjs` and the chunks it loads on demand (the S3 client, ACME renewal, gc), so that a
+ * serving registry never parses code it does not run.
+ */
+export function readRegistryPayload(): PayloadFile[] {
+  const dir = path.join(packageRoot(), 'dist', 'registry');
+  if (!existsSync(path.join(dir, 'registry.mjs'))) throw new Error(`${dir}/registry.mjs is missing; run \`npm run build\` in the registry-setup package`);
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath ?? e.path, e.name)).split(path.sep).join('/'))
+    .sort()
+    .map((rel) => ({ path: rel, content: readFileSync(path.join(dir, rel)) }));
 }

@@ -19,7 +19,7 @@ import {
   type PartialSettings,
 } from '../settings/resolve.js';
 import { DEFAULT_SETTINGS, type DeploySettings, type TlsMode } from '../settings/settings.js';
-import { readRegistryBundle } from '../version.js';
+import { readRegistryPayload } from '../version.js';
 import { cliVersion } from '../ops/version.js';
 import { Output } from './output.js';
 import { addHostOptions, connectHosts, hostLabels, isInteractive, readStdinSecret, type HostFlags } from './host-session.js';
@@ -159,7 +159,7 @@ async function runDeploy(targetArgs: string[], flags: DeployFlags): Promise<numb
     const result = await deploy({
       targets: connected.map((c, i) => ({ host: c.host, settings: settings[i]!, label: c.label, output: c.output })),
       version: cliVersion(),
-      registryBundle: readRegistryBundle(),
+      registryPayload: readRegistryPayload(),
       password: typed,
       customTls,
       s3Credentials,

@@ -6,7 +6,7 @@ import { addDeploymentOptions, withDeployments, type DeploymentFlags } from '../
 import { upgrade } from '../ops/upgrade.js';
 import { cliVersion } from '../ops/version.js';
 import { HOST_LAYOUT } from '../templates/render.js';
-import { readRegistryBundle } from '../version.js';
+import { readRegistryPayload } from '../version.js';
 import { Output } from './output.js';
 
 interface UpgradeFlags extends DeploymentFlags {
@@ -27,13 +27,13 @@ export function upgradeCommand(): Command {
       .addOption(new Option('--publish-address <addr>').hideHelp()),
   ).action(async (targets: string[], flags: UpgradeFlags) => {
     const output = new Output({ json: flags.json });
-    const bundle = readRegistryBundle();
+    const payload = readRegistryPayload();
     await withDeployments(targets, flags, output, 'upgrade', async (ds) => {
       // Deployments from before upload secrets get one, the same on every host.
       const secrets = await Promise.all(ds.map((d) => d.host.readFile(d.path(HOST_LAYOUT.uploadSecret), { sudo: true })));
       const uploadSecret = secrets.map(usableUploadSecret).find((s) => s !== undefined) ?? generateUploadSecret();
       for (const d of ds) {
-        const r = await upgrade(d, { version: cliVersion(), registryBundle: bundle, force: Boolean(flags.force), output: d.output, publishAddress: flags.publishAddress, uploadSecret });
+        const r = await upgrade(d, { version: cliVersion(), registryPayload: payload, force: Boolean(flags.force), output: d.output, publishAddress: flags.publishAddress, uploadSecret });
         if (output.json) {
           d.output.event('result', { from: r.from, to: r.to, changed: r.changed, image: r.image, restartMs: r.restartMs, removedImage: r.removedImage, files: r.files });
           continue;

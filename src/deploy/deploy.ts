@@ -15,7 +15,10 @@ import {
   renewalUnitName,
   renderDeploymentFiles,
   selfSignedTlsStep,
+  isBuildInput,
+  prunePayloadArgv,
   type ComposeTarget,
+  type PayloadFile,
   type FileSpec,
   type PreflightReport,
   type RenderedDeployment,
@@ -44,7 +47,8 @@ export interface DeployTarget {
 export interface DeployOptions {
   targets: DeployTarget[];
   version: string;
-  registryBundle: Buffer;
+  /** the package's dist/registry/ (readRegistryPayload) */
+  registryPayload: readonly PayloadFile[];
   /** a password the user gave (stdin or wizard); otherwise one is generated for a new user */
   password?: string;
   /** local files of `--tls custom` */
@@ -240,7 +244,7 @@ export async function deploy(opts: DeployOptions): Promise<DeployResult> {
 
   // 3. Directories, the certificate, the files. Let's Encrypt: nginx starts HTTP-only until there is a certificate.
   const render = (r: HostRun, nginxMode: NginxMode) =>
-    renderDeploymentFiles(r.settings, { version: opts.version, registryBundle: opts.registryBundle, htpasswd: htpasswdText, uploadSecret, s3Credentials, s3Ca, nginxMode });
+    renderDeploymentFiles(r.settings, { version: opts.version, registryPayload: opts.registryPayload, htpasswd: htpasswdText, uploadSecret, s3Credentials, s3Ca, nginxMode });
   await each(async (r) => {
     if (settings.tls === 'letsencrypt') r.cert = await installedCertificate(r.host, r.settings);
     r.rendered = render(r, r.cert.present ? 'https' : 'http-only');
@@ -288,6 +292,8 @@ export async function deploy(opts: DeployOptions): Promise<DeployResult> {
   await each(async (r) => {
     await r.step('files', 'Write compose.yaml, nginx.conf, htpasswd and the registry image', async () => {
       r.changedFiles = (await r.exec.applyFiles(r.rendered.files, { withDiff: dryRun })).filter((c) => c.action !== 'unchanged');
+      const payloadDir = `${r.path(HOST_LAYOUT.registryPayload)}/`;
+      if (!dryRun && r.changedFiles.some((c) => c.path.startsWith(payloadDir))) await r.exec.run(prunePayloadArgv(r.settings.dir, opts.registryPayload));
       r.result.files.push(...r.changedFiles);
       return { status: done(r.changedFiles.length > 0), detail: r.changedFiles.length ? r.changedFiles.map((c) => `${c.action} ${c.path.slice(r.settings.dir.length + 1)}`).join(', ') : undefined };
     });
@@ -296,7 +302,7 @@ export async function deploy(opts: DeployOptions): Promise<DeployResult> {
     r.before = dryRun || !r.compose ? [] : await listContainers(r.exec, r.settings.composeProject);
     await r.step('start', 'Build the registry image and start the containers', async () => {
       const image = registryImageTag(opts.version);
-      const buildChanged = [HOST_LAYOUT.dockerfile, HOST_LAYOUT.dockerignore, HOST_LAYOUT.registryBundle].some((rel) => r.changed(rel));
+      const buildChanged = r.changedFiles.some((c) => isBuildInput(r.settings.dir, c.path));
       const needBuild = buildChanged || !r.compose || !(await imageExists(r.exec, image));
       const needUp = needBuild || r.changed(HOST_LAYOUT.compose) || !stackRunning(r.before);
       const recreate = [HOST_LAYOUT.uploadSecret, HOST_LAYOUT.s3Credentials, HOST_LAYOUT.s3Ca].some((rel) => r.changed(rel)) && containerFor(r.before, 'registry') !== undefined;

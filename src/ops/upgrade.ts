@@ -1,11 +1,11 @@
-// `upgrade`: the registry image rebuilt from this CLI's payload (dist/registry.mjs) and swapped in
+// `upgrade`: the registry image rebuilt from this CLI's payload (dist/registry/) and swapped in
 // with the shortest interruption: the new image is built while the old container serves, then only
 // the registry container is recreated. Data, users (auth/) and certificates (tls/) are not touched.
 import { parse as parseYaml } from 'yaml';
 import type { Output, StepStatus } from '../cli/output.js';
 import type { FileChange } from '../deploy/executor.js';
 import { containerFor, imageExists, reloadNginx, waitHealthy } from '../deploy/stack.js';
-import { composeArgv, renderDeploymentFiles, type FileSpec } from '../provision/index.js';
+import { composeArgv, isBuildInput, prunePayloadArgv, renderDeploymentFiles, type FileSpec, type PayloadFile } from '../provision/index.js';
 import { HOST_LAYOUT, registryImageTag, type NginxMode } from '../templates/render.js';
 import { publicClient, type Deployment } from './deployment.js';
 import { OpsError } from './errors.js';
@@ -16,8 +16,8 @@ export class UpgradeError extends OpsError {}
 export interface UpgradeOptions {
   /** the version to install (this CLI's) */
   version: string;
-  /** this CLI's dist/registry.mjs */
-  registryBundle: Buffer;
+  /** this CLI's dist/registry/ (readRegistryPayload) */
+  registryPayload: readonly PayloadFile[];
   /** allow installing an older version over a newer one */
   force: boolean;
   output: Output;
@@ -71,7 +71,7 @@ export async function upgrade(d: Deployment, o: UpgradeOptions): Promise<Upgrade
   const settings = { ...d.settings, target: d.record.settings.target ?? d.settings.target };
   const rendered = renderDeploymentFiles(settings, {
     version: to,
-    registryBundle: o.registryBundle,
+    registryPayload: o.registryPayload,
     htpasswd: HTPASSWD_PLACEHOLDER,
     uploadSecret: o.uploadSecret,
     nginxMode,
@@ -96,11 +96,12 @@ export async function upgrade(d: Deployment, o: UpgradeOptions): Promise<Upgrade
   await step('files', `Write the ${to} build files and compose.yaml`, async () => {
     await exec.ensureDirectories(rendered.directories);
     changes = (await exec.applyFiles(runtimeFiles)).filter((c) => c.action !== 'unchanged');
+    if (changes.some((c) => c.path.startsWith(`${d.path(HOST_LAYOUT.registryPayload)}/`))) await exec.run(prunePayloadArgv(d.dir, o.registryPayload));
     result.files.push(...changes);
     return { status: changes.length ? 'done' : 'unchanged', detail: changes.length ? changes.map((c) => `${c.action} ${c.path.slice(d.dir.length + 1)}`).join(', ') : undefined };
   });
 
-  const buildInputs = [HOST_LAYOUT.dockerfile, HOST_LAYOUT.dockerignore, HOST_LAYOUT.registryBundle].some(changed);
+  const buildInputs = changes.some((c) => isBuildInput(d.dir, c.path));
   await step('build', `Build ${image} (the running registry keeps serving)`, async () => {
     if (!buildInputs && (await imageExists(exec, image))) return { status: 'unchanged', detail: 'image exists' };
     try {

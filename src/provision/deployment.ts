@@ -16,11 +16,58 @@ import { composeUpArgv, nginxReloadArgv, type ComposeTarget } from './docker.js'
 import { selfSignedTlsStep } from './tls.js';
 import { installDirArgv, type DirSpec, type FileSpec, type Step } from './step.js';
 
+export interface PayloadFile {
+  path: string;
+  content: Buffer | string;
+}
+
+/** The payload's paths are written under build/registry/: plain relative paths only, the entry among them. */
+function checkPayload(files: readonly PayloadFile[]): void {
+  if (!files.some((f) => f.path === 'registry.mjs')) throw new Error('the registry payload has no registry.mjs (run `npm run build`)');
+  for (const f of files) {
+    if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(f.path) || f.path.split('/').some((part) => part === '..' || part === '.')) {
+      throw new Error(`unexpected file in the registry payload: ${JSON.stringify(f.path)}`);
+    }
+  }
+}
+
+/** Directories under build/registry/ that the payload's files need (chunks/, …), parents first. */
+export function payloadDirectories(files: readonly PayloadFile[]): string[] {
+  const dirs = new Set<string>();
+  for (const f of files) {
+    const parts = f.path.split('/').slice(0, -1);
+    for (let i = 1; i <= parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
+  }
+  return [...dirs].sort();
+}
+
+/** Whether a host path is an input of the registry image's build (Dockerfile, .dockerignore, payload). */
+export function isBuildInput(installDir: string, hostPath: string): boolean {
+  return hostPath.startsWith(`${posix.join(installDir, HOST_LAYOUT.buildDir)}/`);
+}
+
+/**
+ * Removes the files under build/registry/ that are not part of `payload`: chunk names carry a hash
+ * of their content, so a new version's payload leaves the old chunks behind otherwise.
+ */
+export function prunePayloadArgv(installDir: string, payload: readonly PayloadFile[]): string[] {
+  const script = [
+    'cd "$1" || exit 0',
+    'shift',
+    'find . -type f | while IFS= read -r f; do',
+    '  f=${f#./}; keep=',
+    '  for k in "$@"; do [ "$f" = "$k" ] && keep=1 && break; done',
+    '  [ -n "$keep" ] || rm -f -- "$f" || exit 1',
+    'done',
+  ].join('\n');
+  return ['sh', '-c', script, 'sh', posix.join(installDir, HOST_LAYOUT.registryPayload), ...payload.map((f) => f.path)];
+}
+
 export interface RenderDeploymentOptions {
   /** registry-setup version: image tag, image label, registry-setup.json */
   version: string;
-  /** dist/registry.mjs */
-  registryBundle: Buffer | string;
+  /** the package's dist/registry/: `registry.mjs` and the chunks it loads, by path inside it */
+  registryPayload: readonly PayloadFile[];
   /**
    * Content of auth/htpasswd (bcrypt entries). `null` deploys a registry WITHOUT authentication:
    * meant for local tests only, and never the default.
@@ -75,6 +122,7 @@ export function renderDeploymentFiles(settings: DeploySettings, opts: RenderDepl
   if (!dir.startsWith('/')) throw new Error(`the install directory must be an absolute path, not "${settings.dir}"`);
   const at = (rel: string): string => posix.join(dir, rel);
   const uid = REGISTRY_UID;
+  checkPayload(opts.registryPayload);
 
   const directories: DirSpec[] = [
     { path: dir, mode: 0o755 },
@@ -82,6 +130,8 @@ export function renderDeploymentFiles(settings: DeploySettings, opts: RenderDepl
     { path: at(HOST_LAYOUT.authDir), mode: 0o755 },
     { path: at(HOST_LAYOUT.tlsDir), mode: 0o755 },
     { path: at(HOST_LAYOUT.buildDir), mode: 0o755 },
+    { path: at(HOST_LAYOUT.registryPayload), mode: 0o755 },
+    ...payloadDirectories(opts.registryPayload).map((d) => ({ path: at(posix.join(HOST_LAYOUT.registryPayload, d)), mode: 0o755 })),
     { path: at(HOST_LAYOUT.webroot), mode: 0o755 },
     { path: posix.dirname(at(HOST_LAYOUT.acmeChallengeDir)), mode: 0o755 },
     { path: at(HOST_LAYOUT.acmeChallengeDir), mode: 0o755 },
@@ -102,7 +152,7 @@ export function renderDeploymentFiles(settings: DeploySettings, opts: RenderDepl
     { path: at(HOST_LAYOUT.nginxConf), content: nginxConf, mode: 0o644 },
     { path: at(HOST_LAYOUT.dockerfile), content: buildDockerfile(settings, version), mode: 0o644 },
     { path: at(HOST_LAYOUT.dockerignore), content: buildDockerignore(), mode: 0o644 },
-    { path: at(HOST_LAYOUT.registryBundle), content: opts.registryBundle, mode: 0o644 },
+    ...opts.registryPayload.map((f) => ({ path: at(posix.join(HOST_LAYOUT.registryPayload, f.path)), content: f.content, mode: 0o644 })),
     { path: at(HOST_LAYOUT.deployedSettings), content: deployedSettingsJson(settings, version, nginxMode), mode: 0o644 },
   ];
   if (opts.htpasswd !== null) {

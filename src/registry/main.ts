@@ -1,4 +1,4 @@
-// Entry point of the image payload (dist/registry.mjs): `node registry.mjs serve`, with distribution's
+// Entry point of the image payload (dist/registry/registry.mjs): `node registry.mjs serve`, with distribution's
 // environment variables honoured, so a registry:2 compose file runs it unchanged.
 import { Command, CommanderError } from 'commander';
 import { describeStartupError, serveCommand } from './serve-command.js';

@@ -40,7 +40,7 @@ export const CONTAINER_PATHS = {
   data: '/var/lib/registry',
   /** tmpfs in both containers */
   temp: '/tmp',
-  /** the bundle inside the registry image */
+  /** the payload's entry inside the registry image (its chunks are in /app/chunks/) */
   registryBundle: '/app/registry.mjs',
   /** results for `status` (gc.json, written by `gc --state-file`); writable by the registry (host: <dir>/state/) */
   stateDir: '/var/lib/registry-setup/state',
@@ -67,7 +67,8 @@ export const HOST_LAYOUT = {
   buildDir: 'build',
   dockerfile: 'build/Dockerfile',
   dockerignore: 'build/.dockerignore',
-  registryBundle: 'build/registry.mjs',
+  /** the registry payload (dist/registry/ of the package): registry.mjs and chunks/ */
+  registryPayload: 'build/registry',
   deployedSettings: 'registry-setup.json',
   /** last GC and renewal results, read by `status`; owned by the registry's uid (it writes gc.json) */
   stateDir: 'state',

@@ -130,7 +130,7 @@ export function renderReport(result: BenchResult): string {
     out.push('', ...renderDeploy(result.deploy));
     return out.join('\n');
   }
-  out.push(`registry benchmark: ours (dist/registry.mjs) vs CNCF distribution (${String(result.meta.distributionVersion ?? '?')})`);
+  out.push(`registry benchmark: ours (dist/registry/registry.mjs) vs CNCF distribution (${String(result.meta.distributionVersion ?? '?')})`);
   const load = (v: unknown) => (Array.isArray(v) ? v.map((x) => fmt(Number(x))).join(' ') : '?');
   out.push(
     `${String(result.meta.mode)} run, ${String(result.meta.startedAt)}, git ${String(result.meta.gitSha)}, node ${String(result.meta.node)}, ` +

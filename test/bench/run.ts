@@ -1,5 +1,5 @@
 // Benchmark entry point: `node --import tsx test/bench/run.ts [--quick] [--scenarios a,b] ...`
-// (npm run bench builds dist/registry.mjs first). Starts our registry and distribution on fresh
+// (npm run bench builds dist/registry/ first). Starts our registry and distribution on fresh
 // data dirs under one parent, drives both with the same client, interleaved scenario by scenario,
 // once without auth and once with the same bcrypt htpasswd file; prints a table and writes JSON.
 // When Ceph RGW is installed, the throughput scenarios also run on our registry with the S3

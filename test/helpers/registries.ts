@@ -1,5 +1,5 @@
 // Registries under test, each on its own random loopback port with its own data dir:
-// ours (dist/registry.mjs) and CNCF distribution 2.8 (/usr/bin/docker-registry).
+// ours (dist/registry/registry.mjs) and CNCF distribution 2.8 (/usr/bin/docker-registry).
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -34,7 +34,7 @@ export interface RegistryOptions {
 }
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-export const ourRegistryBundle = join(repoRoot, 'dist', 'registry.mjs');
+export const ourRegistryBundle = join(repoRoot, 'dist', 'registry', 'registry.mjs');
 export const distributionBinary = '/usr/bin/docker-registry';
 
 const START_TIMEOUT_MS = 20_000;

@@ -1,7 +1,7 @@
 // The deployment's files (paths, modes, owners, byte-stability), its steps, and the self-signed TLS
 // step, whose openssl argv and check are run here for real.
 import assert from 'node:assert/strict';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { parse } from 'yaml';
@@ -10,6 +10,8 @@ import {
   deploySteps,
   installDirArgv,
   installFileArgv,
+  isBuildInput,
+  prunePayloadArgv,
   renderDeploymentFiles,
   selfSignedCheckArgv,
   selfSignedOpensslArgv,
@@ -38,7 +40,11 @@ const settings: DeploySettings = {
   nginxImage: 'nginx:1.27-alpine',
 };
 const HTPASSWD = 'admin:$2y$10$abcdefghijklmnopqrstuu5Ilz0S3ZQkP3v1mG8t8fV1l8K0kQj7m\n';
-const opts: RenderDeploymentOptions = { version: '0.1.0', registryBundle: Buffer.from('console.log("registry")\n'), htpasswd: HTPASSWD };
+const PAYLOAD = [
+  { path: 'registry.mjs', content: Buffer.from('import("./chunks/s3-AB12.mjs")\n') },
+  { path: 'chunks/s3-AB12.mjs', content: Buffer.from('export const s3 = 1;\n') },
+];
+const opts: RenderDeploymentOptions = { version: '0.1.0', registryPayload: PAYLOAD, htpasswd: HTPASSWD };
 
 describe('renderDeploymentFiles', () => {
   test('the files, their modes and owners', () => {
@@ -50,7 +56,8 @@ describe('renderDeploymentFiles', () => {
         '/opt/registry-setup/nginx/nginx.conf 644 0:0',
         '/opt/registry-setup/build/Dockerfile 644 0:0',
         '/opt/registry-setup/build/.dockerignore 644 0:0',
-        '/opt/registry-setup/build/registry.mjs 644 0:0',
+        '/opt/registry-setup/build/registry/registry.mjs 644 0:0',
+        '/opt/registry-setup/build/registry/chunks/s3-AB12.mjs 644 0:0',
         '/opt/registry-setup/registry-setup.json 644 0:0',
         '/opt/registry-setup/auth/htpasswd 600 1000:1000 sensitive',
       ],
@@ -62,6 +69,8 @@ describe('renderDeploymentFiles', () => {
       ['install', '-d', '-m', '0755', '-o', '0', '-g', '0', '/opt/registry-setup/auth'],
       ['install', '-d', '-m', '0755', '-o', '0', '-g', '0', '/opt/registry-setup/tls'],
       ['install', '-d', '-m', '0755', '-o', '0', '-g', '0', '/opt/registry-setup/build'],
+      ['install', '-d', '-m', '0755', '-o', '0', '-g', '0', '/opt/registry-setup/build/registry'],
+      ['install', '-d', '-m', '0755', '-o', '0', '-g', '0', '/opt/registry-setup/build/registry/chunks'],
       ['install', '-d', '-m', '0755', '-o', '0', '-g', '0', '/opt/registry-setup/webroot'],
       ['install', '-d', '-m', '0755', '-o', '0', '-g', '0', '/opt/registry-setup/webroot/.well-known'],
       ['install', '-d', '-m', '0755', '-o', '0', '-g', '0', '/opt/registry-setup/webroot/.well-known/acme-challenge'],
@@ -73,7 +82,7 @@ describe('renderDeploymentFiles', () => {
 
   test('the same inputs give the same bytes', () => {
     const a = renderDeploymentFiles(settings, opts);
-    const b = renderDeploymentFiles({ ...settings }, { ...opts, registryBundle: Buffer.from(opts.registryBundle) });
+    const b = renderDeploymentFiles({ ...settings }, { ...opts, registryPayload: PAYLOAD.map((f) => ({ ...f, content: Buffer.from(f.content) })) });
     assert.equal(a.files.length, b.files.length);
     for (let i = 0; i < a.files.length; i += 1) {
       assert.ok(Buffer.from(a.files[i]!.content).equals(Buffer.from(b.files[i]!.content)), a.files[i]!.path);
@@ -90,10 +99,33 @@ describe('renderDeploymentFiles', () => {
     assert.deepEqual(Object.keys(json.settings), Object.keys(settings).sort());
   });
 
-  test('the bundle is passed through untouched', () => {
+  test('the payload is passed through untouched, and only a plain payload with its entry is accepted', () => {
     const bundle = Buffer.from([0xef, 0xbb, 0xbf, 0x41, 0x0a]);
-    const f = renderDeploymentFiles(settings, { ...opts, registryBundle: bundle }).files.find((x) => x.path.endsWith('registry.mjs'))!;
+    const f = renderDeploymentFiles(settings, { ...opts, registryPayload: [{ path: 'registry.mjs', content: bundle }] }).files.find((x) => x.path.endsWith('/registry.mjs'))!;
     assert.equal(f.content, bundle);
+    assert.throws(() => renderDeploymentFiles(settings, { ...opts, registryPayload: PAYLOAD.slice(1) }), /no registry\.mjs/);
+    for (const bad of ['../evil.mjs', '/abs.mjs', 'chunks/../../x', 'a b.mjs', 'chunks//x.mjs']) {
+      assert.throws(() => renderDeploymentFiles(settings, { ...opts, registryPayload: [...PAYLOAD, { path: bad, content: '' }] }), /unexpected file in the registry payload/, bad);
+    }
+  });
+
+  test('build inputs and the pruning of files an older payload left behind', async () => {
+    assert.equal(isBuildInput('/opt/registry-setup', '/opt/registry-setup/build/registry/chunks/s3-AB12.mjs'), true);
+    assert.equal(isBuildInput('/opt/registry-setup', '/opt/registry-setup/build/Dockerfile'), true);
+    assert.equal(isBuildInput('/opt/registry-setup', '/opt/registry-setup/compose.yaml'), false);
+    assert.equal(isBuildInput('/opt/registry-setup', '/opt/registry-setup/buildx'), false);
+    // the prune command, run here on a directory like the host's
+    const dir = await tmp.make('rs-payload-');
+    const payloadDir = join(dir, 'build/registry');
+    await mkdir(join(payloadDir, 'chunks'), { recursive: true });
+    for (const rel of ['registry.mjs', 'chunks/s3-AB12.mjs', 'chunks/s3-OLD1.mjs', 'chunks/gc-OLD2.mjs']) await writeFile(join(payloadDir, rel), 'x');
+    const argv = prunePayloadArgv(dir, PAYLOAD);
+    const r = await run(argv[0]!, argv.slice(1), { allowFailure: true });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual((await readdir(payloadDir, { recursive: true })).sort(), ['chunks', 'chunks/s3-AB12.mjs', 'registry.mjs']);
+    // nothing to prune on a first deploy that has no payload directory yet
+    const fresh = prunePayloadArgv(join(dir, 'nowhere'), PAYLOAD);
+    assert.equal((await run(fresh[0]!, fresh.slice(1), { allowFailure: true })).code, 0);
   });
 
   test('compose.yaml and nginx.conf follow the settings', () => {
@@ -149,7 +181,7 @@ describe('deploySteps', () => {
     assert.deepEqual(steps.map((s) => s.id), ['deploy-directories', 'deploy-files', 'tls-self-signed', 'compose-up', 'nginx-reload']);
     assert.deepEqual(steps[3]!.commands, [['docker', 'compose', '-p', 'registry-setup', '-f', '/opt/registry-setup/compose.yaml', 'up', '-d', '--build', '--remove-orphans']]);
     assert.deepEqual(steps[4]!.commands, [['docker', 'compose', '-p', 'registry-setup', '-f', '/opt/registry-setup/compose.yaml', 'kill', '-s', 'SIGHUP', 'nginx']]);
-    assert.equal(steps[1]!.files!.length, 7);
+    assert.equal(steps[1]!.files!.length, 8, "6 files + the 2 of the payload");
   });
   test('no self-signed step for other TLS modes or in http-only mode', () => {
     assert.ok(!deploySteps({ ...settings, tls: 'letsencrypt' }, { ...opts, compose: 'v1', nginxMode: 'http-only' }).some((s) => s.id === 'tls-self-signed'));

@@ -308,7 +308,7 @@ describe('Dockerfile', () => {
   test('FROM the node image, bundle in /app, uid 1000, version label', () => {
     const text = buildDockerfile({ nodeImage: 'node:22-bookworm-slim' }, '0.1.0');
     assert.match(text, /^FROM node:22-bookworm-slim$/m);
-    assert.match(text, /^COPY registry\.mjs \/app\/registry\.mjs$/m);
+    assert.match(text, /^COPY registry\/ \/app\/$/m);
     assert.match(text, /^USER 1000:1000$/m);
     assert.match(text, /^ENTRYPOINT \["node", "\/app\/registry\.mjs"\]$/m);
     assert.match(text, /^CMD \["serve"\]$/m);

@@ -26,13 +26,14 @@ import {
   type Step,
 } from '../../src/provision/index.js';
 import { HOST_LAYOUT, registryImageTag } from '../../src/templates/render.js';
+import { readRegistryPayload } from '../../src/version.js';
 import { run } from '../helpers/exec.js';
 import { writeHtpasswd } from '../helpers/htpasswd.js';
 import { basicAuth, freePort } from '../helpers/net.js';
 import { ensureNginxImage, ensureNodeImage } from '../helpers/standin-images.js';
 import { TempDirs } from '../helpers/tmp.js';
 
-const BUNDLE = new URL('../../dist/registry.mjs', import.meta.url);
+const BUNDLE = new URL('../../dist/registry/registry.mjs', import.meta.url);
 
 async function problem(): Promise<string | undefined> {
   if (process.getuid?.() !== 0) return 'needs root (file owners 101/1000)';
@@ -45,7 +46,7 @@ async function problem(): Promise<string | undefined> {
     // htpasswd -h exits 2 after printing its usage
     if (r.code !== 0 && !(cmd === 'htpasswd' && r.code === 2)) return `${cmd} is not usable: ${r.stderr.split('\n')[0]}`;
   }
-  if (!existsSync(BUNDLE)) return 'dist/registry.mjs is missing: run `npm run build`';
+  if (!existsSync(BUNDLE)) return 'dist/registry/registry.mjs is missing: run `npm run build`';
   return undefined;
 }
 
@@ -184,7 +185,7 @@ test('deploys with compose v1 and answers through nginx over TLS', { skip: why ?
 
   const steps = deploySteps(settings, {
     version,
-    registryBundle: await readFile(BUNDLE),
+    registryPayload: readRegistryPayload(),
     htpasswd: await readFile(htpasswdFile, 'utf8'),
     uploadSecret: randomBytes(32).toString('base64url'),
     compose: 'v1',
