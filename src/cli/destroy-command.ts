@@ -1,7 +1,7 @@
 import { confirm, input } from '@inquirer/prompts';
 import chalk from 'chalk';
 import { Command } from 'commander';
-import { formatBytes } from '../registry/gc/gc-command.js';
+import { formatBytes } from '../registry/format-bytes.js';
 import { addDeploymentOptions, openSessions, withLogHint, type DeploymentFlags, type HostSession } from '../ops/deployment.js';
 import { executeDestroy, planDestroy, type DestroyItem, type DestroyPlan } from '../ops/destroy.js';
 import { OpsError } from '../ops/errors.js';

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
-import { formatBytes, GC_OPTION_HELP, humanSummary, runGc } from '../registry/gc/gc-command.js';
+import { formatBytes } from '../registry/format-bytes.js';
+import { GC_OPTION_HELP, humanSummary, runGc } from '../registry/gc/gc-command.js';
 import { addDeploymentOptions, eachDeployment, withDeployments, type DeploymentFlags } from '../ops/deployment.js';
 import { runRemoteGc } from '../ops/gc.js';
 import { Output } from './output.js';

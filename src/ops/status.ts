@@ -2,7 +2,7 @@
 // last renewal and GC; every fact is turned into a check (ok / warn / fail) so that scripts get an
 // exit code and humans a short list.
 import { X509Certificate } from 'node:crypto';
-import { formatBytes } from '../registry/gc/gc-command.js';
+import { formatBytes } from '../registry/format-bytes.js';
 import { containerFor, type ContainerState } from '../deploy/stack.js';
 import { publicUrl } from '../deploy/verify.js';
 import { CONTAINER_PATHS, HOST_LAYOUT } from '../templates/render.js';

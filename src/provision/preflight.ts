@@ -1,4 +1,5 @@
 // Pre-flight facts about a host: which commands to run, and pure parsers of their output.
+import { formatBytes } from '../registry/format-bytes.js';
 import type { DeploySettings } from '../settings/settings.js';
 import { COMPOSE_PROJECT } from '../templates/render.js';
 import { dockerDetectCommands, parseDockerDetect, type DockerFacts } from './docker.js';
@@ -123,16 +124,6 @@ export function parseDfPk(text: string): DiskFree {
   throw new PreflightError(`cannot read the free disk space from df output: ${JSON.stringify(text.slice(0, 300))}`);
 }
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i += 1;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
-}
 
 /** 'ok', or a message: error below `minBytes`, warning below `recommendedBytes`. */
 export function checkDiskSpace(

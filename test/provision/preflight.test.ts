@@ -148,7 +148,7 @@ describe('df -Pk', () => {
     assert.equal(checkDiskSpace({ ...disk, availableBytes: 5 * 1024 ** 3 }, 'data').level, 'warning');
     const low = checkDiskSpace({ ...disk, availableBytes: 100 * 1024 ** 2 }, 'the data directory /srv');
     assert.equal(low.level, 'error');
-    assert.match(low.message!, /only 100\.0 MiB free on the data directory \/srv \(\/\); at least 2\.0 GiB is needed/);
+    assert.match(low.message!, /only 100\.0 MiB free on the data directory \/srv \(\/\); at least 2\.00 GiB is needed/);
   });
   test('the argv walks up to an existing directory and runs df (run here)', async () => {
     const argv = diskFreeArgv('/nonexistent/registry-setup/data; rm -rf /');
@@ -263,7 +263,7 @@ describe('assessPreflight', () => {
     assert.match(r.errors.join('\n'), /CentOS/);
     assert.match(r.errors.join('\n'), /armv7l/);
     assert.match(r.errors.join('\n'), /free space for \/opt\/registry-setup: not checked/);
-    assert.match(r.errors.join('\n'), /only 1\.0 MiB free on the data directory \/srv\/registry/);
+    assert.match(r.errors.join('\n'), /only 1\.00 MiB free on the data directory \/srv\/registry/);
     assert.match(r.errors.join('\n'), /the http port 80 is in use by apache2/);
   });
 

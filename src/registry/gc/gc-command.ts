@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
+import { formatBytes } from '../format-bytes.js';
 import { ConfigError, parseDuration } from '../config.js';
 import { openStorage } from '../storage/open.js';
 import { parseStorageUrl, type S3Settings } from '../storage/s3/settings.js';
@@ -49,16 +50,6 @@ export interface GcStateRecord {
   durationMs: number;
 }
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${n} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
-}
 
 function formatMs(ms: number): string {
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
