@@ -16,6 +16,7 @@ import {
   renderDeploymentFiles,
   selfSignedTlsStep,
   isBuildInput,
+  isPayloadFile,
   prunePayloadArgv,
   type ComposeTarget,
   type PayloadFile,
@@ -292,8 +293,7 @@ export async function deploy(opts: DeployOptions): Promise<DeployResult> {
   await each(async (r) => {
     await r.step('files', 'Write compose.yaml, nginx.conf, htpasswd and the registry image', async () => {
       r.changedFiles = (await r.exec.applyFiles(r.rendered.files, { withDiff: dryRun })).filter((c) => c.action !== 'unchanged');
-      const payloadDir = `${r.path(HOST_LAYOUT.registryPayload)}/`;
-      if (!dryRun && r.changedFiles.some((c) => c.path.startsWith(payloadDir))) await r.exec.run(prunePayloadArgv(r.settings.dir, opts.registryPayload));
+      if (!dryRun && r.changedFiles.some((c) => isPayloadFile(r.settings.dir, c.path))) await r.exec.run(prunePayloadArgv(r.settings.dir, opts.registryPayload));
       r.result.files.push(...r.changedFiles);
       return { status: done(r.changedFiles.length > 0), detail: r.changedFiles.length ? r.changedFiles.map((c) => `${c.action} ${c.path.slice(r.settings.dir.length + 1)}`).join(', ') : undefined };
     });

@@ -5,7 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import type { Output, StepStatus } from '../cli/output.js';
 import type { FileChange } from '../deploy/executor.js';
 import { containerFor, imageExists, reloadNginx, waitHealthy } from '../deploy/stack.js';
-import { composeArgv, isBuildInput, prunePayloadArgv, renderDeploymentFiles, type FileSpec, type PayloadFile } from '../provision/index.js';
+import { composeArgv, isBuildInput, isPayloadFile, prunePayloadArgv, renderDeploymentFiles, type FileSpec, type PayloadFile } from '../provision/index.js';
 import { HOST_LAYOUT, registryImageTag, type NginxMode } from '../templates/render.js';
 import { publicClient, type Deployment } from './deployment.js';
 import { OpsError } from './errors.js';
@@ -96,7 +96,7 @@ export async function upgrade(d: Deployment, o: UpgradeOptions): Promise<Upgrade
   await step('files', `Write the ${to} build files and compose.yaml`, async () => {
     await exec.ensureDirectories(rendered.directories);
     changes = (await exec.applyFiles(runtimeFiles)).filter((c) => c.action !== 'unchanged');
-    if (changes.some((c) => c.path.startsWith(`${d.path(HOST_LAYOUT.registryPayload)}/`))) await exec.run(prunePayloadArgv(d.dir, o.registryPayload));
+    if (changes.some((c) => isPayloadFile(d.dir, c.path))) await exec.run(prunePayloadArgv(d.dir, o.registryPayload));
     result.files.push(...changes);
     return { status: changes.length ? 'done' : 'unchanged', detail: changes.length ? changes.map((c) => `${c.action} ${c.path.slice(d.dir.length + 1)}`).join(', ') : undefined };
   });

@@ -46,6 +46,11 @@ export function isBuildInput(installDir: string, hostPath: string): boolean {
   return hostPath.startsWith(`${posix.join(installDir, HOST_LAYOUT.buildDir)}/`);
 }
 
+/** Whether a host path is one of the payload's files (under build/registry/). */
+export function isPayloadFile(installDir: string, hostPath: string): boolean {
+  return hostPath.startsWith(`${posix.join(installDir, HOST_LAYOUT.registryPayload)}/`);
+}
+
 /**
  * Removes the files under build/registry/ that are not part of `payload`: chunk names carry a hash
  * of their content, so a new version's payload leaves the old chunks behind otherwise.

@@ -11,6 +11,7 @@ import {
   installDirArgv,
   installFileArgv,
   isBuildInput,
+  isPayloadFile,
   prunePayloadArgv,
   renderDeploymentFiles,
   selfSignedCheckArgv,
@@ -114,6 +115,8 @@ describe('renderDeploymentFiles', () => {
     assert.equal(isBuildInput('/opt/registry-setup', '/opt/registry-setup/build/Dockerfile'), true);
     assert.equal(isBuildInput('/opt/registry-setup', '/opt/registry-setup/compose.yaml'), false);
     assert.equal(isBuildInput('/opt/registry-setup', '/opt/registry-setup/buildx'), false);
+    assert.equal(isPayloadFile('/opt/registry-setup', '/opt/registry-setup/build/registry/registry.mjs'), true);
+    assert.equal(isPayloadFile('/opt/registry-setup', '/opt/registry-setup/build/Dockerfile'), false);
     // the prune command, run here on a directory like the host's
     const dir = await tmp.make('rs-payload-');
     const payloadDir = join(dir, 'build/registry');
