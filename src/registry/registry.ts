@@ -2,7 +2,6 @@ import type { RegistryConfig } from './config.js';
 import type { HtpasswdAuth } from './auth/htpasswd.js';
 import type { StorageDriver } from './storage/driver.js';
 import { BlobStore } from './storage/blob-store.js';
-import { UploadStore } from './storage/upload-store.js';
 import type { UploadSessions } from './storage/upload-sessions.js';
 import { ManifestStore } from './storage/manifest-store.js';
 import { ManifestInfoCache } from './manifest-info.js';
@@ -22,7 +21,7 @@ export class Registry {
     readonly auth?: HtpasswdAuth,
   ) {
     this.blobs = new BlobStore(driver);
-    this.uploads = driver.uploadSessions?.(this.blobs) ?? new UploadStore(driver, this.blobs);
+    this.uploads = driver.uploadSessions(this.blobs);
     this.manifests = new ManifestStore(driver, this.blobs);
   }
 }

@@ -1,6 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { errorCode, pushBlob, sha256, startTestRegistry, storageKinds, type TestRegistry } from './harness.js';
 
 /** The Location's path and query plus more query parameters (the Location may carry `_state`). */
@@ -202,6 +204,27 @@ for (const storage of storageKinds()) describe(`blobs and uploads (${storage})`,
     assert.deepEqual(new Set(results).size, 1);
     const got = Buffer.from(await (await reg.fetch(`/v2/race/b/blobs/${results[0]}`)).arrayBuffer());
     assert.ok(got.equals(data));
+  });
+});
+
+describe('storage failures (filesystem)', () => {
+  it('a failure after the body was read is a 500 with a JSON error and a log line, never a dropped connection', async () => {
+    const reg = await startTestRegistry();
+    try {
+      const data = 'a blob whose folder cannot be made';
+      const hex = sha256(data).slice(7);
+      // A file where the blob's folder belongs makes the commit's mkdir fail after the upload.
+      const blocked = path.join(reg.dataDir, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2));
+      mkdirSync(path.dirname(blocked), { recursive: true });
+      writeFileSync(blocked, 'not a folder');
+      const res = await reg.fetch(`/v2/broken/blobs/uploads/?digest=sha256:${hex}`, { method: 'POST', body: data });
+      assert.equal(res.status, 500);
+      assert.equal(await errorCode(res), 'UNKNOWN');
+      assert.ok(reg.logs.some((l) => l.includes('error: POST /v2/broken/blobs/uploads/')), reg.logs.slice(-5).join('\n'));
+      assert.equal((await reg.fetch(`/v2/broken/blobs/sha256:${hex}`, { method: 'HEAD' })).status, 404);
+    } finally {
+      await reg.close();
+    }
   });
 });
 

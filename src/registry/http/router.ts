@@ -86,7 +86,9 @@ export function createHandler(registry: Registry, log: (line: string) => void) {
         sendError(res, err);
         return;
       }
-      if (req.destroyed || res.destroyed) {
+      // A request whose body was read to the end is destroyed too (autoDestroy): that alone does
+      // not mean the client went away, and its failure must still get an answer and a log line.
+      if (res.destroyed || req.socket.destroyed || (req.destroyed && !req.complete)) {
         res.destroy(); // the client went away mid-request; its upload is simply incomplete
         return;
       }

@@ -40,8 +40,8 @@ function chunkStart(ctx: Ctx): number | undefined {
   return start;
 }
 
-async function appendBody(ctx: Ctx, id: string, start?: number): Promise<number> {
-  const { before, after } = await ctx.registry.uploads.append(ctx.name, id, ctx.req as Readable, start);
+async function appendBody(ctx: Ctx, id: string, start?: number, last = false): Promise<number> {
+  const { before, after } = await ctx.registry.uploads.append(ctx.name, id, ctx.req as Readable, start, last);
   const declared = ctx.req.headers['content-length'];
   if (declared !== undefined && after - before !== Number(declared)) {
     throw new RegistryError('SIZE_INVALID', `received ${after - before} bytes but Content-Length was ${declared}`);
@@ -75,7 +75,7 @@ export async function startUpload(ctx: Ctx): Promise<void> {
     const digest = requireDigest(digestParam);
     const id = await registry.uploads.create(name);
     try {
-      await appendBody(ctx, id);
+      await appendBody(ctx, id, undefined, true);
       await registry.uploads.commit(name, id, digest);
     } catch (err) {
       await registry.uploads.cancel(name, id);
@@ -116,7 +116,7 @@ export async function finishUpload(ctx: Ctx): Promise<void> {
   requireWritable(ctx);
   const id = await uploadId(ctx);
   const digest = requireDigest(ctx.url.searchParams.get('digest'));
-  if (hasBody(ctx.req)) await appendBody(ctx, id, chunkStart(ctx));
+  if (hasBody(ctx.req)) await appendBody(ctx, id, chunkStart(ctx), true);
   await ctx.registry.uploads.commit(ctx.name, id, digest);
   created(ctx, digest);
 }

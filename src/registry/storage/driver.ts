@@ -41,8 +41,8 @@ export interface StorageDriver {
   openForSend(path: string): Promise<{ size: number; send(out: Writable, range?: { start: number; end: number }): Promise<void>; close(): Promise<void> } | null>;
   /** Where the data lives, for messages and disk-usage reports. */
   describe(): string;
-  /** Upload sessions of a driver that cannot append to files (object stores). */
-  uploadSessions?(blobs: BlobStore): UploadSessions;
+  /** Where unfinished uploads live: each driver keeps their bytes its own way. */
+  uploadSessions(blobs: BlobStore): UploadSessions;
   /** A URL a client may fetch the file from directly, when the driver is set to redirect. */
   redirectUrl?(path: string): Promise<string | null>;
   /** Fails with a one-line ConfigError when the store cannot be used (missing bucket, bad credentials). */

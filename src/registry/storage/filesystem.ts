@@ -4,6 +4,9 @@ import path from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import type { FileInfo, StorageDriver } from './driver.js';
 import { sendFile } from './send-file.js';
+import type { BlobStore } from './blob-store.js';
+import type { UploadSessions } from './upload-sessions.js';
+import { UploadStore } from './upload-store.js';
 
 const READ_BUFFER = 1 << 20;
 const FLUSH_EVERY = 32 << 20;
@@ -18,7 +21,11 @@ class FlushingAppender extends Writable {
   private flushing: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
 
-  constructor(private readonly handle: fs.FileHandle) {
+  constructor(
+    private readonly handle: fs.FileHandle,
+    /** fdatasync before closing: the caller commits the file next and would sync it anyway */
+    private readonly syncOnEnd: boolean,
+  ) {
     super({ highWaterMark: READ_BUFFER });
   }
 
@@ -47,7 +54,11 @@ class FlushingAppender extends Writable {
   }
 
   override _final(done: (err?: Error | null) => void): void {
-    this.close().then(() => done(), done);
+    const synced = this.syncOnEnd ? Promise.resolve(this.flushing).then(() => this.handle.datasync()) : Promise.resolve();
+    synced.then(
+      () => this.close().then(() => done(), done),
+      (err: Error) => this.close().then(() => done(err), () => done(err)),
+    );
   }
 
   override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
@@ -57,9 +68,30 @@ class FlushingAppender extends Writable {
   }
 }
 
+/** Temp names only need to be unique per data directory: a random per-process prefix and a counter. */
+const tmpPrefix = randomBytes(4).toString('hex');
+let tmpCounter = 0;
+
 function isMissing(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/**
+ * rename(2) into a folder that may not exist yet. Garbage collection removes a blob's emptied
+ * folder with rmdir, which can land between our mkdir and rename: then the folder is made again.
+ */
+async function renameCreatingParent(src: string, dst: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await fs.mkdir(path.dirname(dst), { recursive: true });
+      await fs.rename(src, dst);
+      return;
+    } catch (err) {
+      const parentVanished = (err as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 5 && (await fs.stat(src).then(() => true, () => false));
+      if (!parentVanished) throw err;
+    }
+  }
 }
 
 /** distribution's filesystem driver layout: `<root>/docker/registry/v2/<path>`. */
@@ -88,14 +120,18 @@ export class FilesystemDriver implements StorageDriver {
 
   async putContent(p: string, data: Buffer | string): Promise<void> {
     const target = this.full(p);
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    const tmp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
-    try {
-      await fs.writeFile(tmp, data);
-      await fs.rename(tmp, target);
-    } catch (err) {
-      await fs.rm(tmp, { force: true });
-      throw err;
+    const tmp = `${target}.${tmpPrefix}${(tmpCounter++).toString(16).padStart(4, '0')}.tmp`;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await fs.mkdir(path.dirname(target), { recursive: true });
+        await fs.writeFile(tmp, data);
+        await fs.rename(tmp, target);
+        return;
+      } catch (err) {
+        await fs.rm(tmp, { force: true });
+        // as in renameCreatingParent: garbage collection may have removed the emptied folder
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw err;
+      }
     }
   }
 
@@ -128,17 +164,47 @@ export class FilesystemDriver implements StorageDriver {
 
   async move(src: string, dst: string): Promise<FileInfo | null> {
     const target = this.full(dst);
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    await fs.rename(this.full(src), target);
+    await renameCreatingParent(this.full(src), target);
     // rename keeps the mtime; a writer that replaces dst meanwhile makes this a little late, never wrong
     const s = await fs.stat(target).catch(() => null);
     return s?.isFile() ? { size: s.size, modTime: s.mtime } : null;
   }
 
-  async openAppend(p: string): Promise<Writable> {
+  async openAppend(p: string, opts: { syncOnEnd?: boolean } = {}): Promise<Writable> {
     const target = this.full(p);
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    return new FlushingAppender(await fs.open(target, 'a'));
+    let handle: fs.FileHandle;
+    try {
+      // the folder almost always exists (an upload session's): try before creating it
+      handle = await fs.open(target, 'a');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await fs.mkdir(path.dirname(target), { recursive: true });
+      handle = await fs.open(target, 'a');
+    }
+    return new FlushingAppender(handle, opts.syncOnEnd ?? false);
+  }
+
+  /** `move` without the stat of the result, for callers that only need the file in place. */
+  async rename(src: string, dst: string): Promise<void> {
+    await renameCreatingParent(this.full(src), this.full(dst));
+  }
+
+  /**
+   * Removes the named files of a folder and the folder, in two or three system calls instead of a
+   * recursive walk; anything else in it (another registry's hash states) falls back to the walk.
+   */
+  async removeFolder(dir: string, files: readonly string[]): Promise<void> {
+    try {
+      for (const f of files) await fs.unlink(this.full(`${dir}/${f}`)).catch((err) => { if (!isMissing(err)) throw err; });
+      await fs.rmdir(this.full(dir));
+    } catch (err) {
+      if (isMissing(err)) return;
+      await this.delete(dir);
+    }
+  }
+
+  uploadSessions(blobs: BlobStore): UploadSessions {
+    return new UploadStore(this, blobs);
   }
 
   async sync(p: string): Promise<void> {

@@ -15,9 +15,10 @@ export interface UploadSessions {
   size(name: string, id: string): Promise<number | null>;
   /**
    * Appends a request body. `expectStart` is the first byte's offset claimed by Content-Range;
-   * a chunk that does not start where the upload ends is refused with 416.
+   * a chunk that does not start where the upload ends is refused with 416. `last` says the caller
+   * commits right after, so a driver may make the bytes durable while it still has them open.
    */
-  append(name: string, id: string, body: Readable, expectStart?: number): Promise<{ before: number; after: number }>;
+  append(name: string, id: string, body: Readable, expectStart?: number, last?: boolean): Promise<{ before: number; after: number }>;
   /** Verifies the digest and moves the bytes into the blob store; only then is the blob visible. */
   commit(name: string, id: string, digest: string): Promise<number>;
   cancel(name: string, id: string): Promise<boolean>;
