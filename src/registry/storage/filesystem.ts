@@ -1,9 +1,10 @@
-import { createReadStream, promises as fs } from 'node:fs';
+import { createReadStream, promises as fs, readFileSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import type { FileInfo, StorageDriver } from './driver.js';
 import { sendFile } from './send-file.js';
+import { SyncWhileFast } from './sync-while-fast.js';
 import type { BlobStore } from './blob-store.js';
 import type { UploadSessions } from './upload-sessions.js';
 import { UploadStore } from './upload-store.js';
@@ -97,6 +98,8 @@ async function renameCreatingParent(src: string, dst: string): Promise<void> {
 /** distribution's filesystem driver layout: `<root>/docker/registry/v2/<path>`. */
 export class FilesystemDriver implements StorageDriver {
   readonly root: string;
+  /** stat and small whole-file reads: synchronous while they come from the page cache */
+  readonly metadata = new SyncWhileFast();
 
   constructor(dataDir: string) {
     this.root = path.resolve(dataDir);
@@ -111,7 +114,11 @@ export class FilesystemDriver implements StorageDriver {
 
   async getContent(p: string): Promise<Buffer | null> {
     try {
-      return await fs.readFile(this.full(p));
+      const file = this.full(p);
+      return await this.metadata.run(
+        () => readFileSync(file),
+        () => fs.readFile(file),
+      );
     } catch (err) {
       if (isMissing(err) || (err as NodeJS.ErrnoException).code === 'EISDIR') return null;
       throw err;
@@ -137,7 +144,11 @@ export class FilesystemDriver implements StorageDriver {
 
   async stat(p: string): Promise<FileInfo | null> {
     try {
-      const s = await fs.stat(this.full(p));
+      const file = this.full(p);
+      const s = await this.metadata.run(
+        () => statSync(file),
+        () => fs.stat(file),
+      );
       return { size: s.size, modTime: s.mtime };
     } catch (err) {
       if (isMissing(err)) return null;
