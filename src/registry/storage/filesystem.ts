@@ -79,20 +79,28 @@ function isMissing(err: unknown): boolean {
 }
 
 /**
- * rename(2) into a folder that may not exist yet. Garbage collection removes a blob's emptied
- * folder with rmdir, which can land between our mkdir and rename: then the folder is made again.
+ * Runs `op` (a mkdir, then a write or rename into that folder) again when it fails with ENOENT
+ * while `source` is still there: garbage collection removes emptied folders with rmdir, which can
+ * land between our mkdir and the write, or inside a recursive mkdir. A few times at most.
  */
-async function renameCreatingParent(src: string, dst: string): Promise<void> {
+async function retryIfFolderVanished(op: () => Promise<void>, source = async () => true): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await fs.mkdir(path.dirname(dst), { recursive: true });
-      await fs.rename(src, dst);
-      return;
+      return await op();
     } catch (err) {
-      const parentVanished = (err as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 5 && (await fs.stat(src).then(() => true, () => false));
-      if (!parentVanished) throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5 || !(await source())) throw err;
     }
   }
+}
+
+async function renameCreatingParent(src: string, dst: string): Promise<void> {
+  await retryIfFolderVanished(
+    async () => {
+      await fs.mkdir(path.dirname(dst), { recursive: true });
+      await fs.rename(src, dst);
+    },
+    () => fs.stat(src).then(() => true, () => false),
+  );
 }
 
 /** distribution's filesystem driver layout: `<root>/docker/registry/v2/<path>`. */
@@ -128,17 +136,15 @@ export class FilesystemDriver implements StorageDriver {
   async putContent(p: string, data: Buffer | string): Promise<void> {
     const target = this.full(p);
     const tmp = `${target}.${tmpPrefix}${(tmpCounter++).toString(16).padStart(4, '0')}.tmp`;
-    for (let attempt = 1; ; attempt++) {
-      try {
+    try {
+      await retryIfFolderVanished(async () => {
         await fs.mkdir(path.dirname(target), { recursive: true });
         await fs.writeFile(tmp, data);
         await fs.rename(tmp, target);
-        return;
-      } catch (err) {
-        await fs.rm(tmp, { force: true });
-        // as in renameCreatingParent: garbage collection may have removed the emptied folder
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw err;
-      }
+      });
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      throw err;
     }
   }
 

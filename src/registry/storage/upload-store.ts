@@ -88,7 +88,7 @@ export class UploadStore implements UploadSessions {
       if (size === null) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload unknown');
       const actual = await this.digestOf(key, uploadDataPath(name, id), size, splitDigest(digest).algorithm);
       if (actual !== digest) {
-        await this.cancelLocked(name, id);
+        await this.removeLocked(name, id, false);
         throw new RegistryError('DIGEST_INVALID', 'provided digest did not match uploaded content', { expected: digest, actual });
       }
       let moved = false;
@@ -117,13 +117,9 @@ export class UploadStore implements UploadSessions {
   async cancel(name: string, id: string): Promise<boolean> {
     return this.lock.run(`${name}/${id}`, async () => {
       if ((await this.size(name, id)) === null) return false;
-      await this.cancelLocked(name, id);
+      await this.removeLocked(name, id, false);
       return true;
     });
-  }
-
-  private async cancelLocked(name: string, id: string): Promise<void> {
-    await this.removeLocked(name, id, false);
   }
 
   private async removeLocked(name: string, id: string, dataMoved: boolean): Promise<void> {
@@ -134,7 +130,7 @@ export class UploadStore implements UploadSessions {
   async purge(maxAgeMs: number, repositories: string[]): Promise<number> {
     let purged = 0;
     for await (const { name, id } of staleUploads(this.driver, maxAgeMs, repositories)) {
-      await this.lock.run(`${name}/${id}`, () => this.cancelLocked(name, id));
+      await this.lock.run(`${name}/${id}`, () => this.removeLocked(name, id, false));
       purged++;
     }
     return purged;
