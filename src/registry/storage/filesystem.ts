@@ -180,8 +180,8 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async move(src: string, dst: string): Promise<FileInfo | null> {
+    await this.rename(src, dst);
     const target = this.full(dst);
-    await renameCreatingParent(this.full(src), target);
     // rename keeps the mtime; a writer that replaces dst meanwhile makes this a little late, never wrong
     const s = await fs.stat(target).catch(() => null);
     return s?.isFile() ? { size: s.size, modTime: s.mtime } : null;
