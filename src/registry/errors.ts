@@ -40,3 +40,13 @@ export class RegistryError extends Error {
     return { errors: [{ code, message: this.message, ...(this.detail === undefined ? {} : { detail: this.detail }) }] };
   }
 }
+
+/** 429 with the number of seconds the client should wait, sent as Retry-After too. */
+export class TooManyRequestsError extends RegistryError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super('TOOMANYREQUESTS', message, { retryAfterSeconds });
+  }
+}

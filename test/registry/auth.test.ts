@@ -88,6 +88,46 @@ describe('htpasswd auth', () => {
   });
 });
 
+describe('failed sign-ins', () => {
+  let dir: string;
+  let reg: TestRegistry;
+  before(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'rs-auth-'));
+    const file = path.join(dir, 'htpasswd');
+    writeFileSync(file, line('alice', 'wonderland') + line('dave', 'diver'));
+    reg = await startTestRegistry({ htpasswd: file });
+  });
+  after(async () => {
+    await reg.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a name that keeps failing waits before its next check (429, Retry-After); verified credentials never wait', async () => {
+    assert.equal((await reg.fetch('/v2/', { headers: basic('alice', 'wonderland') })).status, 200);
+    for (let i = 1; i <= 10; i++) {
+      const res = await reg.fetch('/v2/', { headers: basic('dave', `guess-${i}`) });
+      assert.equal(res.status, 401, `guess ${i}`);
+    }
+    // Now even the right password is not checked until the wait is over.
+    const held = await reg.fetch('/v2/', { headers: basic('dave', 'diver') });
+    assert.equal(held.status, 429);
+    assert.equal(held.headers.get('retry-after'), '1');
+    const body = (await held.json()) as { errors: { code: string; message: string }[] };
+    assert.equal(body.errors[0]!.code, 'TOOMANYREQUESTS');
+    assert.match(body.errors[0]!.message, /too many failed sign-ins; try again in 1 s/);
+    assert.ok(reg.logs.some((l) => l.includes('repeated failed sign-ins for user "dave"')), reg.logs.join('\n'));
+    assert.ok(!reg.logs.some((l) => l.includes('guess-')), 'no password in the log');
+    // A name that does not exist is held back the same way (the answers do not tell users apart).
+    for (let i = 1; i <= 10; i++) assert.equal((await reg.fetch('/v2/', { headers: basic('nobody', `guess-${i}`) })).status, 401);
+    assert.equal((await reg.fetch('/v2/', { headers: basic('nobody', 'x') })).status, 429);
+    // Others, and credentials that already succeeded, are not affected.
+    assert.equal((await reg.fetch('/v2/', { headers: basic('alice', 'wonderland') })).status, 200);
+    // After the wait the right password gets in again, and a success clears the count.
+    await waitForStatus(reg, basic('dave', 'diver'), 200, 3000);
+    assert.equal((await reg.fetch('/v2/', { headers: basic('dave', 'wrong') })).status, 401);
+  });
+});
+
 describe('htpasswd parsing', () => {
   it('refuses non-bcrypt hashes naming the line', () => {
     const text = line('ok', 'pw') + 'md5user:$apr1$abc$def\n';

@@ -202,6 +202,18 @@ describe('web UI: sign-in with the htpasswd users', () => {
     assert.ok(reg.logs.some((l) => l.includes('failed sign-in for user "mallory"')), reg.logs.join('\n'));
   });
 
+  it('after repeated failures a name waits before its next sign-in, and the answer says for how long', async () => {
+    for (let i = 1; i <= 10; i++) {
+      assert.equal((await call(reg, '/ui/api/session', { method: 'POST', body: { user: 'erin', password: `guess-${i}` } })).status, 401);
+    }
+    const r = await call(reg, '/ui/api/session', { method: 'POST', body: { user: 'erin', password: 'another' } });
+    assert.equal(r.status, 429);
+    assert.equal(r.res.headers.get('retry-after'), '1');
+    assert.equal(r.json.errors[0].code, 'TOOMANYREQUESTS');
+    assert.match(r.json.errors[0].message, /try again in 1 s/);
+    assert.equal(r.res.headers.get('set-cookie'), null);
+  });
+
   it('sets an HttpOnly, SameSite=Strict browser-session cookie that opens the API', async () => {
     const r = await call(reg, '/ui/api/session', { method: 'POST', body: { user: USER, password: PASSWORD } });
     assert.equal(r.status, 200);

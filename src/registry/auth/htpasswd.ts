@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import bcrypt from 'bcryptjs';
+import { TooManyRequestsError } from '../errors.js';
+import { DEFAULT_FAILED_LOGIN_LIMITS, FailedLogins, type FailedLoginLimits } from './failed-logins.js';
 
 const BCRYPT_RE = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
 // Verified against when the user is unknown, so that an unknown user costs what a wrong password
@@ -46,12 +48,18 @@ export interface HtpasswdAuthOptions {
   pollMs?: number;
   onReload?: (users: number) => void;
   onError?: (err: Error) => void;
+  /** A name starts to wait after a failed check; never given the password. */
+  onThrottle?: (user: string, waitMs: number) => void;
+  failedLoginLimits?: FailedLoginLimits;
+  /** the clock of the failed-login limits (tests) */
+  now?: () => number;
 }
 
 /**
  * htpasswd users that follow the file: it is re-read when its identity or mtime changes, so an
  * atomic replace (rename over it) takes effect without a restart. Successful checks are cached
- * by a hash of user and password; the cache is dropped on every reload.
+ * by a hash of user and password; the cache is dropped on every reload. Repeated failures make a
+ * name wait before its next bcrypt comparison (see FailedLogins).
  */
 export class HtpasswdAuth {
   private users = new Map<string, string>();
@@ -59,11 +67,14 @@ export class HtpasswdAuth {
   private signature = '';
   private timer: NodeJS.Timeout | undefined;
   private checking = false;
+  private readonly failures: FailedLogins;
 
   private constructor(
     readonly path: string,
     private readonly options: HtpasswdAuthOptions,
-  ) {}
+  ) {
+    this.failures = new FailedLogins(options.failedLoginLimits ?? DEFAULT_FAILED_LOGIN_LIMITS, options.now);
+  }
 
   /** Loads the file once (errors here are fatal at start-up) and starts watching it. */
   static async open(path: string, options: HtpasswdAuthOptions = {}): Promise<HtpasswdAuth> {
@@ -114,14 +125,27 @@ export class HtpasswdAuth {
     if (!initial) this.options.onReload?.(users.size);
   }
 
-  /** Checks a user and password; returns the user name when they match. */
+  /**
+   * Checks a user and password; returns the user name when they match. Throws
+   * TooManyRequestsError, without checking, while the name has to wait after failed attempts.
+   */
   async verify(user: string, password: string): Promise<string | null> {
     const key = cacheKey(user, password);
     const hash = this.users.get(user);
     if (hash && this.verified.has(key)) return user;
+    const waitMs = this.failures.waitMs(user);
+    if (waitMs > 0) {
+      const seconds = Math.ceil(waitMs / 1000);
+      throw new TooManyRequestsError(`too many failed sign-ins; try again in ${seconds} s`, seconds);
+    }
     const generation = this.verified;
     const ok = await bcrypt.compare(password, hash ?? dummyHash(this.typicalCost()));
-    if (!ok || !hash) return null;
+    if (!ok || !hash) {
+      const imposed = this.failures.failed(user);
+      if (imposed > 0) this.options.onThrottle?.(user, imposed);
+      return null;
+    }
+    this.failures.succeeded(user);
     // A reload during the compare means this answer may be about a file that is gone.
     if (generation !== this.verified || this.users.get(user) !== hash) return this.verify(user, password);
     this.verified.add(key);

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { RegistryError } from '../errors.js';
+import { RegistryError, TooManyRequestsError } from '../errors.js';
 
 export type Headers = Record<string, string | number>;
 
@@ -18,7 +18,8 @@ export function sendError(res: ServerResponse, err: RegistryError, headers: Head
     res.destroy();
     return;
   }
-  sendJSON(res, err.status, err.toJSON(), headers);
+  const retry: Headers = err instanceof TooManyRequestsError ? { 'Retry-After': err.retryAfterSeconds } : {};
+  sendJSON(res, err.status, err.toJSON(), { ...retry, ...headers });
 }
 
 /** Reads a whole request body, refusing more than `limit` bytes with 413. */
