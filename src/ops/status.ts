@@ -6,6 +6,7 @@ import { formatBytes } from '../registry/format-bytes.js';
 import { containerFor, type ContainerState } from '../deploy/stack.js';
 import { publicUrl } from '../deploy/verify.js';
 import { CONTAINER_PATHS, HOST_LAYOUT } from '../templates/render.js';
+import type { ExecResult } from '../remote/remote-host.js';
 import { publicClient, type Deployment } from './deployment.js';
 import { cliVersion, compareSemver } from './version.js';
 
@@ -77,6 +78,31 @@ function parseJson(raw: Buffer | null): Record<string, unknown> | null {
   } catch (err) {
     return { error: `unreadable: ${(err as Error).message}` };
   }
+}
+
+type ContentCount = { repositories: number; tags: number } | { error: string };
+
+function countFromScript(out: ExecResult): ContentCount {
+  if (out.code !== 0) return { error: out.stderr.trim().split('\n').slice(-1)[0] || `exit ${out.code}` };
+  const lines = out.stdout.split('\n');
+  return { repositories: lines.filter((l) => l === 'R').length, tags: lines.filter((l) => l === 'T').length };
+}
+
+/** A bucket is counted by the registry container itself: it has the storage settings and credentials. */
+async function countInBucket(d: Deployment, registry: ContainerState | undefined): Promise<ContentCount> {
+  if (registry?.state !== 'running') return { error: 'the registry container is not running' };
+  const argv = ['docker', 'exec', registry.id, 'node', CONTAINER_PATHS.registryBundle, 'count'];
+  const r = await d.host.exec(argv, { sudo: true, allowFailure: true, timeoutMs: 120_000 });
+  if (r.code === 0) {
+    try {
+      const doc = JSON.parse(r.stdout) as { repositories?: unknown; tags?: unknown };
+      if (typeof doc.repositories === 'number' && typeof doc.tags === 'number') return { repositories: doc.repositories, tags: doc.tags };
+    } catch {
+      // an image older than the count command prints its usage instead: said below
+    }
+  }
+  const why = r.stderr.trim().split('\n').slice(-1)[0]?.replace(/^registry: /, '');
+  return { error: r.code === 0 || /unknown command|too many arguments/.test(why ?? '') ? 'the registry image cannot count yet (run registry-setup upgrade)' : why || `exit ${r.code}` };
 }
 
 export async function collectStatus(d: Deployment): Promise<StatusReport> {
@@ -201,17 +227,15 @@ export async function collectStatus(d: Deployment): Promise<StatusReport> {
   }
 
   // content
-  if (!contentOut) {
-    checks.push({ id: 'content', status: 'ok', detail: `in ${bucket} (not counted from here)` });
-  } else if (contentOut.code === 0) {
-    const lines = contentOut.stdout.split('\n');
-    report.content.repositories = lines.filter((l) => l === 'R').length;
-    report.content.tags = lines.filter((l) => l === 'T').length;
-    const n = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
-    checks.push({ id: 'content', status: 'ok', detail: `${n(report.content.repositories, 'repository', 'repositories')}, ${n(report.content.tags, 'tag', 'tags')}` });
+  const counted = bucket ? await countInBucket(d, registry) : countFromScript(contentOut!);
+  if ('error' in counted) {
+    report.content.error = counted.error;
+    checks.push({ id: 'content', status: 'warn', detail: `cannot count repositories${bucket ? ` in ${bucket}` : ''}: ${counted.error}` });
   } else {
-    report.content.error = contentOut.stderr.trim().split('\n').slice(-1)[0] ?? '';
-    checks.push({ id: 'content', status: 'warn', detail: `cannot count repositories: ${report.content.error}` });
+    Object.assign(report.content, counted);
+    const n = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
+    const where = bucket ? ` in ${bucket}` : '';
+    checks.push({ id: 'content', status: 'ok', detail: `${n(counted.repositories, 'repository', 'repositories')}, ${n(counted.tags, 'tag', 'tags')}${where}` });
   }
 
   // last certificate renewal (written by the ACME renewal on the host)

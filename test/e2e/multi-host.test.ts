@@ -203,12 +203,24 @@ describe('several hosts behind one name, sharing an S3 bucket', { skip: sshdSkip
   it('status shows one row per host (--json: an array), every host healthy and on the bucket', async () => {
     let r = await cli(['status', ...hostFlags(), '--json']);
     assert.equal(r.exitCode, 0, context);
-    const reports = JSON.parse(String(r.stdout)) as { host: string; dir: string; healthy: boolean; storage: string; checks: { id: string; status: string; detail: string }[] }[];
+    const reports = JSON.parse(String(r.stdout)) as {
+      host: string;
+      dir: string;
+      healthy: boolean;
+      storage: string;
+      content: { repositories?: number; tags?: number };
+      checks: { id: string; status: string; detail: string }[];
+    }[];
     assert.deepEqual(reports.map((x) => x.dir), stacks.map((s) => s.installDir));
     for (const x of reports) {
       assert.equal(x.healthy, true, JSON.stringify(x.checks));
       assert.equal(x.storage, storage);
-      assert.match(x.checks.find((c) => c.id === 'content')!.detail, /not counted/);
+      // counted in the bucket by each host's registry container: multi/app:v1 at least, the same on both
+      assert.ok(x.content.repositories! >= 1 && x.content.tags! >= 1, JSON.stringify(x.content));
+      assert.deepEqual(x.content, reports[0]!.content);
+      const detail = x.checks.find((c) => c.id === 'content')!.detail;
+      assert.match(detail, /^\d+ repositor(y|ies), \d+ tags? in /);
+      assert.ok(detail.endsWith(` in ${storage}`), detail);
     }
     r = await cli(['status', ...hostFlags()]);
     assert.equal(r.exitCode, 0, context);

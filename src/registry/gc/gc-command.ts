@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { formatBytes } from '../format-bytes.js';
-import { ConfigError, parseDuration } from '../config.js';
-import { openStorage } from '../storage/open.js';
-import { parseStorageUrl, type S3Settings } from '../storage/s3/settings.js';
+import { parseDuration } from '../config.js';
+import { openStorageFromFlags } from '../storage/open.js';
 import { collectGarbage, DEFAULT_SETTLE_MS, type GcReport } from './collect.js';
 
 interface GcFlags {
@@ -135,14 +134,9 @@ export interface GcRunFlags {
 
 /** Runs a collection over a local data directory and prints its report (human or JSON). */
 export async function runGc(flags: GcRunFlags, out: GcOutput = processOutput): Promise<GcReport> {
-  const storageUrl = flags.storage ?? (flags.data === undefined ? process.env.REGISTRY_STORAGE_URL : undefined);
-  const s3: S3Settings | undefined = storageUrl ? parseStorageUrl(storageUrl) : undefined;
-  const dataDir = path.resolve(flags.data ?? process.env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY ?? './data');
   const graceMs = parseDuration(flags.grace ?? '1h', '--grace');
   const settleMs = flags.settle === undefined ? undefined : parseDuration(flags.settle, '--settle');
-  if (!s3 && !existsSync(dataDir)) throw new ConfigError(`${dataDir}: no such data directory (set --data)`);
-  const driver = await openStorage({ dataDir, s3, s3CredentialsFile: flags.s3Credentials ?? process.env.REGISTRY_STORAGE_S3_CREDENTIALSFILE });
-  await driver.check?.();
+  const driver = await openStorageFromFlags(flags);
   const where = driver.describe();
   const summary = { dryRun: Boolean(flags.dryRun), deleteUntagged: Boolean(flags.deleteUntagged), graceMs };
   let report: GcReport;

@@ -1,4 +1,6 @@
-import type { RegistryConfig } from '../config.js';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigError, type RegistryConfig } from '../config.js';
 import type { StorageDriver } from './driver.js';
 import { FilesystemDriver } from './filesystem.js';
 
@@ -11,4 +13,26 @@ export async function openStorage(config: Pick<RegistryConfig, 'dataDir' | 's3' 
   const [{ S3Driver }, { readCredentialsFile }] = await Promise.all([import('./s3/driver.js'), import('./s3/settings.js')]);
   const credentials = config.s3CredentialsFile ? readCredentialsFile(config.s3CredentialsFile) : undefined;
   return new S3Driver(config.s3, credentials);
+}
+
+/** How the maintenance commands (gc, count) are told where the registry's content is. */
+export interface StorageFlags {
+  data?: string;
+  /** s3://… (or REGISTRY_STORAGE_URL when no --data is given) */
+  storage?: string;
+  s3Credentials?: string;
+}
+
+/**
+ * The driver for a maintenance command: flags first, then the variables the container's registry
+ * runs with, then ./data. A data directory must exist (a typo must not look like an empty registry).
+ */
+export async function openStorageFromFlags(flags: StorageFlags): Promise<StorageDriver> {
+  const storageUrl = flags.storage ?? (flags.data === undefined ? process.env.REGISTRY_STORAGE_URL : undefined);
+  const s3 = storageUrl ? (await import('./s3/settings.js')).parseStorageUrl(storageUrl) : undefined;
+  const dataDir = path.resolve(flags.data ?? process.env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY ?? './data');
+  if (!s3 && !existsSync(dataDir)) throw new ConfigError(`${dataDir}: no such data directory (set --data)`);
+  const driver = await openStorage({ dataDir, s3, s3CredentialsFile: flags.s3Credentials ?? process.env.REGISTRY_STORAGE_S3_CREDENTIALSFILE });
+  await driver.check?.();
+  return driver;
 }
