@@ -15,8 +15,11 @@ export interface FileInfo {
 export interface StorageDriver {
   /** Whole small file, or null when it does not exist. */
   getContent(path: string): Promise<Buffer | null>;
-  /** Replace a small file atomically: readers see the old or the new content, never a mix. */
-  putContent(path: string, data: Buffer | string): Promise<void>;
+  /**
+   * Replace a small file atomically: readers see the old or the new content, never a mix. When it
+   * resolves the new content survives a power cut, unless `durable: false` (scratch files).
+   */
+  putContent(path: string, data: Buffer | string, opts?: { durable?: boolean }): Promise<void>;
   /** A file's size and time, or null. Only files: an object store has no directories (use `list`). */
   stat(path: string): Promise<FileInfo | null>;
   /** Byte range is inclusive, as in HTTP. Errors with code ENOENT when the file is missing. */

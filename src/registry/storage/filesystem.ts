@@ -93,14 +93,55 @@ async function retryIfFolderVanished(op: () => Promise<void>, source = async () 
   }
 }
 
-async function renameCreatingParent(src: string, dst: string): Promise<void> {
+/**
+ * mkdir -p that says which folders' entries changed: the folder itself (a file is about to be
+ * placed in it) and, when it had to be created, each created folder's parent.
+ */
+async function makeFolder(dir: string): Promise<string[]> {
+  const first = await fs.mkdir(dir, { recursive: true });
+  if (first === undefined) return [dir];
+  const changed = [path.dirname(first)];
+  for (let d = dir; d !== changed[0] && d !== path.dirname(d); d = path.dirname(d)) changed.push(d);
+  return changed;
+}
+
+/** fsync of folders: makes the names just created or renamed in them survive a power cut. */
+async function syncFolders(dirs: readonly string[]): Promise<void> {
+  await Promise.all(
+    dirs.map(async (dir) => {
+      const handle = await fs.open(dir, 'r');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    }),
+  );
+}
+
+/** Renames, creating the parent; resolves to the folders whose entries changed (for syncFolders). */
+async function renameCreatingParent(src: string, dst: string): Promise<string[]> {
+  let changed: string[] = [];
   await retryIfFolderVanished(
     async () => {
-      await fs.mkdir(path.dirname(dst), { recursive: true });
+      changed = await makeFolder(path.dirname(dst));
       await fs.rename(src, dst);
     },
     () => fs.stat(src).then(() => true, () => false),
   );
+  return changed;
+}
+
+/** Writes a new file; `durable`: its bytes are on disk (fdatasync) when this resolves. */
+async function writeNewFile(file: string, data: Buffer | string, durable: boolean): Promise<void> {
+  if (!durable) return fs.writeFile(file, data);
+  const handle = await fs.open(file, 'w');
+  try {
+    await handle.writeFile(data);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
 }
 
 /** distribution's filesystem driver layout: `<root>/docker/registry/v2/<path>`. */
@@ -133,19 +174,21 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
-  async putContent(p: string, data: Buffer | string): Promise<void> {
+  async putContent(p: string, data: Buffer | string, { durable = true }: { durable?: boolean } = {}): Promise<void> {
     const target = this.full(p);
     const tmp = `${target}.${tmpPrefix}${(tmpCounter++).toString(16).padStart(4, '0')}.tmp`;
+    let changed: string[] = [];
     try {
       await retryIfFolderVanished(async () => {
-        await fs.mkdir(path.dirname(target), { recursive: true });
-        await fs.writeFile(tmp, data);
+        changed = await makeFolder(path.dirname(target));
+        await writeNewFile(tmp, data, durable);
         await fs.rename(tmp, target);
       });
     } catch (err) {
       await fs.rm(tmp, { force: true });
       throw err;
     }
+    if (durable) await syncFolders(changed);
   }
 
   async stat(p: string): Promise<FileInfo | null> {
@@ -180,7 +223,8 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async move(src: string, dst: string): Promise<FileInfo | null> {
-    await this.rename(src, dst);
+    // gc's moves: one lost to a power cut leaves the item where it was, to be collected next time
+    await renameCreatingParent(this.full(src), this.full(dst));
     const target = this.full(dst);
     // rename keeps the mtime; a writer that replaces dst meanwhile makes this a little late, never wrong
     const s = await fs.stat(target).catch(() => null);
@@ -201,9 +245,14 @@ export class FilesystemDriver implements StorageDriver {
     return new FlushingAppender(handle, opts.syncOnEnd ?? false);
   }
 
-  /** `move` without the stat of the result, for callers that only need the file in place. */
-  async rename(src: string, dst: string): Promise<void> {
-    await renameCreatingParent(this.full(src), this.full(dst));
+  /**
+   * Moves a file into place for good. Resolves once the file is at `dst`, to a promise that settles
+   * when the new name survives a power cut: the caller may do other work while that sync runs.
+   */
+  async rename(src: string, dst: string): Promise<{ durable: Promise<void> }> {
+    const durable = syncFolders(await renameCreatingParent(this.full(src), this.full(dst)));
+    durable.catch(() => undefined); // handled by whoever awaits it
+    return { durable };
   }
 
   /**

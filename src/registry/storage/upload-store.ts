@@ -36,7 +36,8 @@ export class UploadStore implements UploadSessions {
 
   async create(name: string): Promise<string> {
     const id = randomUUID();
-    await this.driver.putContent(uploadStartedAtPath(name, id), new Date().toISOString());
+    // A session lost to a power cut is simply started again by the client: no sync for it.
+    await this.driver.putContent(uploadStartedAtPath(name, id), new Date().toISOString(), { durable: false });
     this.hashes.set(`${name}/${id}`, { hash: createHash('sha256'), size: 0 });
     return id;
   }
@@ -94,13 +95,16 @@ export class UploadStore implements UploadSessions {
       let moved = false;
       if ((await this.blobs.size(digest)) === null) {
         const data = uploadDataPath(name, id);
-        if (size === 0) await this.driver.putContent(data, Buffer.alloc(0));
+        if (size === 0) await this.driver.putContent(data, Buffer.alloc(0), { durable: false }); // synced just below
         // A 201 promises the blob survives a power cut: flush the bytes before they become visible.
         if (this.hashes.get(key)?.synced !== size) await this.driver.sync(data);
-        await this.driver.rename(data, blobDataPath(digest));
+        // the repository's link is written while the blob's new name is being synced
+        const { durable } = await this.driver.rename(data, blobDataPath(digest));
         moved = true;
+        await Promise.all([durable, this.blobs.link(name, digest)]);
+      } else {
+        await this.blobs.link(name, digest);
       }
-      await this.blobs.link(name, digest);
       await this.removeLocked(name, id, moved);
       return size;
     });
