@@ -105,11 +105,20 @@ async function makeFolder(dir: string): Promise<string[]> {
   return changed;
 }
 
-/** fsync of folders: makes the names just created or renamed in them survive a power cut. */
+/**
+ * fsync of folders: makes the names just created or renamed in them survive a power cut. A folder
+ * deleted meanwhile (a concurrent DELETE) has nothing left to make durable.
+ */
 async function syncFolders(dirs: readonly string[]): Promise<void> {
   await Promise.all(
     dirs.map(async (dir) => {
-      const handle = await fs.open(dir, 'r');
+      let handle: fs.FileHandle;
+      try {
+        handle = await fs.open(dir, 'r');
+      } catch (err) {
+        if (isMissing(err)) return;
+        throw err;
+      }
       try {
         await handle.sync();
       } finally {
