@@ -59,6 +59,32 @@ describe('failed sign-in limits', () => {
     assert.equal(logins.waitMs('anyone'), 0);
   });
 
+  it('an attempt counts from its start, so guesses sent in parallel cannot all pass the check', () => {
+    const { logins } = limiter();
+    // 200 guesses for one name start before any of them has failed
+    const waits = Array.from({ length: 200 }, () => logins.begin('admin'));
+    assert.equal(waits.filter((w) => w === 0).length, 3, 'only the free failures start');
+    assert.ok(waits.slice(3).every((w) => w > 0));
+    assert.equal(logins.imposedMs('admin'), 1_000);
+  });
+
+  it('a success gives back what its attempt took, and names that signed in lately are not held back by the shared budget', () => {
+    const { logins, advance } = limiter({ globalBurst: 3, globalPerSecond: 1 });
+    assert.equal(logins.begin('alice'), 0);
+    logins.succeeded('alice');
+    assert.equal(logins.begin('bob'), 0);
+    logins.succeeded('bob');
+    // someone burns the shared budget on random names
+    for (let i = 0; i < 3; i++) assert.equal(logins.begin(`random-${i}`), 0);
+    assert.ok(logins.begin('random-x') > 0, 'the budget is spent');
+    assert.ok(logins.begin('carol') > 0, 'a name never seen to succeed waits for the budget');
+    assert.equal(logins.begin('alice'), 0, 'alice signed in lately: only her own failures count');
+    logins.succeeded('alice');
+    advance(24 * 3600_000 + 1);
+    for (let i = 0; i < 3; i++) logins.begin(`random-late-${i}`);
+    assert.ok(logins.begin('bob') > 0, 'a day later bob is an unknown name again');
+  });
+
   it('tracks long names by their first 256 characters', () => {
     const { logins } = limiter();
     const long = 'x'.repeat(300);

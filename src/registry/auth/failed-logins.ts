@@ -30,21 +30,31 @@ interface NameState {
   blockedUntil: number;
 }
 
+/** Names that signed in successfully this long ago or less are not held back by the shared budget. */
+const KNOWN_GOOD_MS = 24 * 3600_000;
+
 /**
  * Slows down password guessing. Each name (whether or not such a user exists, so that the answers
  * do not tell which users do) gets a few free failures, then has to wait, twice as long after each
- * further failure. A shared budget of failures bounds the bcrypt work that guesses can cause
- * across many names. Only attempts that would need a bcrypt comparison are held back: credentials
- * that already succeeded are answered from the cache and never wait.
+ * further failure. A shared budget of failures bounds the bcrypt work that guesses spread over many
+ * names can cause; names that signed in successfully lately are exempt from it, so that guessing
+ * at random names does not lock real users out (after a password file reload, say). Only attempts
+ * that would need a bcrypt comparison are held back: credentials that already succeeded are
+ * answered from the cache and never wait.
+ *
+ * An attempt counts as a failure from its start (`begin`) until it succeeds (`succeeded`), so
+ * guesses sent in parallel cannot all pass the check before the first of them fails.
  */
 export class FailedLogins {
   private readonly names = new Map<string, NameState>();
+  private readonly goodNames = new Map<string, number>();
   private tokens: number;
   private refilledAt: number;
 
   constructor(
     private readonly limits: FailedLoginLimits = DEFAULT_FAILED_LOGIN_LIMITS,
-    private readonly now: () => number = Date.now,
+    /** a monotonic clock: a wall clock set back would stretch the waits */
+    private readonly now: () => number = () => performance.now(),
   ) {
     this.tokens = limits.globalBurst;
     this.refilledAt = now();
@@ -54,10 +64,26 @@ export class FailedLogins {
   waitMs(name: string): number {
     const now = this.now();
     this.refill(now);
-    const global = this.tokens >= 1 ? 0 : ((1 - this.tokens) / this.limits.globalPerSecond) * 1000;
+    const global = this.tokens >= 1 || this.isKnownGood(name, now) ? 0 : ((1 - this.tokens) / this.limits.globalPerSecond) * 1000;
     const state = this.state(name, now);
     const own = state && state.blockedUntil > now ? state.blockedUntil - now : 0;
     return Math.ceil(Math.max(global, own));
+  }
+
+  /**
+   * Starts an attempt: the wait in milliseconds when `name` must wait (nothing is recorded), else
+   * 0, and the attempt counts as a failure until `succeeded`.
+   */
+  begin(name: string): number {
+    const wait = this.waitMs(name);
+    if (wait === 0) this.failed(name);
+    return wait;
+  }
+
+  /** The wait that the failures so far impose on `name` (0 while they are still free). */
+  imposedMs(name: string): number {
+    const state = this.state(name, this.now());
+    return state ? Math.max(0, state.blockedUntil - state.lastFailure) : 0;
   }
 
   /** Records a failure; returns the wait it imposes on `name` (0 while failures are still free). */
@@ -78,8 +104,18 @@ export class FailedLogins {
     return wait;
   }
 
+  /** Ends an attempt that `begin` counted as a failure: the name's count and the budget are restored. */
   succeeded(name: string): void {
-    this.names.delete(keyOf(name));
+    const key = keyOf(name);
+    if (this.names.delete(key)) this.tokens = Math.min(this.limits.globalBurst, this.tokens + 1);
+    this.goodNames.delete(key);
+    this.goodNames.set(key, this.now());
+    if (this.goodNames.size > MAX_NAMES) this.goodNames.delete(this.goodNames.keys().next().value!);
+  }
+
+  private isKnownGood(name: string, now: number): boolean {
+    const at = this.goodNames.get(keyOf(name));
+    return at !== undefined && now - at <= KNOWN_GOOD_MS;
   }
 
   private state(name: string, now: number): NameState | undefined {

@@ -133,7 +133,7 @@ export class HtpasswdAuth {
     const key = cacheKey(user, password);
     const hash = this.users.get(user);
     if (hash && this.verified.has(key)) return user;
-    const waitMs = this.failures.waitMs(user);
+    const waitMs = this.failures.begin(user);
     if (waitMs > 0) {
       const seconds = Math.ceil(waitMs / 1000);
       throw new TooManyRequestsError(`too many failed sign-ins; try again in ${seconds} s`, seconds);
@@ -141,7 +141,7 @@ export class HtpasswdAuth {
     const generation = this.verified;
     const ok = await bcrypt.compare(password, hash ?? dummyHash(this.typicalCost()));
     if (!ok || !hash) {
-      const imposed = this.failures.failed(user);
+      const imposed = this.failures.imposedMs(user);
       if (imposed > 0) this.options.onThrottle?.(user, imposed);
       return null;
     }
