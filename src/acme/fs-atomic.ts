@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { syncDir as syncFolder } from '../fs-durable.js';
 
 export interface FileOwner {
   uid: number;
@@ -36,16 +37,7 @@ export async function writeTempBeside(target: string, data: string | Buffer, opt
 
 /** fsync a directory so that renames in it survive a crash; best effort (not every filesystem allows it). */
 export async function syncDir(dir: string): Promise<void> {
-  try {
-    const fh = await open(dir, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    // EISDIR/EINVAL/EPERM on some filesystems: nothing more we can do
-  }
+  await syncFolder(dir).catch(() => undefined);
 }
 
 /** Replaces `target` atomically (readers see the old or the new content, never a mix). */

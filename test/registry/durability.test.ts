@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { DurableFolders } from '../../src/registry/storage/durable-folders.js';
 import { FilesystemDriver } from '../../src/registry/storage/filesystem.js';
 import { BlobStore } from '../../src/registry/storage/blob-store.js';
 import { UploadStore } from '../../src/registry/storage/upload-store.js';
@@ -98,12 +99,35 @@ describe('a 201 means the bytes and their names survive a power cut', () => {
     assert.ok(spy.after(new RegExp(`^rename ${link}`)).includes(`fsync repositories/team/app/_layers/sha256/${hex}`), e.join('\n'));
   });
 
-  it('starting an upload syncs nothing: a session lost to a power cut is simply started again', async () => {
+  it('starting an upload syncs no session folder, only new folders a repository needs', async () => {
+    await uploads.create('team/app'); // the folders above the repository exist now
     spy = new SyncSpy(v2);
     spy.install();
     const id = await uploads.create('team/app');
     assert.ok(spy.events.some((e) => e.startsWith(`rename repositories/team/app/_uploads/${id}/startedat`)), spy.events.join('\n'));
-    assert.deepEqual(spy.events.filter((e) => /sync/.test(e)), []);
+    assert.deepEqual(spy.events.filter((e) => /sync/.test(e)), [], 'a session lost to a power cut is simply started again');
+    // A new repository's folders are made durable: names placed in them later (links) rely on them.
+    spy.events.length = 0;
+    await uploads.create('team/new');
+    assert.deepEqual(spy.events.filter((e) => /sync/.test(e)).sort(), ['fsync repositories/team', 'fsync repositories/team/new']);
+  });
+
+  it('a name placed beneath a folder another request created waits until that folder is durable', async () => {
+    const root = path.dirname(v2);
+    const folders = new DurableFolders(root);
+    const first = await folders.make(`${v2}/repositories/new/_layers`); // creates the chain, not synced yet
+    const second = await folders.make(`${v2}/repositories/new/_layers`); // finds it there
+    assert.deepEqual(second.created, []);
+    let placed = false;
+    const settling = folders.settle(second, true).then(() => (placed = true));
+    // Long enough for its own fsync; it must still be waiting for the first request's.
+    await Promise.race([settling, new Promise((r) => setTimeout(r, 200))]);
+    assert.equal(placed, false, 'answered before the folders above it were durable');
+    spy = new SyncSpy(v2);
+    spy.install();
+    await folders.settle(first, true);
+    await settling;
+    assert.ok(spy.events.includes('fsync repositories') && spy.events.includes('fsync repositories/new'), spy.events.join('\n'));
   });
 
   it('a manifest PUT answers 201 after its bytes, revision and tag links are synced', async () => {

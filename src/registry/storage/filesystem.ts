@@ -5,6 +5,7 @@ import { Writable, type Readable } from 'node:stream';
 import type { FileInfo, StorageDriver } from './driver.js';
 import { sendFile } from './send-file.js';
 import { SyncWhileFast } from './sync-while-fast.js';
+import { DurableFolders } from './durable-folders.js';
 import type { BlobStore } from './blob-store.js';
 import type { UploadSessions } from './upload-sessions.js';
 import { UploadStore } from './upload-store.js';
@@ -94,51 +95,23 @@ async function retryIfFolderVanished(op: () => Promise<void>, source = async () 
 }
 
 /**
- * mkdir -p that says which folders' entries changed: the folder itself (a file is about to be
- * placed in it) and, when it had to be created, each created folder's parent.
+ * Renames `src` to `dst`, creating the parent, and makes the new name durable (unless `durable` is
+ * false: then only folders it had to create above the parent are synced).
  */
-async function makeFolder(dir: string): Promise<string[]> {
-  const first = await fs.mkdir(dir, { recursive: true });
-  if (first === undefined) return [dir];
-  const changed = [path.dirname(first)];
-  for (let d = dir; d !== changed[0] && d !== path.dirname(d); d = path.dirname(d)) changed.push(d);
-  return changed;
-}
-
-/**
- * fsync of folders: makes the names just created or renamed in them survive a power cut. A folder
- * deleted meanwhile (a concurrent DELETE) has nothing left to make durable.
- */
-async function syncFolders(dirs: readonly string[]): Promise<void> {
-  await Promise.all(
-    dirs.map(async (dir) => {
-      let handle: fs.FileHandle;
-      try {
-        handle = await fs.open(dir, 'r');
-      } catch (err) {
-        if (isMissing(err)) return;
-        throw err;
-      }
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-    }),
-  );
-}
-
-/** Renames, creating the parent; resolves to the folders whose entries changed (for syncFolders). */
-async function renameCreatingParent(src: string, dst: string): Promise<string[]> {
-  let changed: string[] = [];
+async function renameCreatingParent(folders: DurableFolders, src: string, dst: string, durable: boolean): Promise<void> {
   await retryIfFolderVanished(
     async () => {
-      changed = await makeFolder(path.dirname(dst));
-      await fs.rename(src, dst);
+      const made = await folders.make(path.dirname(dst));
+      let renamed = false;
+      try {
+        await fs.rename(src, dst);
+        renamed = true;
+      } finally {
+        await folders.settle(made, durable && renamed);
+      }
     },
     () => fs.stat(src).then(() => true, () => false),
   );
-  return changed;
 }
 
 /** Writes a new file; `durable`: its bytes are on disk (fdatasync) when this resolves. */
@@ -158,9 +131,11 @@ export class FilesystemDriver implements StorageDriver {
   readonly root: string;
   /** stat and small whole-file reads: synchronous while they come from the page cache */
   readonly metadata = new SyncWhileFast();
+  private readonly folders: DurableFolders;
 
   constructor(dataDir: string) {
     this.root = path.resolve(dataDir);
+    this.folders = new DurableFolders(this.root);
   }
 
   /** Callers only pass paths built from validated names and digests; the check is a second fence. */
@@ -186,18 +161,22 @@ export class FilesystemDriver implements StorageDriver {
   async putContent(p: string, data: Buffer | string, { durable = true }: { durable?: boolean } = {}): Promise<void> {
     const target = this.full(p);
     const tmp = `${target}.${tmpPrefix}${(tmpCounter++).toString(16).padStart(4, '0')}.tmp`;
-    let changed: string[] = [];
     try {
       await retryIfFolderVanished(async () => {
-        changed = await makeFolder(path.dirname(target));
-        await writeNewFile(tmp, data, durable);
-        await fs.rename(tmp, target);
+        const made = await this.folders.make(path.dirname(target));
+        let placed = false;
+        try {
+          await writeNewFile(tmp, data, durable);
+          await fs.rename(tmp, target);
+          placed = true;
+        } finally {
+          await this.folders.settle(made, durable && placed);
+        }
       });
     } catch (err) {
       await fs.rm(tmp, { force: true });
       throw err;
     }
-    if (durable) await syncFolders(changed);
   }
 
   async stat(p: string): Promise<FileInfo | null> {
@@ -233,7 +212,7 @@ export class FilesystemDriver implements StorageDriver {
 
   async move(src: string, dst: string): Promise<FileInfo | null> {
     // gc's moves: one lost to a power cut leaves the item where it was, to be collected next time
-    await renameCreatingParent(this.full(src), this.full(dst));
+    await renameCreatingParent(this.folders, this.full(src), this.full(dst), false);
     const target = this.full(dst);
     // rename keeps the mtime; a writer that replaces dst meanwhile makes this a little late, never wrong
     const s = await fs.stat(target).catch(() => null);
@@ -254,14 +233,9 @@ export class FilesystemDriver implements StorageDriver {
     return new FlushingAppender(handle, opts.syncOnEnd ?? false);
   }
 
-  /**
-   * Moves a file into place for good. Resolves once the file is at `dst`, to a promise that settles
-   * when the new name survives a power cut: the caller may do other work while that sync runs.
-   */
-  async rename(src: string, dst: string): Promise<{ durable: Promise<void> }> {
-    const durable = syncFolders(await renameCreatingParent(this.full(src), this.full(dst)));
-    durable.catch(() => undefined); // handled by whoever awaits it
-    return { durable };
+  /** Moves a file into place for good: the new name survives a power cut when this resolves. */
+  async rename(src: string, dst: string): Promise<void> {
+    await renameCreatingParent(this.folders, this.full(src), this.full(dst), true);
   }
 
   /**

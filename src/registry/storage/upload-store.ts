@@ -28,6 +28,8 @@ interface HashState {
 export class UploadStore implements UploadSessions {
   private readonly hashes = new Map<string, HashState>();
   private readonly lock = new KeyedLock();
+  /** blobs being renamed into place and synced, by digest */
+  private readonly placing = new Map<string, Promise<void>>();
 
   constructor(
     private readonly driver: FilesystemDriver,
@@ -98,13 +100,19 @@ export class UploadStore implements UploadSessions {
         if (size === 0) await this.driver.putContent(data, Buffer.alloc(0), { durable: false }); // synced just below
         // A 201 promises the blob survives a power cut: flush the bytes before they become visible.
         if (this.hashes.get(key)?.synced !== size) await this.driver.sync(data);
-        // the repository's link is written while the blob's new name is being synced
-        const { durable } = await this.driver.rename(data, blobDataPath(digest));
+        const placed = this.driver.rename(data, blobDataPath(digest));
+        // Another commit of the same blob finds it in place before it is durable: it waits too.
+        this.placing.set(digest, placed);
+        try {
+          await placed;
+        } finally {
+          if (this.placing.get(digest) === placed) this.placing.delete(digest);
+        }
         moved = true;
-        await Promise.all([durable, this.blobs.link(name, digest)]);
       } else {
-        await this.blobs.link(name, digest);
+        await this.placing.get(digest)?.catch(() => undefined);
       }
+      await this.blobs.link(name, digest);
       await this.removeLocked(name, id, moved);
       return size;
     });
