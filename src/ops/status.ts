@@ -112,11 +112,14 @@ export async function collectStatus(d: Deployment): Promise<StatusReport> {
   // With a bucket, the host only holds the install directory: that is what is measured.
   const measured = bucket ? d.dir : settings.dataDir;
   // Independent reads, in parallel over the one SSH connection.
-  const [containers, certPem, diskOut, contentOut, renewalRaw, gcRaw, reach] = await Promise.all([
-    d.containers(),
+  const listed = d.containers();
+  const [containers, certPem, diskOut, counted, renewalRaw, gcRaw, reach] = await Promise.all([
+    listed,
     d.host.readFile(d.path(HOST_LAYOUT.certificate), { sudo: true }).catch(() => null),
     d.exec.run(['sh', '-c', DISK_SCRIPT, 'sh', measured], { allowFailure: true, timeoutMs: 120_000 }),
-    bucket ? Promise.resolve(undefined) : d.exec.run(['sh', '-c', CONTENT_SCRIPT, 'sh', repositories], { allowFailure: true, timeoutMs: 120_000 }),
+    bucket
+      ? listed.then((c) => countInBucket(d, containerFor(c, 'registry')))
+      : d.exec.run(['sh', '-c', CONTENT_SCRIPT, 'sh', repositories], { allowFailure: true, timeoutMs: 120_000 }).then(countFromScript),
     d.host.readFile(d.path(HOST_LAYOUT.renewalState), { sudo: true }).catch(() => null),
     d.host.readFile(d.path(HOST_LAYOUT.gcState), { sudo: true }).catch(() => null),
     (async (): Promise<StatusReport['reachability']> => {
@@ -227,7 +230,6 @@ export async function collectStatus(d: Deployment): Promise<StatusReport> {
   }
 
   // content
-  const counted = bucket ? await countInBucket(d, registry) : countFromScript(contentOut!);
   if ('error' in counted) {
     report.content.error = counted.error;
     checks.push({ id: 'content', status: 'warn', detail: `cannot count repositories${bucket ? ` in ${bucket}` : ''}: ${counted.error}` });
