@@ -23,6 +23,18 @@ export class DurableFolders {
 
   constructor(private readonly root: string) {}
 
+  /** mkdir -p `dir`, `place` a name in it, and `settle` (also when placing failed). */
+  async place(dir: string, durable: boolean, place: () => Promise<void>): Promise<void> {
+    const made = await this.make(dir);
+    let placed = false;
+    try {
+      await place();
+      placed = true;
+    } finally {
+      await this.settle(made, durable && placed);
+    }
+  }
+
   /** mkdir -p `dir`; pass the result to `settle` once the file is in place, also when that failed. */
   async make(dir: string): Promise<MadeFolders> {
     const first = await fs.mkdir(dir, { recursive: true });

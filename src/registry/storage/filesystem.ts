@@ -100,16 +100,7 @@ async function retryIfFolderVanished(op: () => Promise<void>, source = async () 
  */
 async function renameCreatingParent(folders: DurableFolders, src: string, dst: string, durable: boolean): Promise<void> {
   await retryIfFolderVanished(
-    async () => {
-      const made = await folders.make(path.dirname(dst));
-      let renamed = false;
-      try {
-        await fs.rename(src, dst);
-        renamed = true;
-      } finally {
-        await folders.settle(made, durable && renamed);
-      }
-    },
+    () => folders.place(path.dirname(dst), durable, () => fs.rename(src, dst)),
     () => fs.stat(src).then(() => true, () => false),
   );
 }
@@ -162,17 +153,12 @@ export class FilesystemDriver implements StorageDriver {
     const target = this.full(p);
     const tmp = `${target}.${tmpPrefix}${(tmpCounter++).toString(16).padStart(4, '0')}.tmp`;
     try {
-      await retryIfFolderVanished(async () => {
-        const made = await this.folders.make(path.dirname(target));
-        let placed = false;
-        try {
+      await retryIfFolderVanished(() =>
+        this.folders.place(path.dirname(target), durable, async () => {
           await writeNewFile(tmp, data, durable);
           await fs.rename(tmp, target);
-          placed = true;
-        } finally {
-          await this.folders.settle(made, durable && placed);
-        }
-      });
+        }),
+      );
     } catch (err) {
       await fs.rm(tmp, { force: true });
       throw err;
