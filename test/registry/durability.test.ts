@@ -99,17 +99,42 @@ describe('a 201 means the bytes and their names survive a power cut', () => {
     assert.ok(spy.after(new RegExp(`^rename ${link}`)).includes(`fsync repositories/team/app/_layers/sha256/${hex}`), e.join('\n'));
   });
 
-  it('starting an upload syncs no session folder, only new folders a repository needs', async () => {
-    await uploads.create('team/app'); // the folders above the repository exist now
+  it('a blob pushed in one body (POST, then PUT with it) goes straight to its folder: data synced, then named, then its folders', async () => {
+    const data = Buffer.from('a monolithic push');
+    const digest = sha256(data);
+    const hex = digest.slice('sha256:'.length);
+    const id = await uploads.create('team/app');
     spy = new SyncSpy(v2);
     spy.install();
+    assert.equal(await uploads.appendAndCommit('team/app', id, Readable.from([data]), undefined, digest, data.length), data.length);
+    const e = spy.events;
+    const blobDir = `blobs/sha256/${hex.slice(0, 2)}/${hex}`;
+    const rename = e.indexOf(`rename ${blobDir}/data.TMP -> ${blobDir}/data`);
+    assert.ok(rename >= 0 && e.indexOf(`fdatasync ${blobDir}/data.TMP`) >= 0 && e.indexOf(`fdatasync ${blobDir}/data.TMP`) < rename, e.join('\n'));
+    const afterRename = spy.after(/^rename .* -> blobs\//);
+    for (const d of [blobDir, `blobs/sha256/${hex.slice(0, 2)}`, 'blobs/sha256', 'blobs']) assert.ok(afterRename.includes(`fsync ${d}`), `fsync ${d}:\n${e.join('\n')}`);
+    const link = `repositories/team/app/_layers/sha256/${hex}/link`;
+    const linkRename = e.indexOf(`rename ${link}.TMP -> ${link}`);
+    assert.ok(linkRename > rename && e.indexOf(`fdatasync ${link}.TMP`) < linkRename, e.join('\n'));
+    assert.ok(spy.after(new RegExp(`^rename ${link}`)).includes(`fsync repositories/team/app/_layers/sha256/${hex}`), e.join('\n'));
+    assert.deepEqual(e.filter((x) => x.includes('_uploads')), [], 'no session folder for a push in one body');
+  });
+
+  it("a session's folder comes with its first bytes and syncs nothing of its own, only new folders a repository needs", async () => {
+    const chunk = () => Readable.from([Buffer.from('chunk')]);
+    await uploads.append('team/app', await uploads.create('team/app'), chunk()); // the folders above the repository exist now
     const id = await uploads.create('team/app');
+    assert.equal(await fsp.stat(path.join(v2, 'repositories/team/app/_uploads', id)).catch(() => null), null, 'no folder before the first bytes');
+    spy = new SyncSpy(v2);
+    spy.install();
+    await uploads.append('team/app', id, chunk());
     assert.ok(spy.events.some((e) => e.startsWith(`rename repositories/team/app/_uploads/${id}/startedat`)), spy.events.join('\n'));
     assert.deepEqual(spy.events.filter((e) => /sync/.test(e)), [], 'a session lost to a power cut is simply started again');
-    // A new repository's folders are made durable: names placed in them later (links) rely on them.
+    // A new repository's folder is made durable (links placed in it later rely on it); its
+    // `_uploads`, scratch like the sessions in it, is not.
     spy.events.length = 0;
-    await uploads.create('team/new');
-    assert.deepEqual(spy.events.filter((e) => /sync/.test(e)).sort(), ['fsync repositories/team', 'fsync repositories/team/new']);
+    await uploads.append('team/new', await uploads.create('team/new'), chunk());
+    assert.deepEqual(spy.events.filter((e) => /sync/.test(e)), ['fsync repositories/team']);
   });
 
   it('a name placed beneath a folder another request created waits until that folder is durable', async () => {

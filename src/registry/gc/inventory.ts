@@ -23,7 +23,7 @@ export interface RepoInventory {
   tags: Map<string, string>;
   /** Blob digest → mtime of its `_layers` link. */
   layers: Map<string, number>;
-  /** Upload id → newest mtime of its data/startedat (the folder's when both are absent). */
+  /** Upload id → newest mtime of its data/startedat (the folder's when both are absent); '' → the `_uploads` folder's. */
   uploads: Map<string, number>;
 }
 
@@ -100,6 +100,9 @@ export async function scanRepository(driver: StorageDriver, name: string): Promi
     const at = known.length > 0 ? Math.max(...known) : await mtime(driver, uploadDir(name, id));
     if (at !== null) repo.uploads.set(id, at);
   }
+  // Our registry keeps a session in memory until its first bytes and touches this folder instead.
+  const sessionsStarted = await mtime(driver, `${repoDir(name)}/_uploads`);
+  if (sessionsStarted !== null) repo.uploads.set('', sessionsStarted);
   return repo;
 }
 

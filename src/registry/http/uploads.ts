@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { RegistryError } from '../errors.js';
 import { isValidName } from '../names.js';
-import { isValidUploadId } from '../storage/upload-sessions.js';
+import { checkDeclaredSize, isValidUploadId } from '../storage/upload-sessions.js';
 import { signUpload, verifyUpload } from './upload-token.js';
 import { hasBody, send } from './respond.js';
 import { requireDigest, requireWritable, type Ctx } from './context.js';
@@ -40,13 +40,20 @@ function chunkStart(ctx: Ctx): number | undefined {
   return start;
 }
 
-async function appendBody(ctx: Ctx, id: string, start?: number, last = false): Promise<number> {
-  const { before, after } = await ctx.registry.uploads.append(ctx.name, id, ctx.req as Readable, start, last);
+function declaredSize(ctx: Ctx): number | undefined {
   const declared = ctx.req.headers['content-length'];
-  if (declared !== undefined && after - before !== Number(declared)) {
-    throw new RegistryError('SIZE_INVALID', `received ${after - before} bytes but Content-Length was ${declared}`);
-  }
+  return declared === undefined ? undefined : Number(declared);
+}
+
+async function appendBody(ctx: Ctx, id: string, start?: number): Promise<number> {
+  const { before, after } = await ctx.registry.uploads.append(ctx.name, id, ctx.req as Readable, start);
+  checkDeclaredSize(after - before, declaredSize(ctx));
   return after;
+}
+
+/** A body that ends the upload, then the commit. */
+function appendAndCommit(ctx: Ctx, id: string, digest: string, start?: number): Promise<number> {
+  return ctx.registry.uploads.appendAndCommit(ctx.name, id, ctx.req as Readable, start, digest, declaredSize(ctx));
 }
 
 export async function startUpload(ctx: Ctx): Promise<void> {
@@ -75,8 +82,7 @@ export async function startUpload(ctx: Ctx): Promise<void> {
     const digest = requireDigest(digestParam);
     const id = await registry.uploads.create(name);
     try {
-      await appendBody(ctx, id, undefined, true);
-      await registry.uploads.commit(name, id, digest);
+      await appendAndCommit(ctx, id, digest);
     } catch (err) {
       await registry.uploads.cancel(name, id);
       throw err;
@@ -116,8 +122,8 @@ export async function finishUpload(ctx: Ctx): Promise<void> {
   requireWritable(ctx);
   const id = await uploadId(ctx);
   const digest = requireDigest(ctx.url.searchParams.get('digest'));
-  if (hasBody(ctx.req)) await appendBody(ctx, id, chunkStart(ctx), true);
-  await ctx.registry.uploads.commit(ctx.name, id, digest);
+  if (hasBody(ctx.req)) await appendAndCommit(ctx, id, digest, chunkStart(ctx));
+  else await ctx.registry.uploads.commit(ctx.name, id, digest);
   created(ctx, digest);
 }
 

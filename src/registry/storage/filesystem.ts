@@ -2,10 +2,11 @@ import { createReadStream, promises as fs, readFileSync, statSync } from 'node:f
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { FileInfo, StorageDriver } from './driver.js';
 import { sendFile } from './send-file.js';
 import { SyncWhileFast } from './sync-while-fast.js';
-import { DurableFolders } from './durable-folders.js';
+import { DurableFolders, type MadeFolders } from './durable-folders.js';
 import type { BlobStore } from './blob-store.js';
 import type { UploadSessions } from './upload-sessions.js';
 import { UploadStore } from './upload-store.js';
@@ -105,6 +106,10 @@ async function renameCreatingParent(folders: DurableFolders, src: string, dst: s
   );
 }
 
+function tmpNameBeside(target: string): string {
+  return `${target}.${tmpPrefix}${(tmpCounter++).toString(16).padStart(4, '0')}.tmp`;
+}
+
 /** Writes a new file; `durable`: its bytes are on disk (fdatasync) when this resolves. */
 async function writeNewFile(file: string, data: Buffer | string, durable: boolean): Promise<void> {
   if (!durable) return fs.writeFile(file, data);
@@ -151,7 +156,7 @@ export class FilesystemDriver implements StorageDriver {
 
   async putContent(p: string, data: Buffer | string, { durable = true }: { durable?: boolean } = {}): Promise<void> {
     const target = this.full(p);
-    const tmp = `${target}.${tmpPrefix}${(tmpCounter++).toString(16).padStart(4, '0')}.tmp`;
+    const tmp = tmpNameBeside(target);
     try {
       await retryIfFolderVanished(() =>
         this.folders.place(path.dirname(target), durable, async () => {
@@ -222,6 +227,74 @@ export class FilesystemDriver implements StorageDriver {
   /** Moves a file into place for good: the new name survives a power cut when this resolves. */
   async rename(src: string, dst: string): Promise<void> {
     await renameCreatingParent(this.folders, this.full(src), this.full(dst), true);
+  }
+
+  /** Sets a folder's time to now, creating it (and the folders above it, durably) if need be. */
+  async touchFolder(p: string): Promise<void> {
+    const dir = this.full(p);
+    const now = new Date();
+    try {
+      await fs.utimes(dir, now, now);
+    } catch (err) {
+      if (!isMissing(err)) throw err;
+      await retryIfFolderVanished(async () => {
+        // a new folder's time is now already; as for scratch files, only the folders above it are synced
+        await this.folders.settle(await this.folders.make(dir), false);
+      });
+    }
+  }
+
+  /**
+   * Streams `body` into a new file beside `p`, fdatasynced, and gives it the name `p` (durably, as
+   * `rename` does) unless `verify(size)` throws once all of it is there; then, or when the body
+   * fails, the file is removed, and `p`'s folder with it when that leaves the folder empty.
+   * `onPlacing` is handed the rename and its syncs while they run.
+   */
+  async receiveFile(
+    p: string,
+    body: Readable,
+    onChunk: (chunk: Buffer) => void,
+    verify: (size: number) => void,
+    onPlacing?: (placing: Promise<void>) => void,
+  ): Promise<void> {
+    const target = this.full(p);
+    const dir = path.dirname(target);
+    const tmp = tmpNameBeside(target);
+    let made: MadeFolders | undefined;
+    let handle: fs.FileHandle | undefined;
+    await retryIfFolderVanished(async () => {
+      made = await this.folders.make(dir);
+      try {
+        handle = await fs.open(tmp, 'wx');
+      } catch (err) {
+        await this.folders.settle(made, false).catch(() => undefined);
+        throw err;
+      }
+    });
+    let size = 0;
+    let settling = false;
+    let renamed = false;
+    try {
+      body.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        onChunk(chunk);
+      });
+      await pipeline(body, new FlushingAppender(handle!, true));
+      verify(size);
+      const placing = fs.rename(tmp, target).then(() => {
+        renamed = true;
+        settling = true;
+        return this.folders.settle(made!, true);
+      });
+      onPlacing?.(placing);
+      await placing;
+    } finally {
+      if (!settling) await this.folders.settle(made!, false).catch(() => undefined);
+      if (!renamed) {
+        await fs.rm(tmp, { force: true });
+        await fs.rmdir(dir).catch(() => undefined); // only succeeds when nothing else is in it
+      }
+    }
   }
 
   /**

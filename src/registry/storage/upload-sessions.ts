@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { RegistryError } from '../errors.js';
 import type { StorageDriver } from './driver.js';
 import { REPOSITORIES, uploadDir, uploadStartedAtPath } from './paths.js';
 
@@ -21,9 +22,37 @@ export interface UploadSessions {
   append(name: string, id: string, body: Readable, expectStart?: number, last?: boolean): Promise<{ before: number; after: number }>;
   /** Verifies the digest and moves the bytes into the blob store; only then is the blob visible. */
   commit(name: string, id: string, digest: string): Promise<number>;
+  /**
+   * A body that completes the upload: `append` (as the last one) then `commit`, refused with
+   * SIZE_INVALID when the body's length is not `declaredSize`. A driver may take a shorter path
+   * for a session that has no bytes yet; the blob is visible only once verified either way.
+   */
+  appendAndCommit(name: string, id: string, body: Readable, expectStart: number | undefined, digest: string, declaredSize?: number): Promise<number>;
   cancel(name: string, id: string): Promise<boolean>;
   /** Deletes uploads started before `now - maxAgeMs` in these repositories; returns how many. */
   purge(maxAgeMs: number, repositories: string[]): Promise<number>;
+}
+
+/** The body's length against its Content-Length (a chunked body declares none). */
+export function checkDeclaredSize(received: number, declaredSize: number | undefined): void {
+  if (declaredSize !== undefined && received !== declaredSize) {
+    throw new RegistryError('SIZE_INVALID', `received ${received} bytes but Content-Length was ${declaredSize}`);
+  }
+}
+
+/** `appendAndCommit` the plain way: the last append, the size check, the commit. */
+export async function appendThenCommit(
+  sessions: UploadSessions,
+  name: string,
+  id: string,
+  body: Readable,
+  expectStart: number | undefined,
+  digest: string,
+  declaredSize?: number,
+): Promise<number> {
+  const { before, after } = await sessions.append(name, id, body, expectStart, true);
+  checkDeclaredSize(after - before, declaredSize);
+  return sessions.commit(name, id, digest);
 }
 
 /** Serialises the requests for one upload so chunks never interleave. */

@@ -6,7 +6,7 @@ import { RegistryError } from '../../errors.js';
 import { splitDigest } from '../../names.js';
 import type { BlobStore } from '../blob-store.js';
 import { blobDataPath, uploadDataPath, uploadDir, uploadStartedAtPath } from '../paths.js';
-import { isValidUploadId, KeyedLock, staleUploads, type UploadSessions } from '../upload-sessions.js';
+import { appendThenCommit, isValidUploadId, KeyedLock, staleUploads, type UploadSessions } from '../upload-sessions.js';
 import type { PartRef, S3Driver } from './driver.js';
 import { MIN_PART_SIZE } from './settings.js';
 
@@ -193,6 +193,10 @@ export class S3UploadStore implements UploadSessions {
       await this.cancelLocked(name, id, state);
       return total;
     });
+  }
+
+  appendAndCommit(name: string, id: string, body: Readable, expectStart: number | undefined, digest: string, declaredSize?: number): Promise<number> {
+    return appendThenCommit(this, name, id, body, expectStart, digest, declaredSize);
   }
 
   async cancel(name: string, id: string): Promise<boolean> {
