@@ -245,16 +245,16 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   /**
-   * Streams `body` into a new file beside `p`, fdatasynced, and gives it the name `p` (durably, as
-   * `rename` does) unless `verify(size)` throws once all of it is there; then, or when the body
-   * fails, the file is removed, and `p`'s folder with it when that leaves the folder empty.
-   * `onPlacing` is handed the rename and its syncs while they run.
+   * Streams `body` into a new file beside `p` (each chunk seen by `onChunk`), fdatasynced, and
+   * gives it the name `p` (durably, as `rename` does) unless `verify()` throws once all of it is
+   * there; then, or when the body fails, the file is removed, and `p`'s folder with it when that
+   * leaves the folder empty. `onPlacing` is handed the rename and its syncs while they run.
    */
   async receiveFile(
     p: string,
     body: Readable,
     onChunk: (chunk: Buffer) => void,
-    verify: (size: number) => void,
+    verify: () => void,
     onPlacing?: (placing: Promise<void>) => void,
   ): Promise<void> {
     const target = this.full(p);
@@ -271,16 +271,12 @@ export class FilesystemDriver implements StorageDriver {
         throw err;
       }
     });
-    let size = 0;
     let settling = false;
     let renamed = false;
     try {
-      body.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        onChunk(chunk);
-      });
+      body.on('data', onChunk);
       await pipeline(body, new FlushingAppender(handle!, true));
-      verify(size);
+      verify();
       const placing = fs.rename(tmp, target).then(() => {
         renamed = true;
         settling = true;

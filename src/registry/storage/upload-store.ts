@@ -156,11 +156,12 @@ export class UploadStore implements UploadSessions {
     const key = `${name}/${id}`;
     this.unwritten.delete(key);
     this.hashes.delete(key);
-    const hash = createHash(splitDigest(digest).algorithm);
+    const { algorithm } = splitDigest(digest);
+    const hash = createHash(algorithm);
     let size = 0;
     const verify = (): void => {
       checkDeclaredSize(size, declaredSize);
-      const actual = `${splitDigest(digest).algorithm}:${hash.digest('hex')}`;
+      const actual = `${algorithm}:${hash.digest('hex')}`;
       if (actual !== digest) throw new RegistryError('DIGEST_INVALID', 'provided digest did not match uploaded content', { expected: digest, actual });
     };
     if ((await this.blobs.size(digest)) !== null) {
