@@ -1,7 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { errorCode, pushBlob, sha256, startTestRegistry, storageKinds, type TestRegistry } from './harness.js';
 
@@ -243,6 +244,33 @@ for (const storage of storageKinds()) describe(`upload purging (${storage})`, ()
       assert.equal(status, 404, `upload not purged; log: ${reg.logs.slice(-5).join('\n')}`);
     } finally {
       await reg.close();
+    }
+  });
+});
+
+describe('upload sessions across a restart (filesystem)', () => {
+  it('a session with bytes survives a restart; one without is unknown after it, and pushing again works', async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'rs-restart-'));
+    const first = await startTestRegistry({ dataDir });
+    let second: TestRegistry | undefined;
+    try {
+      const chunked = (await first.fetch('/v2/restart/repo/blobs/uploads/', { method: 'POST' })).headers.get('location')!;
+      const patch = await first.fetch(chunked, { method: 'PATCH', body: 'first half, ', headers: { 'content-type': 'application/octet-stream' } });
+      assert.equal(patch.status, 202);
+      const empty = (await first.fetch('/v2/restart/repo/blobs/uploads/', { method: 'POST' })).headers.get('location')!;
+      await first.close();
+      second = await startTestRegistry({ dataDir });
+      const whole = 'first half, second half';
+      const put = await second.fetch(withQuery(patch.headers.get('location')!, `digest=${sha256(whole)}`), { method: 'PUT', body: 'second half' });
+      assert.equal(put.status, 201, 'the session that had bytes goes on');
+      const lost = await second.fetch(withQuery(empty, `digest=${sha256('blob')}`), { method: 'PUT', body: 'blob' });
+      assert.equal(lost.status, 404);
+      assert.equal(await errorCode(lost), 'BLOB_UPLOAD_UNKNOWN');
+      assert.equal((await second.fetch(`/v2/restart/repo/blobs/${sha256('blob')}`, { method: 'HEAD' })).status, 404);
+      assert.equal(await pushBlob(second, 'restart/repo', 'blob'), sha256('blob'), 'the client starts that upload again');
+    } finally {
+      await (second ?? first).close().catch(() => undefined);
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });
