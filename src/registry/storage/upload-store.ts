@@ -63,7 +63,6 @@ export class UploadStore implements UploadSessions {
       await this.markPushUnderWay(name);
       this.unwritten.set(key, Date.now());
     } else await this.writeStartedAt(name, id, Date.now());
-    this.hashes.set(key, { hash: createHash('sha256'), size: 0 });
     return id;
   }
 
@@ -116,6 +115,8 @@ export class UploadStore implements UploadSessions {
     await this.materialize(name, id);
     let state = this.hashes.get(key);
     if (state && state.size !== current) state = undefined;
+    // The running hash starts with the first bytes: a session never written to holds none.
+    if (!state && current === 0) state = { hash: createHash('sha256'), size: 0 };
     const hashing = state;
     // Until the write completes the running hash may be ahead of the file; drop it so a
     // failure forces a re-hash instead of a wrong digest.
@@ -155,7 +156,6 @@ export class UploadStore implements UploadSessions {
   private async receiveWhole(name: string, id: string, body: Readable, digest: string, declaredSize: number | undefined): Promise<number> {
     const key = `${name}/${id}`;
     this.unwritten.delete(key);
-    this.hashes.delete(key);
     const { algorithm } = splitDigest(digest);
     const hash = createHash(algorithm);
     let size = 0;
@@ -237,10 +237,7 @@ export class UploadStore implements UploadSessions {
 
   async cancel(name: string, id: string): Promise<boolean> {
     return this.lock.run(`${name}/${id}`, async () => {
-      if (this.unwritten.delete(`${name}/${id}`)) {
-        this.hashes.delete(`${name}/${id}`);
-        return true;
-      }
+      if (this.unwritten.delete(`${name}/${id}`)) return true;
       if ((await this.size(name, id)) === null) return false;
       await this.removeLocked(name, id, false);
       return true;
@@ -258,7 +255,6 @@ export class UploadStore implements UploadSessions {
     for (const [key, startedAt] of this.unwritten) {
       if (startedAt >= cutoff) continue;
       this.unwritten.delete(key);
-      this.hashes.delete(key);
       purged++;
     }
     for await (const { name, id } of staleUploads(this.driver, maxAgeMs, repositories)) {
