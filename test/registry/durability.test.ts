@@ -61,6 +61,22 @@ class SyncSpy {
   }
 }
 
+/**
+ * After the data got its name in `blobs/`: the blob folder and every folder created for it are
+ * synced in their parents; the repository's link has its content synced before its rename and
+ * its folder after.
+ */
+function assertNamedDurably(spy: SyncSpy, hex: string): void {
+  const e = spy.events;
+  const blobDir = `blobs/sha256/${hex.slice(0, 2)}/${hex}`;
+  const afterRename = spy.after(/^rename .* -> blobs\//);
+  for (const d of [blobDir, `blobs/sha256/${hex.slice(0, 2)}`, 'blobs/sha256', 'blobs']) assert.ok(afterRename.includes(`fsync ${d}`), `fsync ${d}:\n${e.join('\n')}`);
+  const link = `repositories/team/app/_layers/sha256/${hex}/link`;
+  const linkRename = e.indexOf(`rename ${link}.TMP -> ${link}`);
+  assert.ok(linkRename > 0 && e.indexOf(`fdatasync ${link}.TMP`) < linkRename, e.join('\n'));
+  assert.ok(spy.after(new RegExp(`^rename ${link}`)).includes(`fsync repositories/team/app/_layers/sha256/${hex}`), e.join('\n'));
+}
+
 describe('a 201 means the bytes and their names survive a power cut', () => {
   const tmp = new TempDirs();
   let spy: SyncSpy | undefined;
@@ -89,14 +105,7 @@ describe('a 201 means the bytes and their names survive a power cut', () => {
     const blobDir = `blobs/sha256/${hex.slice(0, 2)}/${hex}`;
     // the data: fdatasynced by the last append, before it is given its name
     assert.ok(e.indexOf(`fdatasync repositories/team/app/_uploads/${id}/data`) < e.indexOf(`rename repositories/team/app/_uploads/${id}/data -> ${blobDir}/data`), e.join('\n'));
-    // its name: the blob folder, and every folder created for it, in its parent
-    const afterRename = spy.after(/^rename .* -> blobs\//);
-    for (const d of [blobDir, `blobs/sha256/${hex.slice(0, 2)}`, 'blobs/sha256', 'blobs']) assert.ok(afterRename.includes(`fsync ${d}`), `fsync ${d}:\n${e.join('\n')}`);
-    // the repository's link: content synced before its rename, its folder after
-    const link = `repositories/team/app/_layers/sha256/${hex}/link`;
-    const linkRename = e.indexOf(`rename ${link}.TMP -> ${link}`);
-    assert.ok(linkRename > 0 && e.indexOf(`fdatasync ${link}.TMP`) < linkRename, e.join('\n'));
-    assert.ok(spy.after(new RegExp(`^rename ${link}`)).includes(`fsync repositories/team/app/_layers/sha256/${hex}`), e.join('\n'));
+    assertNamedDurably(spy, hex);
   });
 
   it('a blob pushed in one body (POST, then PUT with it) goes straight to its folder: data synced, then named, then its folders', async () => {
@@ -111,12 +120,8 @@ describe('a 201 means the bytes and their names survive a power cut', () => {
     const blobDir = `blobs/sha256/${hex.slice(0, 2)}/${hex}`;
     const rename = e.indexOf(`rename ${blobDir}/data.TMP -> ${blobDir}/data`);
     assert.ok(rename >= 0 && e.indexOf(`fdatasync ${blobDir}/data.TMP`) >= 0 && e.indexOf(`fdatasync ${blobDir}/data.TMP`) < rename, e.join('\n'));
-    const afterRename = spy.after(/^rename .* -> blobs\//);
-    for (const d of [blobDir, `blobs/sha256/${hex.slice(0, 2)}`, 'blobs/sha256', 'blobs']) assert.ok(afterRename.includes(`fsync ${d}`), `fsync ${d}:\n${e.join('\n')}`);
-    const link = `repositories/team/app/_layers/sha256/${hex}/link`;
-    const linkRename = e.indexOf(`rename ${link}.TMP -> ${link}`);
-    assert.ok(linkRename > rename && e.indexOf(`fdatasync ${link}.TMP`) < linkRename, e.join('\n'));
-    assert.ok(spy.after(new RegExp(`^rename ${link}`)).includes(`fsync repositories/team/app/_layers/sha256/${hex}`), e.join('\n'));
+    assertNamedDurably(spy, hex);
+    assert.ok(e.indexOf(`rename repositories/team/app/_layers/sha256/${hex}/link.TMP -> repositories/team/app/_layers/sha256/${hex}/link`) > rename, e.join('\n'));
     assert.deepEqual(e.filter((x) => x.includes('_uploads')), [], 'no session folder for a push in one body');
   });
 
