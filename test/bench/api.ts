@@ -88,8 +88,9 @@ export class RegistryApi {
   }
 
   /** GET a blob, hashing the body as it arrives; returns the bytes received. */
-  async getBlob(repo: string, blob: Blob): Promise<number> {
-    const reply = await this.http.getHashed(`/v2/${repo}/blobs/${blob.digest}`);
+  /** GET a blob and check its size and sha256; `drain`: read it whole first, then hash it (see BodyFetcher). */
+  async getBlob(repo: string, blob: Blob, drain = false): Promise<number> {
+    const reply = await this.http.getHashed(`/v2/${repo}/blobs/${blob.digest}`, 200, drain);
     check(`${this.label}: GET blob ${blob.digest}: size`, reply.bytes, blob.size);
     check(`${this.label}: GET blob ${blob.digest}: sha256 of the body`, reply.digest, blob.digest);
     return reply.bytes;

@@ -61,6 +61,24 @@ describe('bench BodyFetcher (raw keep-alive GETs hashed in a fixed buffer)', () 
     }
   });
 
+  it('drained: reads the whole body first, then hashes it; the same digest, also after a smaller and a larger body', async () => {
+    const fetcher = new BodyFetcher('test', url);
+    try {
+      for (const path of ['/blob', '/empty', '/blob']) {
+        const r = await fetcher.get(path, 200, true);
+        const want = path === '/blob' ? body : Buffer.alloc(0);
+        assert.equal(r.bytes, want.length);
+        assert.equal(r.digest, `sha256:${createHash('sha256').update(want).digest('hex')}`, path);
+      }
+      const missing = await fetcher.get('/missing', 200, true);
+      assert.equal(missing.status, 404);
+      assert.equal(missing.digest, undefined);
+      assert.match(missing.errorText ?? '', /unknown/);
+    } finally {
+      fetcher.close();
+    }
+  });
+
   it('reports an unexpected status with the start of its body, and keeps going', async () => {
     const fetcher = new BodyFetcher('test', url);
     try {

@@ -25,6 +25,8 @@ interface Pending {
   /** "<server>: GET <path>", for messages */
   what: string;
   expect: number;
+  /** keep the body and hash it once it is all there, instead of hashing while it arrives */
+  drain: boolean;
   resolve(body: HashedBody): void;
   reject(err: Error): void;
 }
@@ -35,7 +37,18 @@ class Connection {
   private pending: Pending | null = null;
   private head: Buffer[] = [];
   private headBytes = 0;
-  private response: { status: number; headers: Record<string, string>; remaining: number; hash?: Hash; errorParts: Buffer[]; bytes: number } | null = null;
+  private response: {
+    status: number;
+    headers: Record<string, string>;
+    remaining: number;
+    hash?: Hash;
+    /** the body so far, when draining */
+    kept?: Buffer;
+    errorParts: Buffer[];
+    bytes: number;
+  } | null = null;
+  /** reused by every drained body on this connection */
+  private keepBuffer: Buffer | null = null;
   private broken: Error | null = null;
 
   constructor(
@@ -65,11 +78,11 @@ class Connection {
     return this.broken === null && !this.socket.destroyed;
   }
 
-  get(path: string, headers: Record<string, string>, expect: number): Promise<HashedBody> {
+  get(path: string, headers: Record<string, string>, expect: number, drain = false): Promise<HashedBody> {
     if (this.pending) throw new Error('connection busy');
     const lines = [`GET ${path} HTTP/1.1`, `Host: ${this.host}:${this.port}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
     return new Promise<HashedBody>((resolve, reject) => {
-      this.pending = { what: `${this.label}: GET ${path}`, expect, resolve, reject };
+      this.pending = { what: `${this.label}: GET ${path}`, expect, drain, resolve, reject };
       this.socket.write(`${lines.join('\r\n')}\r\n\r\n`);
     });
   }
@@ -100,6 +113,7 @@ class Connection {
       this.fail(`${chunk.length - r.remaining} bytes more than the Content-Length`);
       return;
     }
+    if (r.kept) chunk.copy(r.kept, r.bytes);
     r.remaining -= chunk.length;
     r.bytes += chunk.length;
     if (r.hash) r.hash.update(chunk);
@@ -133,7 +147,12 @@ class Connection {
       return -1;
     }
     const ok = status === this.pending!.expect;
-    this.response = { status, headers, remaining: length, bytes: 0, errorParts: [], ...(ok ? { hash: createHash('sha256') } : {}) };
+    let verify: { hash?: Hash; kept?: Buffer } = {};
+    if (ok && this.pending!.drain) {
+      if (!this.keepBuffer || this.keepBuffer.length < length) this.keepBuffer = Buffer.allocUnsafe(length);
+      verify = { kept: this.keepBuffer.subarray(0, length) };
+    } else if (ok) verify = { hash: createHash('sha256') };
+    this.response = { status, headers, remaining: length, bytes: 0, errorParts: [], ...verify };
     if (length === 0) this.finish();
     return end + 4 - previous;
   }
@@ -144,11 +163,12 @@ class Connection {
     this.response = null;
     this.pending = null;
     if (r.headers.connection?.toLowerCase() === 'close') this.socket.end();
+    const hash = r.kept ? createHash('sha256').update(r.kept.subarray(0, r.bytes)) : r.hash;
     p.resolve({
       status: r.status,
       headers: r.headers,
       bytes: r.bytes,
-      ...(r.hash ? { digest: `sha256:${r.hash.digest('hex')}` } : { errorText: Buffer.concat(r.errorParts).toString('utf8').trim() }),
+      ...(hash ? { digest: `sha256:${hash.digest('hex')}` } : { errorText: Buffer.concat(r.errorParts).toString('utf8').trim() }),
     });
   }
 }
@@ -171,8 +191,12 @@ export class BodyFetcher {
     this.port = Number(u.port);
   }
 
-  /** GET `path`, expecting `expect`; the body is hashed (and counted), never kept. */
-  async get(path: string, expect = 200): Promise<HashedBody> {
+  /**
+   * GET `path`, expecting `expect`; the body is hashed (and counted). With `drain` it is read into
+   * memory as fast as it comes and hashed only when complete, so the server, not the client's
+   * sha256, sets the pace; otherwise it is hashed as it arrives and never kept.
+   */
+  async get(path: string, expect = 200, drain = false): Promise<HashedBody> {
     let conn = this.idle.pop();
     while (conn && !conn.usable) {
       this.all.delete(conn);
@@ -183,7 +207,7 @@ export class BodyFetcher {
       this.all.add(conn);
     }
     try {
-      const body = await conn.get(path, this.baseHeaders, expect);
+      const body = await conn.get(path, this.baseHeaders, expect, drain);
       if (conn.usable) this.idle.push(conn);
       return body;
     } catch (e) {

@@ -197,8 +197,8 @@ export class HttpTarget {
    * GET whose body is hashed and counted, never kept (blob pulls); a status other than `expect`
    * fails with the start of the body.
    */
-  async getHashed(path: string, expect = 200): Promise<{ bytes: number; digest: string }> {
-    const r = await this.bodies.get(path, expect);
+  async getHashed(path: string, expect = 200, drain = false): Promise<{ bytes: number; digest: string }> {
+    const r = await this.bodies.get(path, expect, drain);
     if (r.status !== expect || r.digest === undefined) {
       throw new BenchError(`${this.label}: GET ${path}: HTTP ${r.status}, expected ${expect}${r.errorText ? `: ${r.errorText.slice(0, ERROR_BODY_LIMIT)}` : ''}`);
     }
