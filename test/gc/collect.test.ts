@@ -127,6 +127,25 @@ describe('garbage collection', () => {
     assertConsistent(reg.dataDir);
   });
 
+  it("keeps and lists repositories whose names end in .tmp (a valid name, not one of our temp files)", async () => {
+    const data = await tmp.make('rs-gc-');
+    const own = await startTestRegistry({ dataDir: data });
+    try {
+      const nested = await pushImage(own, 'tools/build.tmp', 'nested', { tag: 'v1' });
+      const top = await pushImage(own, 'app.tmp', 'top level', { tag: 'v1' });
+      const report = await gc(data, { deleteUntagged: true, graceMs: 0 });
+      assert.deepEqual(report.deletedBlobs, []);
+      assert.deepEqual(report.deletedManifests, []);
+      assert.deepEqual(await pull(own, 'tools/build.tmp', 'v1'), nested.all);
+      assert.deepEqual(await pull(own, 'app.tmp', 'v1'), top.all);
+      const catalog = await own.fetch('/v2/_catalog');
+      assert.deepEqual(await catalog.json(), { repositories: ['app.tmp', 'tools/build.tmp'] });
+      assertConsistent(data);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('the grace window protects young blobs and manifests; they go once they are old enough', async () => {
     const data = await tmp.make('rs-gc-'); // a registry of its own: counts are exact
     const young = await startTestRegistry({ dataDir: data });

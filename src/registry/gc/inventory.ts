@@ -50,7 +50,7 @@ export async function findRepositories(driver: StorageDriver): Promise<string[]>
     const entries = await driver.list(prefix ? `${REPOSITORIES}/${prefix}` : REPOSITORIES);
     if (prefix && entries.some((e) => MARKERS.includes(e))) found.push(prefix);
     for (const entry of entries.sort()) {
-      if (entry.startsWith('_') || entry.endsWith('.tmp')) continue;
+      if (entry.startsWith('_')) continue;
       await walk(prefix ? `${prefix}/${entry}` : entry);
     }
   };

@@ -105,7 +105,7 @@ export class ManifestStore {
       const entries = await this.driver.list(prefix ? `${REPOSITORIES}/${prefix}` : REPOSITORIES);
       if (prefix && entries.includes(marker)) found.push(prefix);
       for (const entry of entries) {
-        if (entry.startsWith('_') || entry.endsWith('.tmp')) continue;
+        if (entry.startsWith('_')) continue;
         await walk(prefix ? `${prefix}/${entry}` : entry);
       }
     };
