@@ -99,6 +99,23 @@ for (const storage of storageKinds()) describe(`names, tags and paths (${storage
     }
   });
 
+  it('percent-encoded names, digests and tags are decoded (clients that use encodeURIComponent)', async () => {
+    const img = await pushImage(reg, 'enc/repo', 'v1');
+    const name = encodeURIComponent('enc/repo');
+    assert.equal(name, 'enc%2Frepo');
+    const manifest = await reg.fetch(`/v2/${name}/manifests/${encodeURIComponent(img.digest)}`, { headers: { Accept: OCI_MANIFEST } });
+    assert.equal(manifest.status, 200);
+    assert.equal(manifest.headers.get('docker-content-digest'), img.digest);
+    assert.equal((await reg.fetch(`/v2/${name}/manifests/%76%31`, { method: 'HEAD', headers: { Accept: OCI_MANIFEST } })).status, 200);
+    const layer = await reg.fetch(`/v2/${name}/blobs/${encodeURIComponent(img.layers[0]!)}`);
+    assert.equal(layer.status, 200);
+    assert.equal(sha256(Buffer.from(await layer.arrayBuffer())), img.layers[0]);
+    // a malformed escape is the name check's error, not a 500
+    const bad = await reg.fetch('/v2/enc%zz/tags/list');
+    assert.equal(bad.status, 400);
+    assert.equal(await errorCode(bad), 'NAME_INVALID');
+  });
+
   it('path traversal attempts never reach outside the data directory', async () => {
     const attempts = [
       '/v2/../../../etc/passwd',

@@ -35,6 +35,20 @@ const ROUTES: Route[] = [
   { pattern: /^\/v2\/(.+)\/referrers\/([^/]+)$/, methods: { GET: listReferrers } },
 ];
 
+/**
+ * Routes match the decoded path, as distribution's do: clients that build URLs with
+ * encodeURIComponent send `sha256%3A...` and `org%2Frepo`. A malformed escape stays as it is and
+ * fails the name, tag or digest check with that check's error code.
+ */
+function decodePath(pathname: string): string {
+  if (!pathname.includes('%')) return pathname;
+  try {
+    return decodeURIComponent(pathname);
+  } catch {
+    return pathname;
+  }
+}
+
 const COMMON_HEADERS = { 'Docker-Distribution-Api-Version': 'registry/2.0' };
 
 async function authenticate(registry: Registry, req: IncomingMessage): Promise<boolean> {
@@ -68,7 +82,7 @@ export function createHandler(registry: Registry, log: (line: string) => void) {
         sendError(res, new RegistryError('UNAUTHORIZED', 'authentication required'), { 'WWW-Authenticate': `Basic realm="${realm}"` });
         return;
       }
-      const path = url.pathname === '/v2' ? '/v2/' : url.pathname;
+      const path = url.pathname === '/v2' ? '/v2/' : decodePath(url.pathname);
       for (const route of ROUTES) {
         const m = route.pattern.exec(path);
         if (!m) continue;
