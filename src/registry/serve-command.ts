@@ -26,9 +26,16 @@ interface ServeFlags {
 /** Flags win over distribution's REGISTRY_* variables, which win over the defaults. */
 export function configFromFlags(flags: ServeFlags, env: NodeJS.ProcessEnv): RegistryConfig {
   const config: RegistryConfig = { ...DEFAULT_CONFIG, ...configFromEnv(env) };
-  if (flags.host !== undefined) config.host = flags.host;
+  if (flags.host !== undefined) {
+    // an empty value (an unset variable) would listen on every interface
+    if (!flags.host.trim()) throw new ConfigError('--host is empty: give an address (0.0.0.0 listens on every interface)');
+    config.host = flags.host.trim();
+  }
   if (flags.port !== undefined) config.port = parsePort(flags.port, '--port');
-  if (flags.data !== undefined) config.dataDir = flags.data;
+  if (flags.data !== undefined) {
+    if (!flags.data.trim()) throw new ConfigError('--data is empty: give the data directory');
+    config.dataDir = flags.data;
+  }
   if (flags.htpasswd !== undefined) config.htpasswd = flags.htpasswd;
   if (flags.realm !== undefined) config.realm = flags.realm;
   if (flags.tlsCert !== undefined) config.tlsCert = flags.tlsCert;
@@ -39,6 +46,7 @@ export function configFromFlags(flags: ServeFlags, env: NodeJS.ProcessEnv): Regi
   if (flags.storage !== undefined) {
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(flags.storage)) config.s3 = parseStorageUrl(flags.storage);
     else {
+      if (!flags.storage.trim()) throw new ConfigError('--storage is empty: give a data directory or an s3:// URL');
       config.dataDir = flags.storage;
       config.s3 = undefined;
     }

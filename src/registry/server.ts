@@ -26,7 +26,7 @@ export async function startRegistry(config: RegistryConfig, log: (line: string) 
       })
     : undefined;
   const driver = await openStorage(config);
-  await driver.check?.();
+  await driver.check?.({ writable: !config.readOnly });
   const registry = new Registry(config, driver, auth);
   const handler = createHandler(registry, log);
   const tls = config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : undefined;

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -78,6 +78,22 @@ describe('the gc command', () => {
   it('refuses a bad duration and a missing data directory with a one-line error', async () => {
     await assert.rejects(gcCli(['--data', reg.dataDir, '--grace', 'soon']), ConfigError);
     await assert.rejects(gcCli(['--data', path.join(reg.dataDir, 'nope')]), /no such data directory/);
+  });
+
+  it('refuses a folder that is not a registry, and a state file it could not write, before deleting anything', async () => {
+    const other = await tmp.make('rs-gc-other-');
+    writeFileSync(path.join(other, 'notes.txt'), 'not a registry');
+    await assert.rejects(gcCli(['--data', other, '--grace', '0s']), /holds other files but no registry data/);
+    assert.deepEqual(readdirSync(other), ['notes.txt'], 'nothing created in the wrong folder');
+    await assert.rejects(gcCli(['--data', path.join(other, 'notes.txt')]), /not a directory/);
+    const empty = await tmp.make('rs-gc-empty-');
+    assert.equal(((await gcCli(['--data', empty, '--json'])).stdout.length > 0), true, 'an empty folder is an empty registry');
+
+    const orphan = await pushBlob(reg, 'cmd/state', 'orphan kept by a refused run');
+    await assert.rejects(gcCli(['--data', reg.dataDir, '--grace', '0s', '--settle', '0s', '--state-file', other]), /--state-file .* is a directory/);
+    const underAFile = path.join(other, 'notes.txt', 'gc.json');
+    await assert.rejects(gcCli(['--data', reg.dataDir, '--grace', '0s', '--settle', '0s', '--state-file', underAFile]), /--state-file .*: cannot write into .* \(it is not a folder\)/);
+    assert.ok(hasBlob(reg.dataDir, orphan), 'the refused runs deleted nothing');
   });
 
   it('prints nothing but the JSON report on stdout when run as a program', async () => {

@@ -2,6 +2,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startProcess } from '../helpers/process.js';
 import { freePort, waitForHttp, basicAuth } from '../helpers/net.js';
@@ -88,5 +89,28 @@ describe('the registry process', () => {
     assert.equal(exit.code, 1);
     assert.match(proc.logTail(), /--port: "abc" is not a port number/);
     assert.doesNotMatch(proc.logTail(), /at .*\.mjs:\d+/);
+  });
+
+  it('refuses an empty --host and a data directory it cannot use, before listening', async () => {
+    const dir = await tmp.make('rs-serve-bad-');
+    const file = path.join(dir, 'a-file');
+    writeFileSync(file, 'not a directory');
+    const cases: [string[], RegExp][] = [
+      [['--host', '', '--data', dir], /--host is empty: give an address/],
+      [['--data', ''], /--data is empty/],
+      [['--data', file], /a-file: not a directory/],
+      // a folder that cannot be made, even by root
+      [['--data', path.join(file, 'data')], /the registry cannot write its data directory \((ENOTDIR|EEXIST)\)/],
+    ];
+    for (const [args, message] of cases) {
+      const proc = startProcess(process.execPath, [ourRegistryBundle, 'serve', '--port', '0', ...args], { name: 'bad-data' });
+      const exit = await proc.exited;
+      assert.equal(exit.code, 1, `${args.join(' ')}\n${proc.logTail()}`);
+      assert.match(proc.logTail(), message);
+      assert.doesNotMatch(proc.logTail(), /listening|at .*\.mjs:\d+/);
+    }
+    // read-only serving needs no write access
+    const ro = await startOurRegistry({ dataDir: dir, extraArgs: ['--read-only'] });
+    await ro.stop();
   });
 });

@@ -41,6 +41,12 @@ describe('S3 storage settings', () => {
     assert.deepEqual(parseCredentials('# test\naccess_key_id = AK\nsecret_access_key = "S K"\n', 'f'), { accessKeyId: 'AK', secretAccessKey: 'S K' });
     assert.deepEqual(parseCredentials('[default]\nAWS_ACCESS_KEY_ID=AK\nAWS_SECRET_ACCESS_KEY=SK\n', 'f'), { accessKeyId: 'AK', secretAccessKey: 'SK' });
     assert.throws(() => parseCredentials('access_key_id = AK\n', 'creds'), /creds: needs both/);
+    // a malformed line is named by its number, never quoted: it may be the bare secret
+    const secret = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+    assert.throws(
+      () => parseCredentials(`access_key_id = AK\n${secret}\n`, 'creds'),
+      (err: Error) => /^creds: line 2 is not "key = value"/.test(err.message) && !err.message.includes(secret.slice(0, 4)),
+    );
   });
 
   it('serve flags: --storage picks the driver, and S3-only flags need it', () => {

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { formatBytes } from '../format-bytes.js';
-import { parseDuration } from '../config.js';
+import { ConfigError, parseDuration } from '../config.js';
 import { openStorageFromFlags } from '../storage/open.js';
 import { collectGarbage, DEFAULT_SETTLE_MS, type GcReport } from './collect.js';
 
@@ -86,6 +86,24 @@ export function humanSummary(report: GcReport, dataDir: string): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * Done before collecting: a record that cannot be written after the deletions would report a run
+ * that deleted data as failed, and lose its report.
+ */
+async function prepareStateFile(file: string): Promise<void> {
+  const dir = path.dirname(path.resolve(file));
+  try {
+    await fs.mkdir(dir, { recursive: true });
+    await fs.access(dir, fsConstants.W_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // mkdir says EEXIST when a file has the folder's name
+    const why = code === 'EEXIST' || code === 'ENOTDIR' ? 'it is not a folder' : `${code ?? (err as Error).message}`;
+    throw new ConfigError(`--state-file ${file}: cannot write into ${dir} (${why})`);
+  }
+  if ((await fs.stat(file).catch(() => null))?.isDirectory()) throw new ConfigError(`--state-file ${file} is a directory; give a file name`);
+}
+
 /** Replaces the file atomically (temp file + rename) so `status` never reads half a record. */
 export async function writeStateFile(file: string, record: GcStateRecord): Promise<void> {
   await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
@@ -136,7 +154,8 @@ export interface GcRunFlags {
 export async function runGc(flags: GcRunFlags, out: GcOutput = processOutput): Promise<GcReport> {
   const graceMs = parseDuration(flags.grace ?? '1h', '--grace');
   const settleMs = flags.settle === undefined ? undefined : parseDuration(flags.settle, '--settle');
-  const driver = await openStorageFromFlags(flags);
+  if (flags.stateFile) await prepareStateFile(flags.stateFile);
+  const driver = await openStorageFromFlags(flags, { writable: !flags.dryRun });
   const where = driver.describe();
   const summary = { dryRun: Boolean(flags.dryRun), deleteUntagged: Boolean(flags.deleteUntagged), graceMs };
   let report: GcReport;

@@ -48,8 +48,11 @@ export interface StorageDriver {
   uploadSessions(blobs: BlobStore): UploadSessions;
   /** A URL a client may fetch the file from directly, when the driver is set to redirect. */
   redirectUrl?(path: string): Promise<string | null>;
-  /** Fails with a one-line ConfigError when the store cannot be used (missing bucket, bad credentials). */
-  check?(): Promise<void>;
+  /**
+   * Fails with a one-line ConfigError when the store cannot be used (missing bucket, bad
+   * credentials, a data directory that is a file or cannot be written when `writable`).
+   */
+  check?(opts?: { writable?: boolean }): Promise<void>;
   /** Releases connections. */
   close?(): void;
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FileInfo, StorageDriver } from './driver.js';
+import { ConfigError } from '../config-error.js';
 import { sendFile } from './send-file.js';
 import { SyncWhileFast } from './sync-while-fast.js';
 import { DurableFolders, type MadeFolders } from './durable-folders.js';
@@ -338,5 +339,27 @@ export class FilesystemDriver implements StorageDriver {
 
   describe(): string {
     return this.root;
+  }
+
+  /**
+   * At start: a data directory that is a file, or one the registry cannot write, would otherwise
+   * serve pulls and answer every push with a 500. A missing one is created when writable.
+   */
+  async check({ writable = true }: { writable?: boolean } = {}): Promise<void> {
+    const s = await fs.stat(this.root).catch((err: NodeJS.ErrnoException) => {
+      if (isMissing(err)) return null;
+      throw new ConfigError(`${this.root}: cannot use the data directory (${err.code ?? err.message})`);
+    });
+    if (s && !s.isDirectory()) throw new ConfigError(`${this.root}: not a directory; the data directory must be one`);
+    if (!writable) return;
+    const probe = path.join(this.root, `.write-probe.${tmpPrefix}${process.pid}.tmp`);
+    try {
+      if (!s) await fs.mkdir(this.root, { recursive: true });
+      await fs.writeFile(probe, '', { flag: 'wx' });
+      await fs.unlink(probe);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw new ConfigError(`${this.root}: the registry cannot write its data directory (${code}); fix its owner or permissions, or serve it --read-only`);
+    }
   }
 }

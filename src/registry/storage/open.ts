@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, type RegistryConfig } from '../config.js';
 import type { StorageDriver } from './driver.js';
@@ -27,12 +27,31 @@ export interface StorageFlags {
  * The driver for a maintenance command: flags first, then the variables the container's registry
  * runs with, then ./data. A data directory must exist (a typo must not look like an empty registry).
  */
-export async function openStorageFromFlags(flags: StorageFlags): Promise<StorageDriver> {
+export async function openStorageFromFlags(flags: StorageFlags, { writable = false }: { writable?: boolean } = {}): Promise<StorageDriver> {
   const storageUrl = flags.storage ?? (flags.data === undefined ? process.env.REGISTRY_STORAGE_URL : undefined);
   const s3 = storageUrl ? (await import('./s3/settings.js')).parseStorageUrl(storageUrl) : undefined;
   const dataDir = path.resolve(flags.data ?? process.env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY ?? './data');
-  if (!s3 && !existsSync(dataDir)) throw new ConfigError(`${dataDir}: no such data directory (set --data)`);
+  if (!s3) assertRegistryDataDir(dataDir);
   const driver = await openStorage({ dataDir, s3, s3CredentialsFile: flags.s3Credentials ?? process.env.REGISTRY_STORAGE_S3_CREDENTIALSFILE });
-  await driver.check?.();
+  await driver.check?.({ writable });
   return driver;
+}
+
+/**
+ * An existing folder that is empty (a registry that has stored nothing yet) or holds the registry:2
+ * tree. Anything else is most likely the wrong path, and gc must not start writing into it.
+ */
+function assertRegistryDataDir(dataDir: string): void {
+  if (!existsSync(dataDir)) throw new ConfigError(`${dataDir}: no such data directory (set --data)`);
+  if (existsSync(path.join(dataDir, 'docker/registry/v2'))) return;
+  let entries: string[];
+  try {
+    entries = readdirSync(dataDir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(code === 'ENOTDIR' ? `${dataDir}: not a directory (set --data to the registry's data directory)` : `${dataDir}: cannot read it (${code})`);
+  }
+  if (entries.length > 0) {
+    throw new ConfigError(`${dataDir}: holds other files but no registry data (no docker/registry/v2 in it); set --data to the registry's data directory`);
+  }
 }

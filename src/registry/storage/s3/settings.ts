@@ -106,11 +106,13 @@ export function formatStorageUrl(s: S3Settings): string {
  */
 export function parseCredentials(text: string, source: string): S3Credentials {
   const values = new Map<string, string>();
-  for (const raw of text.split(/\r?\n/)) {
+  const lines = text.split(/\r?\n/);
+  for (const [index, raw] of lines.entries()) {
     const line = raw.trim();
     if (!line || line.startsWith('#') || line.startsWith('[')) continue;
     const m = /^(?:export\s+)?([A-Za-z_]+)\s*[=:]\s*(.*)$/.exec(line);
-    if (!m) throw new ConfigError(`${source}: cannot read the line starting "${line.slice(0, 12)}…" (expected key = value)`);
+    // never quote the line: a bare secret key on a line of its own is the usual mistake
+    if (!m) throw new ConfigError(`${source}: line ${index + 1} is not "key = value" (expected access_key_id = … and secret_access_key = …)`);
     values.set(m[1]!.toLowerCase().replace(/^aws_/, ''), m[2]!.trim().replace(/^(["'])(.*)\1$/, '$2'));
   }
   const accessKeyId = values.get('access_key_id');
