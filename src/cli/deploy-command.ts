@@ -112,6 +112,14 @@ export function deployCommand(): Command {
   });
 }
 
+async function readLocalFile(file: string, flag: string): Promise<Buffer> {
+  try {
+    return await fs.readFile(file);
+  } catch (err) {
+    throw new SettingsError(`${flag} ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
 /** --s3-credentials: a file or stdin, checked, and normalized to the two lines the registry reads. */
 async function readS3Credentials(source: string): Promise<string> {
   let text: string;
@@ -136,6 +144,12 @@ async function runDeploy(targetArgs: string[], flags: DeployFlags): Promise<numb
   if (flags.passwordStdin && flags.s3Credentials === '-') throw new SettingsError('--password-stdin and --s3-credentials - cannot both read stdin: give the credentials as a file');
   const password = flags.passwordStdin ? await readStdinSecret('--password-stdin') : undefined;
   const s3Credentials = flags.s3Credentials === undefined ? undefined : await readS3Credentials(flags.s3Credentials);
+  // local files are read before any host is contacted
+  const given = { cert: fromFlags.cert ?? file.cert, key: fromFlags.key ?? file.key };
+  const localTls = {
+    cert: given.cert === undefined ? undefined : await readLocalFile(given.cert, '--cert'),
+    key: given.key === undefined ? undefined : await readLocalFile(given.key, '--key'),
+  };
   const layered = entries.map((e) => hostLayers(fromFlags, e, file));
   const labels = hostLabels(layered.map((l) => ({ target: l.target!, dir: l.dir })));
 
@@ -154,7 +168,13 @@ async function runDeploy(targetArgs: string[], flags: DeployFlags): Promise<numb
     checkHostList(settings);
     const first = settings[0]!;
     if (s3Credentials !== undefined && !first.storage) throw new SettingsError('--s3-credentials is for a bucket: give --storage s3://… too');
-    const customTls = first.tls === 'custom' ? { cert: await fs.readFile(first.cert!), key: await fs.readFile(first.key!) } : undefined;
+    const customTls =
+      first.tls === 'custom'
+        ? {
+            cert: first.cert === given.cert && localTls.cert ? localTls.cert : await readLocalFile(first.cert!, '--cert'),
+            key: first.key === given.key && localTls.key ? localTls.key : await readLocalFile(first.key!, '--key'),
+          }
+        : undefined;
 
     const result = await deploy({
       targets: connected.map((c, i) => ({ host: c.host, settings: settings[i]!, label: c.label, output: c.output })),

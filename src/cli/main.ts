@@ -12,7 +12,7 @@ import { destroyCommand } from './destroy-command.js';
 import { describeFailure } from './output.js';
 
 function program(): Command {
-  return new Command('registry-setup')
+  const root = new Command('registry-setup')
     .description('Your own private container registry on a server you own, in one command.')
     .version(VERSION)
     .exitOverride()
@@ -26,6 +26,11 @@ function program(): Command {
     .addCommand(logsCommand())
     .addCommand(upgradeCommand())
     .addCommand(destroyCommand());
+  // addCommand does not pass these on: without them a subcommand's parse error exits the process
+  // from inside commander, before main can add the --json error document
+  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+  for (const c of all(root)) c.exitOverride().showHelpAfterError('(run with --help for usage)');
+  return root;
 }
 
 /** One line a user can act on; the stack only with REGISTRY_SETUP_DEBUG=1. */
@@ -45,11 +50,32 @@ export async function main(argv: string[]): Promise<number> {
     await cli.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode;
+    const json = wantsJson(argv);
+    if (err instanceof CommanderError) {
+      // commander has printed its own line on stderr
+      if (json && err.exitCode !== 0) writeJsonError(err.message.replace(/^error: /, ''));
+      return err.exitCode;
+    }
     process.stderr.write(`registry-setup: ${describeError(err)}\n`);
     const hint = (err as { hint?: string }).hint;
     if (hint) process.stderr.write(`${hint}\n`);
+    if (json) writeJsonError(describeError(err), hint);
     if (process.env.REGISTRY_SETUP_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
     return 1;
   }
+}
+
+/** Before `--`, everything after which is somebody else's argument. */
+function wantsJson(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).includes('--json');
+}
+
+/**
+ * A script reading stdout with --json gets a document on failure too: the same shape as the
+ * progress events (`type`, `time`), so a stream of events ends with it and a one-document command
+ * prints only it.
+ */
+function writeJsonError(message: string, hint?: string): void {
+  process.stdout.write(`${JSON.stringify({ type: 'error', time: new Date().toISOString(), error: message, ...(hint ? { hint } : {}) })}\n`);
 }

@@ -77,7 +77,7 @@ function checkHostEntry(entry: unknown, source: string): HostEntry {
 export function checkPartial(doc: Record<string, unknown>, source: string): PartialSettings {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(doc)) {
-    if (!KEYS.includes(key as keyof DeploySettings)) throw new SettingsError(`${source}: unknown setting "${key}" (known: ${KEYS.join(', ')})`);
+    if (!KEYS.includes(key as keyof DeploySettings)) throw new SettingsError(`${source}: unknown setting "${key}" (known: ${KEYS.join(', ')}${source === 'flags' ? '' : ', hosts'})`);
     const k = key as keyof DeploySettings;
     if (value === null || value === undefined) continue;
     if (NUMBER_KEYS.has(k)) {
@@ -89,7 +89,41 @@ export function checkPartial(doc: Record<string, unknown>, source: string): Part
     }
     out[key] = value;
   }
+  // each value is checked where it is given, so a typo fails before any host is contacted
+  checkValues(out as PartialSettings, (key) => (source === 'flags' ? `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}` : `${source}: ${key}`));
   return out as PartialSettings;
+}
+
+/** The format of every value that is present; `name` says where it came from in messages. */
+function checkValues(s: PartialSettings, name: (key: keyof DeploySettings) => string): void {
+  const fail = (key: keyof DeploySettings, problem: string): never => {
+    throw new SettingsError(`${name(key)}: ${problem}`);
+  };
+  if (s.tls !== undefined && !TLS_MODES.includes(s.tls)) fail('tls', `must be one of ${TLS_MODES.join(', ')}, not "${s.tls}"`);
+  for (const [key, check] of [['domain', validateDomain], ['user', validateUser], ['email', validateEmail]] as const) {
+    const value = s[key];
+    if (value === undefined) continue;
+    const ok = check(value);
+    if (ok !== true) fail(key, ok);
+  }
+  for (const key of ['dir', 'dataDir'] as const) {
+    const value = s[key];
+    if (value !== undefined && !value.startsWith('/')) fail(key, `must be an absolute path on the host, not "${value}"`);
+  }
+  if (s.httpPort !== undefined && s.httpPort === s.httpsPort) fail('httpsPort', 'must differ from the HTTP port');
+  if (s.storage !== undefined) {
+    try {
+      parseStorageUrl(s.storage);
+    } catch (err) {
+      fail('storage', (err as Error).message);
+    }
+  }
+  if (s.composeProject !== undefined && !PROJECT_RE.test(s.composeProject)) {
+    fail('composeProject', `"${s.composeProject}" must be lower-case letters, digits, '-' and '_'`);
+  }
+  if (s.publishAddress !== undefined && !PUBLISH_RE.test(s.publishAddress)) {
+    fail('publishAddress', `"${s.publishAddress}" must be an IPv4 address or a bracketed IPv6 address`);
+  }
 }
 
 /**

@@ -1,0 +1,86 @@
+// The CLI as a user runs it (the built bin): bad input is one line before any host is contacted,
+// and with --json a failure is a JSON document on stdout as well.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TempDirs } from '../helpers/tmp.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const bin = path.join(repoRoot, 'bin/registry-setup.js');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+describe('the CLI on bad input', { skip: existsSync(path.join(repoRoot, 'dist/cli.mjs')) ? false : 'dist/cli.mjs is missing: npm test builds it first' }, () => {
+  const tmp = new TempDirs();
+  let home: string;
+  before(async () => {
+    home = await tmp.make('rs-cli-home-'); // no ~/.ssh of the machine's user is read or written
+  });
+  after(() => tmp.cleanup());
+
+  const cli = (args: string[]): Promise<Run> =>
+    new Promise((resolve) => {
+      const child = execFile(process.execPath, [bin, ...args], { cwd: home, env: { ...process.env, HOME: home, NO_COLOR: '1' }, timeout: 30_000 }, (err, stdout, stderr) => {
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      });
+      child.stdin?.end();
+    });
+
+  // port 1 on loopback refuses at once: reaching the connection step would show as ECONNREFUSED
+  const target = 'root@127.0.0.1:1';
+  const base = ['deploy', target, '--domain', 'r.example.com', '--user', 'admin', '--tls', 'self-signed', '--yes'];
+
+  it('refuses bad settings before connecting, each with one line naming where the value came from', async () => {
+    const config = path.join(home, 'registry-setup.yaml');
+    writeFileSync(config, 'dir: relative/path\n');
+    const cases: [string[], RegExp][] = [
+      [[...base, '--domain', 'bad domain!'], /^registry-setup: --domain: "bad domain!" is not a host name/],
+      [[...base, '--email', 'not-an-address'], /^registry-setup: --email: "not-an-address" is not an e-mail address/],
+      [[...base, '--user', 'x y'], /^registry-setup: --user: "x y": use 1-64 letters/],
+      [[...base, '--dir', 'relative'], /^registry-setup: --dir: must be an absolute path/],
+      [[...base, '--http-port', '8080', '--https-port', '8080'], /^registry-setup: --https-port: must differ from the HTTP port/],
+      [[...base, '--storage', 'http://x'], /^registry-setup: --storage: /],
+      [[...base, '--tls', 'custom', '--cert', path.join(home, 'missing.pem'), '--key', path.join(home, 'missing.key')], /^registry-setup: --cert .*missing\.pem: cannot read it \(ENOENT\)/],
+      [['deploy', target, '--config', config], /^registry-setup: .*registry-setup\.yaml: dir: must be an absolute path on the host, not "relative\/path"/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(args);
+      assert.equal(r.code, 1, args.join(' '));
+      assert.match(r.stderr, message, args.join(' '));
+      assert.doesNotMatch(r.stderr, /ECONNREFUSED|Connect|\n\s+at /, `${args.join(' ')}: no connection attempt, no stack\n${r.stderr}`);
+      assert.equal(r.stdout, '');
+    }
+  });
+
+  it('with --json, stdout holds a JSON error document for a bad value, a bad flag and a failed connection', async () => {
+    for (const [args, message] of [
+      [[...base, '--domain', 'bad domain!', '--json'], /--domain: "bad domain!" is not a host name/],
+      [['logs', target, '--tail', 'abc', '--json'], /--tail "abc"/],
+      [['status', target, '--json', '--no-such-flag'], /unknown option '--no-such-flag'/],
+      [['status', target, '--json'], /ECONNREFUSED/],
+    ] as [string[], RegExp][]) {
+      const r = await cli(args);
+      assert.equal(r.code, 1, args.join(' '));
+      const lines = r.stdout.trim().split('\n');
+      const last = JSON.parse(lines.at(-1)!) as { type: string; error: string };
+      for (const line of lines) JSON.parse(line); // every line of stdout is JSON
+      assert.equal(last.type, 'error', args.join(' '));
+      assert.match(last.error, message, args.join(' '));
+    }
+  });
+
+  it('--help and --version exit 0 and print no error document', async () => {
+    for (const args of [['status', '--help', '--json'], ['--version', '--json']]) {
+      const r = await cli(args);
+      assert.equal(r.code, 0, args.join(' '));
+      assert.doesNotMatch(r.stdout, /"type":"error"/);
+    }
+  });
+});
