@@ -22,6 +22,7 @@ export async function startRegistry(config: RegistryConfig, log: (line: string) 
     ? await HtpasswdAuth.open(config.htpasswd, {
         onReload: (users) => log(`htpasswd reloaded: ${users} user(s)`),
         onError: (err) => log(`htpasswd not reloaded, keeping the previous users: ${err.message}`),
+        onMissing: () => log(`htpasswd file ${config.htpasswd} is missing: every sign-in is refused until it is back`),
         onThrottle: (user, waitMs) => log(`auth: repeated failed sign-ins for user ${JSON.stringify(user.slice(0, 64))}; it waits ${Math.ceil(waitMs / 1000)} s before the next try`),
       })
     : undefined;

@@ -147,6 +147,44 @@ describe('htpasswd parsing', () => {
     }
   });
 
+  it('reports a refused file once per version of it, and a deleted file once, with what it means', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'rs-auth-'));
+    const file = path.join(dir, 'h');
+    writeFileSync(file, line('u', 'pw'));
+    const events: string[] = [];
+    // no timer tick during the test: each poll is one explicit call
+    const auth = await HtpasswdAuth.open(file, {
+      pollMs: 3_600_000,
+      onReload: (n) => events.push(`reload ${n}`),
+      onError: (e) => events.push(`error ${e.message}`),
+      onMissing: () => events.push('missing'),
+    });
+    const poll = () => (auth as unknown as { check(): Promise<void> }).check();
+    try {
+      replaceAtomically(file, 'u:{SHA}not-bcrypt\n');
+      for (let i = 0; i < 3; i++) await poll();
+      assert.equal(events.length, 1, events.join('\n'));
+      assert.match(events[0]!, /^error .*line 1/);
+      assert.equal(await auth.verify('u', 'pw'), 'u', 'the previous users are kept');
+      replaceAtomically(file, 'u:{SHA}still-not-bcrypt\n');
+      await poll();
+      await poll();
+      assert.equal(events.length, 2, 'a new bad version is reported once more');
+      rmSync(file);
+      await poll();
+      await poll();
+      assert.deepEqual(events.slice(2), ['missing']);
+      assert.equal(await auth.verify('u', 'pw'), null, 'nobody gets in while the file is gone');
+      replaceAtomically(file, line('u', 'pw'));
+      await poll();
+      assert.deepEqual(events.slice(3), ['reload 1']);
+      assert.equal(await auth.verify('u', 'pw'), 'u');
+    } finally {
+      auth.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('an unknown user costs a bcrypt comparison like a wrong password does', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'rs-auth-'));
     const file = path.join(dir, 'h');

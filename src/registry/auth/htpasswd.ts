@@ -47,7 +47,10 @@ export interface HtpasswdAuthOptions {
   /** How often the file is checked for changes. */
   pollMs?: number;
   onReload?: (users: number) => void;
+  /** the file cannot be used; called once per version of the file, not at every poll */
   onError?: (err: Error) => void;
+  /** the file is gone: nobody gets in until it is back (called once until it is) */
+  onMissing?: () => void;
   /** A name starts to wait after a failed check; never given the password. */
   onThrottle?: (user: string, waitMs: number) => void;
   failedLoginLimits?: FailedLoginLimits;
@@ -65,6 +68,8 @@ export class HtpasswdAuth {
   private users = new Map<string, string>();
   private verified = new Set<string>();
   private signature = '';
+  /** the version of the file last refused, so that it is reported once */
+  private refused = '';
   private timer: NodeJS.Timeout | undefined;
   private checking = false;
   private readonly failures: FailedLogins;
@@ -107,18 +112,27 @@ export class HtpasswdAuth {
       stat = await fs.stat(this.path);
     } catch (err) {
       if (initial) throw new HtpasswdError(`cannot read htpasswd file ${this.path}: ${(err as Error).message}`);
-      // A missing file (mid-replace, or deleted) means nobody gets in until it is back.
+      // Deleting the file locks everyone out until it is back (fail closed); an atomic replace
+      // never leaves the name missing.
       if (this.signature !== 'missing') {
         this.signature = 'missing';
+        this.refused = '';
         this.users = new Map();
         this.verified = new Set();
-        this.options.onReload?.(0);
+        this.options.onMissing?.();
       }
       return;
     }
     const signature = `${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
-    if (signature === this.signature) return;
-    const users = parseHtpasswd(await fs.readFile(this.path, 'utf8'), this.path);
+    if (signature === this.signature || signature === this.refused) return;
+    let users: Map<string, string>;
+    try {
+      users = parseHtpasswd(await fs.readFile(this.path, 'utf8'), this.path);
+    } catch (err) {
+      if (!initial) this.refused = signature;
+      throw err;
+    }
+    this.refused = '';
     this.users = users;
     this.verified = new Set();
     this.signature = signature;
