@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import chalk from 'chalk';
+import { stdoutColors } from './colors.js';
 import { certificateStatus, type CertificateStatus } from '../acme/index.js';
 import { RemoteAcmeStateStore } from '../deploy/acme-remote.js';
 import { ensureCertificate, syncCertificate } from '../deploy/letsencrypt.js';
@@ -22,9 +22,9 @@ function printStatus(s: CertificateStatus, indent = ''): void {
   out.write(`${indent}issuer:       ${s.issuer}${s.selfSigned ? ' (self-signed)' : ''}\n`);
   out.write(`${indent}serial:       ${s.serial}\n`);
   out.write(`${indent}not after:    ${s.notAfter} (${s.daysLeft} days left)\n`);
-  out.write(`${indent}renewal due:  ${s.dueAt}${s.due ? chalk.yellow(' (due now)') : ''}\n`);
+  out.write(`${indent}renewal due:  ${s.dueAt}${s.due ? stdoutColors.yellow(' (due now)') : ''}\n`);
   out.write(`${indent}last attempt: ${s.lastAttempt ? `${s.lastAttempt} ${s.lastResult}${s.lastError ? `: ${s.lastError}` : ''}` : 'never'}\n`);
-  if (s.warning) out.write(`${indent}${chalk.yellow('!')} ${s.warning}\n`);
+  if (s.warning) out.write(`${indent}${stdoutColors.yellow('!')} ${s.warning}\n`);
 }
 
 export function certsCommand(): Command {

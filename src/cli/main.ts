@@ -10,6 +10,7 @@ import { logsCommand } from './logs-command.js';
 import { upgradeCommand } from './upgrade-command.js';
 import { destroyCommand } from './destroy-command.js';
 import { describeFailure } from './output.js';
+import { configureColors } from './colors.js';
 
 function program(): Command {
   const root = new Command('registry-setup')
@@ -41,6 +42,7 @@ export function describeError(err: unknown): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  configureColors();
   const cli = program();
   if (argv.length <= 2) {
     cli.outputHelp({ error: true });

@@ -26,7 +26,6 @@ export class Output {
     this.stream = options.stream ?? process.stderr;
     this.host = options.host;
     this.prefix = options.host === undefined ? '' : `[${options.host}] `;
-    if (process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '') chalk.level = 0;
   }
 
   /** The output of one host among several (steps run side by side: plain lines, no spinner). */

@@ -1,4 +1,4 @@
-import chalk from 'chalk';
+import { stdoutColors } from './colors.js';
 import { Command } from 'commander';
 import { addDeploymentOptions, eachDeployment, withDeployments, type DeploymentFlags } from '../ops/deployment.js';
 import { collectStatus, formatStatus, formatStatusTable } from '../ops/status.js';
@@ -29,7 +29,7 @@ export function statusCommand(): Command {
         return { host: d.label, report: r.report };
       }),
     );
-    const colors = { ok: chalk.green, warn: chalk.yellow, fail: chalk.red };
+    const colors = { ok: stdoutColors.green, warn: stdoutColors.yellow, fail: stdoutColors.red };
     if (rows.length === 1) {
       const report = rows[0]!.report;
       process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report, colors));

@@ -3,7 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TempDirs } from '../helpers/tmp.js';
@@ -74,6 +74,24 @@ describe('the CLI on bad input', { skip: existsSync(path.join(repoRoot, 'dist/cl
       assert.equal(last.type, 'error', args.join(' '));
       assert.match(last.error, message, args.join(' '));
     }
+  });
+
+  it('colours follow the terminal of the stream they are written to', { skip: existsSync('/usr/bin/script') ? false : 'script (util-linux) is missing' }, async () => {
+    // `script` gives the command a terminal; stderr goes to a file (or, the control, to the terminal)
+    const inTerminal = (command: string) =>
+      new Promise<string>((resolve) => {
+        const env = { ...process.env, HOME: home, TERM: 'xterm-256color' };
+        delete env.NO_COLOR;
+        delete env.FORCE_COLOR;
+        execFile('script', ['-qec', command, '/dev/null'], { cwd: home, env, timeout: 30_000 }, (_err, stdout) => resolve(stdout));
+      });
+    const errFile = path.join(home, 'stderr.txt');
+    const args = `${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} status ${target}`;
+    await inTerminal(`${args} 2>${JSON.stringify(errFile)}`);
+    const redirected = readFileSync(errFile, 'utf8');
+    assert.match(redirected, /Connect to root@127\.0\.0\.1:1/);
+    assert.doesNotMatch(redirected, /\x1b\[/, 'no colour codes in redirected stderr');
+    assert.match(await inTerminal(args), /\x1b\[3\dm/, 'colours on a terminal');
   });
 
   it('--help and --version exit 0 and print no error document', async () => {
