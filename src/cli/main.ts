@@ -11,6 +11,7 @@ import { upgradeCommand } from './upgrade-command.js';
 import { destroyCommand } from './destroy-command.js';
 import { describeFailure } from './output.js';
 import { configureColors } from './colors.js';
+import { misspelledCommand } from './command-typo.js';
 
 function program(): Command {
   const root = new Command('registry-setup')
@@ -49,12 +50,18 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   try {
+    const first = argv[2]!;
+    const meant = misspelledCommand(first, [...cli.commands.map((c) => c.name()), 'help']);
+    if (meant) {
+      throw new CommanderError(1, 'registry-setup.misspelledCommand', `unknown command '${first}' (did you mean ${meant}?); to deploy to a host named ${first}, say: registry-setup deploy ${first}`);
+    }
     await cli.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     const json = wantsJson(argv);
     if (err instanceof CommanderError) {
-      // commander has printed its own line on stderr
+      if (err.code === 'registry-setup.misspelledCommand') process.stderr.write(`registry-setup: ${err.message}\n`);
+      // otherwise commander has printed its own line on stderr
       if (json && err.exitCode !== 0) writeJsonError(err.message.replace(/^error: /, ''));
       return err.exitCode;
     }

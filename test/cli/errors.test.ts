@@ -7,6 +7,9 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TempDirs } from '../helpers/tmp.js';
+import { misspelledCommand } from '../../src/cli/command-typo.js';
+
+const COMMANDS = ['deploy', 'certs', 'serve', 'gc', 'users', 'status', 'logs', 'upgrade', 'destroy', 'help'];
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const bin = path.join(repoRoot, 'bin/registry-setup.js');
@@ -59,6 +62,17 @@ describe('the CLI on bad input', { skip: existsSync(path.join(repoRoot, 'dist/cl
     }
   });
 
+  it('a first word one slip away from a command name is refused, not taken for a host to deploy to', async () => {
+    for (const [word, meant] of [['stauts', 'status'], ['destory', 'destroy'], ['lgos', 'logs']]) {
+      const r = await cli([word!, target]);
+      assert.equal(r.code, 1, word);
+      assert.match(r.stderr, new RegExp(`^registry-setup: unknown command '${word}' \\(did you mean ${meant}\\?\\); to deploy to a host named ${word}, say: registry-setup deploy ${word}`), r.stderr);
+      assert.doesNotMatch(r.stderr, /Connect/);
+    }
+    for (const word of ['prod', 'myserver', 'gcp', 'root@stauts', 'status.example.com', 'deploy']) assert.equal(misspelledCommand(word, COMMANDS), undefined, word);
+    assert.equal(misspelledCommand('Status', COMMANDS), 'status');
+  });
+
   it('with --json, stdout holds a JSON error document for a bad value, a bad flag and a failed connection', async () => {
     for (const [args, message] of [
       [[...base, '--domain', 'bad domain!', '--json'], /--domain: "bad domain!" is not a host name/],
@@ -80,7 +94,7 @@ describe('the CLI on bad input', { skip: existsSync(path.join(repoRoot, 'dist/cl
     // `script` gives the command a terminal; stderr goes to a file (or, the control, to the terminal)
     const inTerminal = (command: string) =>
       new Promise<string>((resolve) => {
-        const env = { ...process.env, HOME: home, TERM: 'xterm-256color' };
+        const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, TERM: 'xterm-256color' };
         delete env.NO_COLOR;
         delete env.FORCE_COLOR;
         execFile('script', ['-qec', command, '/dev/null'], { cwd: home, env, timeout: 30_000 }, (_err, stdout) => resolve(stdout));
