@@ -110,9 +110,11 @@ async function serve(config: RegistryConfig): Promise<void> {
 /** One line for the errors a user can fix (bad flags, bad htpasswd, port in use); a stack for bugs. */
 export function describeStartupError(err: unknown): string | null {
   if (err instanceof ConfigError || err instanceof HtpasswdError) return err.message;
-  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number; hostname?: string };
   if (e.code === 'EADDRINUSE') return `address ${e.address}:${e.port} is already in use; pick another with --port`;
   if (e.code === 'EACCES' && e.syscall === 'listen') return `no permission to listen on port ${e.port}; use a port above 1023 or run as root`;
+  if (e.code === 'ENOTFOUND' && e.syscall === 'getaddrinfo') return `cannot listen on ${e.hostname ?? 'that address'}: no such address; check --host`;
+  if (e.code === 'EADDRNOTAVAIL' && e.syscall === 'listen') return `cannot listen on ${e.address}: not an address of this machine; check --host`;
   if (e.code === 'ENOENT' && e.path) return `${e.path}: no such file`;
   if (e.code === 'EACCES' && e.path) return `${e.path}: permission denied`;
   return null;

@@ -2,7 +2,8 @@ import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import type { RegistryConfig } from './config.js';
+import { createSecureContext } from 'node:tls';
+import { ConfigError, type RegistryConfig } from './config.js';
 import { HtpasswdAuth } from './auth/htpasswd.js';
 import { openStorage } from './storage/open.js';
 import { Registry } from './registry.js';
@@ -30,7 +31,7 @@ export async function startRegistry(config: RegistryConfig, log: (line: string) 
   await driver.check?.({ writable: !config.readOnly });
   const registry = new Registry(config, driver, auth);
   const handler = createHandler(registry, log);
-  const tls = config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : undefined;
+  const tls = loadTls(config);
   const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
   // Layer uploads can take as long as they take; idle keep-alive sockets still time out.
   server.requestTimeout = 0;
@@ -78,4 +79,20 @@ export async function startRegistry(config: RegistryConfig, log: (line: string) 
     return closing;
   };
   return { registry, server, url: `${tls ? 'https' : 'http'}://${host}:${port}`, port, close };
+}
+
+/** The certificate and key, checked to be PEM and to belong together, with a line that says which is wrong. */
+function loadTls(config: RegistryConfig): { cert: Buffer; key: Buffer } | undefined {
+  if (!config.tlsCert || !config.tlsKey) return undefined;
+  const pair = { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) };
+  try {
+    createSecureContext(pair);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    const files = `--tls-cert ${config.tlsCert} / --tls-key ${config.tlsKey}`;
+    if (code === 'ERR_OSSL_X509_KEY_VALUES_MISMATCH') throw new ConfigError(`${files}: the key does not belong to the certificate`);
+    if (/PEM|NO_START_LINE|BAD_BASE64|DECODE/i.test(code)) throw new ConfigError(`${files}: not a PEM certificate and its PEM private key (were the two swapped?)`);
+    throw new ConfigError(`${files}: ${(err as Error).message}`);
+  }
+  return pair;
 }

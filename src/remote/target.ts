@@ -5,6 +5,7 @@
 // (port 22, the local user name).
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir, hostname as localHostname, userInfo } from 'node:os';
+import { isIPv6 } from 'node:net';
 import { isAbsolute, join } from 'node:path';
 import SSHConfig from 'ssh-config';
 
@@ -73,7 +74,9 @@ export function splitTarget(target: string): SplitTarget {
       port = parsePort(after.slice(1), target);
     }
   } else if ((rest.match(/:/g) ?? []).length > 1) {
-    host = rest; // a bare IPv6 address: only the bracketed form can carry a port
+    // a bare IPv6 address: only the bracketed form can carry a port
+    if (!isIPv6(rest)) throw new Error(`invalid SSH target "${target}": expected [user@]host[:port], or an IPv6 address (in brackets to add a port)`);
+    host = rest;
   } else {
     const colon = rest.indexOf(':');
     host = colon >= 0 ? rest.slice(0, colon) : rest;
@@ -101,7 +104,11 @@ function loadConfig(path: string | null): SSHConfig | undefined {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new Error(`cannot read SSH config ${path}: ${(e as Error).message}`);
   }
-  return SSHConfig.parse(text);
+  try {
+    return SSHConfig.parse(text);
+  } catch (e) {
+    throw new Error(`cannot read SSH config ${path}: ${(e as Error).message.split('\n')[0]}; fix the file (every SSH command reads it)`);
+  }
 }
 
 function first(v: string | string[] | undefined): string | undefined {

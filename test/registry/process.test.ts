@@ -2,7 +2,8 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startProcess } from '../helpers/process.js';
 import { freePort, waitForHttp, basicAuth } from '../helpers/net.js';
@@ -91,7 +92,7 @@ describe('the registry process', () => {
     assert.doesNotMatch(proc.logTail(), /at .*\.mjs:\d+/);
   });
 
-  it('refuses an empty --host and a data directory it cannot use, before listening', async () => {
+  it('refuses an empty or foreign --host, a data directory it cannot use, a bad TLS pair and an htpasswd folder, before listening', async () => {
     const dir = await tmp.make('rs-serve-bad-');
     const file = path.join(dir, 'a-file');
     writeFileSync(file, 'not a directory');
@@ -102,6 +103,21 @@ describe('the registry process', () => {
       // a folder that cannot be made, even by root
       [['--data', path.join(file, 'data')], /the registry cannot write its data directory \((ENOTDIR|EEXIST)\)/],
     ];
+    // TLS pairs: swapped, and a key of another certificate
+    const pem = (name: string) => {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', path.join(dir, `${name}.key`), '-out', path.join(dir, `${name}.crt`), '-subj', `/CN=${name}`, '-days', '1'], { stdio: 'ignore' });
+      return { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
+    };
+    const [a, b] = [pem('a'), pem('b')];
+    const folder = path.join(dir, 'htpasswd-folder');
+    mkdirSync(folder);
+    cases.push(
+      [['--data', dir, '--tls-cert', a.key, '--tls-key', a.cert], /not a PEM certificate and its PEM private key \(were the two swapped\?\)/],
+      [['--data', dir, '--tls-cert', a.cert, '--tls-key', b.key], /the key does not belong to the certificate/],
+      [['--data', dir, '--htpasswd', folder], /cannot read htpasswd file .*htpasswd-folder: it is a directory/],
+      // TEST-NET-1: no machine has it, and binding sends nothing (a name to resolve would ask DNS)
+      [['--data', dir, '--host', '192.0.2.1'], /cannot listen on 192\.0\.2\.1: not an address of this machine; check --host/],
+    );
     for (const [args, message] of cases) {
       const proc = startProcess(process.execPath, [ourRegistryBundle, 'serve', '--port', '0', ...args], { name: 'bad-data' });
       const exit = await proc.exited;

@@ -56,6 +56,10 @@ describe('splitTarget / parseTarget without a config', () => {
     assert.throws(() => splitTarget('-oProxyCommand=x'), /cannot start with "-"/);
     assert.throws(() => splitTarget('host name'), /no spaces/);
     assert.throws(() => splitTarget('user@'), /no host name/);
+    // more than one colon is only an IPv6 address when it is one
+    assert.throws(() => splitTarget('root@127.0.0.1:1:2'), /expected \[user@\]host\[:port\], or an IPv6 address/);
+    assert.deepEqual(splitTarget('root@2001:db8::1'), { user: 'root', host: '2001:db8::1' });
+    assert.deepEqual(splitTarget('::ffff:192.0.2.1'), { host: '::ffff:192.0.2.1' });
   });
 });
 
@@ -103,6 +107,12 @@ describe('parseTarget with an ssh config', () => {
     );
   });
   after(() => tmp.cleanup());
+
+  test('a config file it cannot parse is named, with what to do', async () => {
+    const broken = join(home, 'broken_config');
+    await writeFile(broken, 'Host x\n  HostName "unterminated\n');
+    assert.throws(() => parseTarget('x', { sshConfigPath: broken, homeDir: home }), (e: Error) => e.message.startsWith(`cannot read SSH config ${broken}: `) && /fix the file/.test(e.message) && !e.message.includes('\n'));
+  });
 
   test('an alias brings HostName, User, Port, IdentityFile, ProxyJump', () => {
     const t = parseTarget('prod', { sshConfigPath: config, homeDir: home });

@@ -127,7 +127,14 @@ export class HtpasswdAuth {
     if (signature === this.signature || signature === this.refused) return;
     let users: Map<string, string>;
     try {
-      users = parseHtpasswd(await fs.readFile(this.path, 'utf8'), this.path);
+      let text: string;
+      try {
+        text = await fs.readFile(this.path, 'utf8');
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        throw new HtpasswdError(`cannot read htpasswd file ${this.path}: ${code === 'EISDIR' ? 'it is a directory' : (code ?? (err as Error).message)}`);
+      }
+      users = parseHtpasswd(text, this.path);
     } catch (err) {
       if (!initial) this.refused = signature;
       throw err;
