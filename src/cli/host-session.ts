@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { RemoteHost, parseTarget, terminalInteraction } from '../remote/index.js';
 import { DEFAULT_SETTINGS } from '../settings/settings.js';
 import { eachHost, Output } from './output.js';
+import { MIN_PASSWORD_LENGTH } from '../users/credentials.js';
 
 /** Options every command that talks to a host shares. */
 export interface HostFlags {
@@ -97,4 +98,11 @@ export async function readStdinSecret(what: string): Promise<string> {
   const text = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
   if (!text) throw new Error(`${what}: stdin was empty`);
   return text;
+}
+
+/** A registry user's password from stdin (--password-stdin). */
+export async function readStdinPassword(): Promise<string> {
+  const password = await readStdinSecret('--password-stdin');
+  if ([...password].length < MIN_PASSWORD_LENGTH) throw new Error(`--password-stdin: the password is too short; use at least ${MIN_PASSWORD_LENGTH} characters (or leave out --password-stdin to have one generated)`);
+  return password;
 }

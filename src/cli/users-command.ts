@@ -5,7 +5,7 @@ import { publicUrl } from '../deploy/verify.js';
 import { addDeploymentOptions, eachDeployment, withDeployments, type Deployment, type DeploymentFlags } from '../ops/deployment.js';
 import { checkUserName, readUsers, UsersError, waitAccepted, writeUsers } from '../ops/users.js';
 import { generatePassword } from '../users/credentials.js';
-import { isInteractive, readStdinSecret } from './host-session.js';
+import { isInteractive, readStdinPassword } from './host-session.js';
 import { Output } from './output.js';
 
 interface PasswordFlags extends DeploymentFlags {
@@ -16,8 +16,13 @@ const TARGETS_HELP = "user@host[:port] or a Host alias from ~/.ssh/config; sever
 const WITH_NAME_HELP = "the target(s) (user@host[:port] or ~/.ssh/config aliases; none for the --config file's), then the user name";
 
 /** `[targets...] <name>`: the last word is the user name, the words before it the targets. */
-function splitName(args: string[]): { targets: string[]; name: string } {
-  return { targets: args.slice(0, -1), name: args.at(-1)! };
+function splitName(args: string[], command: string): { targets: string[]; name: string } {
+  const usage = `registry-setup users ${command} [targets...] <name>`;
+  const name = args.at(-1);
+  if (name === undefined) throw new UsersError(`give the user name: ${usage}`);
+  // '@' and ':' never occur in a user name: this is a target, and the name is missing
+  if (/[@:]/.test(name)) throw new UsersError(`"${name}" looks like a target, not a user name; the name comes last: ${usage}`);
+  return { targets: args.slice(0, -1), name };
 }
 
 /**
@@ -46,10 +51,10 @@ export function usersCommand(): Command {
       new Command('add')
         .description('add a user; the password is generated (shown once) unless given with --password-stdin')
         .usage('[targets...] <name> [options]')
-        .argument('<args...>', WITH_NAME_HELP)
+        .argument('[args...]', WITH_NAME_HELP)
         .option('--password-stdin', 'read the password from stdin instead of generating one'),
     ).action(async (args: string[], flags: PasswordFlags) => {
-      await setPassword(splitName(args), flags, 'add');
+      await setPassword(splitName(args, 'add'), flags, 'add');
     }),
   );
 
@@ -58,10 +63,10 @@ export function usersCommand(): Command {
       new Command('rotate')
         .description("give a user a new password (generated and shown once, or --password-stdin); the old one stops working within a second")
         .usage('[targets...] <name> [options]')
-        .argument('<args...>', WITH_NAME_HELP)
+        .argument('[args...]', WITH_NAME_HELP)
         .option('--password-stdin', 'read the new password from stdin instead of generating one'),
     ).action(async (args: string[], flags: PasswordFlags) => {
-      await setPassword(splitName(args), flags, 'rotate');
+      await setPassword(splitName(args, 'rotate'), flags, 'rotate');
     }),
   );
 
@@ -70,9 +75,9 @@ export function usersCommand(): Command {
       new Command('remove')
         .description('remove a user (removing the last one asks first, or needs --yes)')
         .usage('[targets...] <name> [options]')
-        .argument('<args...>', WITH_NAME_HELP),
+        .argument('[args...]', WITH_NAME_HELP),
     ).action(async (args: string[], flags: DeploymentFlags) => {
-      const { targets, name } = splitName(args);
+      const { targets, name } = splitName(args, 'remove');
       const output = new Output({ json: flags.json });
       await withDeployments(targets, flags, output, 'users-remove', async (ds) => {
         const d = ds[0]!;
@@ -103,7 +108,7 @@ async function confirmLastUser(d: Deployment, name: string, flags: DeploymentFla
 async function setPassword({ targets, name }: { targets: string[]; name: string }, flags: PasswordFlags, mode: 'add' | 'rotate'): Promise<void> {
   const output = new Output({ json: flags.json });
   checkUserName(name);
-  const given = flags.passwordStdin ? await readStdinSecret('--password-stdin') : undefined;
+  const given = flags.passwordStdin ? await readStdinPassword() : undefined;
   await withDeployments(targets, flags, output, `users-${mode}`, async (ds) => {
     const d = ds[0]!;
     const file = await readUsers(d);

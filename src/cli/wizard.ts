@@ -2,6 +2,7 @@ import { input, password, select } from '@inquirer/prompts';
 import type { PartialSettings } from '../settings/resolve.js';
 import { validateDomain, validateEmail, validateUser } from '../settings/resolve.js';
 import type { TlsMode } from '../settings/settings.js';
+import { MIN_PASSWORD_LENGTH } from '../users/credentials.js';
 
 const context = { output: process.stderr };
 
@@ -40,7 +41,7 @@ export async function runWizard(known: PartialSettings, opts: { askPassword: boo
   let typed: string | undefined;
   if (opts.askPassword) {
     typed = await password(
-      { message: 'Password for that user (leave empty to generate a strong one):', mask: '*', validate: (v) => (v === '' || v.length >= 8 ? true : 'at least 8 characters') },
+      { message: 'Password for that user (leave empty to generate a strong one):', mask: '*', validate: (v) => (v === '' || [...v].length >= MIN_PASSWORD_LENGTH ? true : `at least ${MIN_PASSWORD_LENGTH} characters`) },
       context,
     );
     if (typed === '') typed = undefined;

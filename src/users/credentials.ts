@@ -10,6 +10,9 @@ export function generatePassword(): string {
   return randomBytes(18).toString('base64url');
 }
 
+/** For a password the user chooses (the wizard, --password-stdin); generated ones are longer. */
+export const MIN_PASSWORD_LENGTH = 8;
+
 export function hashPassword(password: string): string {
   // htpasswd -B writes $2y$; bcryptjs writes $2b$ (same algorithm). Keep the htpasswd spelling.
   return bcrypt.hashSync(password, BCRYPT_COST).replace(/^\$2b\$/, '$2y$');

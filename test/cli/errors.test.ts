@@ -28,12 +28,12 @@ describe('the CLI on bad input', { skip: existsSync(path.join(repoRoot, 'dist/cl
   });
   after(() => tmp.cleanup());
 
-  const cli = (args: string[]): Promise<Run> =>
+  const cli = (args: string[], input = ''): Promise<Run> =>
     new Promise((resolve) => {
       const child = execFile(process.execPath, [bin, ...args], { cwd: home, env: { ...process.env, HOME: home, NO_COLOR: '1' }, timeout: 30_000 }, (err, stdout, stderr) => {
         resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
       });
-      child.stdin?.end();
+      child.stdin?.end(input);
     });
 
   // port 1 on loopback refuses at once: reaching the connection step would show as ECONNREFUSED
@@ -59,6 +59,22 @@ describe('the CLI on bad input', { skip: existsSync(path.join(repoRoot, 'dist/cl
       assert.match(r.stderr, message, args.join(' '));
       assert.doesNotMatch(r.stderr, /ECONNREFUSED|Connect|\n\s+at /, `${args.join(' ')}: no connection attempt, no stack\n${r.stderr}`);
       assert.equal(r.stdout, '');
+    }
+  });
+
+  it('users: the name comes last, and a chosen password has the wizard\'s minimum length', async () => {
+    const cases: [string[], string, RegExp][] = [
+      [['users', 'remove', target], '', /^registry-setup: "root@127\.0\.0\.1:1" looks like a target, not a user name; the name comes last: registry-setup users remove \[targets\.\.\.\] <name>/],
+      [['users', 'add'], '', /^registry-setup: give the user name: registry-setup users add \[targets\.\.\.\] <name>/],
+      [['users', 'add', target, 'bob', '--password-stdin'], 'abc12', /^registry-setup: --password-stdin: the password is too short; use at least 8 characters/],
+      [[...base, '--password-stdin'], 'abc12\n', /^registry-setup: --password-stdin: the password is too short/],
+    ];
+    for (const [args, input, message] of cases) {
+      const r = await cli(args, input);
+      assert.equal(r.code, 1, args.join(' '));
+      assert.match(r.stderr, message, args.join(' '));
+      assert.doesNotMatch(r.stderr, /Connect/, r.stderr);
+      assert.ok(!input || !r.stderr.includes(input.trim()), 'the password is never echoed');
     }
   });
 
