@@ -1,6 +1,6 @@
 // Automatic certificate renewal on the host: a systemd timer running the renew command of the
 // registry image (no Node.js on the host), reloading nginx only after a renewal.
-import { COMPOSE_PROJECT, renderTemplate } from '../templates/render.js';
+import { COMPOSE_PROJECT, RENEW_PATHS, RENEW_SERVICE, renderTemplate } from '../templates/render.js';
 import type { DeploySettings } from '../settings/settings.js';
 import { shellJoin } from '../remote/quote.js';
 import { composeArgv, nginxReloadArgv, type ComposeTarget } from './docker.js';
@@ -20,20 +20,21 @@ export function renewalUnitName(project = COMPOSE_PROJECT): string {
 
 export const SYSTEMD_DIR = '/etc/systemd/system';
 
-/** The renew command, run in a throw-away registry container with the ACME state mounted. */
+/**
+ * The renew command, run in a throw-away container of compose.yaml's renew service (its user,
+ * capabilities and mounts are there; `compose run` of compose v1 cannot add capabilities).
+ */
 export function renewArgv(settings: DeploySettings, o: RenewalUnitOptions): string[] {
-  const dir = settings.dir.replace(/\/+$/, '');
-  const mounts = [`${dir}/acme:/acme`, `${dir}/tls:/tls`, `${dir}/webroot:/webroot`, `${dir}/state:/state`];
+  const p = RENEW_PATHS;
   return composeArgv(
     o.target,
-    'run', '--rm', '-T', '--no-deps', '--user', '0:0',
-    ...mounts.flatMap((m) => ['-v', m]),
-    'registry', 'renew',
-    '--state-dir', '/acme', '--state-file', '/state/renewal.json', '--tls-dir', '/tls', '--webroot', '/webroot',
+    'run', '--rm', '-T', '--no-deps',
+    RENEW_SERVICE, 'renew',
+    '--state-dir', p.acmeDir, '--state-file', `${p.stateDir}/renewal.json`, '--tls-dir', p.tlsDir, '--webroot', p.webroot,
     '--domain', settings.domain,
     ...(settings.email ? ['--email', settings.email] : []),
     '--directory', o.directoryUrl,
-    ...(o.acmeCaFile ? ['--ca-file', '/acme/ca.pem'] : []),
+    ...(o.acmeCaFile ? ['--ca-file', `${p.acmeDir}/ca.pem`] : []),
     // The challenge self-test goes to nginx over the compose network: a server often cannot reach
     // its own public address.
     '--check-via', 'nginx:8080',

@@ -63,6 +63,8 @@ export const HOST_LAYOUT = {
   certificate: 'tls/fullchain.pem',
   privateKey: 'tls/privkey.pem',
   webroot: 'webroot',
+  /** ACME account keys and the CA file (root only) */
+  acmeDir: 'acme',
   acmeChallengeDir: 'webroot/.well-known/acme-challenge',
   buildDir: 'build',
   dockerfile: 'build/Dockerfile',
@@ -304,7 +306,10 @@ export interface ComposeOptions {
   realm?: string;
 }
 
-type ComposeSettings = Pick<DeploySettings, 'dataDir' | 'httpPort' | 'httpsPort' | 'nginxImage'> & Partial<Pick<DeploySettings, 'ui' | 'storage' | 'composeProject'>>;
+type ComposeSettings = Pick<DeploySettings, 'dataDir' | 'httpPort' | 'httpsPort' | 'nginxImage'> & Partial<Pick<DeploySettings, 'ui' | 'storage' | 'composeProject' | 'tls'>>;
+
+/** The compose service the renewal timer runs (`compose run renew renew …`); never started by `up`. */
+export const RENEW_SERVICE = 'renew';
 
 /**
  * The storage URL as the registry container sees it: a `ca=<local file>` option points at the
@@ -432,9 +437,37 @@ export function composeDocument(settings: ComposeSettings, opts: ComposeOptions)
         restart: 'unless-stopped',
         logging,
       },
+      ...(settings.tls === 'letsencrypt' ? { [RENEW_SERVICE]: renewService(version, hardening, logging) } : {}),
     },
   };
 }
+
+/**
+ * The host-side renewal (run by the systemd timer through `compose run`, which gives it this
+ * service's settings). It reads and replaces files of three owners: nginx's private key (0600),
+ * the registry's state/ and root's acme/. So it runs as root with only the capabilities that takes
+ * (ignore file permissions, keep the key's owner), on the compose network to reach nginx:8080.
+ * A profile keeps `up` from starting it.
+ */
+function renewService(version: string, hardening: Record<string, unknown>, logging: Record<string, unknown>): Record<string, unknown> {
+  return {
+    image: registryImageTag(version),
+    profiles: [RENEW_SERVICE],
+    user: '0:0',
+    ...hardening,
+    cap_add: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER'],
+    volumes: [
+      `./${HOST_LAYOUT.acmeDir}:${RENEW_PATHS.acmeDir}`,
+      `./${HOST_LAYOUT.tlsDir}:${RENEW_PATHS.tlsDir}`,
+      `./${HOST_LAYOUT.webroot}:${RENEW_PATHS.webroot}`,
+      `./${HOST_LAYOUT.stateDir}:${RENEW_PATHS.stateDir}`,
+    ],
+    logging,
+  };
+}
+
+/** Where the renew service sees the deployment's directories. */
+export const RENEW_PATHS = { acmeDir: '/acme', tlsDir: '/tls', webroot: '/webroot', stateDir: '/state' } as const;
 
 /**
  * compose.yaml text. Stringified as YAML 1.1 so that every string PyYAML (compose v1) would read as

@@ -111,8 +111,8 @@ describe('the CLI on bad input', { skip: existsSync(path.join(repoRoot, 'dist/cl
     const inTerminal = (command: string) =>
       new Promise<string>((resolve) => {
         const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, TERM: 'xterm-256color' };
-        delete env.NO_COLOR;
-        delete env.FORCE_COLOR;
+        // what makes chalk's colour detection say no (or yes) whatever the terminal: CI runs set CI
+        for (const k of ['NO_COLOR', 'FORCE_COLOR', 'CI', 'TF_BUILD', 'AGENT_NAME', 'TEAMCITY_VERSION', 'GITHUB_ACTIONS', 'GITEA_ACTIONS']) delete env[k];
         execFile('script', ['-qec', command, '/dev/null'], { cwd: home, env, timeout: 30_000 }, (_err, stdout) => resolve(stdout));
       });
     const errFile = path.join(home, 'stderr.txt');

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -12,11 +12,14 @@ import { buildOciImage } from '../helpers/oci.js';
 import { skopeo } from '../helpers/skopeo.js';
 import { makeTempDir, removeDir } from '../helpers/tmp.js';
 import { freePort } from '../helpers/net.js';
+import { forwardTcp } from '../helpers/tcp-forward.js';
 import { sshdSkipReason } from '../helpers/sshd.js';
 import { RegistryClient } from '../../src/client/registry-client.js';
 
 const PASSWORD = 'e2e-acme-password-1';
 const DOMAIN = 'localhost';
+/** docker0: containers reach the host here (see test/helpers/tcp-forward.ts) */
+const DOCKER_HOST_ADDRESS = '172.17.0.1';
 
 /** Serial of the certificate nginx serves right now. */
 function servedSerial(port: number, ca: string): Promise<string> {
@@ -145,44 +148,76 @@ describe("Let's Encrypt (pebble) certificates on deploy, renewal and status", { 
     assert.deepEqual(s.names, [DOMAIN]);
   });
 
-  it('the host-side renew command renews only once due, and certs status reports it', async () => {
-    const short = await startPebble({ httpPort: bed.httpPort, certificateValidityPeriod: 45 });
+  it('renew.sh, as the timer runs it, renews through compose.yaml\'s renew service only once due; nginx serves the new certificate', async () => {
+    // The renew container reaches the test CA through docker0's address (a forwarder to pebble on
+    // loopback), so the deployment's directory URL is that address for the CLI and the host alike.
+    const short = await startPebble({ httpPort: bed.httpPort, certificateValidityPeriod: 45, extraAddresses: [DOCKER_HOST_ADDRESS] });
+    const forward = await forwardTcp(DOCKER_HOST_ADDRESS, { host: '127.0.0.1', port: Number(new URL(short.directoryUrl).port) });
     try {
-      writeFileSync(path.join(bed.installDir, 'acme/short-ca.pem'), short.caPem);
-      // The renew command of the deployed image, as renew.sh runs it, but on the host network so
-      // that it reaches the test CA on loopback.
-      const image = (await execa('docker', ['ps', '--filter', `label=com.docker.compose.project=${bed.project}`, '--filter', 'label=com.docker.compose.service=registry', '--format', '{{.Image}}'])).stdout.trim();
-      assert.match(readFileSync(path.join(bed.installDir, 'renew.sh'), 'utf8'), /registry renew .*--check-via nginx:8080/);
-      const renew = () =>
-        execa('docker', [
-          'run', '--rm', '--network', 'host', '--user', '0:0',
-          '-v', `${bed.installDir}/acme:/acme`, '-v', `${bed.installDir}/tls:/tls`, '-v', `${bed.installDir}/webroot:/webroot`, '-v', `${bed.installDir}/state:/state`,
-          image, 'renew', '--state-dir', '/acme', '--state-file', '/state/renewal.json', '--tls-dir', '/tls', '--webroot', '/webroot',
-          '--domain', DOMAIN, '--email', 'ops@example.com', '--directory', short.directoryUrl, '--ca-file', '/acme/short-ca.pem',
-          '--http-port', String(bed.httpPort), '--check-via', `127.0.0.1:${bed.httpPort}`, '--dns-server', short.dnsAddress,
-        ], { reject: false });
-      // Switching CA counts as a reason to order; after that the 45 s certificate is not due at once.
-      const first = await renew();
-      assert.equal(first.stdout.trim(), 'renewed', first.stderr);
-      const second = await renew();
-      assert.equal(second.stdout.trim(), 'not-due', second.stderr);
+      const shortHttps = path.join(work, 'short-https.pem');
+      const roots = path.join(work, 'both-roots.pem');
+      writeFileSync(shortHttps, short.caPem);
+      writeFileSync(roots, `${pebble.rootPem}\n${short.rootPem}`);
+      const directory = `https://${DOCKER_HOST_ADDRESS}:${forward.port}/dir`;
+      // Switching CA counts as a reason to order: deploy issues from the short-lived CA and writes
+      // renew.sh for it.
+      const deployed = await bed.cli([...args(['--json']), '--email', 'ops@example.com', '--acme-directory', directory, '--acme-ca', shortHttps], {
+        env: { NODE_EXTRA_CA_CERTS: roots, REGISTRY_SETUP_DNS_SERVER: short.dnsAddress },
+      });
+      assert.equal(deployed.exitCode, 0, `${String(deployed.stderr).split('\n').slice(-25).join('\n')}\npebble:\n${short.logTail(15)}`);
+      assert.equal(short.orderCount(), 1);
+      const script = path.join(bed.installDir, 'renew.sh');
+      assert.match(readFileSync(script, 'utf8'), / run --rm -T --no-deps renew renew .*--check-via nginx:8080/);
+
+      // What the systemd unit runs (ExecStart=/bin/sh <dir>/renew.sh), as root, with one change:
+      // --no-preflight, because the container's DNS cannot resolve the test's name (the preflight
+      // has tests of its own; what this one is about is the renew service's user, capabilities,
+      // mounts and network).
+      const asRun = path.join(work, 'renew-as-run.sh');
+      writeFileSync(asRun, readFileSync(script, 'utf8').replace(' renew renew ', ' renew renew --no-preflight '));
+      assert.notEqual(readFileSync(asRun, 'utf8'), readFileSync(script, 'utf8'));
+      const renewSh = async () => {
+        const r = await execa('/bin/sh', [asRun], { reject: false, timeout: 180_000 });
+        return { ...r, text: `exit ${r.exitCode}\n${r.stdout}\n${r.stderr}\npebble:\n${short.logTail(15)}` };
+      };
+      const notDue = await renewSh();
+      assert.equal(notDue.exitCode, 0, notDue.text);
+      assert.match(notDue.stdout, /^renew: certificate not-due$/m, notDue.text);
       assert.equal(short.orderCount(), 1);
 
       const status = async () => {
         const r = await cli(['certs', 'status', bed.sshd.target('root'), ...hostOpts(), '--json']);
         return jsonEvents(String(r.stdout)).find((e) => e.type === 'certificate')!;
       };
-      const dueAt = Date.parse(String((await status()).dueAt));
+      const before = await status();
+      const dueAt = Date.parse(String(before.dueAt));
       assert.ok(dueAt - Date.now() < 40_000, `due ${dueAt - Date.now()} ms from now`);
       // Wait for the due time with a deadline (the certificate's own clock, not a fixed sleep).
       while (Date.now() < dueAt + 500) await new Promise((r) => setTimeout(r, 250));
-      const third = await renew();
-      assert.equal(third.stdout.trim(), 'renewed', third.stderr);
+      const renewed = await renewSh();
+      assert.equal(renewed.exitCode, 0, renewed.text);
+      assert.match(renewed.stdout, /^renew: certificate renewed$/m, renewed.text);
+      assert.match(renewed.stdout, /^renew: nginx reloaded$/m, renewed.text);
       assert.equal(short.orderCount(), 2);
-      const s = await status();
-      assert.equal(s.lastResult, 'renewed');
-      assert.equal(s.due, false);
+
+      const after = await status();
+      assert.equal(after.lastResult, 'renewed');
+      assert.equal(after.due, false);
+      assert.notEqual(after.serial, before.serial);
+      // the new key kept nginx's owner and mode, and nginx serves the new certificate (reloads are
+      // signals: poll with a deadline)
+      const key = statSync(path.join(bed.installDir, 'tls/privkey.pem'));
+      assert.equal(key.uid, 101);
+      assert.equal(key.mode & 0o777, 0o600);
+      const want = String(after.serial).toLowerCase().replace(/:/g, '');
+      const deadline = Date.now() + 15_000;
+      let served = '';
+      while (Date.now() < deadline && (served = (await servedSerial(bed.httpsPort, short.rootPem).catch(() => '')).toLowerCase()) !== want) {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.equal(served, want);
     } finally {
+      await forward.close();
       await short.stop();
     }
   });

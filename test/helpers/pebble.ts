@@ -32,6 +32,8 @@ export interface PebbleOptions {
   certificateValidityPeriod?: number;
   /** extra environment for pebble (PEBBLE_AUTHZREUSE, ...) */
   env?: NodeJS.ProcessEnv;
+  /** more addresses its HTTPS certificate is valid for (e.g. docker0's, where a forwarder listens) */
+  extraAddresses?: string[];
 }
 
 export interface RunningPebble {
@@ -57,14 +59,14 @@ export interface RunningPebble {
   stop(): Promise<void>;
 }
 
-/** A self-signed P-256 certificate for localhost / 127.0.0.1 made with openssl. */
-export async function makeLocalhostCert(dir: string): Promise<{ certFile: string; keyFile: string; certPem: string }> {
+/** A self-signed P-256 certificate for localhost / 127.0.0.1 (and `extraAddresses`) made with openssl. */
+export async function makeLocalhostCert(dir: string, extraAddresses: string[] = []): Promise<{ certFile: string; keyFile: string; certPem: string }> {
   const certFile = join(dir, 'listener-cert.pem');
   const keyFile = join(dir, 'listener-key.pem');
   await execFileAsync('openssl', [
     'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
     '-days', '2', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    '-addext', `subjectAltName=${['DNS:localhost', 'IP:127.0.0.1', ...extraAddresses.map((a) => `IP:${a}`)].join(',')}`,
     '-keyout', keyFile, '-out', certFile,
   ]);
   return { certFile, keyFile, certPem: await readFile(certFile, 'utf8') };
@@ -140,7 +142,7 @@ export async function startPebble(opts: PebbleOptions = {}): Promise<RunningPebb
   const dir = await makeTempDir('rs-pebble-');
   let dns: { proc: ManagedProcess; dnsPort: number } | undefined;
   try {
-    const listener = await makeLocalhostCert(dir);
+    const listener = await makeLocalhostCert(dir, opts.extraAddresses);
     dns = await startChalltestsrv();
     const httpPort = opts.httpPort ?? (await freePort());
     let lastError: unknown;

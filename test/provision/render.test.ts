@@ -221,6 +221,23 @@ describe('compose.yaml', () => {
     assert.deepEqual(nginx.ports, ['80:8080', '443:8443']);
     assert.deepEqual(nginx.depends_on, ['registry']);
     assert.equal(nginx.restart, 'unless-stopped');
+    assert.equal(doc.services.renew, undefined, 'no renew service without Let\'s Encrypt');
+  });
+
+  test("with Let's Encrypt: a renew service that up never starts, root with three capabilities, no ports", () => {
+    const { renew, registry } = parse(buildCompose({ ...composeSettings, tls: 'letsencrypt' }, { version: '1.2.3', auth: true })).services;
+    assert.equal(renew.image, registry.image, 'the image the registry service builds');
+    assert.equal(renew.build, undefined);
+    assert.deepEqual(renew.profiles, ['renew']);
+    assert.equal(renew.user, '0:0');
+    assert.equal(renew.read_only, true);
+    assert.deepEqual(renew.security_opt, ['no-new-privileges:true']);
+    assert.deepEqual(renew.cap_drop, ['ALL']);
+    // nginx's private key is 0600 uid 101, state/ belongs to the registry, acme/ to root
+    assert.deepEqual(renew.cap_add, ['CHOWN', 'DAC_OVERRIDE', 'FOWNER']);
+    assert.deepEqual(renew.volumes, ['./acme:/acme', './tls:/tls', './webroot:/webroot', './state:/state']);
+    assert.equal(renew.ports, undefined);
+    assert.equal(renew.restart, undefined);
   });
 
   test('without auth, no htpasswd variables or mount; publish address and quoting', () => {
@@ -288,7 +305,7 @@ describe('compose.yaml', () => {
       const file = join(dir, 'compose.yaml');
       await mkdir(join(dir, 'build')); // v1 checks that the build context exists
       const storage = auth ? undefined : 's3://images/p?endpoint=http://172.17.0.1:7480&ca=/tmp/ca.pem';
-      await writeFile(file, buildCompose({ ...composeSettings, storage }, { version: '0.1.0', auth, publishAddress: auth ? undefined : '127.0.0.1' }));
+      await writeFile(file, buildCompose({ ...composeSettings, storage, tls: auth ? 'letsencrypt' : 'self-signed' }, { version: '0.1.0', auth, publishAddress: auth ? undefined : '127.0.0.1' }));
       const r = await run('docker-compose', ['-p', 'registry-setup', '-f', file, 'config'], { allowFailure: true, timeoutMs: 60_000 });
       assert.equal(r.code, 0, `docker-compose config failed:\n${r.stderr}`);
       assert.equal(r.stderr.trim(), '', 'no warnings');
@@ -299,6 +316,7 @@ describe('compose.yaml', () => {
       for (const re of auth ? [/"published":80,"target":8080/, /"published":443,"target":8443/] : [/"127\.0\.0\.1:80:8080\/tcp"/, /"127\.0\.0\.1:443:8443\/tcp"/]) assert.match(ports, re);
       assert.deepEqual(resolved.services.nginx.command, ['nginx', '-c', '/etc/registry-setup/nginx/nginx.conf', '-g', 'daemon off;']);
       assert.equal(resolved.services.registry.user, '1000:1000');
+      assert.deepEqual(resolved.services.renew?.cap_add, auth ? ['CHOWN', 'DAC_OVERRIDE', 'FOWNER'] : undefined);
       if (storage) assert.equal(resolved.services.registry.environment.REGISTRY_STORAGE_URL, 's3://images/p?endpoint=http://172.17.0.1:7480&ca=/etc/registry-setup/s3-ca.pem');
     }
   });
