@@ -34,6 +34,25 @@ for (const storage of storageKinds()) describe(`deletes (${storage})`, () => {
     assert.equal(await errorCode(again), 'MANIFEST_UNKNOWN');
   });
 
+  it('a tag deleted while it is pushed again ends up in one state or the other, never a 500', async () => {
+    const img = await pushImage(reg, 'del/race', 'seed');
+    const statuses = new Set<number>();
+    for (let round = 0; round < 60; round++) {
+      const [put, del] = await Promise.all([
+        reg.fetch('/v2/del/race/manifests/t', { method: 'PUT', body: img.bytes, headers: { 'Content-Type': OCI_MANIFEST } }),
+        reg.fetch('/v2/del/race/manifests/t', { method: 'DELETE' }),
+      ]);
+      for (const r of [put, del]) {
+        statuses.add(r.status);
+        assert.ok(r.status < 500, `round ${round}: ${r.status} ${await r.text()}`);
+      }
+      const now = await reg.fetch('/v2/del/race/manifests/t', { headers: { Accept: OCI_MANIFEST } });
+      assert.ok(now.status === 200 || now.status === 404, `round ${round}: GET ${now.status}`);
+      if (now.status === 200) assert.equal(now.headers.get('docker-content-digest'), img.digest);
+    }
+    assert.ok(statuses.has(201) && statuses.has(202), [...statuses].join(','));
+  });
+
   it('deleting a blob unlinks it from the repository', async () => {
     const digest = await pushBlob(reg, 'del/blob', 'bye');
     assert.equal((await reg.fetch(`/v2/del/blob/blobs/${digest}`, { method: 'DELETE' })).status, 202);

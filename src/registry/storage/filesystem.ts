@@ -199,7 +199,9 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async delete(p: string): Promise<void> {
-    await fs.rm(this.full(p), { recursive: true, force: true });
+    // A push into the folder meanwhile (a tag written while it is deleted) makes the final rmdir
+    // fail with ENOTEMPTY; rm then walks the folder again.
+    await fs.rm(this.full(p), { recursive: true, force: true, maxRetries: 5, retryDelay: 10 });
   }
 
   async move(src: string, dst: string): Promise<FileInfo | null> {
