@@ -90,9 +90,11 @@ export function checkPartial(doc: Record<string, unknown>, source: string): Part
     out[key] = value;
   }
   // each value is checked where it is given, so a typo fails before any host is contacted
-  checkValues(out as PartialSettings, (key) => (source === 'flags' ? `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}` : `${source}: ${key}`));
+  checkValues(out as PartialSettings, (key) => (source === 'flags' ? flagOf(key) : `${source}: ${key}`));
   return out as PartialSettings;
 }
+
+const flagOf = (key: keyof DeploySettings): string => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 /** The format of every value that is present; `name` says where it came from in messages. */
 function checkValues(s: PartialSettings, name: (key: keyof DeploySettings) => string): void {
@@ -109,6 +111,8 @@ function checkValues(s: PartialSettings, name: (key: keyof DeploySettings) => st
   for (const key of ['dir', 'dataDir'] as const) {
     const value = s[key];
     if (value !== undefined && !value.startsWith('/')) fail(key, `must be an absolute path on the host, not "${value}"`);
+    // systemd's ExecStart and compose's volume syntax split on whitespace; ':' ends a volume's path
+    if (value !== undefined && /[\s:%$"'\\]/.test(value)) fail(key, `"${value}" must not contain whitespace, ':', '%', '$', quotes or backslashes`);
   }
   if (s.httpPort !== undefined && s.httpPort === s.httpsPort) fail('httpsPort', 'must differ from the HTTP port');
   if (s.storage !== undefined) {
@@ -119,10 +123,10 @@ function checkValues(s: PartialSettings, name: (key: keyof DeploySettings) => st
     }
   }
   if (s.composeProject !== undefined && !PROJECT_RE.test(s.composeProject)) {
-    fail('composeProject', `"${s.composeProject}" must be lower-case letters, digits, '-' and '_'`);
+    fail('composeProject', `compose project name "${s.composeProject}" must be lower-case letters, digits, '-' and '_'`);
   }
   if (s.publishAddress !== undefined && !PUBLISH_RE.test(s.publishAddress)) {
-    fail('publishAddress', `"${s.publishAddress}" must be an IPv4 address or a bracketed IPv6 address`);
+    fail('publishAddress', `publish address "${s.publishAddress}" must be an IPv4 address or a bracketed IPv6 address`);
   }
 }
 
@@ -228,31 +232,8 @@ export function completeSettings(partial: PartialSettings): DeploySettings {
   if (s.tls === 'letsencrypt' && !s.email) missing.push('--email (Let\'s Encrypt needs one)');
   if (s.tls === 'custom' && (!s.cert || !s.key)) missing.push('--cert and --key (for --tls custom)');
   if (missing.length) throw new SettingsError(`missing settings: ${missing.join(', ')}`);
-  if (!TLS_MODES.includes(s.tls)) throw new SettingsError(`--tls must be one of ${TLS_MODES.join(', ')}, not "${s.tls}"`);
-  for (const [check, value] of [[validateDomain, s.domain], [validateUser, s.user]] as const) {
-    const ok = check(value!);
-    if (ok !== true) throw new SettingsError(ok);
-  }
-  if (s.email) {
-    const ok = validateEmail(s.email);
-    if (ok !== true) throw new SettingsError(ok);
-  }
-  if (!s.dir.startsWith('/')) throw new SettingsError(`--dir must be an absolute path on the host, not "${s.dir}"`);
   const dataDir = s.dataDir ?? `${s.dir.replace(/\/+$/, '')}/data`;
-  if (!dataDir.startsWith('/')) throw new SettingsError(`--data-dir must be an absolute path on the host, not "${dataDir}"`);
-  if (s.httpPort === s.httpsPort) throw new SettingsError('--http-port and --https-port must differ');
-  if (s.storage !== undefined) {
-    try {
-      parseStorageUrl(s.storage);
-    } catch (err) {
-      throw new SettingsError((err as Error).message);
-    }
-  }
-  if (s.composeProject !== undefined && !PROJECT_RE.test(s.composeProject)) {
-    throw new SettingsError(`compose project name "${s.composeProject}" must be lower-case letters, digits, '-' and '_'`);
-  }
-  if (s.publishAddress !== undefined && !PUBLISH_RE.test(s.publishAddress)) {
-    throw new SettingsError(`publish address "${s.publishAddress}" must be an IPv4 address or a bracketed IPv6 address`);
-  }
+  // the merged values (a host record's among them) pass the same checks as flags and files
+  checkValues({ ...s, dataDir }, flagOf);
   return { ...s, dataDir } as DeploySettings;
 }

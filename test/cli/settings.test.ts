@@ -33,6 +33,8 @@ describe('settings', () => {
     assert.throws(() => completeSettings({ target: 'h', domain: 'bad_domain', user: 'u', tls: 'self-signed' }), /not a host name/);
     assert.throws(() => completeSettings({ target: 'h', domain: 'a.b', user: 'u', tls: 'custom' }), /--cert and --key/);
     assert.throws(() => completeSettings({ target: 'h', domain: 'a.b', user: 'u', tls: 'self-signed', dir: 'rel' }), /absolute/);
+    assert.throws(() => completeSettings({ target: 'h', domain: 'a.b', user: 'u', tls: 'self-signed', dir: '/srv/my registry' }), /must not contain whitespace/);
+    assert.throws(() => completeSettings({ target: 'h', domain: 'a.b', user: 'u', tls: 'self-signed', dataDir: '/srv/a:b' }), /must not contain whitespace, ':'/);
   });
 
   it('round-trips registry-setup.yaml and refuses unknown keys', async () => {
