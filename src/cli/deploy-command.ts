@@ -1,7 +1,7 @@
 import { existsSync, promises as fs } from 'node:fs';
 import { Command, Option } from 'commander';
 import chalk from 'chalk';
-import { deploy, type DeployResult, type HostDeployResult } from '../deploy/deploy.js';
+import { deploy, type DeployResult, type HostDeployResult, type PasswordCarrier } from '../deploy/deploy.js';
 import { readHostRecord } from '../deploy/host-record.js';
 import { publicUrl } from '../deploy/verify.js';
 import { parseCredentials } from '../registry/storage/s3/settings.js';
@@ -191,6 +191,13 @@ async function runDeploy(targetArgs: string[], flags: DeployFlags): Promise<numb
     report(output, settings, result, { dryRun: Boolean(flags.dryRun), logs, configPath });
     return 0;
   } catch (err) {
+    // a re-run finds the user and generates nothing: this is the only time it can be shown
+    const lost = (err as PasswordCarrier).generatedPassword;
+    if (lost) {
+      const note = 'written to the host before the failure; a re-run keeps it';
+      if (output.json) output.event('password', { ...lost, note });
+      else process.stderr.write(`\n  Password for ${lost.user} (${note}; shown only this once, store it now):\n\n    ${lost.password}\n\n`);
+    }
     (err as { hint?: string }).hint =
       `Every remote command is in ${logs.join(', ')}. Fix the cause and run the same command again: each step is safe to repeat.`;
     throw err;

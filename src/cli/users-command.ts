@@ -97,6 +97,12 @@ export function usersCommand(): Command {
   return users;
 }
 
+function revealOnFailure(output: Output, name: string, password: string): void {
+  const note = 'the command failed after writing it: it may be in force on some hosts; store it, or run users rotate again';
+  if (output.json) output.event('password', { user: name, password, note });
+  else process.stderr.write(`\n  The new password for ${name} (${note}; shown only this once):\n\n    ${password}\n\n`);
+}
+
 async function confirmLastUser(d: Deployment, name: string, flags: DeploymentFlags): Promise<void> {
   const what = `"${name}" is the last user of ${publicUrl(d.settings)}: without users nobody can log in`;
   if (flags.yes) return;
@@ -120,18 +126,26 @@ async function setPassword({ targets, name }: { targets: string[]; name: string 
     }
     const password = given ?? generatePassword();
     file.set(name, password);
-    await output.step('write', mode === 'add' ? `Add user ${name}` : `New password for ${name}`, async () => {
-      await eachDeployment(ds, (x) => writeUsers(x, file));
-      return { status: 'done' as const, detail: ds.length > 1 ? `auth/htpasswd replaced on ${ds.length} hosts` : `${d.path('auth/htpasswd')} replaced` };
-    });
-    await eachDeployment(ds, (x) =>
-      x.output.step('check', `Check the ${mode === 'add' ? 'credentials' : 'new password'} at ${publicUrl(x.settings)}`, async () => {
-        const r = await waitAccepted(x, name, password);
-        if (r.result === 'rejected') throw new Error(`the registry did not accept the new password within 10 s (${r.detail}); see registry-setup logs ${x.host.label} --service registry`);
-        if (r.result === 'unreachable') x.output.warn(`${r.detail}; the user was changed on the host anyway`);
-        return { status: 'skipped' as const, detail: r.result === 'accepted' ? 'accepted' : 'not checked' };
-      }),
-    );
+    let written = false;
+    try {
+      await output.step('write', mode === 'add' ? `Add user ${name}` : `New password for ${name}`, async () => {
+        written = true; // from the first upload on, the new password may be in force somewhere
+        await eachDeployment(ds, (x) => writeUsers(x, file));
+        return { status: 'done' as const, detail: ds.length > 1 ? `auth/htpasswd replaced on ${ds.length} hosts` : `${d.path('auth/htpasswd')} replaced` };
+      });
+      await eachDeployment(ds, (x) =>
+        x.output.step('check', `Check the ${mode === 'add' ? 'credentials' : 'new password'} at ${publicUrl(x.settings)}`, async () => {
+          const r = await waitAccepted(x, name, password);
+          if (r.result === 'rejected') throw new Error(`the registry did not accept the new password within 10 s (${r.detail}); see registry-setup logs ${x.host.label} --service registry`);
+          if (r.result === 'unreachable' || r.result === 'throttled') x.output.warn(`${r.detail}; the user was changed on the host anyway`);
+          return { status: 'skipped' as const, detail: r.result === 'accepted' ? 'accepted' : 'not checked' };
+        }),
+      );
+    } catch (err) {
+      // a generated password that may already be in force must not be lost with the error
+      if (written && given === undefined) revealOnFailure(output, name, password);
+      throw err;
+    }
     const registry = publicUrl(d.settings).replace(/^https:\/\//, '');
     if (output.json) {
       output.event('result', { user: name, action: mode === 'add' ? 'added' : 'rotated', ...(given === undefined ? { password } : {}), login: `docker login ${registry} -u ${name}` });

@@ -151,7 +151,22 @@ class HostRun {
   }
 }
 
+/** A deploy that fails after writing a generated password carries it, so that it is not lost. */
+export interface PasswordCarrier {
+  generatedPassword?: { user: string; password: string };
+}
+
 export async function deploy(opts: DeployOptions): Promise<DeployResult> {
+  let written: PasswordCarrier['generatedPassword'];
+  try {
+    return await deploySteps(opts, (p) => (written = p));
+  } catch (err) {
+    if (written && err && typeof err === 'object') (err as PasswordCarrier).generatedPassword = written;
+    throw err;
+  }
+}
+
+async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: string; password: string }) => void): Promise<DeployResult> {
   const { output, dryRun } = opts;
   const runs = opts.targets.map((t) => new HostRun(t, dryRun));
   const first = runs[0]!;
@@ -292,6 +307,7 @@ export async function deploy(opts: DeployOptions): Promise<DeployResult> {
 
   await each(async (r) => {
     await r.step('files', 'Write compose.yaml, nginx.conf, htpasswd and the registry image', async () => {
+      if (result.generatedPassword && !dryRun) passwordWritten({ user: settings.user, password: result.generatedPassword });
       r.changedFiles = (await r.exec.applyFiles(r.rendered.files, { withDiff: dryRun })).filter((c) => c.action !== 'unchanged');
       if (!dryRun && r.changedFiles.some((c) => isPayloadFile(r.settings.dir, c.path))) await r.exec.run(prunePayloadArgv(r.settings.dir, opts.registryPayload));
       r.result.files.push(...r.changedFiles);

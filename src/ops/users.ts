@@ -48,7 +48,7 @@ export async function writeUsers(d: Deployment, file: HtpasswdFile): Promise<voi
  * within a second). 'unreachable' when the URL cannot be reached from here at all: the change
  * is made on the host either way.
  */
-export async function waitAccepted(d: Deployment, user: string, password: string, timeoutMs = 10_000): Promise<{ result: 'accepted' | 'rejected' | 'unreachable'; detail: string }> {
+export async function waitAccepted(d: Deployment, user: string, password: string, timeoutMs = 10_000): Promise<{ result: 'accepted' | 'rejected' | 'unreachable' | 'throttled'; detail: string }> {
   const { client, url } = await publicClient(d, { user, password });
   const deadline = Date.now() + timeoutMs;
   let last = '';
@@ -56,6 +56,8 @@ export async function waitAccepted(d: Deployment, user: string, password: string
     try {
       const status = (await client.request('GET', '/v2/')).status;
       if (status === 200) return { result: 'accepted', detail: `${url}/v2/ accepts ${user}` };
+      // failed sign-ins under this name (a job still using the old password) make it wait
+      if (status === 429) return { result: 'throttled', detail: `${url}/v2/ makes ${user} wait after failed sign-ins (429), so the new password could not be checked` };
       last = `${url}/v2/ answered ${status} for ${user}`;
     } catch (err) {
       return { result: 'unreachable', detail: `${url}/v2/ is not reachable from here (${(err as Error).message})` };

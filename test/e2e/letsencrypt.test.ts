@@ -5,6 +5,7 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import tls from 'node:tls';
+import bcrypt from 'bcryptjs';
 import { execa } from 'execa';
 import { jsonEvents, startDeployBed, type DeployBed } from '../helpers/deploy-bed.js';
 import { startPebble, type RunningPebble } from '../helpers/pebble.js';
@@ -67,6 +68,21 @@ describe("Let's Encrypt (pebble) certificates on deploy, renewal and status", { 
     await bed?.cleanup();
     await pebble?.stop();
     if (work) await removeDir(work);
+  });
+
+  it('a first deploy that fails after writing the user shows its generated password once; the file on the host has it', async () => {
+    // an ACME directory that refuses connections: everything up to the certificate step is done
+    const r = await bed.cli([...args(['--json']), '--email', 'ops@example.com', '--acme-directory', 'https://127.0.0.1:1/dir'], {
+      env: { NODE_EXTRA_CA_CERTS: files.pebbleRoot, REGISTRY_SETUP_DNS_SERVER: pebble.dnsAddress },
+    });
+    assert.notEqual(r.exitCode, 0);
+    const events = jsonEvents(String(r.stdout));
+    const shown = events.find((e) => e.type === 'password');
+    assert.ok(shown, `no password event:\n${String(r.stdout).slice(-2000)}\n${String(r.stderr).slice(-1500)}`);
+    assert.equal(shown.user, 'admin');
+    assert.equal(events.at(-1)!.type, 'error', 'the error document still ends the output');
+    const line = readFileSync(path.join(bed.installDir, 'auth/htpasswd'), 'utf8').split('\n').find((l) => l.startsWith('admin:'))!;
+    assert.ok(bcrypt.compareSync(String(shown.password), line.slice('admin:'.length)), 'the shown password is the one written');
   });
 
   it('deploy obtains a certificate; skopeo pushes and pulls trusting only pebble\'s root', async () => {
