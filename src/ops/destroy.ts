@@ -24,17 +24,20 @@ export const GENERATED = [
   { rel: HOST_LAYOUT.buildDir, what: 'registry image build files' },
   { rel: HOST_LAYOUT.deployedSettings, what: 'deployment record' },
   { rel: HOST_LAYOUT.webroot, what: 'ACME challenge webroot' },
+  { rel: 'renew.sh', what: 'certificate renewal script' },
+] as const;
+
+/**
+ * Kept unless --purge: what a re-deploy cannot make again as it was (its users and their
+ * passwords, the bucket's credentials, which deploy asks for only once, the certificate).
+ */
+export const PRECIOUS = [
+  { rel: HOST_LAYOUT.tlsDir, what: 'TLS certificate and key' },
+  { rel: HOST_LAYOUT.acmeDir, what: 'ACME account' },
   { rel: HOST_LAYOUT.authDir, what: 'registry users (htpasswd)' },
   { rel: HOST_LAYOUT.uploadSecret, what: 'upload secret' },
   { rel: HOST_LAYOUT.s3Credentials, what: 'S3 credentials' },
   { rel: HOST_LAYOUT.s3Ca, what: "the bucket endpoint's CA" },
-  { rel: 'renew.sh', what: 'certificate renewal script' },
-] as const;
-
-/** Kept unless --purge. */
-export const PRECIOUS = [
-  { rel: HOST_LAYOUT.tlsDir, what: 'TLS certificate and key' },
-  { rel: 'acme', what: 'ACME account' },
   { rel: HOST_LAYOUT.stateDir, what: 'last GC and renewal results' },
 ] as const;
 

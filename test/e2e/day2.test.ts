@@ -366,8 +366,9 @@ describe('day-2 commands over SSH', { skip: sshdSkipReason() }, () => {
     process.stderr.write(`# gc race without grace: the manifest took ${pushes} push(es)\n`);
   });
 
-  it('destroy: keeps data, certificates and the image, is harmless twice, and a re-deploy serves the old images', async () => {
+  it('destroy: keeps data, certificates, users and the image, is harmless twice, and a re-deploy serves the old images', async () => {
     const tls = fileHash(path.join(bed.installDir, 'tls/fullchain.pem'));
+    const users = fileHash(path.join(bed.installDir, 'auth/htpasswd'));
     let r = await rs(['destroy']);
     assert.equal(r.exitCode, 1, 'refuses without --yes when nobody can be asked');
     assert.match(String(r.stderr), /pass --yes to confirm/);
@@ -384,12 +385,12 @@ describe('day-2 commands over SSH', { skip: sshdSkipReason() }, () => {
     const result = jsonEvents(String(r.stdout)).find((e) => e.type === 'result')!;
     const removed = (result.removed as { path: string }[]).map((i) => i.path);
     const kept = (result.kept as { path: string }[]).map((i) => i.path);
-    for (const rel of ['compose.yaml', 'nginx', 'build', 'registry-setup.json', 'webroot', 'auth']) {
+    for (const rel of ['compose.yaml', 'nginx', 'build', 'registry-setup.json', 'webroot']) {
       assert.ok(removed.includes(path.join(bed.installDir, rel)), `${rel} reported removed`);
       assert.ok(!existsSync(path.join(bed.installDir, rel)), `${rel} is gone`);
     }
     assert.ok(removed.some((p) => p.startsWith('container registry')) && removed.some((p) => p.startsWith('container nginx')));
-    assert.deepEqual(kept, [...['data', 'tls', 'state'].map((rel) => path.join(bed.installDir, rel)), 'image registry-setup/registry:0.1.0']);
+    assert.deepEqual(kept, [...['data', 'tls', 'auth', 'upload-secret', 'state'].map((rel) => path.join(bed.installDir, rel)), 'image registry-setup/registry:0.1.0']);
     assert.deepEqual(await containers(bed.project), []);
     const networks = await execa('docker', ['network', 'ls', '-q', '--filter', `name=${bed.project}_default`]);
     assert.equal(networks.stdout.trim(), '');
@@ -404,6 +405,7 @@ describe('day-2 commands over SSH', { skip: sshdSkipReason() }, () => {
     r = await bed.cli(bed.deployArgs(['--password-stdin']), { input: PASSWORD });
     assert.equal(r.exitCode, 0, `re-deploy: ${String(r.stderr).slice(-2000)}`);
     assert.equal(fileHash(path.join(bed.installDir, 'tls/fullchain.pem')), tls, 'the kept certificate is used again');
+    assert.equal(fileHash(path.join(bed.installDir, 'auth/htpasswd')), users, 'the kept users and passwords are used again');
     await pullByDigest('day2/app', base.manifestDigest);
 
   });
