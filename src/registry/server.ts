@@ -9,6 +9,8 @@ import { openStorage } from './storage/open.js';
 import { Registry } from './registry.js';
 import { createHandler } from './http/router.js';
 
+const IDLE_SOCKET_MS = 15 * 60_000;
+
 export interface RunningRegistry {
   registry: Registry;
   server: http.Server;
@@ -35,6 +37,9 @@ export async function startRegistry(config: RegistryConfig, log: (line: string) 
   const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
   // Layer uploads can take as long as they take; idle keep-alive sockets still time out.
   server.requestTimeout = 0;
+  // ...but a connection that moves no byte for 15 minutes (nginx's proxy timeouts are as long) is
+  // a client that is gone: its half-sent upload must not hold its session forever
+  server.timeout = IDLE_SOCKET_MS;
   server.keepAliveTimeout = 75_000;
   server.headersTimeout = 80_000;
 
@@ -48,12 +53,17 @@ export async function startRegistry(config: RegistryConfig, log: (line: string) 
   const port = (server.address() as AddressInfo).port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
 
+  let purging = false;
   const purge = async () => {
+    if (purging) return; // a slow run is not joined by the next one
+    purging = true;
     try {
       const n = await registry.uploads.purge(config.uploadMaxAgeMs, await registry.manifests.repositoriesWithUploads());
       if (n > 0) log(`purged ${n} abandoned upload(s)`);
     } catch (err) {
       log(`upload purge failed: ${(err as Error).message}`);
+    } finally {
+      purging = false;
     }
   };
   const purgeTimer = setInterval(() => void purge(), config.uploadPurgeIntervalMs);

@@ -146,6 +146,29 @@ describe('filesystem upload sessions', () => {
     assert.equal(await uploads.size('limit/repo', onDisk), null);
   });
 
+  it('purge skips a session whose request is in flight (a stalled client) instead of waiting for it', async () => {
+    const { uploads, v2 } = await stores();
+    const stalled = await uploads.create('stall/repo');
+    await uploads.append('stall/repo', stalled, Readable.from([Buffer.from('first')]));
+    const done = await uploads.create('other/repo');
+    await uploads.append('other/repo', done, Readable.from([Buffer.from('abandoned')]));
+    // a body that never ends: the append holds the session's lock
+    const body = new Readable({ read() {} });
+    body.push(Buffer.from('more'));
+    const inFlight = uploads.append('stall/repo', stalled, body);
+    const dataFile = path.join(v2, 'repositories/stall/repo/_uploads', stalled, 'data');
+    for (const deadline = Date.now() + 5_000; statSync(dataFile).size < 9; await new Promise((r) => setTimeout(r, 10))) {
+      assert.ok(Date.now() < deadline, 'the in-flight append wrote its first bytes');
+    }
+    const purged = await Promise.race([uploads.purge(-1, ['other/repo', 'stall/repo']), new Promise<string>((r) => setTimeout(() => r('blocked'), 5_000))]);
+    assert.equal(purged, 1, 'the idle session went, the busy one was skipped');
+    assert.equal(existsSync(path.join(v2, 'repositories/other/repo/_uploads', done)), false);
+    body.push(null);
+    await inFlight;
+    assert.equal(await uploads.size('stall/repo', stalled), 9);
+    assert.equal(await uploads.purge(-1, ['stall/repo']), 1, 'once idle, the next run takes it');
+  });
+
   it('an unknown or removed session has no size', async () => {
     const { uploads } = await stores();
     assert.equal(await uploads.size('some/repo', '6f1c2a34-1111-4222-8333-944455566677'), null);

@@ -59,6 +59,11 @@ export async function appendThenCommit(
 export class KeyedLock {
   private readonly tails = new Map<string, Promise<unknown>>();
 
+  /** Something holds or waits for `key` (a request on that upload is in flight). */
+  busy(key: string): boolean {
+    return this.tails.has(key);
+  }
+
   async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const previous = this.tails.get(key) ?? Promise.resolve();
     const run = previous.then(fn, fn);

@@ -258,6 +258,9 @@ export class UploadStore implements UploadSessions {
       purged++;
     }
     for await (const { name, id } of staleUploads(this.driver, maxAgeMs, repositories)) {
+      // a request on it is in flight (perhaps a client that stalled mid-body): waiting for it
+      // would hold up every session after it; the next run looks again
+      if (this.lock.busy(`${name}/${id}`)) continue;
       await this.lock.run(`${name}/${id}`, () => this.removeLocked(name, id, false));
       purged++;
     }

@@ -222,6 +222,7 @@ export class S3UploadStore implements UploadSessions {
   async purge(maxAgeMs: number, repositories: string[]): Promise<number> {
     let purged = 0;
     for await (const { name, id } of staleUploads(this.driver, maxAgeMs, repositories)) {
+      if (this.lock.busy(`${name}/${id}`)) continue; // in flight: see the filesystem store's purge
       const state = await this.readState(name, id).catch(() => null);
       await this.lock.run(`${name}/${id}`, () => this.cancelLocked(name, id, state));
       purged++;
