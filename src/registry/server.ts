@@ -81,14 +81,25 @@ export async function startRegistry(config: RegistryConfig, log: (line: string) 
       force.unref();
       server.close(() => {
         clearTimeout(force);
-        driver.close?.();
-        resolve();
+        // Handlers of connections cut by the grace period are still removing their temp files.
+        void handlersFinished(registry, CLEANUP_WAIT_MS).then(() => {
+          driver.close?.();
+          resolve();
+        });
       });
       server.closeIdleConnections();
     });
     return closing;
   };
   return { registry, server, url: `${tls ? 'https' : 'http'}://${host}:${port}`, port, close };
+}
+
+const CLEANUP_WAIT_MS = 5_000;
+
+/** Resolves when no request handler is running, or after `withinMs`. */
+async function handlersFinished(registry: Registry, withinMs: number): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while (registry.requests.active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }
 
 /** The certificate and key, checked to be PEM and to belong together, with a line that says which is wrong. */

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { errorCode, pushBlob, sha256, startTestRegistry, storageKinds, type TestRegistry } from './harness.js';
@@ -230,6 +230,29 @@ describe('storage failures (filesystem)', () => {
 });
 
 for (const storage of storageKinds()) describe(`upload purging (${storage})`, () => {
+  it('a shutdown that cuts a one-body upload leaves no temp file in the blob folder', async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'rs-cut-'));
+    const own = await startTestRegistry({ dataDir, shutdownGraceMs: 200 }, {}, 'filesystem');
+    try {
+      const digest = `sha256:${'6'.repeat(64)}`;
+      const u = new URL(own.url);
+      const req = http.request({ host: u.hostname, port: u.port, method: 'POST', path: `/v2/cut/repo/blobs/uploads/?digest=${digest}`, headers: { 'Content-Length': String(4 << 20) } });
+      req.on('error', () => undefined);
+      req.write(Buffer.alloc(3 << 20, 1)); // and never the rest
+      const folder = path.join(dataDir, 'docker/registry/v2/blobs/sha256/66', '6'.repeat(64));
+      const temps = () => (existsSync(folder) ? readdirSync(folder).filter((f) => f.endsWith('.tmp')) : []);
+      for (const deadline = Date.now() + 5_000; temps().length === 0; await new Promise((r) => setTimeout(r, 10))) {
+        assert.ok(Date.now() < deadline, 'the body is being written beside the blob');
+      }
+      await own.running.close();
+      assert.deepEqual(temps(), [], 'removed before close resolved');
+      req.destroy();
+    } finally {
+      await own.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('purges uploads older than the configured age', async () => {
     const reg = await startTestRegistry({ uploadMaxAgeMs: 1, uploadPurgeIntervalMs: 50 }, {}, storage);
     try {
