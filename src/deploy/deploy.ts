@@ -13,6 +13,7 @@ import {
   enableTimerArgv,
   renewalFiles,
   renewalUnitName,
+  removeRenewalArgv,
   renderDeploymentFiles,
   selfSignedTlsStep,
   isBuildInput,
@@ -408,6 +409,16 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
         `the renewal timer runs on ${first.label} only and cannot install a certificate on the other hosts: run "registry-setup certs renew --config <this deployment's registry-setup.yaml>" from here (e.g. daily from cron or CI); it renews when due through every host and installs the certificate on all of them`,
       );
     }
+  } else {
+    // a deployment that used Let's Encrypt before: its timer would replace this certificate
+    await each((r) =>
+      r.step('renewal', 'No automatic renewal (the certificate is not from Let\'s Encrypt)', async () => {
+        const installed = (await r.exec.run(['test', '-e', r.path('renew.sh')], { allowFailure: true })).code === 0;
+        if (!installed) return { status: 'unchanged', detail: 'none installed' };
+        for (const argv of removeRenewalArgv(r.settings.dir, r.settings.composeProject)) await r.exec.run(argv, { allowFailure: true });
+        return { status: 'done', detail: 'renewal timer and renew.sh removed' };
+      }),
+    );
   }
 
   // 7. Prove each host from here, one after the other (they share the bucket, and the check deletes

@@ -64,3 +64,17 @@ export function enableTimerArgv(project?: string): string[][] {
     ['systemctl', 'enable', '--now', `${renewalUnitName(project)}.timer`],
   ];
 }
+
+/**
+ * Takes the renewal out of a deployment whose certificate no longer comes from Let's Encrypt
+ * (the timer would order one and replace the self-signed or custom certificate): stops and
+ * removes the units (when there is systemd) and renew.sh. Run each with allowFailure.
+ */
+export function removeRenewalArgv(dir: string, project?: string): string[][] {
+  const unit = renewalUnitName(project);
+  return [
+    ['systemctl', 'disable', '--now', `${unit}.timer`],
+    ['rm', '-f', '--', `${SYSTEMD_DIR}/${unit}.timer`, `${SYSTEMD_DIR}/${unit}.service`, `${dir.replace(/\/+$/, '')}/renew.sh`],
+    ['systemctl', 'daemon-reload'],
+  ];
+}

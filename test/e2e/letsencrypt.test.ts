@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -270,5 +270,17 @@ describe("Let's Encrypt (pebble) certificates on deploy, renewal and status", { 
       await execa('docker-compose', ['-p', project, '-f', path.join(dir, 'compose.yaml'), 'down'], { reject: false });
       await removeDir(dir);
     }
+  });
+  it('switching to a self-signed certificate takes the renewal out: no renew.sh, no renew service', async () => {
+    assert.ok(existsSync(path.join(bed.installDir, 'renew.sh')));
+    const r = await bed.cli([...bed.deployArgs(['--json'])], { env: { NODE_EXTRA_CA_CERTS: files.pebbleRoot } });
+    assert.equal(r.exitCode, 0, String(r.stderr).slice(-2000));
+    const step = jsonEvents(String(r.stdout)).find((e) => e.type === 'step-end' && e.id === 'renewal')!;
+    assert.equal(step.status, 'done', JSON.stringify(step));
+    assert.equal(existsSync(path.join(bed.installDir, 'renew.sh')), false);
+    assert.doesNotMatch(readFileSync(path.join(bed.installDir, 'compose.yaml'), 'utf8'), /^ {2}renew:/m);
+    const again = await bed.cli([...bed.deployArgs(['--json'])], { env: { NODE_EXTRA_CA_CERTS: files.pebbleRoot } });
+    assert.equal(again.exitCode, 0);
+    assert.equal(jsonEvents(String(again.stdout)).find((e) => e.type === 'step-end' && e.id === 'renewal')!.status, 'unchanged');
   });
 });

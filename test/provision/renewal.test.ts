@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { renewArgv, renewalFiles, renewalUnitName } from '../../src/provision/index.js';
+import { removeRenewalArgv, renewArgv, renewalFiles, renewalUnitName } from '../../src/provision/index.js';
 import { completeSettings } from '../../src/settings/resolve.js';
 import { makeTempDir, removeDir } from '../helpers/tmp.js';
 
@@ -23,6 +23,14 @@ describe('renewal units', () => {
     assert.match(script, /^set -eu$/m);
     assert.equal(renewalUnitName(), 'registry-setup-renew');
     assert.equal(renewalUnitName('other'), 'registry-setup-renew-other');
+  });
+
+  it('taking the renewal out stops and removes the units of that project and renew.sh', () => {
+    assert.deepEqual(removeRenewalArgv('/srv/reg/', 'other'), [
+      ['systemctl', 'disable', '--now', 'registry-setup-renew-other.timer'],
+      ['rm', '-f', '--', '/etc/systemd/system/registry-setup-renew-other.timer', '/etc/systemd/system/registry-setup-renew-other.service', '/srv/reg/renew.sh'],
+      ['systemctl', 'daemon-reload'],
+    ]);
   });
 
   it('the timer fires twice a day with a randomized delay and catches up after downtime', () => {
