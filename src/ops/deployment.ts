@@ -53,6 +53,8 @@ export interface HostSession {
   output: Output;
   /** what the last deploy recorded there (registry-setup.json), null when there is none */
   record: HostRecord | null;
+  /** one of several hosts behind the same name: checks of the public URL go to this host itself */
+  several: boolean;
   /** `<dir>/<rel>` */
   path(rel: string): string;
   close(): void;
@@ -113,6 +115,7 @@ export async function openSessions(targetArgs: readonly string[], flags: Deploym
         label: c.label,
         output: c.output,
         record,
+        several: connected.length > 1,
         path: (rel: string) => posix.join(spec.dir, rel),
         close: () => c.host.close(),
       };
@@ -187,14 +190,19 @@ export async function detectCompose(exec: Executor): Promise<ComposeTarget['kind
 /**
  * A client for the public URL as a laptop sees it: the deployment's own certificate is trusted when
  * it is self-signed, and when the domain does not resolve the SSH host's address is used instead.
+ * One of several hosts is always reached at its own address (as deploy verifies each): the name
+ * leads to whichever host the balancer picks, which would answer for this one.
  */
 export async function publicClient(d: Deployment, creds?: { user: string; password: string }): Promise<{ client: RegistryClient; url: string; connectTo?: string }> {
   const ca = d.settings.tls === 'self-signed' ? ((await d.host.readFile(d.path(HOST_LAYOUT.certificate), { sudo: true })) ?? undefined) : undefined;
   let connectTo: string | undefined;
-  try {
-    await dns.lookup(d.settings.domain);
-  } catch {
-    connectTo = d.host.target.host;
+  if (d.several) connectTo = d.host.target.host;
+  else {
+    try {
+      await dns.lookup(d.settings.domain);
+    } catch {
+      connectTo = d.host.target.host;
+    }
   }
   const url = publicUrl(d.settings);
   const client = new RegistryClient({ baseUrl: url, ca, connectTo, timeoutMs: 10_000, ...(creds ? { user: creds.user, password: creds.password } : {}) });

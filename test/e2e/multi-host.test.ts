@@ -221,6 +221,8 @@ describe('several hosts behind one name, sharing an S3 bucket', { skip: sshdSkip
       const detail = x.checks.find((c) => c.id === 'content')!.detail;
       assert.match(detail, /^\d+ repositor(y|ies), \d+ tags? in /);
       assert.ok(detail.endsWith(` in ${storage}`), detail);
+      // each host is checked at its own address, not wherever the name leads
+      assert.match(x.checks.find((c) => c.id === 'url')!.detail, /answers 401 without credentials \(reached at 127\.0\.0\.1\)$/);
     }
     r = await cli(['status', ...hostFlags()]);
     assert.equal(r.exitCode, 0, context);
