@@ -1,4 +1,5 @@
 import { existsSync, promises as fs } from 'node:fs';
+import { confirm } from '@inquirer/prompts';
 import { Command, Option } from 'commander';
 import chalk from 'chalk';
 import { deploy, type DeployResult, type HostDeployResult, type PasswordCarrier } from '../deploy/deploy.js';
@@ -112,6 +113,23 @@ export function deployCommand(): Command {
   });
 }
 
+/**
+ * Nothing moves the images when the data directory changes: the registry would start empty beside
+ * them. Said before anything changes; goes on with --yes, asks on a terminal, refuses otherwise.
+ */
+async function confirmDataDirChanges(settings: DeploySettings[], recorded: (PartialSettings | undefined)[], labels: string[], flags: DeployFlags, output: Output): Promise<void> {
+  for (const [i, s] of settings.entries()) {
+    const before = recorded[i];
+    if (!before || s.storage || before.storage) continue;
+    const was = completeSettings({ ...before, target: s.target, dir: s.dir }).dataDir;
+    if (was === s.dataDir) continue;
+    const what = `${labels[i]}: the images are in ${was}; this deploy makes the registry serve ${s.dataDir}, which starts empty (nothing moves them: to keep them, move ${was}/docker into ${s.dataDir} first)`;
+    if (flags.yes) output.warn(what);
+    else if (!isInteractive(flags)) throw new SettingsError(`${what}; pass --yes to deploy anyway`);
+    else if (!(await confirm({ message: `${what}. Deploy anyway?`, default: false }, { output: process.stderr }))) throw new SettingsError('nothing was changed');
+  }
+}
+
 async function readLocalFile(file: string, flag: string): Promise<Buffer> {
   try {
     return await fs.readFile(file);
@@ -166,6 +184,7 @@ async function runDeploy(targetArgs: string[], flags: DeployFlags): Promise<numb
     }
     const settings = merged.map(completeSettings);
     checkHostList(settings);
+    await confirmDataDirChanges(settings, records.map((r) => r?.settings), connected.map((c) => c.label), flags, output);
     const first = settings[0]!;
     if (s3Credentials !== undefined && !first.storage) throw new SettingsError('--s3-credentials is for a bucket: give --storage s3://… too');
     const customTls =

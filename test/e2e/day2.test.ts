@@ -366,6 +366,17 @@ describe('day-2 commands over SSH', { skip: sshdSkipReason() }, () => {
     process.stderr.write(`# gc race without grace: the manifest took ${pushes} push(es)\n`);
   });
 
+  it('deploy with another --data-dir says the images stay behind, and without --yes changes nothing', async () => {
+    const compose = fileHash(path.join(bed.installDir, 'compose.yaml'));
+    const other = path.join(bed.installDir, 'elsewhere');
+    // the host key is known by now: without --yes nothing needs asking but this
+    const r = await bed.cli(bed.deployArgs(['--data-dir', other]).filter((a) => a !== '--yes'), { input: '' });
+    assert.equal(r.exitCode, 1, String(r.stderr).slice(-2000));
+    assert.match(String(r.stderr), new RegExp(`the images are in ${bed.installDir}/data; this deploy makes the registry serve ${other}, which starts empty .*; pass --yes to deploy anyway`));
+    assert.equal(fileHash(path.join(bed.installDir, 'compose.yaml')), compose, 'nothing changed');
+    assert.equal(existsSync(other), false);
+  });
+
   it('destroy: keeps data, certificates, users and the image, is harmless twice, and a re-deploy serves the old images', async () => {
     const tls = fileHash(path.join(bed.installDir, 'tls/fullchain.pem'));
     const users = fileHash(path.join(bed.installDir, 'auth/htpasswd'));
