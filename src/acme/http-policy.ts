@@ -87,10 +87,15 @@ function describeNetworkError(err: HttpError, url: string | undefined): AcmeServ
 let installed = false;
 
 /** Replaces acme-client's retry interceptor with the policy above. Idempotent. */
+export const ACME_REQUEST_TIMEOUT_MS = 60_000;
+
 export function installAcmeHttpPolicy(): void {
   if (installed) return;
   installed = true;
   const ax = acme.axios;
+  // axios waits forever by default: one CA connection that never answers would hold the renewal
+  // unit (and so every later timer run) until a reboot
+  ax.defaults.timeout = ACME_REQUEST_TIMEOUT_MS;
   ax.interceptors.response.clear();
   ax.interceptors.response.use(undefined, async (error: HttpError) => {
     const config = error.config;

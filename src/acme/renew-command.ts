@@ -7,7 +7,9 @@
 //
 // Contract (for the unit's shell):
 // - stdout: exactly one line, `renewed` when a new certificate was installed in --tls-dir (first
-//   issuance included) or `not-due` when the installed one is valid and not due (nothing ordered).
+//   issuance included) or an earlier one is still waiting for nginx to load it (`reload-pending`
+//   beside the state file, which the unit removes after the reload), or `not-due` when the
+//   installed one is valid, not due and loaded (nothing ordered).
 //   Nothing else is ever printed on stdout.
 // - exit status: 0 for both of those; 1 for any failure (preflight, validation, 429, lock held,
 //   bad flag values...), with the last stderr line `renew: failed: <one-line reason>`; the
@@ -98,17 +100,18 @@ export async function runRenew(flags: RenewFlags, io: RenewIo = defaultIo): Prom
     const directoryUrl = resolveDirectoryUrl({ directory: flags.directory, staging: flags.staging });
     const caPem = flags.caFile ? await readFile(flags.caFile, 'utf8') : undefined;
     const pollMs = flags.pollIntervalMs ? parsePositiveInt(flags.pollIntervalMs, '--poll-interval-ms') : undefined;
+    const stateStore = new LocalAcmeStateStore({
+      acmeDir: flags.stateDir,
+      tlsDir: flags.tlsDir,
+      stateFile: flags.stateFile,
+      tlsFileOwner: flags.tlsOwner ? parseOwner(flags.tlsOwner) : undefined,
+    });
     const result = await obtainOrRenew({
       directoryUrl,
       email: flags.email,
       domains: flags.domain,
       challengeStore: new LocalChallengeStore(flags.webroot),
-      stateStore: new LocalAcmeStateStore({
-        acmeDir: flags.stateDir,
-        tlsDir: flags.tlsDir,
-        stateFile: flags.stateFile,
-        tlsFileOwner: flags.tlsOwner ? parseOwner(flags.tlsOwner) : undefined,
-      }),
+      stateStore,
       force: flags.force,
       preflight: flags.preflight
         ? {
@@ -123,7 +126,12 @@ export async function runRenew(flags: RenewFlags, io: RenewIo = defaultIo): Prom
       log,
       ...(pollMs ? { polling: { minMs: pollMs, maxMs: Math.max(pollMs, 1000), attempts: 20 } } : {}),
     });
-    io.out(result.action === 'not-due' ? 'not-due\n' : 'renewed\n');
+    let renewed = result.action !== 'not-due';
+    if (!renewed && (await stateStore.reloadPending())) {
+      log(`the installed certificate has not been loaded by nginx yet (${stateStore.reloadMarker} is there): reporting renewed so that it is`);
+      renewed = true;
+    }
+    io.out(renewed ? 'renewed\n' : 'not-due\n');
     return 0;
   } catch (e) {
     io.err(`renew: failed: ${oneLine((e as Error)?.message ?? String(e))}\n`);

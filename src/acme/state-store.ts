@@ -147,6 +147,9 @@ export interface LocalAcmeStateStoreOptions {
   staleLockMs?: number;
 }
 
+/** Written with a certificate, removed by renew.sh once nginx has been reloaded. */
+export const RELOAD_MARKER = 'reload-pending';
+
 async function readIfExists(file: string): Promise<string | undefined> {
   try {
     return await readFile(file, 'utf8');
@@ -223,6 +226,22 @@ export class LocalAcmeStateStore implements AcmeStateStore {
       for (const t of temps) await rm(t, { force: true });
     }
     await syncDir(this.tlsDir);
+    // until nginx has loaded these files (renew.sh removes it after the reload); see reloadPending
+    await mkdir(dirname(this.reloadMarker), { recursive: true, mode: 0o755 });
+    await writeFileAtomic(this.reloadMarker, `${new Date().toISOString()}\n`, { mode: 0o644 });
+  }
+
+  /** Beside the renewal state: `reload-pending`. */
+  get reloadMarker(): string {
+    return join(dirname(this.stateFile), RELOAD_MARKER);
+  }
+
+  /**
+   * A certificate was installed and nginx has not been reloaded since: the reload failed, or the
+   * run ended between the two. The next run reports it as renewed so that the reload happens.
+   */
+  async reloadPending(): Promise<boolean> {
+    return (await readIfExists(this.reloadMarker)) !== undefined;
   }
 
   async readRenewalState(): Promise<RenewalState | undefined> {

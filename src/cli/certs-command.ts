@@ -4,6 +4,8 @@ import { certificateStatus, type CertificateStatus } from '../acme/index.js';
 import { RemoteAcmeStateStore } from '../deploy/acme-remote.js';
 import { ensureCertificate, syncCertificate } from '../deploy/letsencrypt.js';
 import { reloadNginx } from '../deploy/stack.js';
+import { RELOAD_MARKER } from '../acme/state-store.js';
+import { HOST_LAYOUT } from '../templates/render.js';
 import { addDeploymentOptions, eachDeployment, withDeployments, type Deployment, type DeploymentFlags } from '../ops/deployment.js';
 import { Output } from './output.js';
 
@@ -68,8 +70,11 @@ export function certsCommand(): Command {
           // every host serves the first host's certificate afterwards (a new one, or one a host lacks)
           const synced = ds.length > 1 ? await syncCertificate(places) : [false];
           const fresh = obtained.action !== 'not-due';
-          await eachDeployment(ds, async (d, i) => {
-            if (fresh || synced[i]) await reloadNginx(d.exec, await d.composeTarget());
+          // always: a reload is a signal that drops no connection, and one that failed before
+          // (or a host-side renewal whose reload never happened) is made good here
+          await eachDeployment(ds, async (d) => {
+            await reloadNginx(d.exec, await d.composeTarget());
+            await d.exec.run(['rm', '-f', '--', d.path(`${HOST_LAYOUT.stateDir}/${RELOAD_MARKER}`)]);
           });
           const copies = synced.filter(Boolean).length;
           return {

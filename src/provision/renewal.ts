@@ -1,6 +1,7 @@
 // Automatic certificate renewal on the host: a systemd timer running the renew command of the
 // registry image (no Node.js on the host), reloading nginx only after a renewal.
-import { COMPOSE_PROJECT, RENEW_PATHS, RENEW_SERVICE, renderTemplate } from '../templates/render.js';
+import { COMPOSE_PROJECT, HOST_LAYOUT, RENEW_PATHS, RENEW_SERVICE, renderTemplate } from '../templates/render.js';
+import { RELOAD_MARKER } from '../acme/state-store.js';
 import type { DeploySettings } from '../settings/settings.js';
 import { shellJoin } from '../remote/quote.js';
 import { composeArgv, nginxReloadArgv, type ComposeTarget } from './docker.js';
@@ -48,7 +49,12 @@ export function renewalFiles(settings: DeploySettings, o: RenewalUnitOptions): F
     {
       path: script,
       mode: 0o755,
-      content: renderTemplate('renew.sh.tmpl', { unit, renewCommand: shellJoin(renewArgv(settings, o)), reloadCommand: shellJoin(nginxReloadArgv(o.target)) }),
+      content: renderTemplate('renew.sh.tmpl', {
+        unit,
+        renewCommand: shellJoin(renewArgv(settings, o)),
+        reloadCommand: shellJoin(nginxReloadArgv(o.target)),
+        reloadMarker: shellJoin([`${settings.dir.replace(/\/+$/, '')}/${HOST_LAYOUT.stateDir}/${RELOAD_MARKER}`]),
+      }),
     },
     { path: `${SYSTEMD_DIR}/${unit}.service`, mode: 0o644, content: renderTemplate('renew.service.tmpl', { dir: settings.dir, script }) },
     { path: `${SYSTEMD_DIR}/${unit}.timer`, mode: 0o644, content: renderTemplate('renew.timer.tmpl', { dir: settings.dir }) },

@@ -7,6 +7,8 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { join } from 'node:path';
 import { AcmeRateLimitError, AcmeServerError, LocalAcmeStateStore, LocalChallengeStore, obtainOrRenew, type ObtainOptions } from '../../src/acme/index.js';
+import acme from 'acme-client';
+import { ACME_REQUEST_TIMEOUT_MS, installAcmeHttpPolicy } from '../../src/acme/http-policy.js';
 import { freePort } from '../helpers/net.js';
 import { TempDirs } from '../helpers/tmp.js';
 
@@ -126,6 +128,12 @@ describe('ACME HTTP policy', () => {
     await assert.rejects(obtainOrRenew(opts), (e: Error) => e instanceof AcmeRateLimitError && e.retryAfter?.getTime() === when.getTime());
     const opts2 = await options();
     await assert.rejects(obtainOrRenew(opts2), (e: Error) => e instanceof AcmeRateLimitError && e.retryAfter === undefined && /no Retry-After given/.test(e.message));
+  });
+
+  it('every request to the CA has a deadline (a connection that never answers cannot hold the unit forever)', () => {
+    installAcmeHttpPolicy();
+    assert.equal(acme.axios.defaults.timeout, ACME_REQUEST_TIMEOUT_MS);
+    assert.ok(ACME_REQUEST_TIMEOUT_MS > 0 && ACME_REQUEST_TIMEOUT_MS <= 120_000);
   });
 
   it('retries a 503 briefly, then goes on', async () => {

@@ -2,7 +2,8 @@
 // NODE_EXTRA_CA_CERTS, resolving through pebble-challtestsrv) and in-process (--ca-file, clock).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { accountDirName, parseCertificate, renewCommand, type RenewIo } from '../../src/acme/index.js';
 import { run, type RunResult } from '../helpers/exec.js';
@@ -68,6 +69,19 @@ describe('registry renew', () => {
     assert.deepEqual(Object.keys(state).sort(), ['directoryUrl', 'issuer', 'lastAttempt', 'lastRenewed', 'lastResult', 'names', 'notAfter', 'notBefore', 'serial']);
     const account = JSON.parse(await readFile(join(dirs().state, accountDirName(pebble.directoryUrl), 'account.json'), 'utf8'));
     assert.match(account.accountUrl, /\/my-account\//);
+  });
+
+  it('says "renewed" again while the new certificate waits for nginx (reload-pending), "not-due" once it is loaded', async () => {
+    // the first issuance left the marker; the unit removes it only after reloading nginx
+    const marker = join(dirs().state, 'reload-pending');
+    assert.ok(existsSync(marker), 'written with the certificate');
+    const before = await readFile(join(dirs().tls, 'fullchain.pem'), 'utf8');
+    const again = await renew(baseArgs());
+    assert.equal(again.code, 0, explain(again));
+    assert.equal(again.stdout, 'renewed\n', explain(again));
+    assert.match(again.stderr, /has not been loaded by nginx yet/);
+    assert.equal(await readFile(join(dirs().tls, 'fullchain.pem'), 'utf8'), before, 'nothing ordered');
+    await rm(marker); // what renew.sh does after the reload
   });
 
   it('prints "not-due" when the certificate is valid and not due', async () => {

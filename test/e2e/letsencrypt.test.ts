@@ -214,6 +214,7 @@ describe("Let's Encrypt (pebble) certificates on deploy, renewal and status", { 
       assert.equal(renewed.exitCode, 0, renewed.text);
       assert.match(renewed.stdout, /^renew: certificate renewed$/m, renewed.text);
       assert.match(renewed.stdout, /^renew: nginx reloaded$/m, renewed.text);
+      assert.equal(existsSync(path.join(bed.installDir, 'state/reload-pending')), false, 'the marker goes once nginx has reloaded');
       assert.equal(short.orderCount(), 2);
 
       const after = await status();

@@ -19,7 +19,7 @@ describe('renewal units', () => {
     assert.ok(!argv.includes('--user') && !argv.includes('-v'), argv.join(' '));
     assert.equal(argv[argv.indexOf('--domain') + 1], 'registry.example.com');
     const script = String(renewalFiles(settings, opts).find((f) => f.path.endsWith('renew.sh'))!.content);
-    assert.match(script, /if \[ "\$out" = renewed \]; then\n\s+docker compose .* kill -s SIGHUP nginx/);
+    assert.match(script, /if \[ "\$out" = renewed \]; then\n\s+docker compose .* kill -s SIGHUP nginx\n\s+rm -f \/opt\/registry-setup\/state\/reload-pending\n/);
     assert.match(script, /^set -eu$/m);
     assert.equal(renewalUnitName(), 'registry-setup-renew');
     assert.equal(renewalUnitName('other'), 'registry-setup-renew-other');
@@ -38,6 +38,8 @@ describe('renewal units', () => {
     assert.match(timer, /^OnCalendar=\*-\*-\* 00,12:00:00$/m);
     assert.match(timer, /^RandomizedDelaySec=1h$/m);
     assert.match(timer, /^Persistent=true$/m);
+    const service = String(renewalFiles(settings, opts).find((f) => f.path.endsWith('.service'))!.content);
+    assert.match(service, /^TimeoutStartSec=30min$/m, 'a hung run cannot block every later one');
     assert.match(timer, /^WantedBy=timers.target$/m);
   });
 
