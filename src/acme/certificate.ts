@@ -132,8 +132,11 @@ export interface CertificateStatus {
   warning?: string;
 }
 
-/** A renewal that is due for longer than this without success means the timer is not running. */
-const STALLED_AFTER_MS = 2 * DAY_MS;
+/**
+ * A renewal that is due for longer than this without success means the timer is not running: two
+ * days, or a sixth of the lifetime for short-lived certificates (a day of a 6-day one).
+ */
+const stalledAfterMs = (info: CertificateInfo): number => Math.min(2 * DAY_MS, (info.notAfter.getTime() - info.notBefore.getTime()) / 6);
 
 /**
  * The status of an installed certificate combined with the last renewal result. `state` may be
@@ -167,7 +170,7 @@ export function certificateStatus(certPem: string, state?: RenewalState, now: Da
     status.warning = `the certificate expired on ${status.notAfter}`;
   } else if (due && state?.lastResult === 'failed') {
     status.warning = `renewal has been due since ${status.dueAt} and the last attempt (${state.lastAttempt}) failed: ${state.error ?? 'unknown error'}`;
-  } else if (due && now.getTime() - dueAt.getTime() > STALLED_AFTER_MS) {
+  } else if (due && now.getTime() - dueAt.getTime() > stalledAfterMs(info)) {
     status.warning = `renewal has been due since ${status.dueAt} but has not happened${state ? ` (last attempt ${state.lastAttempt})` : ''}: is the renewal timer running?`;
   }
   return status;

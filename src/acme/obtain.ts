@@ -101,11 +101,17 @@ export function decideRenewal(input: {
     const from = state?.directoryUrl ? `was issued through ${state.directoryUrl}` : 'has no renewal record';
     return { order: true, reason: `the installed certificate ${from}, not ${directoryUrl}`, installed: info };
   }
+  // a record of ours beside another certificate (a custom one installed since) does not make it ours
+  if (state.serial !== undefined && normalizeSerial(state.serial) !== normalizeSerial(info.serial)) {
+    return { order: true, reason: `the installed certificate (serial ${info.serial}) is not the one the renewal record names (${state.serial})`, installed: info };
+  }
   if (now.getTime() >= info.notAfter.getTime()) return { order: true, reason: `the installed certificate expired on ${at(info.notAfter)}`, installed: info };
   const dueAt = renewalDueAt(info.notBefore, info.notAfter);
   if (isDue(info, now)) return { order: true, reason: `renewal is due since ${at(dueAt)} (less than a third of the lifetime left)`, installed: info };
   return { order: false, reason: `valid until ${at(info.notAfter)}, renewal due at ${at(dueAt)}`, installed: info };
 }
+
+const normalizeSerial = (serial: string): string => serial.toLowerCase().replace(/[^0-9a-f]/g, '').replace(/^0+/, '');
 
 function certFields(info: CertificateInfo | undefined): Pick<RenewalState, 'serial' | 'notBefore' | 'notAfter' | 'issuer' | 'names'> {
   if (!info) return {};

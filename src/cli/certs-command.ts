@@ -49,8 +49,10 @@ export function certsCommand(): Command {
       if (all.length > 1 && new Set(all.map((a) => a.status.serial)).size > 1) {
         output.warn('the hosts serve different certificates: registry-setup certs renew installs the first host\'s on all of them');
       }
-      // A certificate nobody is renewing is a problem worth a non-zero exit for monitoring.
-      process.exitCode = all.some(({ status }) => status.expired || (status.due && status.lastResult === 'failed')) ? 1 : 0;
+      // A certificate nobody is renewing is a problem worth a non-zero exit for monitoring: expired,
+      // due with the last attempt failed, or due for long with no success (a stalled timer, or a
+      // failure that could not be recorded). A self-signed certificate is nobody's to renew.
+      process.exitCode = all.some(({ status }) => status.expired || (status.warning !== undefined && !status.selfSigned)) ? 1 : 0;
     }),
   );
   certs.addCommand(

@@ -122,6 +122,16 @@ describe('certificates', () => {
     assert.match(stalled.warning ?? '', /is the renewal timer running/);
   });
 
+  it('a short-lived certificate counts as stalled after a sixth of its lifetime, not two days', async () => {
+    const dir = await tmp.make('rs-short-');
+    const short = await caSignedCert(dir, ['registry.example.com'], 6);
+    const info = parseCertificate(short.certPem);
+    const dueAt = renewalDueAt(info.notBefore, info.notAfter).getTime();
+    const state: RenewalState = { lastAttempt: '2025-01-01T00:00:00.000Z', lastResult: 'not-due' };
+    assert.equal(certificateStatus(short.certPem, state, new Date(dueAt + 20 * 3600_000)).warning, undefined, '20 h after due: not yet');
+    assert.match(certificateStatus(short.certPem, state, new Date(dueAt + 25 * 3600_000)).warning ?? '', /is the renewal timer running/, 'a day after due (2 days before expiry)');
+  });
+
   describe('decideRenewal', () => {
     const dirUrl = 'https://acme.example/directory';
     const names = ['registry.example.com', 'alt.example.com'];
@@ -149,6 +159,8 @@ describe('certificates', () => {
         [{ installed: self, state: { ...ours(), serial: parseCertificate(self.certPem).serial }, domains: ['registry.example.com'], directoryUrl: dirUrl, now }, /self-signed/],
         [{ installed: ca, state: undefined, domains: names, directoryUrl: dirUrl, now }, /has no renewal record/],
         [{ installed: ca, state: { ...ours(), directoryUrl: LETS_ENCRYPT_DIRECTORIES.staging }, domains: names, directoryUrl: dirUrl, now }, /was issued through https:\/\/acme-staging-v02/],
+        // a certificate installed since (e.g. --tls custom, then back) beside a record of ours
+        [{ installed: ca, state: { ...ours(), serial: '0badc0de' }, domains: names, directoryUrl: dirUrl, now }, /is not the one the renewal record names \(0badc0de\)/],
       ];
       for (const [input, re] of cases) {
         const d = decideRenewal(input);
