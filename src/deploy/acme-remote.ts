@@ -126,8 +126,11 @@ export class FanOutStateStore implements AcmeStateStore {
     this.first = stores[0];
   }
 
+  /** Every write finishes (or fails) before the first failure is reported: none is left in flight. */
   private async all(write: (s: AcmeStateStore) => Promise<void>): Promise<void> {
-    await Promise.all(this.stores.map(write));
+    const results = await Promise.allSettled(this.stores.map(write));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   readAccount(directoryUrl: string): Promise<AccountRecord | undefined> {

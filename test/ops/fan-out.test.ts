@@ -52,6 +52,20 @@ describe('FanOutStateStore', () => {
     await stores[1]!.writeRenewalState({ lastAttempt: '2025-01-03T00:00:00.000Z', lastResult: 'failed', error: 'only on b' });
     assert.equal((await fan.readRenewalState())?.lastResult, 'renewed');
   });
+
+  test('a host that fails a write is reported only once every other write has finished', async () => {
+    const dir = await tmp.make('rs-state-slow-');
+    const slow = new LocalAcmeStateStore({ acmeDir: join(dir, 'acme'), tlsDir: join(dir, 'tls'), stateFile: join(dir, 'state/renewal.json') });
+    const late = Object.assign(Object.create(slow) as LocalAcmeStateStore, {
+      writeRenewalState: async (state: Parameters<LocalAcmeStateStore['writeRenewalState']>[0]) => {
+        await new Promise((r) => setTimeout(r, 100));
+        await slow.writeRenewalState(state);
+      },
+    });
+    const down = Object.assign(Object.create(slow) as LocalAcmeStateStore, { writeRenewalState: async () => Promise.reject(new Error('host b is down')) });
+    await assert.rejects(new FanOutStateStore([late, down]).writeRenewalState({ lastAttempt: '2025-01-04T00:00:00.000Z', lastResult: 'renewed', serial: '02' }), /host b is down/);
+    assert.equal((await slow.readRenewalState())?.serial, '02', 'the slow write had finished when the failure was reported');
+  });
 });
 
 describe('several hosts side by side', () => {
