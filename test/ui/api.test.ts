@@ -371,7 +371,11 @@ describe('web UI: repositories, tags and images', () => {
   it('deletes a tag, then a manifest with its tags; refuses cross-site deletes', async () => {
     const tagsList = async () => ((await reg.fetch('/v2/team/web/tags/list')).json() as Promise<Json>).then((j) => j.tags);
     assert.equal((await call(reg, '/ui/api/tag?repo=team/web&tag=1.1', { method: 'DELETE', cookie: jar, headers: { Origin: 'https://evil.example' } })).status, 403);
-    const del = await call(reg, '/ui/api/tag?repo=team/web&tag=1.1', { method: 'DELETE', cookie: jar });
+    // the page sends the digest it showed: a tag that points elsewhere by now stays
+    const moved = await call(reg, `/ui/api/tag?repo=team/web&tag=1.1&digest=sha256:${'0'.repeat(64)}`, { method: 'DELETE', cookie: jar });
+    assert.equal(moved.status, 409, moved.text);
+    assert.match(moved.text, /the tag now points at sha256:[0-9a-f]{64}, not at sha256:0{64}: reload the page/);
+    const del = await call(reg, `/ui/api/tag?repo=team/web&tag=1.1&digest=${web.digest}`, { method: 'DELETE', cookie: jar });
     assert.equal(del.status, 200, del.text);
     assert.deepEqual(del.json.deleted, { repo: 'team/web', tag: '1.1', digest: web.digest });
     assert.deepEqual(await tagsList(), ['1.0', 'latest', 'multi']);
@@ -461,6 +465,7 @@ describe('web UI: 10,000 repositories', () => {
     assert.equal(s.blobs, 3);
     assert.ok(s.blobBytes > image.size);
     assert.ok(s.disk.size > 0 && s.disk.available > 0 && s.disk.available <= s.disk.size, JSON.stringify(s.disk));
+    assert.deepEqual(Object.keys(s.disk).sort(), ['available', 'free', 'size'], 'no host path');
   });
 });
 

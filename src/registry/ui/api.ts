@@ -148,8 +148,10 @@ const signOut: ApiHandler = {
 
 const getSummary: ApiHandler = {
   run: async (ctx) => {
-    const summary = await ctx.ui.summary.get();
-    sendJSON(ctx.res, 200, { ...summary, readOnly: ctx.registry.config.readOnly, deleteEnabled: ctx.registry.config.deleteEnabled });
+    const { disk, ...summary } = await ctx.ui.summary.get();
+    // the numbers only: where the data lives on the host is none of a signed-in user's business
+    const space = disk ? { size: disk.size, free: disk.free, available: disk.available } : null;
+    sendJSON(ctx.res, 200, { ...summary, disk: space, readOnly: ctx.registry.config.readOnly, deleteEnabled: ctx.registry.config.deleteEnabled });
   },
 };
 
@@ -312,9 +314,13 @@ const deleteTag: ApiHandler = {
     const tag = q.get('tag') ?? '';
     if (!isValidTag(tag)) throw new RegistryError('TAG_INVALID', 'invalid tag', { tag });
     const digest = await ctx.registry.manifests.resolveTag(name, tag);
-    if (!digest || !(await ctx.registry.manifests.deleteTag(name, tag))) {
-      throw new RegistryError('MANIFEST_UNKNOWN', 'no such tag', { repo: name, tag });
+    if (!digest) throw new RegistryError('MANIFEST_UNKNOWN', 'no such tag', { repo: name, tag });
+    // the page confirmed deleting the tag of the manifest it showed: a tag moved since stays
+    const shown = q.get('digest');
+    if (shown !== null && shown !== digest) {
+      throw new RegistryError('DENIED', `the tag now points at ${digest}, not at ${shown}: reload the page`, { repo: name, tag, digest }, 409);
     }
+    if (!(await ctx.registry.manifests.deleteTag(name, tag))) throw new RegistryError('MANIFEST_UNKNOWN', 'no such tag', { repo: name, tag });
     ctx.ui.summary.invalidate();
     ctx.ui.log(`ui: ${ctx.session?.user ?? 'anonymous'} deleted tag ${name}:${tag} (was ${digest})`);
     sendJSON(ctx.res, 200, { deleted: { repo: name, tag, digest } });

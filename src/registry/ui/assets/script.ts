@@ -454,7 +454,7 @@ async function deleteTag(repo, tag, digest) {
   ], 'Delete tag');
   if (!ok) return false;
   try {
-    await api('tag?' + query({ repo, tag }), { method: 'DELETE' });
+    await api('tag?' + query({ repo, tag, digest }), { method: 'DELETE' });
     say('Deleted the tag ' + repo + ':' + tag + '.');
     return true;
   } catch (e) {
