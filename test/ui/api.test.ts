@@ -347,6 +347,18 @@ describe('web UI: repositories, tags and images', () => {
     assert.equal(d.referrers[0].digest, sbom);
     assert.equal(d.referrers[0].artifactType, SBOM_TYPE);
     assert.equal(d.referrers[0].created, '2024-05-02T10:00:00Z');
+    // every tag is read once for the page, not once per manifest on it (the image and each referrer)
+    const manifests = reg.running.registry.manifests;
+    const resolveTag = manifests.resolveTag.bind(manifests);
+    let resolved = 0;
+    manifests.resolveTag = (...a: Parameters<typeof resolveTag>) => (resolved++, resolveTag(...a));
+    try {
+      const tagCount = ((await (await reg.fetch('/v2/team/web/tags/list')).json()) as { tags: string[] }).tags.length;
+      assert.equal((await get('/ui/api/manifest?repo=team/web&ref=1.0')).status, 200);
+      assert.ok(resolved <= tagCount + 1, `${resolved} tag reads for ${tagCount} tags`);
+    } finally {
+      manifests.resolveTag = resolveTag;
+    }
     // By digest too, and the artifact points back at its subject.
     assert.equal((await get(`/ui/api/manifest?repo=team/web&ref=${web.digest}`)).json.tag, undefined);
     const art = (await get(`/ui/api/manifest?repo=team/web&ref=${sbom}`)).json;

@@ -239,7 +239,7 @@ const listTags: ApiHandler = {
 // ---------------------------------------------------------------------------------------------
 // one manifest
 
-async function referrers(ctx: UiCtx, name: string, digest: string) {
+async function referrers(ctx: UiCtx, name: string, digest: string, tagIndex: Map<string, string[]>) {
   const fake: Ctx = { req: ctx.req, res: ctx.res, url: ctx.url, registry: ctx.registry, name, ref: digest };
   const found = await referrersOf(fake, digest);
   return mapLimit(found, 8, async (d) => {
@@ -248,7 +248,7 @@ async function referrers(ctx: UiCtx, name: string, digest: string) {
       ...d,
       kind: m ? kindOf(m.info) : 'artifact',
       created: (m && (await ctx.ui.inspector.created(name, m))) ?? null,
-      tags: await ctx.ui.inspector.tagsOf(name, d.digest),
+      tags: tagIndex.get(d.digest) ?? [],
     };
   });
 }
@@ -257,6 +257,7 @@ async function manifestDetails(ctx: UiCtx, name: string, m: LoadedManifest, tag:
   const { inspector } = ctx.ui;
   const { info } = m;
   const config = info.isIndex ? null : await inspector.config(m);
+  const tagIndex = await inspector.tagIndex(name); // every tag read once for the page
   return {
     repo: name,
     ...(tag ? { tag } : {}),
@@ -267,7 +268,7 @@ async function manifestDetails(ctx: UiCtx, name: string, m: LoadedManifest, tag:
     manifestSize: m.bytes.length,
     size: await inspector.sizeOf(name, m),
     created: (await inspector.created(name, m)) ?? null,
-    tags: await inspector.tagsOf(name, m.digest),
+    tags: tagIndex.get(m.digest) ?? [],
     pullHost: publicHost(ctx.req),
     canDelete: canDelete(ctx.registry),
     annotations: info.annotations ?? {},
@@ -277,7 +278,7 @@ async function manifestDetails(ctx: UiCtx, name: string, m: LoadedManifest, tag:
     // blobs[0] of an image or artifact is its config; the rest are its layers.
     configBlob: info.isIndex || !info.blobs[0] ? null : { digest: info.blobs[0].digest, mediaType: info.blobs[0].mediaType, size: info.blobs[0].size },
     layers: info.isIndex ? [] : info.blobs.slice(1).map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size, ...(l.annotations ? { annotations: l.annotations } : {}) })),
-    referrers: await referrers(ctx, name, m.digest),
+    referrers: await referrers(ctx, name, m.digest, tagIndex),
   };
 }
 

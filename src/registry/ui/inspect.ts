@@ -175,15 +175,22 @@ export class Inspector {
 
   async platforms(name: string, m: LoadedManifest): Promise<PlatformEntry[]> {
     const out: PlatformEntry[] = [];
+    // an index may list one child many times: each is loaded and sized once
+    const sizes = new Map<string, { loaded: boolean; size: number }>();
     for (const child of m.info.children) {
-      const loaded = await this.load(name, child.digest);
+      let known = sizes.get(child.digest);
+      if (!known) {
+        const loaded = await this.load(name, child.digest);
+        known = { loaded: loaded !== null, size: loaded ? await this.sizeOf(name, loaded) : 0 };
+        sizes.set(child.digest, known);
+      }
       out.push({
         platform: platformOf(child),
         digest: child.digest,
         mediaType: child.mediaType,
-        size: loaded ? await this.sizeOf(name, loaded) : 0,
+        size: known.size,
         attestation: isAttestation(child),
-        present: loaded !== null,
+        present: known.loaded,
       });
     }
     return out;
@@ -194,8 +201,10 @@ export class Inspector {
     const annotated = m.info.annotations?.[CREATED_ANNOTATION];
     if (m.info.isIndex) {
       let newest: string | undefined;
+      const seen = new Set<string>();
       for (const child of m.info.children) {
-        if (isAttestation(child)) continue;
+        if (isAttestation(child) || seen.has(child.digest)) continue;
+        seen.add(child.digest);
         const loaded = await this.load(name, child.digest);
         const created = loaded ? (await this.config(loaded))?.created : undefined;
         if (created && (!newest || Date.parse(created) > Date.parse(newest))) newest = created;
@@ -207,11 +216,23 @@ export class Inspector {
 
   /** Every tag of the repository whose current manifest is `digest`. */
   async tagsOf(name: string, digest: string): Promise<string[]> {
-    const out: string[] = [];
+    return (await this.tagIndex(name)).get(digest) ?? [];
+  }
+
+  /**
+   * Each manifest's tags, every tag read once: a page that needs the tags of several manifests
+   * (an image and its referrers) asks this once instead of reading every tag per manifest.
+   */
+  async tagIndex(name: string): Promise<Map<string, string[]>> {
+    const index = new Map<string, string[]>();
     for (const tag of await this.registry.manifests.tags(name)) {
-      if ((await this.registry.manifests.resolveTag(name, tag)) === digest) out.push(tag);
+      const digest = await this.registry.manifests.resolveTag(name, tag);
+      if (!digest) continue;
+      const list = index.get(digest);
+      if (list) list.push(tag);
+      else index.set(digest, [tag]);
     }
-    return out;
+    return index;
   }
 }
 
