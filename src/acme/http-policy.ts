@@ -86,9 +86,10 @@ function describeNetworkError(err: HttpError, url: string | undefined): AcmeServ
 
 let installed = false;
 
-/** Replaces acme-client's retry interceptor with the policy above. Idempotent. */
+/** How long one request to the CA may take (a timeout is a transient error, retried a few times). */
 export const ACME_REQUEST_TIMEOUT_MS = 60_000;
 
+/** Replaces acme-client's retry interceptor with the policy above. Idempotent. */
 export function installAcmeHttpPolicy(): void {
   if (installed) return;
   installed = true;

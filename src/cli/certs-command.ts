@@ -4,7 +4,6 @@ import { certificateStatus, type CertificateStatus } from '../acme/index.js';
 import { RemoteAcmeStateStore } from '../deploy/acme-remote.js';
 import { ensureCertificate, syncCertificate } from '../deploy/letsencrypt.js';
 import { reloadNginx } from '../deploy/stack.js';
-import { RELOAD_MARKER } from '../acme/state-store.js';
 import { HOST_LAYOUT } from '../templates/render.js';
 import { addDeploymentOptions, eachDeployment, withDeployments, type Deployment, type DeploymentFlags } from '../ops/deployment.js';
 import { Output } from './output.js';
@@ -38,7 +37,7 @@ export function certsCommand(): Command {
         .argument('[targets...]', TARGETS_HELP),
     ).action(async (targets: string[], flags: DeploymentFlags) => {
       const output = new Output({ json: flags.json });
-      const all = await withDeployments(targets, flags, output, 'certs-status', async (ds) => (await eachDeployment(ds, readStatus)).map((status, i) => ({ host: ds[i]!.label, status })));
+      const all = await withDeployments(targets, flags, output, 'certs-status', async (ds) => (await eachDeployment(ds, readStatus)).map((status, i) => ({ host: ds[i]!.label, status, renewed: ds[i]!.settings.tls === 'letsencrypt' })));
       for (const { host, status } of all) {
         if (flags.json) process.stdout.write(`${JSON.stringify({ type: 'certificate', ...(all.length > 1 ? { host } : {}), ...status })}\n`);
         else {
@@ -50,9 +49,9 @@ export function certsCommand(): Command {
         output.warn('the hosts serve different certificates: registry-setup certs renew installs the first host\'s on all of them');
       }
       // A certificate nobody is renewing is a problem worth a non-zero exit for monitoring: expired,
-      // due with the last attempt failed, or due for long with no success (a stalled timer, or a
-      // failure that could not be recorded). A self-signed certificate is nobody's to renew.
-      process.exitCode = all.some(({ status }) => status.expired || (status.warning !== undefined && !status.selfSigned)) ? 1 : 0;
+      // or (for Let's Encrypt, which the timer renews) due with the last attempt failed or due for
+      // long with no success (a stalled timer, or a failure that could not be recorded).
+      process.exitCode = all.some(({ status, renewed }) => status.expired || (renewed && status.warning !== undefined)) ? 1 : 0;
     }),
   );
   certs.addCommand(
@@ -76,7 +75,7 @@ export function certsCommand(): Command {
           // (or a host-side renewal whose reload never happened) is made good here
           await eachDeployment(ds, async (d) => {
             await reloadNginx(d.exec, await d.composeTarget());
-            await d.exec.run(['rm', '-f', '--', d.path(`${HOST_LAYOUT.stateDir}/${RELOAD_MARKER}`)]);
+            await d.exec.run(['rm', '-f', '--', d.path(HOST_LAYOUT.reloadMarker)]);
           });
           const copies = synced.filter(Boolean).length;
           return {

@@ -10,6 +10,7 @@ import {
   checkHostList,
   checkPartial,
   completeSettings,
+  defaultDataDir,
   hostLayers,
   loadConfigFile,
   mergeSettings,
@@ -121,7 +122,7 @@ async function confirmDataDirChanges(settings: DeploySettings[], recorded: (Part
   for (const [i, s] of settings.entries()) {
     const before = recorded[i];
     if (!before || s.storage || before.storage) continue;
-    const was = completeSettings({ ...before, target: s.target, dir: s.dir }).dataDir;
+    const was = before.dataDir ?? defaultDataDir(s.dir);
     if (was === s.dataDir) continue;
     const what = `${labels[i]}: the images are in ${was}; this deploy makes the registry serve ${s.dataDir}, which starts empty (nothing moves them: to keep them, move ${was}/docker into ${s.dataDir} first)`;
     if (flags.yes) output.warn(what);
@@ -162,12 +163,15 @@ async function runDeploy(targetArgs: string[], flags: DeployFlags): Promise<numb
   if (flags.passwordStdin && flags.s3Credentials === '-') throw new SettingsError('--password-stdin and --s3-credentials - cannot both read stdin: give the credentials as a file');
   const password = flags.passwordStdin ? await readStdinPassword() : undefined;
   const s3Credentials = flags.s3Credentials === undefined ? undefined : await readS3Credentials(flags.s3Credentials);
-  // local files are read before any host is contacted
-  const given = { cert: fromFlags.cert ?? file.cert, key: fromFlags.key ?? file.key };
-  const localTls = {
-    cert: given.cert === undefined ? undefined : await readLocalFile(given.cert, '--cert'),
-    key: given.key === undefined ? undefined : await readLocalFile(given.key, '--key'),
-  };
+  // --tls custom's files are read before any host is contacted (the mode may also come from the host)
+  const localFiles = new Map<string, Buffer>();
+  const readOnce = async (path: string, flag: string) => localFiles.get(path) ?? localFiles.set(path, await readLocalFile(path, flag)).get(path)!;
+  if ((fromFlags.tls ?? file.tls) === 'custom') {
+    for (const [key, flag] of [['cert', '--cert'], ['key', '--key']] as const) {
+      const path = fromFlags[key] ?? file[key];
+      if (path !== undefined) await readOnce(path, flag);
+    }
+  }
   const layered = entries.map((e) => hostLayers(fromFlags, e, file));
   const labels = hostLabels(layered.map((l) => ({ target: l.target!, dir: l.dir })));
 
@@ -187,13 +191,7 @@ async function runDeploy(targetArgs: string[], flags: DeployFlags): Promise<numb
     await confirmDataDirChanges(settings, records.map((r) => r?.settings), connected.map((c) => c.label), flags, output);
     const first = settings[0]!;
     if (s3Credentials !== undefined && !first.storage) throw new SettingsError('--s3-credentials is for a bucket: give --storage s3://… too');
-    const customTls =
-      first.tls === 'custom'
-        ? {
-            cert: first.cert === given.cert && localTls.cert ? localTls.cert : await readLocalFile(first.cert!, '--cert'),
-            key: first.key === given.key && localTls.key ? localTls.key : await readLocalFile(first.key!, '--key'),
-          }
-        : undefined;
+    const customTls = first.tls === 'custom' ? { cert: await readOnce(first.cert!, '--cert'), key: await readOnce(first.key!, '--key') } : undefined;
 
     const result = await deploy({
       targets: connected.map((c, i) => ({ host: c.host, settings: settings[i]!, label: c.label, output: c.output })),

@@ -9,7 +9,7 @@ import { statusCommand } from './status-command.js';
 import { logsCommand } from './logs-command.js';
 import { upgradeCommand } from './upgrade-command.js';
 import { destroyCommand } from './destroy-command.js';
-import { describeFailure } from './output.js';
+import { describeFailure, Output } from './output.js';
 import { configureColors } from './colors.js';
 import { misspelledCommand } from './command-typo.js';
 
@@ -86,5 +86,5 @@ function wantsJson(argv: string[]): boolean {
  * prints only it.
  */
 function writeJsonError(message: string, hint?: string): void {
-  process.stdout.write(`${JSON.stringify({ type: 'error', time: new Date().toISOString(), error: message, ...(hint ? { hint } : {}) })}\n`);
+  new Output({ json: true }).event('error', { error: message, ...(hint ? { hint } : {}) });
 }

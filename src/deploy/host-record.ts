@@ -17,7 +17,7 @@ export async function readHostRecord(host: RemoteHost, dir: string): Promise<Hos
     return {
       registrySetupVersion: String(doc.registrySetupVersion ?? 'unknown'),
       nginxMode: typeof doc.nginxMode === 'string' ? doc.nginxMode : undefined,
-      settings: checkPartial(doc.settings ?? {}, `${dir}/${HOST_LAYOUT.deployedSettings}`),
+      settings: checkPartial(doc.settings ?? {}, `${dir}/${HOST_LAYOUT.deployedSettings}`, { formats: false }),
     };
   } catch (err) {
     throw new Error(`${dir}/${HOST_LAYOUT.deployedSettings} on the host is damaged (${(err as Error).message}); fix or remove it and deploy again`);

@@ -1,7 +1,6 @@
 // Automatic certificate renewal on the host: a systemd timer running the renew command of the
 // registry image (no Node.js on the host), reloading nginx only after a renewal.
 import { COMPOSE_PROJECT, HOST_LAYOUT, RENEW_PATHS, RENEW_SERVICE, renderTemplate } from '../templates/render.js';
-import { RELOAD_MARKER } from '../acme/state-store.js';
 import type { DeploySettings } from '../settings/settings.js';
 import { shellJoin } from '../remote/quote.js';
 import { composeArgv, nginxReloadArgv, type ComposeTarget } from './docker.js';
@@ -53,7 +52,7 @@ export function renewalFiles(settings: DeploySettings, o: RenewalUnitOptions): F
         unit,
         renewCommand: shellJoin(renewArgv(settings, o)),
         reloadCommand: shellJoin(nginxReloadArgv(o.target)),
-        reloadMarker: shellJoin([`${settings.dir.replace(/\/+$/, '')}/${HOST_LAYOUT.stateDir}/${RELOAD_MARKER}`]),
+        reloadMarker: shellJoin([`${settings.dir.replace(/\/+$/, '')}/${HOST_LAYOUT.reloadMarker}`]),
       }),
     },
     { path: `${SYSTEMD_DIR}/${unit}.service`, mode: 0o644, content: renderTemplate('renew.service.tmpl', { dir: settings.dir, script }) },

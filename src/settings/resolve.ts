@@ -74,7 +74,11 @@ function checkHostEntry(entry: unknown, source: string): HostEntry {
   return checked as HostEntry;
 }
 
-export function checkPartial(doc: Record<string, unknown>, source: string): PartialSettings {
+/**
+ * Types and keys; with `formats` (flags and config files) each value's format too. A host's record
+ * is read without the format checks: one written by an older version must stay readable.
+ */
+export function checkPartial(doc: Record<string, unknown>, source: string, { formats = true }: { formats?: boolean } = {}): PartialSettings {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(doc)) {
     if (!KEYS.includes(key as keyof DeploySettings)) throw new SettingsError(`${source}: unknown setting "${key}" (known: ${KEYS.join(', ')}${source === 'flags' ? '' : ', hosts'})`);
@@ -90,7 +94,7 @@ export function checkPartial(doc: Record<string, unknown>, source: string): Part
     out[key] = value;
   }
   // each value is checked where it is given, so a typo fails before any host is contacted
-  checkValues(out as PartialSettings, (key) => (source === 'flags' ? flagOf(key) : `${source}: ${key}`));
+  if (formats) checkValues(out as PartialSettings, (key) => (source === 'flags' ? flagOf(key) : `${source}: ${key}`));
   return out as PartialSettings;
 }
 
@@ -223,6 +227,9 @@ export function mergeSettings(layers: PartialSettings[]): PartialSettings {
   return merged;
 }
 
+/** Where the images live when --data-dir is not given. */
+export const defaultDataDir = (dir: string): string => `${dir.replace(/\/+$/, '')}/data`;
+
 export function completeSettings(partial: PartialSettings): DeploySettings {
   const s = { ...DEFAULT_SETTINGS, ...partial } as PartialSettings & typeof DEFAULT_SETTINGS;
   const missing: string[] = [];
@@ -232,7 +239,7 @@ export function completeSettings(partial: PartialSettings): DeploySettings {
   if (s.tls === 'letsencrypt' && !s.email) missing.push('--email (Let\'s Encrypt needs one)');
   if (s.tls === 'custom' && (!s.cert || !s.key)) missing.push('--cert and --key (for --tls custom)');
   if (missing.length) throw new SettingsError(`missing settings: ${missing.join(', ')}`);
-  const dataDir = s.dataDir ?? `${s.dir.replace(/\/+$/, '')}/data`;
+  const dataDir = s.dataDir ?? defaultDataDir(s.dir);
   // the merged values (a host record's among them) pass the same checks as flags and files
   checkValues({ ...s, dataDir }, flagOf);
   return { ...s, dataDir } as DeploySettings;

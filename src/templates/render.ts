@@ -76,6 +76,8 @@ export const HOST_LAYOUT = {
   stateDir: 'state',
   gcState: 'state/gc.json',
   renewalState: 'state/renewal.json',
+  /** written with a new certificate by the host-side renewal, removed once nginx reloaded it */
+  reloadMarker: 'state/reload-pending',
   uploadSecret: 'upload-secret',
   s3Credentials: 's3-credentials',
   s3Ca: 's3-ca.pem',

@@ -361,6 +361,8 @@ export class FilesystemDriver implements StorageDriver {
       await fs.unlink(probe);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      // mkdir says ENOTDIR or EEXIST when a folder on the way is a file
+      if (code === 'ENOTDIR' || code === 'EEXIST') throw new ConfigError(`${this.root}: cannot make the data directory there: part of the path is a file`);
       throw new ConfigError(`${this.root}: the registry cannot write its data directory (${code}); fix its owner or permissions, or serve it --read-only`);
     }
   }
