@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { OCI_MANIFEST, pushBlob, startTestRegistry, type TestRegistry } from '../registry/harness.js';
@@ -141,6 +141,33 @@ describe('garbage collection', () => {
       const catalog = await own.fetch('/v2/_catalog');
       assert.deepEqual(await catalog.json(), { repositories: ['app.tmp', 'tools/build.tmp'] });
       assertConsistent(data);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('removes the partial upload files a killed registry left in blob folders, once they are old', async () => {
+    const data = await tmp.make('rs-gc-');
+    const own = await startTestRegistry({ dataDir: data });
+    try {
+      const kept = await pushImage(own, 'temps/app', 'kept', { tag: 'v1' });
+      const folder = (hex: string) => path.join(data, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex);
+      const old = folder('a'.repeat(64));
+      const fresh = folder('b'.repeat(64));
+      for (const dir of [old, fresh]) {
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(path.join(dir, 'data.0123abcd0000.tmp'), 'half of a layer');
+      }
+      const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+      utimesSync(path.join(old, 'data.0123abcd0000.tmp'), twoHoursAgo, twoHoursAgo);
+      const dry = await gc(data, { dryRun: true });
+      assert.equal(dry.removedTempFiles, 1);
+      assert.ok(existsSync(path.join(old, 'data.0123abcd0000.tmp')), 'a dry run removes nothing');
+      const report = await gc(data, { graceMs: 0 });
+      assert.equal(report.removedTempFiles, 1, 'only the old one: a fresh file may be an upload under way');
+      assert.equal(existsSync(path.join(old, 'data.0123abcd0000.tmp')), false);
+      assert.ok(existsSync(path.join(fresh, 'data.0123abcd0000.tmp')));
+      assert.deepEqual(await pull(own, 'temps/app', 'v1'), kept.all);
     } finally {
       await own.close();
     }

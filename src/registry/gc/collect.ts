@@ -2,12 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StorageDriver } from '../storage/driver.js';
 import { blobDataPath, layerLinkPath, revisionLinkPath } from '../storage/paths.js';
-import { scanBlobs, scanRepositories, type RepoInventory } from './inventory.js';
+import { scanBlobs, scanRepositories, type RepoInventory, type StrayTemp } from './inventory.js';
 import { planCollection, type Plan } from './plan.js';
 import { manifestRefs, NO_REFS, type ManifestRefs } from './references.js';
 import { acquireLock, recoverAbandoned, releaseLock, Trash, type TrashItem } from './trash.js';
 
 export const DEFAULT_GRACE_MS = 3600_000;
+/** Older than the registry's idle-connection limit (15 min) with room to spare. */
+const STRAY_TEMP_AGE_MS = 30 * 60_000;
+
 export const DEFAULT_SETTLE_MS = 2000;
 /** Larger "manifests" are not manifests (distribution and we refuse more than 4 MiB); never read a layer into memory. */
 const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
@@ -50,6 +53,8 @@ export interface GcReport {
   restored: number;
   /** Files put back from a previous run that died half-way. */
   recovered: number;
+  /** Partial upload files left in blob folders by a registry that was killed (removed, or would be). */
+  removedTempFiles: number;
   durationMs: number;
 }
 
@@ -100,12 +105,21 @@ export async function collectGarbage(opts: GcOptions): Promise<GcReport> {
     // Repositories before blobs: a link is written after its blob, so a link seen here whose blob
     // the later walk does not find is really dangling.
     const repos = await scanRepositories(driver);
-    const blobs = await scanBlobs(driver);
+    const strays: StrayTemp[] = [];
+    const blobs = await scanBlobs(driver, strays);
     log(`scanned ${repos.length} repositories and ${blobs.size} blobs`);
+    // a live upload writes its temp file continuously, and the registry closes a connection idle
+    // for 15 minutes: one untouched for longer than that (and the grace window) is left over
+    const tempCutoff = Math.min(cutoff, (opts.now === undefined ? started : +opts.now) - STRAY_TEMP_AGE_MS);
+    const oldTemps = strays.filter((t) => t.mtime < tempCutoff);
     await phase('plan');
     const refs = new RefsCache(driver);
     const plan = await planCollection(repos, blobs, refs.get, { deleteUntagged, cutoff });
-    const base = { dryRun, deleteUntagged, graceMs, markedManifests: plan.manifests.size, markedBlobs: plan.markedBlobs, keptYoung: plan.keptYoung, recovered };
+    const base = { dryRun, deleteUntagged, graceMs, markedManifests: plan.manifests.size, markedBlobs: plan.markedBlobs, keptYoung: plan.keptYoung, recovered, removedTempFiles: oldTemps.length };
+    if (!dryRun) {
+      for (const t of oldTemps) await driver.delete(t.path);
+      if (oldTemps.length > 0) log(`removed ${oldTemps.length} partial upload file(s) a killed registry left in blob folders`);
+    }
     if (dryRun) {
       const deletedBlobs = plan.deleteBlobs.map(({ digest, size }) => ({ digest, size }));
       return {

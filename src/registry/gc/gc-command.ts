@@ -81,6 +81,7 @@ export function humanSummary(report: GcReport, dataDir: string): string {
     lines.push(`  kept ${report.keptYoung} unreferenced item(s) younger than the grace window (${formatDuration(report.graceMs)}): a push may still need them`);
   }
   if (report.restored > 0) lines.push(`  kept ${report.restored} item(s) that clients referred to during the run`);
+  if (report.removedTempFiles > 0) lines.push(`  ${report.dryRun ? 'would remove' : 'removed'} ${report.removedTempFiles} partial upload file(s) a killed registry left in blob folders`);
   if (report.recovered > 0) lines.push(`  put back ${report.recovered} file(s) from an interrupted earlier run`);
   lines.push(`  took ${formatMs(report.durationMs)}`);
   return `${lines.join('\n')}\n`;

@@ -111,8 +111,18 @@ export async function scanRepositories(driver: StorageDriver): Promise<RepoInven
   return mapLimit(names, 4, (name) => scanRepository(driver, name));
 }
 
-/** Every blob in `blobs/<algorithm>/<xx>/<hex>/data`, with size and mtime. */
-export async function scanBlobs(driver: StorageDriver): Promise<Map<string, BlobInfo>> {
+/** A temp file in a blob folder that has no `data`: a one-body upload whose process was killed. */
+export interface StrayTemp {
+  path: string;
+  size: number;
+  mtime: number;
+}
+
+/**
+ * Every blob in `blobs/<algorithm>/<xx>/<hex>/data`, with size and mtime. Folders without `data`
+ * are listed, and their `*.tmp` files added to `strays` (folders with data are not: no extra reads).
+ */
+export async function scanBlobs(driver: StorageDriver, strays: StrayTemp[] = []): Promise<Map<string, BlobInfo>> {
   const blobs = new Map<string, BlobInfo>();
   for (const algorithm of await driver.list('blobs')) {
     if (!ALGORITHMS.includes(algorithm)) continue;
@@ -121,8 +131,15 @@ export async function scanBlobs(driver: StorageDriver): Promise<Map<string, Blob
       await mapLimit(hexes, 32, async (hex) => {
         const digest = `${algorithm}:${hex}`;
         if (!isValidDigest(digest)) return;
-        const info = await driver.stat(`blobs/${algorithm}/${prefix}/${hex}/data`);
+        const folder = `blobs/${algorithm}/${prefix}/${hex}`;
+        const info = await driver.stat(`${folder}/data`);
         if (info) blobs.set(digest, { size: info.size, mtime: info.modTime.getTime() });
+        else {
+          for (const name of (await driver.list(folder)).filter((n) => n.endsWith('.tmp'))) {
+            const temp = await driver.stat(`${folder}/${name}`);
+            if (temp) strays.push({ path: `${folder}/${name}`, size: temp.size, mtime: temp.modTime.getTime() });
+          }
+        }
       });
     }
   }
