@@ -1,5 +1,9 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import {
+  LOCK_FILE,
   RENEWAL_STATE_FILE,
+  RenewalLockedError,
   TLS_FILE_NAMES,
   accountFilePath,
   assertValidToken,
@@ -79,11 +83,50 @@ export class RemoteAcmeStateStore implements AcmeStateStore {
     return { certPem, keyPem };
   }
 
-  /** Key first, then certificate, each an atomic replace; nginx is reloaded only afterwards. */
+  /**
+   * Both files complete beside their names first, then the two renames in one command (as the
+   * host-side store does): a failed upload never leaves a key beside another certificate.
+   * nginx is reloaded only afterwards.
+   */
   async writeCertificate(files: CertificateFiles): Promise<void> {
     const owner = String(NGINX_UID);
-    await this.host.upload(`${this.paths.tlsDir}/${TLS_FILE_NAMES.privateKey}`, files.keyPem, { mode: 0o600, owner, group: owner, sudo: true });
-    await this.host.upload(`${this.paths.tlsDir}/${TLS_FILE_NAMES.certificate}`, files.certPem, { mode: 0o644, sudo: true });
+    const key = `${this.paths.tlsDir}/${TLS_FILE_NAMES.privateKey}`;
+    const cert = `${this.paths.tlsDir}/${TLS_FILE_NAMES.certificate}`;
+    const suffix = `.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      await this.host.upload(key + suffix, files.keyPem, { mode: 0o600, owner, group: owner, sudo: true });
+      await this.host.upload(cert + suffix, files.certPem, { mode: 0o644, sudo: true });
+      await this.host.exec(['sh', '-c', 'mv -f -- "$1" "$2" && mv -f -- "$3" "$4"', 'sh', key + suffix, key, cert + suffix, cert], { sudo: true });
+    } finally {
+      await this.host.exec(['rm', '-f', '--', key + suffix, cert + suffix], { sudo: true, allowFailure: true });
+    }
+  }
+
+  /**
+   * The host-side renewal's lock file (`acme/renew.lock`), taken over SSH, so that this renewal and
+   * the host's timer never order at the same time; a lock older than 30 minutes is taken over.
+   */
+  async lock(): Promise<() => Promise<void>> {
+    const file = `${this.paths.acmeDir}/${LOCK_FILE}`;
+    const content = JSON.stringify({ host: hostname(), pid: process.pid, since: new Date().toISOString(), id: randomBytes(8).toString('hex'), from: 'registry-setup certs renew' });
+    await this.host.exec(['install', '-d', '-m', '0700', this.paths.acmeDir], { sudo: true });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      // noclobber makes '>' an O_EXCL create: exactly one taker
+      const took = await this.host.exec(['sh', '-c', 'umask 077; set -C; printf %s "$1" > "$2"', 'sh', content, file], { sudo: true, allowFailure: true });
+      if (took.code === 0) {
+        return async () => {
+          if ((await this.read(file)) === content) await this.host.exec(['rm', '-f', '--', file], { sudo: true, allowFailure: true });
+        };
+      }
+      const stale = await this.host.exec(['find', file, '-maxdepth', '0', '-mmin', '+30'], { sudo: true, allowFailure: true });
+      if (stale.code === 0 && stale.stdout.trim() !== '') {
+        await this.host.exec(['rm', '-f', '--', file], { sudo: true });
+        continue;
+      }
+      const holder = (await this.read(file))?.trim();
+      throw new RenewalLockedError(`another certificate renewal is running on ${this.host.target.host} (lock ${file}: ${holder || 'no details'}); if none is, remove that file`);
+    }
+    throw new RenewalLockedError(`could not take the renewal lock ${file} on ${this.host.target.host}`);
   }
 
   async readRenewalState(): Promise<RenewalState | undefined> {
@@ -144,6 +187,10 @@ export class FanOutStateStore implements AcmeStateStore {
   }
   writeCertificate(files: CertificateFiles): Promise<void> {
     return this.all((s) => s.writeCertificate(files));
+  }
+  /** The first host's lock: its timer is the only other renewal of the deployment. */
+  async lock(): Promise<() => Promise<void>> {
+    return this.first.lock ? this.first.lock() : async () => undefined;
   }
   readRenewalState(): Promise<RenewalState | undefined> {
     return this.first.readRenewalState();

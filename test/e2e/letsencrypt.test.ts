@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -114,6 +114,21 @@ describe("Let's Encrypt (pebble) certificates on deploy, renewal and status", { 
     assert.equal(cert.status, 'unchanged');
     assert.equal(pebble.orderCount(), 1);
     assert.equal(await servedSerial(bed.httpsPort, pebble.rootPem), before);
+  });
+
+  it("certs renew takes the host's renewal lock: while the timer's run holds it, nothing is ordered", async () => {
+    const lock = path.join(bed.installDir, 'acme/renew.lock');
+    writeFileSync(lock, JSON.stringify({ pid: 1, host: 'the timer' }), { mode: 0o600 });
+    try {
+      const orders = pebble.orderCount();
+      const r = await cli(['certs', 'renew', bed.sshd.target('root'), ...hostOpts(), '--force']);
+      assert.equal(r.exitCode, 1, context);
+      assert.match(String(r.stderr), /another certificate renewal is running on 127\.0\.0\.1 \(lock .*acme\/renew\.lock: .*the timer/, context);
+      assert.equal(pebble.orderCount(), orders);
+    } finally {
+      rmSync(lock, { force: true });
+    }
+    assert.equal(existsSync(lock), false);
   });
 
   it('certs renew --force serves a new certificate while a large pull in flight completes', async () => {
