@@ -23,7 +23,7 @@ import {
 import { DEFAULT_SETTINGS, type DeploySettings, type TlsMode } from '../settings/settings.js';
 import { readRegistryPayload } from '../version.js';
 import { cliVersion } from '../ops/version.js';
-import { Output } from './output.js';
+import { Output, passwordLines, revealPassword } from './output.js';
 import { addHostOptions, connectHosts, hostLabels, isInteractive, readStdinPassword, readStdinSecret, type HostFlags } from './host-session.js';
 import { runWizard } from './wizard.js';
 
@@ -210,11 +210,7 @@ async function runDeploy(targetArgs: string[], flags: DeployFlags): Promise<numb
   } catch (err) {
     // a re-run finds the user and generates nothing: this is the only time it can be shown
     const lost = (err as PasswordCarrier).generatedPassword;
-    if (lost) {
-      const note = 'written to the host before the failure; a re-run keeps it';
-      if (output.json) output.event('password', { ...lost, note });
-      else process.stderr.write(`\n  Password for ${lost.user} (${note}; shown only this once, store it now):\n\n    ${lost.password}\n\n`);
-    }
+    if (lost) revealPassword(output, lost.user, lost.password, 'written to the host before the failure; a re-run keeps it');
     (err as { hint?: string }).hint =
       `Every remote command is in ${logs.join(', ')}. Fix the cause and run the same command again: each step is safe to repeat.`;
     throw err;
@@ -270,7 +266,7 @@ function report(output: Output, all: DeploySettings[], result: DeployResult, o: 
   err.write(`\n${chalk.green('✔')} Registry ${result.changed ? 'deployed' : 'already up to date'} at ${publicUrl(settings)}${where}\n`);
   err.write(`  Log in with:  docker login ${registry} -u ${settings.user}\n`);
   if (result.generatedPassword) {
-    err.write(`  Password for ${settings.user} (shown only this once, store it now):\n\n    ${result.generatedPassword}\n\n`);
+    err.write(passwordLines(settings.user, result.generatedPassword));
   }
   err.write(chalk.dim(`  Settings saved to ${o.configPath}; remote command log${o.logs.length > 1 ? 's' : ''}: ${o.logs.join(', ')}\n`));
 }

@@ -125,3 +125,14 @@ export async function eachHost<T, R>(items: readonly T[], host: (item: T) => str
 export function formatMs(ms: number): string {
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
+
+/** The lines that print a password the one time it is shown (a generated one, or one in force after a failure). */
+export function passwordLines(user: string, password: string, note?: string): string {
+  return `  Password for ${user} (${note ? `${note}; ` : ''}shown only this once, store it now):\n\n    ${password}\n\n`;
+}
+
+/** A command failed after writing a generated password: it is shown (a JSON event with --json) rather than lost. */
+export function revealPassword(output: Output, user: string, password: string, note: string): void {
+  if (output.json) output.event('password', { user, password, note });
+  else process.stderr.write(`\n${passwordLines(user, password, note)}`);
+}

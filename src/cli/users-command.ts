@@ -6,7 +6,7 @@ import { addDeploymentOptions, eachDeployment, withDeployments, type Deployment,
 import { checkUserName, readUsers, UsersError, waitAccepted, writeUsers } from '../ops/users.js';
 import { generatePassword } from '../users/credentials.js';
 import { isInteractive, readStdinPassword } from './host-session.js';
-import { Output } from './output.js';
+import { Output, passwordLines, revealPassword } from './output.js';
 
 interface PasswordFlags extends DeploymentFlags {
   passwordStdin?: boolean;
@@ -97,12 +97,6 @@ export function usersCommand(): Command {
   return users;
 }
 
-function revealOnFailure(output: Output, name: string, password: string): void {
-  const note = 'the command failed after writing it: it may be in force on some hosts; store it, or run users rotate again';
-  if (output.json) output.event('password', { user: name, password, note });
-  else process.stderr.write(`\n  The new password for ${name} (${note}; shown only this once):\n\n    ${password}\n\n`);
-}
-
 async function confirmLastUser(d: Deployment, name: string, flags: DeploymentFlags): Promise<void> {
   const what = `"${name}" is the last user of ${publicUrl(d.settings)}: without users nobody can log in`;
   if (flags.yes) return;
@@ -143,7 +137,7 @@ async function setPassword({ targets, name }: { targets: string[]; name: string 
       );
     } catch (err) {
       // a generated password that may already be in force must not be lost with the error
-      if (written && given === undefined) revealOnFailure(output, name, password);
+      if (written && given === undefined) revealPassword(output, name, password, 'the command failed after writing it: it may be in force on some hosts; store it, or run users rotate again');
       throw err;
     }
     const registry = publicUrl(d.settings).replace(/^https:\/\//, '');
@@ -153,7 +147,7 @@ async function setPassword({ targets, name }: { targets: string[]; name: string 
     }
     const err = process.stderr;
     err.write(`\n${chalk.green('✔')} ${mode === 'add' ? `User ${name} added` : `New password for ${name}`}: the ${mode === 'add' ? 'registry accepts it' : 'old one no longer works'}${ds.length > 1 ? ` on all ${ds.length} hosts` : ''}.\n`);
-    if (given === undefined) err.write(`  Password for ${name} (shown only this once, store it now):\n\n    ${password}\n\n`);
+    if (given === undefined) err.write(passwordLines(name, password));
     err.write(`  Log in with:  docker login ${registry} -u ${name}\n`);
   });
 }
