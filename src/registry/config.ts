@@ -10,6 +10,8 @@ export interface RegistryConfig {
   port: number;
   dataDir: string;
   htpasswd?: string;
+  /** Who may do what (zot's accessControl in YAML); without it every signed-in user may do everything. */
+  accessFile?: string;
   realm: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -90,6 +92,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<RegistryConfig> {
     if (!env.REGISTRY_AUTH_HTPASSWD_PATH) throw new ConfigError('REGISTRY_AUTH=htpasswd needs REGISTRY_AUTH_HTPASSWD_PATH');
   }
   if (env.REGISTRY_AUTH_HTPASSWD_PATH) out.htpasswd = env.REGISTRY_AUTH_HTPASSWD_PATH;
+  if (env.REGISTRY_AUTH_ACCESS_PATH) out.accessFile = env.REGISTRY_AUTH_ACCESS_PATH;
   if (env.REGISTRY_AUTH_HTPASSWD_REALM) out.realm = env.REGISTRY_AUTH_HTPASSWD_REALM;
   if (env.REGISTRY_STORAGE_DELETE_ENABLED) out.deleteEnabled = parseBool(env.REGISTRY_STORAGE_DELETE_ENABLED, 'REGISTRY_STORAGE_DELETE_ENABLED');
   if (env.REGISTRY_HTTP_TLS_CERTIFICATE) out.tlsCert = env.REGISTRY_HTTP_TLS_CERTIFICATE;
@@ -123,6 +126,9 @@ export function readSecretFile(file: string, what: string): string {
 
 export function validateConfig(config: RegistryConfig): RegistryConfig {
   if (Boolean(config.tlsCert) !== Boolean(config.tlsKey)) throw new ConfigError('TLS needs both a certificate and a key (--tls-cert and --tls-key)');
+  if (config.accessFile && !config.htpasswd) {
+    throw new ConfigError('--access needs --htpasswd: the policy names users, and without a user file every request would be anonymous');
+  }
   if (config.uploadPurgeIntervalMs <= 0) throw new ConfigError('the upload purge interval must be positive');
   return config;
 }

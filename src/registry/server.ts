@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { ConfigError, type RegistryConfig } from './config.js';
 import { HtpasswdAuth } from './auth/htpasswd.js';
+import { openAccessPolicy } from './auth/access-file.js';
 import { openStorage } from './storage/open.js';
 import { Registry } from './registry.js';
 import { createHandler } from './http/router.js';
@@ -29,9 +30,10 @@ export async function startRegistry(config: RegistryConfig, log: (line: string) 
         onThrottle: (user, waitMs) => log(`auth: repeated failed sign-ins for user ${JSON.stringify(user.slice(0, 64))}; it waits ${Math.ceil(waitMs / 1000)} s before the next try`),
       })
     : undefined;
+  const access = config.accessFile ? await openAccessPolicy(config.accessFile, log) : undefined;
   const driver = await openStorage(config);
   await driver.check?.({ writable: !config.readOnly });
-  const registry = new Registry(config, driver, auth);
+  const registry = new Registry(config, driver, auth, access);
   const handler = createHandler(registry, log);
   const tls = loadTls(config);
   const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
@@ -77,6 +79,7 @@ export async function startRegistry(config: RegistryConfig, log: (line: string) 
       clearInterval(purgeTimer);
       clearTimeout(firstPurge);
       auth?.close();
+      access?.close();
       const force = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
       force.unref();
       server.close(() => {

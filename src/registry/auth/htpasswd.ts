@@ -173,6 +173,16 @@ export class HtpasswdAuth {
     return user;
   }
 
+  /**
+   * Identifies the user's current password entry without revealing it (a hash of the stored
+   * bcrypt hash), so that a token issued for it ends when the password changes; null when the
+   * user is not in the file.
+   */
+  credentialOf(user: string): string | null {
+    const hash = this.users.get(user);
+    return hash ? createHash('sha256').update(hash).digest('base64url').slice(0, 22) : null;
+  }
+
   private typicalCost(): number {
     const first = this.users.values().next();
     return first.done ? 10 : Number(first.value.slice(4, 6));

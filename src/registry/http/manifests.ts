@@ -4,6 +4,7 @@ import { isValidTag, looksLikeDigest, splitDigest } from '../names.js';
 import { parseManifest, type ManifestInfo } from '../manifest-info.js';
 import { layerLinkPath } from '../storage/paths.js';
 import { readBody, send } from './respond.js';
+import { mayDo, requireAccess } from './access.js';
 import { requireDeletable, requireDigest, requireWritable, type Ctx } from './context.js';
 
 type Reference = { digest: string; tag?: undefined } | { tag: string; digest?: undefined };
@@ -114,6 +115,12 @@ export async function putManifest(ctx: Ctx): Promise<void> {
   const digest = `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
   if (ref.digest && ref.digest !== digest) {
     throw new RegistryError('DIGEST_INVALID', 'manifest digest did not match the reference', { expected: ref.digest, actual: digest });
+  }
+  // Moving an existing tag to other content is an update; pointing it at what it already names
+  // (a repeated push) changes nothing and needs no more than the create the router checked.
+  if (ref.tag && ctx.registry.access && !mayDo(ctx, ctx.name, 'update')) {
+    const current = await ctx.registry.manifests.resolveTag(ctx.name, ref.tag);
+    if (current !== null && current !== digest) requireAccess(ctx, ctx.name, 'update');
   }
   await checkReferences(ctx, info);
   await ctx.registry.manifests.put(ctx.name, digest, bytes, ref.tag);
