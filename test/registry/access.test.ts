@@ -119,6 +119,7 @@ describe('serve --access', () => {
     for (const [method, p, init] of writes) {
       const res = await server.fetch(p, { ...init, method });
       assert.equal(res.status, 403, `${method} ${p}`);
+      assert.match(res.statusText, /^Denied: requested access to the resource is denied/, 'for clients that print only the status line');
       const body = (await res.json()) as { errors: { code: string; message: string }[] };
       assert.equal(body.errors[0]!.code, 'DENIED');
       assert.match(body.errors[0]!.message, /denied/);
