@@ -12,6 +12,8 @@ export interface RegistryConfig {
   htpasswd?: string;
   /** Who may do what (zot's accessControl in YAML); without it every signed-in user may do everything. */
   accessFile?: string;
+  /** CI tokens (hashed secrets, scopes, expiry) accepted as passwords. */
+  tokensFile?: string;
   realm: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -93,6 +95,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<RegistryConfig> {
   }
   if (env.REGISTRY_AUTH_HTPASSWD_PATH) out.htpasswd = env.REGISTRY_AUTH_HTPASSWD_PATH;
   if (env.REGISTRY_AUTH_ACCESS_PATH) out.accessFile = env.REGISTRY_AUTH_ACCESS_PATH;
+  if (env.REGISTRY_AUTH_TOKENS_PATH) out.tokensFile = env.REGISTRY_AUTH_TOKENS_PATH;
   if (env.REGISTRY_AUTH_HTPASSWD_REALM) out.realm = env.REGISTRY_AUTH_HTPASSWD_REALM;
   if (env.REGISTRY_STORAGE_DELETE_ENABLED) out.deleteEnabled = parseBool(env.REGISTRY_STORAGE_DELETE_ENABLED, 'REGISTRY_STORAGE_DELETE_ENABLED');
   if (env.REGISTRY_HTTP_TLS_CERTIFICATE) out.tlsCert = env.REGISTRY_HTTP_TLS_CERTIFICATE;
@@ -129,6 +132,7 @@ export function validateConfig(config: RegistryConfig): RegistryConfig {
   if (config.accessFile && !config.htpasswd) {
     throw new ConfigError('--access needs --htpasswd: the policy names users, and without a user file every request would be anonymous');
   }
+  if (config.tokensFile && !config.htpasswd) throw new ConfigError('--tokens needs --htpasswd: tokens sign in next to the users of the htpasswd file');
   if (config.uploadPurgeIntervalMs <= 0) throw new ConfigError('the upload purge interval must be positive');
   return config;
 }

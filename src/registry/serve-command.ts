@@ -3,6 +3,7 @@ import { ConfigError, DEFAULT_CONFIG, configFromEnv, parseDuration, parsePort, r
 import { parseStorageUrl } from './storage/s3/settings.js';
 import { HtpasswdError } from './auth/htpasswd.js';
 import { AccessPolicyError } from './auth/access-policy.js';
+import { CiTokenError } from './auth/ci-tokens.js';
 import { startRegistry } from './server.js';
 
 interface ServeFlags {
@@ -11,6 +12,7 @@ interface ServeFlags {
   data?: string;
   htpasswd?: string;
   access?: string;
+  tokens?: string;
   realm?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -42,6 +44,10 @@ export function configFromFlags(flags: ServeFlags, env: NodeJS.ProcessEnv): Regi
   if (flags.access !== undefined) {
     if (!flags.access.trim()) throw new ConfigError('--access is empty: give the access policy file');
     config.accessFile = flags.access;
+  }
+  if (flags.tokens !== undefined) {
+    if (!flags.tokens.trim()) throw new ConfigError('--tokens is empty: give the CI tokens file');
+    config.tokensFile = flags.tokens;
   }
   if (flags.realm !== undefined) config.realm = flags.realm;
   if (flags.tlsCert !== undefined) config.tlsCert = flags.tlsCert;
@@ -82,6 +88,7 @@ export function serveCommand(): Command {
     .option('--upload-secret-file <file>', 'shared secret that signs upload URLs, so replicas can continue each other\'s uploads')
     .option('--htpasswd <file>', 'require these users (bcrypt htpasswd file; re-read when it changes)')
     .option('--access <file>', 'who may do what: repository globs, users, groups, actions (zot accessControl YAML; re-read when it changes)')
+    .option('--tokens <file>', 'CI tokens: hashed secrets with repository scopes and expiry, used as passwords (re-read when it changes)')
     .option('--realm <name>', `realm shown to clients (default "${DEFAULT_CONFIG.realm}")`)
     .option('--tls-cert <file>', 'serve HTTPS with this certificate chain (PEM)')
     .option('--tls-key <file>', 'private key for --tls-cert (PEM)')
@@ -98,7 +105,7 @@ export function serveCommand(): Command {
 async function serve(config: RegistryConfig): Promise<void> {
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   const running = await startRegistry(config, log);
-  const auth = config.htpasswd ? `htpasswd ${config.htpasswd}${config.accessFile ? `, access ${config.accessFile}` : ''}` : 'no auth';
+  const auth = config.htpasswd ? `htpasswd ${config.htpasswd}${config.accessFile ? `, access ${config.accessFile}` : ''}${config.tokensFile ? `, tokens ${config.tokensFile}` : ''}` : 'no auth';
   process.stdout.write(`registry listening on ${running.url} (data ${running.registry.driver.describe()}, ${auth})\n`);
   let stopping = false;
   const stop = (signal: string) => {
@@ -116,7 +123,7 @@ async function serve(config: RegistryConfig): Promise<void> {
 
 /** One line for the errors a user can fix (bad flags, bad htpasswd, port in use); a stack for bugs. */
 export function describeStartupError(err: unknown): string | null {
-  if (err instanceof ConfigError || err instanceof HtpasswdError || err instanceof AccessPolicyError) return err.message;
+  if (err instanceof ConfigError || err instanceof HtpasswdError || err instanceof AccessPolicyError || err instanceof CiTokenError) return err.message;
   const e = err as NodeJS.ErrnoException & { address?: string; port?: number; hostname?: string };
   if (e.code === 'EADDRINUSE') return `address ${e.address}:${e.port} is already in use; pick another with --port`;
   if (e.code === 'EACCES' && e.syscall === 'listen') return `no permission to listen on port ${e.port}; use a port above 1023 or run as root`;

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { ConfigError, type RegistryConfig } from './config.js';
 import { HtpasswdAuth } from './auth/htpasswd.js';
-import { openAccessPolicy } from './auth/access-file.js';
+import { openAccessPolicy, openCiTokens } from './auth/access-file.js';
 import { openStorage } from './storage/open.js';
 import { Registry } from './registry.js';
 import { createHandler } from './http/router.js';
@@ -31,9 +31,10 @@ export async function startRegistry(config: RegistryConfig, log: (line: string) 
       })
     : undefined;
   const access = config.accessFile ? await openAccessPolicy(config.accessFile, log) : undefined;
+  const ciTokens = config.tokensFile ? await openCiTokens(config.tokensFile, log) : undefined;
   const driver = await openStorage(config);
   await driver.check?.({ writable: !config.readOnly });
-  const registry = new Registry(config, driver, auth, access);
+  const registry = new Registry(config, driver, auth, access, ciTokens);
   const handler = createHandler(registry, log);
   const tls = loadTls(config);
   const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
@@ -80,6 +81,7 @@ export async function startRegistry(config: RegistryConfig, log: (line: string) 
       clearTimeout(firstPurge);
       auth?.close();
       access?.close();
+      ciTokens?.close();
       const force = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
       force.unref();
       server.close(() => {

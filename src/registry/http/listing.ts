@@ -1,5 +1,6 @@
 import { AuthenticationRequiredError, RegistryError } from '../errors.js';
 import { paginate, sendJSON } from './respond.js';
+import { isRestricted, mayDo } from './access.js';
 import type { Ctx } from './context.js';
 
 export async function listTags(ctx: Ctx): Promise<void> {
@@ -16,7 +17,7 @@ export async function listCatalog(ctx: Ctx): Promise<void> {
   const policy = ctx.registry.access?.value;
   if (policy && ctx.who === null && !policy.allowsAnonymous) throw new AuthenticationRequiredError();
   let repositories = await ctx.registry.manifests.repositories();
-  if (policy) repositories = repositories.filter((name) => policy.can(ctx.who, name, 'read'));
+  if (isRestricted(ctx.registry)) repositories = repositories.filter((name) => mayDo(ctx, name, 'read'));
   const page = paginate(repositories, ctx.url.searchParams, '/v2/_catalog');
   sendJSON(ctx.res, 200, { repositories: page.items }, page.link ? { Link: page.link } : {});
 }

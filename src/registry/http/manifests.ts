@@ -118,7 +118,7 @@ export async function putManifest(ctx: Ctx): Promise<void> {
   }
   // Moving an existing tag to other content is an update; pointing it at what it already names
   // (a repeated push) changes nothing and needs no more than the create the router checked.
-  if (ref.tag && ctx.registry.access && !mayDo(ctx, ctx.name, 'update')) {
+  if (ref.tag && !mayDo(ctx, ctx.name, 'update')) {
     const current = await ctx.registry.manifests.resolveTag(ctx.name, ref.tag);
     if (current !== null && current !== digest) requireAccess(ctx, ctx.name, 'update');
   }
