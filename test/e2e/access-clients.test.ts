@@ -6,6 +6,7 @@
 // not read: the registry answers with an upload session and the push still completes.
 // Every client's stderr is kept and printed when an expectation fails. Images are a few bytes.
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -23,17 +24,20 @@ import { TempDirs } from '../helpers/tmp.js';
 
 const USERS = { admin: 'adm-pw-1', ci: 'ci-pw-22', server: 'srv-pw-333', dev: 'dev-pw-4444' } as const;
 type User = keyof typeof USERS;
+const CI_TOKEN_SECRET = `rst_${randomBytes(32).toString('base64url')}`;
 
 const POLICY = `
 repositories:
   "app/**":
     policies:
-      - users: [ci]
+      - users: [ci, ci-token]
         actions: [read, create]
     defaultPolicy: [read]
   "public/**":
     anonymousPolicy: [read]
     defaultPolicy: [read]
+  "scratch/**":
+    defaultPolicy: [read, create]
   "secret/**":
     policies:
       - users: [dev]
@@ -105,7 +109,10 @@ describe('clients against serve --access', { skip }, () => {
     const dir = await tmp.make('rs-access-clients-');
     const htpasswd = await writeHtpasswd(join(dir, 'htpasswd'), Object.entries(USERS).map(([user, password]) => ({ user, password })));
     await writeFile(join(dir, 'access.yaml'), POLICY);
-    reg = await startOurRegistry({ htpasswd, extraArgs: ['--access', join(dir, 'access.yaml')] });
+    // a CI token for app/** only (the policy would let it create in scratch/** too)
+    const tokenSha = createHash('sha256').update(CI_TOKEN_SECRET).digest('hex');
+    await writeFile(join(dir, 'tokens.yaml'), `tokens:\n  - name: ci-token\n    sha256: ${tokenSha}\n    repositories: ["app/**"]\n    actions: [read, create]\n`, { mode: 0o600 });
+    reg = await startOurRegistry({ htpasswd, extraArgs: ['--access', join(dir, 'access.yaml'), '--tokens', join(dir, 'tokens.yaml')] });
     proxy = await startRecordingProxy(reg.port);
     // containers tools: private HOME, runtime and config dirs, so only our authfiles count
     const home = join(dir, 'home');
@@ -206,6 +213,28 @@ describe('clients against serve --access', { skip }, () => {
       },
     });
     await login(null);
+  });
+
+  test('docker with a CI token: login, push inside its scope, refused outside it', async () => {
+    const denv = { ...process.env, DOCKER_CONFIG: dockerConfig };
+    const docker = (args: string[], input?: string) => run('docker', args, { env: denv, input, allowFailure: true, timeoutMs: 120_000, redact: [CI_TOKEN_SECRET] });
+    const login = await docker(['login', reg.host, '-u', 'ci-token', '--password-stdin'], `${CI_TOKEN_SECRET}\n`);
+    record('docker', 'login ci-token', login);
+    assert.equal(login.code, 0, explain());
+    const inside = `${reg.host}/app/docker-token:v1`;
+    const outside = `${reg.host}/scratch/docker-token:v1`;
+    for (const ref of [inside, outside]) {
+      await docker(['tag', `${reg.host}/public/seed:v1`, ref]);
+      dockerRefs.add(ref);
+    }
+    const ok = await docker(['push', inside]);
+    record('docker', 'ci-token push inside its scope', ok);
+    assert.equal(ok.code, 0, explain());
+    const refused = await docker(['push', outside]);
+    record('docker', 'ci-token read-only push outside its scope', refused);
+    assertDenied('docker', refused);
+    assert.equal(repositoryOnDisk('scratch/docker-token'), false, explain());
+    await docker(['logout', reg.host]);
   });
 
   for (const tool of ['podman', 'buildah'] as const) {
