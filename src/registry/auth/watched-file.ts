@@ -9,6 +9,8 @@ export interface WatchedFileOptions<T> {
   onError?: (err: Error) => void;
   /** The file is gone: `whenMissing` is in use until it is back (called once until it is). */
   onMissing?: () => void;
+  /** The error for a file that exists but cannot be read (EISDIR, EACCES), by its code. */
+  describeReadError?: (code: string) => Error;
 }
 
 /**
@@ -45,7 +47,8 @@ export class WatchedFile<T> {
     return this.current;
   }
 
-  private async check(): Promise<void> {
+  /** One look at the file now (the timer does this every pollMs); errors go to onError. */
+  async check(): Promise<void> {
     if (this.checking) return;
     this.checking = true;
     try {
@@ -75,7 +78,14 @@ export class WatchedFile<T> {
     if (signature === this.signature || signature === this.refused) return;
     let value: T;
     try {
-      value = this.parse(await fs.readFile(this.path, 'utf8'));
+      let text: string;
+      try {
+        text = await fs.readFile(this.path, 'utf8');
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+        throw this.options.describeReadError?.(code) ?? err;
+      }
+      value = this.parse(text);
     } catch (err) {
       if (!initial) this.refused = signature;
       throw err;
