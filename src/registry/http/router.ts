@@ -61,7 +61,6 @@ function decodePath(pathname: string): string {
 
 const COMMON_HEADERS = { 'Docker-Distribution-Api-Version': 'registry/2.0' };
 
-
 export function createHandler(registry: Registry, log: (line: string) => void) {
   // The web UI (config.ui) answers `/` and `/ui/...`; every other non-/v2 path stays a 404.
   const ui = registry.config.ui ? new RegistryUi(registry, log) : undefined;
