@@ -50,6 +50,7 @@ interface DeployFlags extends HostFlags {
   publishAddress?: string;
   storage?: string;
   s3Credentials?: string;
+  dockerSource?: string;
 }
 
 function flagSettings(f: DeployFlags): PartialSettings {
@@ -80,6 +81,7 @@ function flagSettings(f: DeployFlags): PartialSettings {
     storage: f.storage,
     composeProject: f.composeProject,
     publishAddress: f.publishAddress,
+    dockerSource: f.dockerSource,
   };
   return checkPartial(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)), 'flags');
 }
@@ -108,6 +110,7 @@ export function deployCommand(): Command {
     .option('--s3-credentials <file>', 'the bucket\'s access_key_id = … / secret_access_key = … lines (- reads them from stdin); needed once')
     .option('--compose-project <name>', 'compose project name (default registry-setup); one per deployment on a machine')
     .option('--publish-address <addr>', 'publish the ports on this address only (default: all addresses)')
+    .option('--docker-source <source>', "where Docker comes from on a host without it: docker (Docker's apt repository, the default) or distribution (the release's own docker.io and Compose v2)")
     .option('--dry-run', 'inspect the host and print the plan; change nothing');
   return addHostOptions(cmd).action(async (targets: string[], flags: DeployFlags) => {
     process.exitCode = await runDeploy(targets, flags);
