@@ -2,6 +2,9 @@ import { splitDigest } from '../names.js';
 
 // distribution 2.x path math, relative to `<root>/docker/registry/v2`.
 
+/** Where distribution's layout starts under a data directory or a bucket prefix. */
+export const REGISTRY_ROOT = 'docker/registry/v2';
+
 /** In a path, `+ . ;` of the digest algorithm become `/` (they are all absent from sha256/sha512). */
 function digestDir(digest: string): string {
   const { algorithm, hex } = splitDigest(digest);
