@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { RegistryError } from '../errors.js';
 import type { StorageDriver } from './driver.js';
-import { REPOSITORIES, uploadDir, uploadStartedAtPath } from './paths.js';
+import { uploadDir, uploadsDir, uploadStartedAtPath } from './paths.js';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -84,7 +84,7 @@ export class KeyedLock {
 export async function* staleUploads(driver: StorageDriver, maxAgeMs: number, repositories: string[]): AsyncGenerator<{ name: string; id: string }> {
   const cutoff = Date.now() - maxAgeMs;
   for (const name of repositories) {
-    for (const id of await driver.list(`${REPOSITORIES}/${name}/_uploads`)) {
+    for (const id of await driver.list(uploadsDir(name))) {
       const started = await driver.getContent(uploadStartedAtPath(name, id));
       const info = started ? null : await driver.stat(uploadDir(name, id));
       const at = started ? Date.parse(started.toString('utf8')) : (info?.modTime.getTime() ?? 0);

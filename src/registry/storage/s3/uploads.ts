@@ -5,7 +5,7 @@ import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMult
 import { RegistryError } from '../../errors.js';
 import { splitDigest } from '../../names.js';
 import type { BlobStore } from '../blob-store.js';
-import { blobDataPath, uploadDataPath, uploadDir, uploadStartedAtPath } from '../paths.js';
+import { blobDataPath, uploadDataPath, uploadDir, uploadFilePath, uploadStartedAtPath } from '../paths.js';
 import { appendThenCommit, isValidUploadId, KeyedLock, staleUploads, type UploadSessions } from '../upload-sessions.js';
 import type { PartRef, S3Driver } from './driver.js';
 import { MIN_PART_SIZE } from './settings.js';
@@ -20,7 +20,7 @@ interface UploadState {
   tail?: { path: string; size: number };
 }
 
-const statePath = (name: string, id: string) => `${uploadDir(name, id)}/s3upload.json`;
+const statePath = (name: string, id: string) => uploadFilePath(name, id, 's3upload.json');
 const size = (s: UploadState) => s.partsBytes + (s.tail?.size ?? 0);
 
 /**
@@ -134,7 +134,7 @@ export class S3UploadStore implements UploadSessions {
       if (rest.length >= MIN_PART_SIZE) await this.uploadPart(name, id, state, rest);
       else if (rest.length > 0) {
         // Named by its end offset so the state never points at a tail written for a later state.
-        const path = `${uploadDir(name, id)}/tail.${state.partsBytes + rest.length}`;
+        const path = uploadFilePath(name, id, `tail.${state.partsBytes + rest.length}`);
         await this.driver.putContent(path, rest);
         state.tail = { path, size: rest.length };
       }

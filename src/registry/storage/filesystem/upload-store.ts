@@ -1,12 +1,12 @@
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { RegistryError } from '../errors.js';
-import { splitDigest } from '../names.js';
-import type { FilesystemDriver } from './filesystem.js';
-import type { BlobStore } from './blob-store.js';
-import { checkDeclaredSize, isValidUploadId, KeyedLock, staleUploads, type UploadSessions } from './upload-sessions.js';
-import { blobDataPath, repoDir, uploadDataPath, uploadDir, uploadStartedAtPath } from './paths.js';
+import { RegistryError } from '../../errors.js';
+import { splitDigest } from '../../names.js';
+import type { FilesystemDriver } from './driver.js';
+import type { BlobStore } from '../blob-store.js';
+import { checkDeclaredSize, isValidUploadId, KeyedLock, staleUploads, type UploadSessions } from '../upload-sessions.js';
+import { blobDataPath, uploadDataPath, uploadDir, uploadsDir, uploadStartedAtPath } from '../paths.js';
 
 interface HashState {
   hash: Hash;
@@ -71,7 +71,7 @@ export class UploadStore implements UploadSessions {
     if ((this.marked.get(name) ?? -Infinity) > now - MARK_EVERY_MS) return;
     this.marked.set(name, now);
     try {
-      await this.driver.touchFolder(`${repoDir(name)}/_uploads`);
+      await this.driver.touchFolder(uploadsDir(name));
     } catch (err) {
       this.marked.delete(name);
       throw err;
