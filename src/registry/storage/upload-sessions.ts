@@ -9,7 +9,10 @@ export function isValidUploadId(id: string): boolean {
   return UUID_RE.test(id);
 }
 
-/** Blob upload sessions; each storage driver keeps the bytes of an unfinished upload its own way. */
+/**
+ * Blob upload sessions; each storage driver keeps the bytes of an unfinished upload its own way,
+ * under the session logic they share (UploadSessionStore).
+ */
 export interface UploadSessions {
   create(name: string): Promise<string>;
   /** Bytes received so far, or null when there is no such upload. */
@@ -38,21 +41,6 @@ export function checkDeclaredSize(received: number, declaredSize: number | undef
   if (declaredSize !== undefined && received !== declaredSize) {
     throw new RegistryError('SIZE_INVALID', `received ${received} bytes but Content-Length was ${declaredSize}`);
   }
-}
-
-/** `appendAndCommit` the plain way: the last append, the size check, the commit. */
-export async function appendThenCommit(
-  sessions: UploadSessions,
-  name: string,
-  id: string,
-  body: Readable,
-  expectStart: number | undefined,
-  digest: string,
-  declaredSize?: number,
-): Promise<number> {
-  const { before, after } = await sessions.append(name, id, body, expectStart, true);
-  checkDeclaredSize(after - before, declaredSize);
-  return sessions.commit(name, id, digest);
 }
 
 /** Serialises the requests for one upload so chunks never interleave. */

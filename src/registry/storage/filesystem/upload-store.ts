@@ -5,15 +5,9 @@ import { RegistryError } from '../../errors.js';
 import { splitDigest } from '../../names.js';
 import type { FilesystemDriver } from './driver.js';
 import type { BlobStore } from '../blob-store.js';
-import { checkDeclaredSize, isValidUploadId, KeyedLock, staleUploads, type UploadSessions } from '../upload-sessions.js';
+import { checkDeclaredSize } from '../upload-sessions.js';
+import { UploadSessionStore } from '../upload-session-store.js';
 import { blobDataPath, uploadDataPath, uploadDir, uploadsDir, uploadStartedAtPath } from '../paths.js';
-
-interface HashState {
-  hash: Hash;
-  size: number;
-  /** the data file was fdatasynced at this size (by the append that precedes a commit) */
-  synced?: number;
-}
 
 /** Sessions kept in memory until their first bytes; beyond this many, new ones start on disk. */
 const UNWRITTEN_LIMIT = 10_000;
@@ -21,9 +15,10 @@ const UNWRITTEN_LIMIT = 10_000;
 const MARK_EVERY_MS = 10_000;
 
 /**
- * Upload sessions in distribution's `_uploads/<uuid>/` layout. Bytes are hashed as they stream
- * in, so committing a verified blob costs a rename; if the running hash is lost (restart, failed
- * request) the data file is re-hashed at commit, as distribution does.
+ * Upload sessions in distribution's `_uploads/<uuid>/` layout (the session logic itself is the
+ * shared UploadSessionStore's). Bytes are hashed as they stream in, so committing a verified blob
+ * costs a rename; if the running hash is lost (restart, failed request) the data file is re-hashed
+ * at commit, as distribution does.
  *
  * A push of a small blob is mostly file-system calls, each a round trip through libuv's thread
  * pool, so they are kept few: `data` is created by the first append (a session without it has 0
@@ -39,29 +34,30 @@ const MARK_EVERY_MS = 10_000;
  * restart, and its client starts the upload again. So that garbage collection, another process,
  * still sees a push under way in the repository, starting a session touches the repository's
  * `_uploads` folder (at most every MARK_EVERY_MS), whose time gc reads as an upload's.
+ *
+ * The in-memory sessions and the one-body path stay here rather than in the shared store: they
+ * rely on renaming a new file into the blob's folder, which an object store cannot do cheaply (it
+ * copies), and they are what a small push's speed rests on.
  */
-export class UploadStore implements UploadSessions {
-  private readonly hashes = new Map<string, HashState>();
-  private readonly lock = new KeyedLock();
-  /** blobs being renamed into place and synced, by digest */
-  private readonly placing = new Map<string, Promise<void>>();
+export class UploadStore extends UploadSessionStore<number, FilesystemDriver> {
   /** sessions without a folder yet, by `name/id`: when each was started (ms since the epoch) */
   private readonly unwritten = new Map<string, number>();
   /** repository -> when its `_uploads` folder was last touched */
   private readonly marked = new Map<string, number>();
 
   constructor(
-    private readonly driver: FilesystemDriver,
-    private readonly blobs: BlobStore,
+    driver: FilesystemDriver,
+    blobs: BlobStore,
     private readonly unwrittenLimit = UNWRITTEN_LIMIT,
-  ) {}
+  ) {
+    super(driver, blobs);
+  }
 
   async create(name: string): Promise<string> {
     const id = randomUUID();
-    const key = `${name}/${id}`;
     if (this.unwritten.size < this.unwrittenLimit) {
       await this.markPushUnderWay(name);
-      this.unwritten.set(key, Date.now());
+      this.unwritten.set(`${name}/${id}`, Date.now());
     } else await this.writeStartedAt(name, id, Date.now());
     return id;
   }
@@ -92,8 +88,8 @@ export class UploadStore implements UploadSessions {
     this.unwritten.delete(key);
   }
 
-  async size(name: string, id: string): Promise<number | null> {
-    if (!isValidUploadId(id)) return null;
+  /** The session's size in bytes. */
+  protected async find(name: string, id: string): Promise<number | null> {
     if (this.unwritten.has(`${name}/${id}`)) return 0;
     // `data` is created after `startedat` and removed before it, so with `data` the session exists
     const info = await this.driver.stat(uploadDataPath(name, id));
@@ -101,54 +97,58 @@ export class UploadStore implements UploadSessions {
     return (await this.driver.stat(uploadStartedAtPath(name, id))) ? 0 : null;
   }
 
-  append(name: string, id: string, body: Readable, expectStart?: number, last = false): Promise<{ before: number; after: number }> {
-    return this.lock.run(`${name}/${id}`, () => this.appendLocked(name, id, body, expectStart, last));
+  protected bytesIn(size: number): number {
+    return size;
   }
 
-  private async appendLocked(name: string, id: string, body: Readable, expectStart: number | undefined, last: boolean): Promise<{ before: number; after: number }> {
-    const key = `${name}/${id}`;
-    const current = await this.size(name, id);
-    if (current === null) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload unknown');
-    if (expectStart !== undefined && expectStart !== current) {
-      throw new RegistryError('RANGE_INVALID', `chunk starts at ${expectStart} but the upload has ${current} bytes`, undefined, 416);
-    }
+  protected async write(name: string, id: string, _size: number, body: Readable, hash: Hash | undefined, last: boolean): Promise<number> {
     await this.materialize(name, id);
-    let state = this.hashes.get(key);
-    if (state && state.size !== current) state = undefined;
-    // The running hash starts with the first bytes: a session never written to holds none.
-    if (!state && current === 0) state = { hash: createHash('sha256'), size: 0 };
-    const hashing = state;
-    // Until the write completes the running hash may be ahead of the file; drop it so a
-    // failure forces a re-hash instead of a wrong digest.
-    this.hashes.delete(key);
     const out = await this.driver.openAppend(uploadDataPath(name, id), { syncOnEnd: last });
     // Every chunk the body emits is one the pipe writes, so a plain 'data' listener sees exactly
     // the bytes written; a Transform stage in between cost a few percent of a big push's CPU.
     let written = 0;
     body.on('data', (chunk: Buffer) => {
       written += chunk.length;
-      hashing?.hash.update(chunk);
+      hash?.update(chunk);
     });
     await pipeline(body, out);
-    if (hashing) {
-      hashing.size = current + written;
-      hashing.synced = last ? hashing.size : undefined;
-      this.hashes.set(key, hashing);
+    return written;
+  }
+
+  protected async assemble(name: string, id: string): Promise<string> {
+    await this.materialize(name, id);
+    return uploadDataPath(name, id);
+  }
+
+  protected async place(name: string, id: string, _size: number, _source: string | null, digest: string, size: number, synced: boolean): Promise<boolean> {
+    const data = uploadDataPath(name, id);
+    if (size === 0) await this.driver.putContent(data, Buffer.alloc(0), { durable: false }); // synced just below
+    // A 201 promises the blob survives a power cut: flush the bytes before they become visible.
+    if (!synced) await this.driver.sync(data);
+    await this.driver.rename(data, blobDataPath(digest));
+    return true;
+  }
+
+  protected async remove(name: string, id: string, _size: number | null | undefined, dataMoved: boolean): Promise<void> {
+    if (this.unwritten.delete(`${name}/${id}`)) return;
+    await this.driver.removeFolder(uploadDir(name, id), dataMoved ? ['startedat'] : ['data', 'startedat']);
+  }
+
+  protected override purgeInMemory(cutoff: number): number {
+    let purged = 0;
+    for (const [key, startedAt] of this.unwritten) {
+      if (startedAt >= cutoff) continue;
+      this.unwritten.delete(key);
+      purged++;
     }
-    return { before: current, after: current + written };
+    return purged;
   }
 
-  commit(name: string, id: string, digest: string): Promise<number> {
-    return this.lock.run(`${name}/${id}`, () => this.commitLocked(name, id, digest));
-  }
-
-  appendAndCommit(name: string, id: string, body: Readable, expectStart: number | undefined, digest: string, declaredSize?: number): Promise<number> {
+  override appendAndCommit(name: string, id: string, body: Readable, expectStart: number | undefined, digest: string, declaredSize?: number): Promise<number> {
     const key = `${name}/${id}`;
     return this.lock.run(key, async () => {
       if (this.unwritten.has(key) && (expectStart === undefined || expectStart === 0)) return this.receiveWhole(name, id, body, digest, declaredSize);
-      const { before, after } = await this.appendLocked(name, id, body, expectStart, true);
-      checkDeclaredSize(after - before, declaredSize);
-      return this.commitLocked(name, id, digest);
+      return this.appendAndCommitLocked(name, id, body, expectStart, digest, declaredSize);
     });
   }
 
@@ -192,78 +192,5 @@ export class UploadStore implements UploadSessions {
     }
     await this.blobs.link(name, digest);
     return size;
-  }
-
-  private async commitLocked(name: string, id: string, digest: string): Promise<number> {
-    const key = `${name}/${id}`;
-    await this.materialize(name, id);
-    const size = await this.size(name, id);
-    if (size === null) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload unknown');
-    const actual = await this.digestOf(key, uploadDataPath(name, id), size, splitDigest(digest).algorithm);
-    if (actual !== digest) {
-      await this.removeLocked(name, id, false);
-      throw new RegistryError('DIGEST_INVALID', 'provided digest did not match uploaded content', { expected: digest, actual });
-    }
-    let moved = false;
-    if ((await this.blobs.size(digest)) === null) {
-      const data = uploadDataPath(name, id);
-      if (size === 0) await this.driver.putContent(data, Buffer.alloc(0), { durable: false }); // synced just below
-      // A 201 promises the blob survives a power cut: flush the bytes before they become visible.
-      if (this.hashes.get(key)?.synced !== size) await this.driver.sync(data);
-      const placed = this.driver.rename(data, blobDataPath(digest));
-      // Another commit of the same blob finds it in place before it is durable: it waits too.
-      this.placing.set(digest, placed);
-      try {
-        await placed;
-      } finally {
-        if (this.placing.get(digest) === placed) this.placing.delete(digest);
-      }
-      moved = true;
-    } else {
-      await this.placing.get(digest)?.catch(() => undefined);
-    }
-    await this.blobs.link(name, digest);
-    await this.removeLocked(name, id, moved);
-    return size;
-  }
-
-  private async digestOf(key: string, dataPath: string, size: number, algorithm: string): Promise<string> {
-    const state = this.hashes.get(key);
-    if (algorithm === 'sha256' && state && state.size === size) return `sha256:${state.hash.digest('hex')}`;
-    const hash = createHash(algorithm);
-    if (size > 0) await pipeline(this.driver.reader(dataPath), hash);
-    return `${algorithm}:${hash.digest('hex')}`;
-  }
-
-  async cancel(name: string, id: string): Promise<boolean> {
-    return this.lock.run(`${name}/${id}`, async () => {
-      if (this.unwritten.delete(`${name}/${id}`)) return true;
-      if ((await this.size(name, id)) === null) return false;
-      await this.removeLocked(name, id, false);
-      return true;
-    });
-  }
-
-  private async removeLocked(name: string, id: string, dataMoved: boolean): Promise<void> {
-    this.hashes.delete(`${name}/${id}`);
-    await this.driver.removeFolder(uploadDir(name, id), dataMoved ? ['startedat'] : ['data', 'startedat']);
-  }
-
-  async purge(maxAgeMs: number, repositories: string[]): Promise<number> {
-    let purged = 0;
-    const cutoff = Date.now() - maxAgeMs;
-    for (const [key, startedAt] of this.unwritten) {
-      if (startedAt >= cutoff) continue;
-      this.unwritten.delete(key);
-      purged++;
-    }
-    for await (const { name, id } of staleUploads(this.driver, maxAgeMs, repositories)) {
-      // a request on it is in flight (perhaps a client that stalled mid-body): waiting for it
-      // would hold up every session after it; the next run looks again
-      if (this.lock.busy(`${name}/${id}`)) continue;
-      await this.lock.run(`${name}/${id}`, () => this.removeLocked(name, id, false));
-      purged++;
-    }
-    return purged;
   }
 }
