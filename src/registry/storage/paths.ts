@@ -31,8 +31,9 @@ export function layersDir(name: string): string {
   return `${repoDir(name)}/_layers`;
 }
 
+// on every blob HEAD and GET: one template, no intermediate string
 export function layerLinkPath(name: string, digest: string): string {
-  return `${layersDir(name)}/${digestDir(digest)}/link`;
+  return `${repoDir(name)}/_layers/${digestDir(digest)}/link`;
 }
 
 export function revisionsDir(name: string): string {
