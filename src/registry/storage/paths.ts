@@ -65,7 +65,7 @@ export function uploadsDir(name: string): string {
 }
 
 export function uploadDir(name: string, id: string): string {
-  return `${uploadsDir(name)}/${id}`;
+  return `${repoDir(name)}/${UPLOADS}/${id}`;
 }
 
 export function uploadDataPath(name: string, id: string): string {
