@@ -24,7 +24,7 @@ import { DEFAULT_SETTINGS, type DeploySettings, type TlsMode } from '../settings
 import { readRegistryPayload } from '../version.js';
 import { cliVersion } from '../ops/version.js';
 import { Output, passwordLines, revealPassword } from './output.js';
-import { addHostOptions, connectHosts, hostLabels, isInteractive, readStdinPassword, readStdinSecret, type HostFlags } from './host-session.js';
+import { addHostOptions, checkStdinClaims, connectHosts, hostLabels, isInteractive, readStdinPassword, readStdinSecret, type HostFlags } from './host-session.js';
 import { runWizard } from './wizard.js';
 
 interface DeployFlags extends HostFlags {
@@ -160,7 +160,7 @@ async function runDeploy(targetArgs: string[], flags: DeployFlags): Promise<numb
   const file = flags.config ? await loadConfigFile(flags.config) : {};
   const entries = planHosts(targetArgs, file);
   if (entries.length === 0) throw new SettingsError('no target: give user@host (or a Host alias from ~/.ssh/config), or --config with a target or hosts');
-  if (flags.passwordStdin && flags.s3Credentials === '-') throw new SettingsError('--password-stdin and --s3-credentials - cannot both read stdin: give the credentials as a file');
+  checkStdinClaims(flags);
   const password = flags.passwordStdin ? await readStdinPassword() : undefined;
   const s3Credentials = flags.s3Credentials === undefined ? undefined : await readS3Credentials(flags.s3Credentials);
   // --tls custom's files are read before any host is contacted (the mode may also come from the host)
