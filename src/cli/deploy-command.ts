@@ -50,6 +50,8 @@ interface DeployFlags extends HostFlags {
   publishAddress?: string;
   storage?: string;
   s3Credentials?: string;
+  /** --send-images / --no-send-images: undefined when neither is given */
+  sendImages?: boolean;
 }
 
 function flagSettings(f: DeployFlags): PartialSettings {
@@ -80,6 +82,7 @@ function flagSettings(f: DeployFlags): PartialSettings {
     storage: f.storage,
     composeProject: f.composeProject,
     publishAddress: f.publishAddress,
+    sendImages: f.sendImages,
   };
   return checkPartial(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)), 'flags');
 }
@@ -108,6 +111,8 @@ export function deployCommand(): Command {
     .option('--s3-credentials <file>', 'the bucket\'s access_key_id = … / secret_access_key = … lines (- reads them from stdin); needed once')
     .option('--compose-project <name>', 'compose project name (default registry-setup); one per deployment on a machine')
     .option('--publish-address <addr>', 'publish the ports on this address only (default: all addresses)')
+    .option('--send-images', "send --node-image and --nginx-image from this machine's Docker to a host that lacks them (it cannot pull them)")
+    .option('--no-send-images', 'let the host pull the base images itself again (after --send-images)')
     .option('--dry-run', 'inspect the host and print the plan; change nothing');
   return addHostOptions(cmd).action(async (targets: string[], flags: DeployFlags) => {
     process.exitCode = await runDeploy(targets, flags);

@@ -38,6 +38,11 @@ export interface DeploySettings {
   composeProject?: string;
   /** publish nginx's ports on this address only (default: every address of the host) */
   publishAddress?: string;
+  /**
+   * The host cannot pull the base images (nodeImage, nginxImage): deploy sends them from this
+   * machine's Docker over the SSH connection when the host lacks them.
+   */
+  sendImages?: boolean;
 }
 
 /** The settings that may differ between the hosts of one deployment (everything else is shared). */
