@@ -56,7 +56,7 @@ export async function localImageSizes(images: readonly string[]): Promise<Map<st
   const sizes = new Map<string, number>();
   for (const image of images) {
     const r = await runLocal(imageInspectArgv(image));
-    if (r === 'missing') throw new SettingsError(`--send-images sends the base images from this machine's Docker, but there is no docker command here: install Docker here, or leave out --send-images`);
+    if (r === 'missing') throw new SettingsError(`--send-images sends the base images from this machine's Docker, but there is no docker command here: install Docker here, or pass --no-send-images to let the host pull them`);
     if (r.code !== 0) {
       if (/no such (image|object)/i.test(r.stderr)) throw new SettingsError(`--send-images: ${image} is not in this machine's Docker; pull it here first (docker pull ${image})`);
       throw new SettingsError(`--send-images: cannot ask this machine's Docker about ${image}: ${firstLine(r.stderr) || `exit code ${r.code}`}`);
@@ -93,14 +93,20 @@ export async function sendImage(exec: Executor, image: string, size: number, pro
   save.stdout.pipe(counted);
   try {
     const load = await exec.host.exec(LOAD_ARGV, { sudo: true, stdin: counted, allowFailure: true, timeoutMs: 2 * 60 * 60_000 });
-    // the host stopped reading (docker load failed): do not leave `docker save` blocked on its pipe
-    if (save.exitCode === null) save.kill();
+    // docker load failed: a failed `docker save` ends by itself (and is the cause to report); one
+    // still writing is blocked on a pipe nobody reads and is stopped
+    let stopped = false;
+    if (load.code !== 0) {
+      const timer = setTimeout(() => (stopped = save.kill()), 3_000);
+      await saved;
+      clearTimeout(timer);
+    }
     const savedCode = await saved;
-    if (savedCode !== 0) throw new Error(`--send-images: docker save ${image} failed on this machine: ${firstLine(saveErr) || `exit code ${savedCode}`}`);
-    if (load.code !== 0) throw new RemoteCommandError(`sudo docker load (${image}, ${formatBytes(sent)} sent)`, load.code, `${load.stdout}${load.stderr}`.trim().split('\n').slice(-20).join('\n'), exec.host.label);
+    if (savedCode !== 0 && !stopped) throw new Error(`--send-images: docker save ${image} failed on this machine: ${firstLine(saveErr) || `exit code ${savedCode}`}`);
+    if (load.code !== 0) throw new RemoteCommandError(`docker load of ${image} (${formatBytes(sent)} sent from here)`, load.code, `${load.stdout}${load.stderr}`.trim().split('\n').slice(-20).join('\n'), exec.host.label);
     return sent;
   } finally {
-    if (save.exitCode === null) save.kill();
+    if (save.exitCode === null && save.signalCode === null) save.kill();
   }
 }
 

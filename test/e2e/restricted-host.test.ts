@@ -71,6 +71,8 @@ describe('a restricted host: images sent from here, a sudo password from a file,
         'esac',
         `tar="${work}/$(printf %s "$image" | tr '/:' '__').tar"`,
         '[ -f "$tar" ] || { echo "Error response from daemon: No such image: $image" >&2; exit 1; }',
+        // an image whose save breaks off: a part of the tarball, then an error
+        '[ "$1" = save ] && case "$image" in *failing*) head -c 100000 "$tar"; echo "simulated: write error" >&2; exit 1 ;; esac',
         '[ "$1" = save ] && exec cat "$tar"',
         'stat -c %s "$tar"',
         '',
@@ -145,6 +147,22 @@ describe('a restricted host: images sent from here, a sudo password from a file,
       [['unchanged', 'the host has them']],
     );
     assert.equal(readFileSync(calls, 'utf8').split('\n').filter((l) => l.startsWith('save ')).length, 2, 'nothing was sent again');
+  });
+
+  it('a docker save that breaks off here, or a docker load that fails there, stops deploy with one line', async () => {
+    const failing = `rs-send-${tag}/failing:1`;
+    const garbage = `rs-send-${tag}/garbage:1`;
+    writeFileSync(path.join(work, tarName(failing)), readFileSync(path.join(work, tarName(nodeCopy))));
+    writeFileSync(path.join(work, tarName(garbage)), randomBytes(200_000));
+    const dir = path.join(work, 'failed-send');
+    let r = await cli(deployArgs({ '--dir': dir, '--node-image': failing, '--nginx-image': nginxCopy }, ['--send-images']));
+    assert.equal(r.exitCode, 1, context);
+    assert.match(errorLines(r).join('\n'), new RegExp(`^registry-setup: Send the base images from here: --send-images: docker save ${failing} failed on this machine: simulated: write error$`));
+    r = await cli(deployArgs({ '--dir': dir, '--node-image': garbage, '--nginx-image': nginxCopy }, ['--send-images']));
+    assert.equal(r.exitCode, 1, context);
+    assert.match(errorLines(r)[0]!, new RegExp(`^registry-setup: Send the base images from here: command on root@127\\.0\\.0\\.1:\\d+ exited with code 1: docker load of ${garbage.replace(/[./]/g, '\\$&')} \\([\\d.]+ \\w+ sent from here\\)`));
+    assert.ok(!(await hasImage(failing)) && !(await hasImage(garbage)));
+    assert.ok(!existsSync(path.join(dir, 'compose.yaml')), 'deploy stopped before writing the deployment');
   });
 
   it('day-2 commands without --dir find the deployment: the only one is used, several are listed', async () => {
