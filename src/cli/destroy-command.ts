@@ -3,7 +3,7 @@ import chalk from 'chalk';
 import { Command } from 'commander';
 import { formatBytes } from '../registry/format-bytes.js';
 import { addDeploymentOptions, openSessions, withLogHint, type DeploymentFlags, type HostSession } from '../ops/deployment.js';
-import { executeDestroy, planDestroy, type DestroyItem, type DestroyPlan } from '../ops/destroy.js';
+import { executeDestroy, firewallItems, planDestroy, type DestroyItem, type DestroyPlan } from '../ops/destroy.js';
 import { OpsError } from '../ops/errors.js';
 import { isInteractive } from './host-session.js';
 import { eachHost, Output } from './output.js';
@@ -82,6 +82,7 @@ function report(s: HostSession, r: { removed: DestroyItem[]; kept: DestroyItem[]
         ...plan.containers.map((c) => ({ path: `container ${c.service} (${c.id.slice(0, 12)})`, what: `${c.state} container` })),
         ...(r.purged && plan.image ? [{ path: `image ${plan.image}`, what: 'registry image' }] : []),
         ...plan.units.map((u) => ({ path: `systemd unit ${u}`, what: 'certificate renewal' })),
+        ...firewallItems(plan),
         ...r.removed,
       ]
     : r.removed;

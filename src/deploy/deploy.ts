@@ -9,7 +9,6 @@ import {
   SYSTEMD_DIR,
   SYSTEMD_PRESENT_ARGV,
   composeArgv,
-  dockerInstallSteps,
   enableTimerArgv,
   renewalFiles,
   renewalUnitName,
@@ -24,7 +23,6 @@ import {
   type FileSpec,
   type PreflightReport,
   type RenderedDeployment,
-  type Step,
 } from '../provision/index.js';
 import { HOST_LAYOUT, NGINX_UID, registryImageTag, storageForContainer, type NginxMode } from '../templates/render.js';
 import { acmeCaHostPath, directoryUrlOf, ensureCertificate, installedCertificate, syncCertificate } from './letsencrypt.js';
@@ -34,8 +32,11 @@ import { HtpasswdFile, generatePassword } from '../users/credentials.js';
 import { eachHost, type Output, type StepStatus } from '../cli/output.js';
 import { Executor, type FileChange } from './executor.js';
 import { checkDomainResolution, inspectHost } from './host-facts.js';
+import { ensureDocker } from './docker-install.js';
+import { openFirewall } from './firewall.js';
 import { containerFor, imageExists, listContainers, reloadNginx, stackRunning, waitHealthy, type ContainerState } from './stack.js';
 import { verifyDeployment } from './verify.js';
+import { baseImages, localImageSizes, sendBaseImages } from './send-images.js';
 
 /** One host of a deployment: its connection, its settings (shared ones identical on all) and its output. */
 export interface DeployTarget {
@@ -95,15 +96,6 @@ export function usableUploadSecret(raw: Buffer | null): string | undefined {
   return text !== undefined && UPLOAD_SECRET_RE.test(text) ? text : undefined;
 }
 
-/** Runs a provisioning step: `check` exit 0 skips it; in dry-run it is only reported. */
-async function runStep(exec: Executor, step: Step): Promise<StepStatus> {
-  if (step.check && (await exec.run(step.check, { allowFailure: true })).code === 0) return 'unchanged';
-  if (exec.dryRun) return 'planned';
-  if (step.files?.length) await exec.applyFiles(step.files);
-  for (const argv of step.commands) await exec.run(argv);
-  return 'done';
-}
-
 /** Everything deploy knows about one host while it runs. */
 class HostRun {
   readonly exec: Executor;
@@ -145,7 +137,7 @@ class HostRun {
     return this.changedFiles.some((c) => c.path === this.path(rel));
   }
 
-  async step(id: string, name: string, run: () => Promise<{ status: StepStatus; detail?: string }>): Promise<void> {
+  async step(id: string, name: string, run: (progress: (text: string) => void) => Promise<{ status: StepStatus; detail?: string }>): Promise<void> {
     const r = await this.output.step(id, name, run);
     this.result.steps.push({ id, status: r.status, detail: r.detail });
     if (r.status === 'done' || r.status === 'planned') this.result.changed = true;
@@ -182,6 +174,9 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
   const each = (fn: (r: HostRun, i: number) => Promise<void>) => eachHost(runs, (r) => r.label, fn);
   const done = (changed: boolean): StepStatus => (!changed ? 'unchanged' : dryRun ? 'planned' : 'done');
 
+  // --send-images: the images must be in this machine's Docker before anything on a host changes.
+  const imagesToSend = settings.sendImages ? await localImageSizes(baseImages(settings)) : undefined;
+
   // 1. Look at each host and install Docker where it is missing.
   await each(async (r) => {
     await r.step('preflight', 'Check the host', async () => {
@@ -194,17 +189,16 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
     if (r.dns.warning && (!several || !r.dns.resolves)) r.output.warn(r.dns.warning);
     r.compose = r.facts.docker.compose;
     await r.step('docker', 'Install Docker Engine and Compose', async () => {
-      if (r.compose && r.facts.docker.daemon) return { status: 'unchanged', detail: `Docker ${r.facts.docker.serverVersion}, compose ${r.compose}` };
-      if (!r.facts.os || !r.facts.arch) throw new Error('cannot install Docker: unknown OS or architecture');
-      let status: StepStatus = 'unchanged';
-      for (const s of dockerInstallSteps(r.facts.os, r.facts.arch)) {
-        const st = await runStep(r.exec, s);
-        if (st !== 'unchanged') status = st;
-      }
-      if (!dryRun) r.compose = 'v2';
-      return { status, detail: 'from the official Docker apt repository' };
+      const installed = await ensureDocker(r.exec, r.facts, r.settings.dockerSource, (w) => r.output.warn(w));
+      if (installed.compose) r.compose = installed.compose;
+      return { status: installed.status, detail: installed.detail };
     });
+    const ufw = r.facts.ufw;
+    if (ufw) await r.step('firewall', 'Open the ports in the firewall (ufw)', async () => openFirewall(r.exec, ufw, r.settings));
   });
+
+  // 1b. Base images the hosts cannot pull themselves, sent from here where they lack them.
+  if (imagesToSend) await each((r) => r.step('images', 'Send the base images from here', (progress) => sendBaseImages(r.exec, imagesToSend, progress)));
 
   // 2. What every host shares. Users: the first host that has an htpasswd file is the source; the
   // first user is added if missing, a password changed only when one is given.
@@ -285,7 +279,7 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
   if (settings.tls === 'self-signed') {
     // Made on the first host; the others get a copy (one certificate, whichever host a client reaches).
     await tlsStep(first, async () => {
-      const status = await runStep(first.exec, selfSignedTlsStep(first.settings));
+      const status = await first.exec.runStep(selfSignedTlsStep(first.settings));
       first.tlsChanged = status !== 'unchanged';
       return { status, detail: status === 'unchanged' ? 'valid for the domain' : 'new self-signed certificate' };
     });

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { ExecResult, RemoteHost } from '../remote/index.js';
 import {
+  aptFetchFailure,
   formatMode,
+  isAptUpdateArgv,
   installDirArgv,
   planDiff,
   type Argv,
@@ -11,7 +13,13 @@ import {
   type Probe,
   type ProbeId,
   type ProbeResult,
+  type Step,
 } from '../provision/index.js';
+
+/** A repository apt could not fetch: the message names it and apt's reason. */
+export class AptFetchError extends Error {
+  override name = 'AptFetchError';
+}
 
 export interface FileChange {
   path: string;
@@ -32,6 +40,28 @@ export class Executor {
     readonly host: RemoteHost,
     readonly dryRun: boolean,
   ) {}
+
+  /**
+   * Runs a provisioning step: `check` exit 0 skips it; in dry-run it is only reported. An
+   * `apt-get update` of a step with `aptRepository` fails with apt's reason when that repository
+   * could not be fetched (apt itself exits 0 then).
+   */
+  async runStep(step: Step): Promise<'unchanged' | 'planned' | 'done'> {
+    if (step.check && (await this.run(step.check, { allowFailure: true })).code === 0) return 'unchanged';
+    if (this.dryRun) return 'planned';
+    if (step.files?.length) await this.applyFiles(step.files);
+    for (const argv of step.commands) {
+      if (!step.aptRepository || !isAptUpdateArgv(argv)) {
+        await this.run(argv);
+        continue;
+      }
+      const r = await this.run(argv, { allowFailure: true });
+      const reason = aptFetchFailure(`${r.stdout}\n${r.stderr}`, step.aptRepository);
+      if (reason) throw new AptFetchError(`apt-get update could not fetch ${step.aptRepository}: ${reason}`);
+      if (r.code !== 0) await this.run(argv); // fails again, with the usual message and output tail
+    }
+    return 'done';
+  }
 
   run(argv: Argv, opts: { stdin?: string | Buffer; allowFailure?: boolean; timeoutMs?: number; secretValues?: string[] } = {}): Promise<ExecResult> {
     return this.host.exec(argv, { sudo: true, timeoutMs: 15 * 60_000, ...opts });

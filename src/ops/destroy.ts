@@ -4,7 +4,7 @@
 import { posix } from 'node:path';
 import type { Output } from '../cli/output.js';
 import { listContainers } from '../deploy/stack.js';
-import { composeDownArgv } from '../provision/index.js';
+import { composeDownArgv, ufwRemoveArgv, ufwRuleComment } from '../provision/index.js';
 import { renewalUnitName, SYSTEMD_DIR } from '../provision/renewal.js';
 import { HOST_LAYOUT, registryImageTag } from '../templates/render.js';
 import { detectCompose, NoDeploymentError, type HostSession } from './deployment.js';
@@ -64,6 +64,8 @@ export interface DestroyPlan {
   /** the registry image, when it exists (kept unless --purge) */
   image?: string;
   units: string[];
+  /** our ufw rules (`ufw status numbered` lines carrying the deployment's comment) */
+  firewallRules: string[];
   remove: DestroyItem[];
   keep: DestroyItem[];
 }
@@ -115,6 +117,7 @@ export async function planDestroy(s: HostSession, purge: boolean): Promise<Destr
     s.exec.run(['du', '-sb', '--', dataDir], { allowFailure: true, timeoutMs: 120_000 }),
     image ? s.exec.run(['docker', 'image', 'inspect', '--format', '{{.Id}}', image], { allowFailure: true }) : Promise.resolve({ code: 1 }),
   ]);
+  const firewallRules = await ourUfwRules(s);
   const containers = all.filter((c) => belongsTo(c.labels ?? {}, s.dir)).map((c) => ({ id: c.id, service: c.service, state: c.state }));
   const units: string[] = unitNames.filter((u) => present.has(posix.join(SYSTEMD_DIR, u)));
   for (const u of unitNames) if (listed.stdout.split('\n').some((l) => l.split(/\s+/)[0] === u) && !units.includes(u)) units.push(u);
@@ -152,9 +155,21 @@ export async function planDestroy(s: HostSession, purge: boolean): Promise<Destr
     composeFile: present.has(s.path(HOST_LAYOUT.compose)),
     image,
     units,
+    firewallRules,
     remove,
     keep,
   };
+}
+
+async function ourUfwRules(s: HostSession): Promise<string[]> {
+  const status = await s.exec.run(['sh', '-c', 'command -v ufw >/dev/null 2>&1 || exit 0; ufw status numbered; exit 0'], { allowFailure: true });
+  const comment = `# ${ufwRuleComment(s.project)}`;
+  return status.stdout.split('\n').filter((l) => l.trimEnd().endsWith(comment)).map((l) => l.replace(/^\[\s*\d+\]\s*/, '').replace(/\s+/g, ' ').trim());
+}
+
+/** How a ufw rule of ours is listed among what destroy removed. */
+export function firewallItems(plan: Pick<DestroyPlan, 'firewallRules'>): DestroyItem[] {
+  return plan.firewallRules.map((rule) => ({ path: `ufw rule ${rule}`, what: 'firewall rule' }));
 }
 
 /** A compose container of this install directory (compose records where its file was); unlabelled ones count. */
@@ -208,6 +223,12 @@ export async function executeDestroy(s: HostSession, plan: DestroyPlan, purge: b
     await exec.run(['systemctl', 'daemon-reload'], { allowFailure: true });
     for (const u of plan.units) removed.push({ path: `systemd unit ${u}`, what: 'certificate renewal' });
     return { status: 'done' as const, detail: plan.units.join(', ') };
+  });
+
+  if (plan.firewallRules.length) await output.step('firewall', 'Remove the firewall rules (ufw)', async () => {
+    await exec.run(ufwRemoveArgv(s.project));
+    removed.push(...firewallItems(plan));
+    return { status: 'done' as const, detail: `${plan.firewallRules.length} removed` };
   });
 
   await output.step('files', purge ? 'Delete the files, image data and certificates' : 'Delete the generated files', async () => {

@@ -2,6 +2,7 @@
 import { posix } from 'node:path';
 import { REGISTRY_UID, type DeploySettings } from '../settings/settings.js';
 import {
+  CONTAINER_PATHS,
   HOST_LAYOUT,
   buildCompose,
   buildDockerfile,
@@ -150,7 +151,7 @@ export function renderDeploymentFiles(settings: DeploySettings, opts: RenderDepl
     publishAddress: opts.publishAddress ?? settings.publishAddress,
     healthcheck: opts.healthcheck,
   });
-  const nginxConf = buildNginxConf({ mode: nginxMode, domain: settings.domain, httpsPort: settings.httpsPort });
+  const nginxConf = buildNginxConf({ mode: nginxMode, domain: settings.domain, httpsPort: settings.httpsPort, ...(settings.storage ? {} : { blobBytesDir: CONTAINER_PATHS.data }) });
 
   const files: FileSpec[] = [
     { path: at(HOST_LAYOUT.compose), content: compose, mode: 0o644 },

@@ -3,6 +3,7 @@ import { posix } from 'node:path';
 import { COMPOSE_PROJECT, CONTAINER_PATHS, HOST_LAYOUT } from '../templates/render.js';
 import type { Arch, Probe, ProbeId, ProbeResult, SupportedOs } from './preflight.js';
 import type { Argv, Step } from './step.js';
+export type { DockerSource } from '../settings/settings.js';
 
 // ---------------------------------------------------------------------------------------------
 // Detection
@@ -159,6 +160,7 @@ export function dockerInstallSteps(os: SupportedOs, arch: Arch): Step[] {
         aptGetArgv('update'),
       ],
       files: [{ path: DOCKER_SOURCES_LIST, content: sources, mode: 0o644 }],
+      aptRepository: repo,
       needsSudo: true,
     },
     {
@@ -238,4 +240,144 @@ export function nginxConfigTestArgv(target: ComposeTarget): Argv {
 /** Run the registry's own health check inside its container. */
 export function registryHealthcheckArgv(target: ComposeTarget): Argv {
   return composeArgv(target, 'exec', '-T', 'registry', 'node', CONTAINER_PATHS.registryBundle, 'healthcheck');
+}
+
+// ---------------------------------------------------------------------------------------------
+// apt's own report of a repository it could not fetch
+
+/** `apt-get update` argv (the step's commands compare against it to find the update). */
+export function isAptUpdateArgv(argv: Argv): boolean {
+  const at = argv.indexOf('apt-get');
+  return at >= 0 && argv[at + 1] === 'update';
+}
+
+/**
+ * Why apt could not fetch `repoUrl`, read from `apt-get update`'s output (stdout and stderr), or
+ * undefined when it was fetched. apt reports the same failure in several shapes:
+ *   Err:4 https://download.docker.com/linux/debian trixie InRelease
+ *     Could not resolve 'download.docker.com'
+ *   W: Failed to fetch https://download.docker.com/linux/debian/dists/trixie/InRelease  Could not resolve 'download.docker.com'
+ *   W: GPG error: https://download.docker.com/linux/debian trixie InRelease: The following signatures couldn't be verified …
+ *   E: The repository 'https://download.docker.com/linux/debian trixie Release' does not have a Release file.
+ */
+export function aptFetchFailure(output: string, repoUrl: string): string | undefined {
+  const lines = output.split(/\r?\n/);
+  const base = repoUrl.replace(/\/+$/, '');
+  const ours = (url: string) => url === base || url.startsWith(`${base}/`) || url.startsWith(`${base} `);
+  const reasons: string[] = [];
+  for (const [i, line] of lines.entries()) {
+    let m = /^W: Failed to fetch (\S+)\s+(.*)$/.exec(line);
+    if (m && ours(m[1]!) && m[2]!.trim()) reasons.push(m[2]!.trim());
+    m = /^W: GPG error: (\S+) [^:]*: (.*)$/.exec(line);
+    if (m && ours(m[1]!)) reasons.push(m[2]!.trim());
+    m = /^Err:\d+ (\S+)/.exec(line);
+    if (m && ours(m[1]!)) {
+      const next = lines[i + 1];
+      if (next && /^\s+\S/.test(next)) reasons.push(next.trim());
+    }
+    m = /^E: The repository '([^']+)' (.*)$/.exec(line);
+    if (m && ours(m[1]!)) reasons.push(`the repository ${m[2]!.trim().replace(/\.$/, '')}`);
+  }
+  // the most specific reason first: a network or signature error explains the "no Release file" after it
+  return reasons[0];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Where Docker comes from
+
+/**
+ * Whether Docker's repository has a suite for the release: prints the HTTP status of its Release
+ * file (curl, else wget; exit 127 when the host has neither). Read-only.
+ */
+export function dockerSuiteProbeArgv(os: Pick<SupportedOs, 'id' | 'codename'>): Argv {
+  if (!/^[a-z]+$/.test(os.codename)) throw new Error(`bad release codename "${os.codename}"`);
+  const url = `${dockerAptRepoUrl(os)}/dists/${os.codename}/Release`;
+  const script = [
+    'if command -v curl >/dev/null 2>&1; then exec curl -sS -o /dev/null -w "%{http_code}" --max-time 30 "$1"; fi',
+    'if command -v wget >/dev/null 2>&1; then wget -q --spider -T 30 "$1"; case $? in 0) echo 200;; 8) echo 404;; *) exit 2;; esac; exit 0; fi',
+    'exit 127',
+  ].join('\n');
+  return ['sh', '-c', script, 'sh', url];
+}
+
+export type SuiteProbe = { state: 'present' } | { state: 'absent'; status: string } | { state: 'unknown'; reason: string };
+
+export function parseSuiteProbe(result: { code: number | null; stdout: string; stderr?: string }): SuiteProbe {
+  if (result.code === 127) return { state: 'unknown', reason: 'the host has neither curl nor wget to ask it' };
+  const status = result.stdout.trim();
+  if (result.code === 0 && status === '200') return { state: 'present' };
+  // S3 behind download.docker.com answers 403 for a key that does not exist
+  if (result.code === 0 && (status === '404' || status === '403')) return { state: 'absent', status };
+  const why = result.stderr?.trim().split('\n').slice(-1)[0] || (status ? `HTTP ${status}` : `exit ${result.code}`);
+  return { state: 'unknown', reason: why };
+}
+
+/** The release's own Docker packages and their candidates, read-only. */
+export const DISTRIBUTION_DOCKER_PACKAGES = ['docker.io', 'docker-cli', 'docker-compose', 'docker-compose-v2'] as const;
+export function aptPolicyArgv(packages: readonly string[] = DISTRIBUTION_DOCKER_PACKAGES): Argv {
+  return ['apt-cache', 'policy', ...packages];
+}
+
+/** `apt-cache policy a b`: package → candidate version (undefined when apt has none). */
+export function parseAptPolicy(text: string): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  let current: string | undefined;
+  for (const line of text.split(/\r?\n/)) {
+    const head = /^(\S+):$/.exec(line);
+    if (head) {
+      current = head[1]!;
+      out[current] = undefined;
+      continue;
+    }
+    const cand = /^\s+Candidate:\s*(\S+)/.exec(line);
+    if (cand && current) out[current] = cand[1] === '(none)' ? undefined : cand[1];
+  }
+  return out;
+}
+
+/** `1:2.26.1-4` → 2 */
+function upstreamMajor(version: string): number {
+  const noEpoch = version.includes(':') ? version.slice(version.indexOf(':') + 1) : version;
+  return Number.parseInt(noEpoch, 10);
+}
+
+/**
+ * Which of the release's packages give Docker Engine, its CLI and Compose v2, or why they cannot.
+ * Ubuntu calls Compose v2 `docker-compose-v2`; Debian 13 ships it as `docker-compose` 2.x (Debian 12's
+ * `docker-compose` 1.29 is Compose v1, which registry-setup does not install).
+ */
+export function distributionDockerPackages(candidates: Readonly<Record<string, string | undefined>>, release: string): { packages: string[] } | { problem: string } {
+  if (!candidates['docker.io']) return { problem: `${release} has no docker.io package` };
+  const packages = ['docker.io'];
+  // Debian 13 split the CLI out of docker.io (only recommended there)
+  if (candidates['docker-cli']) packages.push('docker-cli');
+  const composeV1 = candidates['docker-compose'];
+  if (candidates['docker-compose-v2']) packages.push('docker-compose-v2');
+  else if (composeV1 && upstreamMajor(composeV1) >= 2) packages.push('docker-compose');
+  else {
+    return { problem: `${release} has no Compose v2 package${composeV1 ? ` (its docker-compose ${composeV1} is Compose v1)` : ''}` };
+  }
+  return { packages };
+}
+
+/**
+ * Steps that install the release's own Docker packages (`packages` from distributionDockerPackages,
+ * decided after an apt-get update). Docker's packages must not be there: apt would refuse the pair.
+ */
+export function distributionDockerInstallSteps(packages: readonly string[]): Step[] {
+  return [
+    {
+      id: 'docker-install',
+      name: `Install ${packages.join(', ')} from the distribution`,
+      check: packagesInstalledArgv(packages),
+      commands: [aptGetArgv('install', ...packages), ['systemctl', 'enable', '--now', 'docker.service']],
+      needsSudo: true,
+    },
+    {
+      id: 'docker-verify',
+      name: 'Check that Docker answers',
+      commands: [['docker', 'info', '--format', '{{.ServerVersion}}']],
+      needsSudo: true,
+    },
+  ];
 }

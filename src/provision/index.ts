@@ -2,6 +2,7 @@
 export * from './step.js';
 export * from './preflight.js';
 export * from './docker.js';
+export * from './firewall.js';
 export * from './tls.js';
 export * from './deployment.js';
 export * from './diff.js';

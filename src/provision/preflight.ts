@@ -3,6 +3,7 @@ import { formatBytes } from '../registry/format-bytes.js';
 import type { DeploySettings } from '../settings/settings.js';
 import { COMPOSE_PROJECT } from '../templates/render.js';
 import { dockerDetectCommands, parseDockerDetect, type DockerFacts } from './docker.js';
+import { parseUfwStatus, UFW_STATUS_ARGV, type UfwState } from './firewall.js';
 import { PreflightError, type Argv } from './step.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -22,18 +23,31 @@ export interface OsInfo {
 export interface SupportedOs extends OsInfo {
   id: 'ubuntu' | 'debian';
   codename: string;
+  /**
+   * false: a Debian or Ubuntu release this version does not know yet. It is deployed to only where
+   * Docker is already installed, or can come from Docker's repository or the distribution (checked
+   * on the host before anything changes).
+   */
+  known: boolean;
 }
 
-/** Releases we deploy to, with the codename Docker's apt repository files them under. */
-export const SUPPORTED_OS: readonly { id: 'ubuntu' | 'debian'; versionId: string; codename: string; name: string }[] = [
+/**
+ * Releases this version knows, with the codename Docker's apt repository files them under. The
+ * ones the test suite boots for real are listed in README ("Supported hosts").
+ */
+export const KNOWN_RELEASES: readonly { id: 'ubuntu' | 'debian'; versionId: string; codename: string; name: string }[] = [
   { id: 'ubuntu', versionId: '20.04', codename: 'focal', name: 'Ubuntu 20.04' },
   { id: 'ubuntu', versionId: '22.04', codename: 'jammy', name: 'Ubuntu 22.04' },
   { id: 'ubuntu', versionId: '24.04', codename: 'noble', name: 'Ubuntu 24.04' },
+  { id: 'ubuntu', versionId: '25.04', codename: 'plucky', name: 'Ubuntu 25.04' },
+  { id: 'ubuntu', versionId: '25.10', codename: 'questing', name: 'Ubuntu 25.10' },
+  { id: 'ubuntu', versionId: '26.04', codename: 'resolute', name: 'Ubuntu 26.04' },
   { id: 'debian', versionId: '11', codename: 'bullseye', name: 'Debian 11' },
   { id: 'debian', versionId: '12', codename: 'bookworm', name: 'Debian 12' },
+  { id: 'debian', versionId: '13', codename: 'trixie', name: 'Debian 13' },
 ];
 
-const SUPPORTED_LIST = 'Ubuntu 20.04, 22.04 and 24.04, Debian 11 and 12';
+const KNOWN_LIST = 'Debian 11-13 and Ubuntu 20.04-26.04';
 
 function unquote(raw: string): string {
   const v = raw.trim();
@@ -56,17 +70,31 @@ export function parseOsRelease(text: string): OsInfo {
   return { id, versionId, codename, prettyName };
 }
 
-/** Accepts the releases in SUPPORTED_OS; throws a PreflightError naming what was found otherwise. */
+/** A codename as it may stand in an apt suite and a URL. */
+const CODENAME_RE = /^[a-z]+$/;
+
+/**
+ * Debian and Ubuntu only. A known release gets its codename from the table when os-release lacks
+ * it; a release not in the table is accepted as `known: false` when it names its codename (Docker's
+ * repository and apt are organised by it); what that means for installing Docker is decided with
+ * facts from the host (src/deploy/docker-install.ts).
+ */
 export function checkSupportedOs(os: OsInfo): SupportedOs {
   const found = `${os.prettyName} (ID=${os.id || '?'}, VERSION_ID=${os.versionId || '?'})`;
   if (os.id !== 'ubuntu' && os.id !== 'debian') {
-    throw new PreflightError(`unsupported operating system: found ${found}; supported: ${SUPPORTED_LIST}`);
+    throw new PreflightError(`unsupported operating system: found ${found}; supported: ${KNOWN_LIST}, and newer Debian and Ubuntu releases where Docker can be installed`);
   }
-  const release = SUPPORTED_OS.find((r) => r.id === os.id && r.versionId === os.versionId);
-  if (!release) {
-    throw new PreflightError(`unsupported ${os.id === 'ubuntu' ? 'Ubuntu' : 'Debian'} release: found ${found}; supported: ${SUPPORTED_LIST}`);
+  const release = KNOWN_RELEASES.find((r) => r.id === os.id && r.versionId === os.versionId);
+  if (release) return { ...os, id: release.id, codename: os.codename || release.codename, known: true };
+  if (!CODENAME_RE.test(os.codename)) {
+    throw new PreflightError(`cannot tell which ${os.id === 'ubuntu' ? 'Ubuntu' : 'Debian'} release this is: found ${found} without a VERSION_CODENAME in /etc/os-release; supported: ${KNOWN_LIST}`);
   }
-  return { ...os, id: release.id, codename: os.codename || release.codename };
+  return { ...os, id: os.id, codename: os.codename, known: false };
+}
+
+/** The warning every command prints for a release this version does not know. */
+export function unknownReleaseWarning(os: SupportedOs, why: string): string {
+  return `${os.prettyName} is not among the releases registry-setup knows (${KNOWN_LIST}); going on because ${why}, but this release is untested`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -258,7 +286,8 @@ export type ProbeId =
   | 'docker-cli'
   | 'compose-v2'
   | 'compose-v1'
-  | 'docker-daemon';
+  | 'docker-daemon'
+  | 'ufw';
 
 export interface Probe {
   id: ProbeId;
@@ -284,6 +313,7 @@ export function preflightCommands(settings: Pick<DeploySettings, 'dir' | 'dataDi
     // -p needs root to name the processes of other users
     { id: 'ports', argv: LISTENING_PORTS_ARGV, needsSudo: true },
     { id: 'our-containers', argv: ourContainersArgv(project), needsSudo: true, mayFail: true },
+    { id: 'ufw', argv: UFW_STATUS_ARGV, needsSudo: true, mayFail: true },
     ...dockerDetectCommands(),
   ];
 }
@@ -293,6 +323,8 @@ export interface PreflightReport {
   arch?: Arch;
   disk: { dir?: DiskFree; data?: DiskFree };
   docker: DockerFacts;
+  /** undefined: no ufw on the host */
+  ufw?: UfwState;
   ports: PortCheck[];
   errors: string[];
   warnings: string[];
@@ -327,6 +359,8 @@ export function assessPreflight(
   };
 
   const report: PreflightReport = { disk: {}, docker: parseDockerDetect(results), ports: [], errors, warnings };
+  const ufw = results.ufw ? parseUfwStatus(results.ufw) : undefined;
+  if (ufw) report.ufw = ufw;
 
   const osText = required('os-release', 'operating system');
   if (osText !== undefined) report.os = attempt(() => checkSupportedOs(parseOsRelease(osText)));

@@ -39,6 +39,13 @@ export interface Step {
   commands: Argv[];
   files?: FileSpec[];
   needsSudo?: boolean;
+  /**
+   * The apt repository (URL) this step's `apt-get update` must fetch. apt-get update exits 0 when
+   * a repository cannot be fetched and the failure would only surface later as "no installation
+   * candidate"; the executor reads apt's output instead and stops with the URL and apt's reason
+   * (aptFetchFailure).
+   */
+  aptRepository?: string;
 }
 
 /** `0o640` → `"0640"`, as install/chmod take it. */

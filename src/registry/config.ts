@@ -34,6 +34,11 @@ export interface RegistryConfig {
   s3CredentialsFile?: string;
   /** Signs upload Locations so that replicas sharing it can continue each other's uploads. */
   uploadSecret?: string;
+  /**
+   * Behind nginx with a read-only copy of `dataDir`: blob GETs answer with `X-Accel-Redirect:
+   * <prefix>docker/registry/v2/blobs/…/data` and nginx sends the bytes (filesystem storage only).
+   */
+  accelRedirect?: string;
 }
 
 export const DEFAULT_CONFIG: RegistryConfig = {
@@ -72,6 +77,12 @@ function parseBool(text: string, what: string): boolean {
   throw new ConfigError(`${what}: "${text}" is not true or false`);
 }
 
+/** An nginx location prefix: `/name/`, nothing a header or a path could be bent with. */
+export function parseAccelPrefix(text: string, what: string): string {
+  if (!/^\/[A-Za-z0-9_-]+(?:\/[A-Za-z0-9_-]+)*\/$/.test(text)) throw new ConfigError(`${what}: ${JSON.stringify(text)} is not a location prefix like /_registry_blob_bytes/`);
+  return text;
+}
+
 export function parsePort(text: string, what: string): number {
   const port = Number(text);
   if (!/^\d+$/.test(text) || port > 65535) throw new ConfigError(`${what}: "${text}" is not a port number (0-65535)`);
@@ -108,6 +119,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<RegistryConfig> {
   if (env.REGISTRY_HTTP_SECRET) out.uploadSecret = env.REGISTRY_HTTP_SECRET;
   if (env.REGISTRY_HTTP_SECRETFILE) out.uploadSecret = readSecretFile(env.REGISTRY_HTTP_SECRETFILE, 'REGISTRY_HTTP_SECRETFILE');
   if (env.REGISTRY_UI_ENABLED) out.ui = parseBool(env.REGISTRY_UI_ENABLED, 'REGISTRY_UI_ENABLED');
+  if (env.REGISTRY_HTTP_ACCELREDIRECT) out.accelRedirect = parseAccelPrefix(env.REGISTRY_HTTP_ACCELREDIRECT, 'REGISTRY_HTTP_ACCELREDIRECT');
   const age = env.REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE;
   if (age) out.uploadMaxAgeMs = parseDuration(age, 'REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE');
   const interval = env.REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_INTERVAL;

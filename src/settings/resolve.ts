@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import YAML from 'yaml';
 import { parseStorageUrl } from '../registry/storage/s3/settings.js';
-import { DEFAULT_SETTINGS, HOST_KEYS, type DeploySettings, type HostEntry, type HostKey, type TlsMode } from './settings.js';
+import { DEFAULT_SETTINGS, DOCKER_SOURCES, HOST_KEYS, type DeploySettings, type HostEntry, type HostKey, type TlsMode } from './settings.js';
 
 export class SettingsError extends Error {}
 
@@ -15,13 +15,15 @@ const TLS_MODES: TlsMode[] = ['self-signed', 'custom', 'letsencrypt'];
 const KEYS: (keyof DeploySettings)[] = [
   'target', 'domain', 'email', 'user', 'tls', 'cert', 'key', 'httpPort', 'httpsPort', 'dir', 'dataDir',
   'nodeImage', 'nginxImage', 'acmeDirectory', 'staging', 'acmeCa', 'ui', 'storage', 'composeProject', 'publishAddress',
+  'dockerSource',
+  'sendImages',
 ];
 /** The settings every host of a deployment shares (taken from the first host when they disagree). */
 export const SHARED_KEYS = KEYS.filter((k) => !(HOST_KEYS as readonly string[]).includes(k));
 const PROJECT_RE = /^[a-z0-9][a-z0-9_-]*$/;
 const PUBLISH_RE = /^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\])$/;
 const NUMBER_KEYS = new Set<keyof DeploySettings>(['httpPort', 'httpsPort']);
-const BOOLEAN_KEYS = new Set<keyof DeploySettings>(['staging', 'ui']);
+const BOOLEAN_KEYS = new Set<keyof DeploySettings>(['staging', 'ui', 'sendImages']);
 
 const DOMAIN_RE = /^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$/i;
 const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
@@ -106,6 +108,7 @@ function checkValues(s: PartialSettings, name: (key: keyof DeploySettings) => st
     throw new SettingsError(`${name(key)}: ${problem}`);
   };
   if (s.tls !== undefined && !TLS_MODES.includes(s.tls)) fail('tls', `must be one of ${TLS_MODES.join(', ')}, not "${s.tls}"`);
+  if (s.dockerSource !== undefined && !DOCKER_SOURCES.includes(s.dockerSource)) fail('dockerSource', `must be one of ${DOCKER_SOURCES.join(', ')}, not "${s.dockerSource}"`);
   for (const [key, check] of [['domain', validateDomain], ['user', validateUser], ['email', validateEmail]] as const) {
     const value = s[key];
     if (value === undefined) continue;

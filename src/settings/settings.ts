@@ -1,4 +1,7 @@
 export type TlsMode = 'self-signed' | 'custom' | 'letsencrypt';
+/** Where Docker comes from on a host that lacks it: Docker's apt repository, or the release's own docker.io + Compose v2. */
+export type DockerSource = 'docker' | 'distribution';
+export const DOCKER_SOURCES: readonly DockerSource[] = ['docker', 'distribution'];
 
 /** Everything a deployment is made from. No secrets: passwords travel separately and never land here. */
 export interface DeploySettings {
@@ -38,6 +41,16 @@ export interface DeploySettings {
   composeProject?: string;
   /** publish nginx's ports on this address only (default: every address of the host) */
   publishAddress?: string;
+  /**
+   * where Docker is installed from when a host lacks it (default: Docker's repository; for a release
+   * this version does not know, the release's own packages when Docker's repository has no suite)
+   */
+  dockerSource?: DockerSource;
+  /**
+   * The host cannot pull the base images (nodeImage, nginxImage): deploy sends them from this
+   * machine's Docker over the SSH connection when the host lacks them.
+   */
+  sendImages?: boolean;
 }
 
 /** The settings that may differ between the hosts of one deployment (everything else is shared). */

@@ -212,8 +212,52 @@ export interface NginxConfOptions {
   httpsPort: number;
   /** Overrides of in-container paths and ports: only for testing the file with a host nginx. */
   paths?: Partial<{ tlsDir: string; webroot: string; tempDir: string }>;
-  listen?: Partial<{ http: number; https: number }>;
+  listen?: Partial<{ http: number; https: number; fallback: number }>;
   upstream?: Partial<{ host: string; port: number }>;
+  /**
+   * Where nginx finds the registry's data directory (read-only) to send blob bytes itself when the
+   * registry answers a blob GET with `X-Accel-Redirect` (filesystem storage only); absent: the
+   * registry sends them (a bucket).
+   */
+  blobBytesDir?: string;
+}
+
+/** The internal location the registry names in `X-Accel-Redirect` (REGISTRY_HTTP_ACCELREDIRECT). */
+export const BLOB_BYTES_LOCATION = '/_registry_blob_bytes/';
+/** nginx's own listener for the by-name fallback to the registry (inside the nginx container). */
+export const NGINX_FALLBACK_PORT = 8081;
+
+/**
+ * nginx sends a blob's bytes from disk with sendfile. The registry has decided everything first
+ * (authorisation, the repository link, a Range it cannot satisfy) and names the file, built from a
+ * verified digest only; `internal` keeps clients from naming files themselves. nginx carries
+ * Content-Type and Cache-Control over from the registry's answer by itself; Docker-Content-Digest
+ * and ETag are added (nginx's own ETag, from the file's time, is off).
+ */
+function blobBytesLocation(dir: string): string {
+  return [
+    '',
+    `        location ^~ ${BLOB_BYTES_LOCATION} {`,
+    '            internal;',
+    `            alias ${dir.replace(/\/+$/, '')}/;`,
+    '            sendfile on;',
+    '            tcp_nopush on;',
+    '            etag off;',
+    '            types { }',
+    '            default_type application/octet-stream;',
+    '            # a blob removed by garbage collection after the registry answered',
+    '            error_page 404 = @blob_unknown;',
+    '            add_header Docker-Distribution-Api-Version registry/2.0 always;',
+    '            add_header Docker-Content-Digest $upstream_http_docker_content_digest;',
+    '            add_header ETag $upstream_http_etag;',
+    '        }',
+    '',
+    '        location @blob_unknown {',
+    '            default_type application/json;',
+    '            add_header Docker-Distribution-Api-Version registry/2.0 always;',
+    '            return 404 \'{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]}\';',
+    '        }',
+  ].join('\n');
 }
 
 export function buildNginxConf(opts: NginxConfOptions): string {
@@ -230,6 +274,10 @@ export function buildNginxConf(opts: NginxConfOptions): string {
   const upstreamHost = opts.upstream?.host ?? 'registry';
   if (!DOMAIN_RE.test(upstreamHost)) throw new TemplateError(`nginx upstream host "${upstreamHost}" is not a host name`);
   const upstreamPort = validatePort(opts.upstream?.port ?? REGISTRY_PORT, 'upstream port');
+  const fallbackPort = validatePort(opts.listen?.fallback ?? NGINX_FALLBACK_PORT, 'nginx fallback listen port');
+  if (opts.blobBytesDir !== undefined && (!opts.blobBytesDir.startsWith('/') || /[\s;{}'"$]/.test(opts.blobBytesDir))) {
+    throw new TemplateError(`nginx blob directory "${opts.blobBytesDir}" must be an absolute path without spaces, quotes, ';', '{', '}' or '$'`);
+  }
 
   const servers: string[] = [];
   if (opts.mode === 'https') {
@@ -246,8 +294,7 @@ export function buildNginxConf(opts: NginxConfOptions): string {
         httpsListenPort,
         domain,
         tlsDir,
-        upstreamHost,
-        upstreamPort,
+        blobBytesLocation: opts.blobBytesDir === undefined ? '' : blobBytesLocation(opts.blobBytesDir),
       }),
     );
   } else if (opts.mode === 'http-only') {
@@ -268,6 +315,7 @@ export function buildNginxConf(opts: NginxConfOptions): string {
   }
   return renderTemplate('nginx.conf.tmpl', {
     tempDir,
+    upstream: opts.mode === 'https' ? `${renderTemplate('nginx-upstream.tmpl', { upstreamHost, upstreamPort, fallbackPort }).replace(/\n+$/, '')}\n` : '',
     servers: servers.map((s) => s.replace(/\n+$/, '')).join('\n\n'),
   });
 }
@@ -371,6 +419,8 @@ export function composeDocument(settings: ComposeSettings, opts: ComposeOptions)
     // Signed upload URLs: any host sharing the secret (and the bucket) continues an upload.
     REGISTRY_HTTP_SECRETFILE: CONTAINER_PATHS.uploadSecret,
     ...(settings.ui === false ? { REGISTRY_UI_ENABLED: 'false' } : {}),
+    // nginx sends blob bytes from its read-only mount of the data directory (see buildNginxConf)
+    ...(s3 ? {} : { REGISTRY_HTTP_ACCELREDIRECT: BLOB_BYTES_LOCATION }),
   };
   // With a bucket there is no data directory at all. Files read once at start may be mounted alone:
   // they change only with a recreated container (deploy recreates it when they do).
@@ -433,7 +483,11 @@ export function composeDocument(settings: ComposeSettings, opts: ComposeOptions)
           `./${HOST_LAYOUT.nginxDir}:${CONTAINER_PATHS.nginxConfDir}:ro`,
           `./${HOST_LAYOUT.tlsDir}:${CONTAINER_PATHS.tlsDir}:ro`,
           `./${HOST_LAYOUT.webroot}:${CONTAINER_PATHS.webroot}:ro`,
+          // read-only: nginx sends blob bytes the registry names (X-Accel-Redirect)
+          ...(s3 ? [] : [`${dataDir}:${CONTAINER_PATHS.data}:ro`]),
         ],
+        // the data directory is 0750 for the registry's uid and group
+        ...(s3 ? {} : { group_add: [String(REGISTRY_UID)] }),
         ports: [`${prefix}${httpPort}:${NGINX_HTTP_PORT}`, `${prefix}${httpsPort}:${NGINX_HTTPS_PORT}`],
         depends_on: ['registry'],
         restart: 'unless-stopped',

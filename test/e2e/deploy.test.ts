@@ -163,6 +163,42 @@ describe('deploy over SSH to this machine', { skip: sshdSkipReason() }, () => {
     }
   });
 
+  it('reaches a registry that Docker restarted on another address, without a reload of nginx', async () => {
+    const registry = (await execa('docker', ['ps', '-q', '--filter', `label=com.docker.compose.project=${bed.project}`, '--filter', 'label=com.docker.compose.service=registry'])).stdout.trim();
+    assert.ok(registry, 'the registry container runs');
+    const network = `${bed.project}_default`;
+    const address = async () => (await execa('docker', ['inspect', '--format', `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`, registry])).stdout.trim();
+    const before = await address();
+    // While the registry is stopped, another container takes its address (Docker hands out the lowest
+    // free one); it listens on nothing.
+    await execa('docker', ['stop', registry]);
+    const squatter = `rs-squat-${process.pid}`;
+    await execa('docker', ['run', '-d', '--name', squatter, '--network', network, bed.nodeImage, 'node', '-e', 'setTimeout(() => {}, 600000)']);
+    try {
+      await execa('docker', ['start', registry]);
+      const after = await address();
+      assert.notEqual(after, before, 'the registry came back on another address');
+      const client = new RegistryClient({ baseUrl: `https://localhost:${bed.httpsPort}`, user: 'admin', password: PASSWORD, ca: readFileSync(path.join(bed.installDir, 'tls/fullchain.pem')) });
+      const deadline = Date.now() + 90_000;
+      let last: unknown;
+      for (;;) {
+        try {
+          last = await client.ping();
+          if ((last as { authenticated: number }).authenticated === 200) break;
+        } catch (err) {
+          last = err;
+        }
+        if (Date.now() > deadline) {
+          const logs = await execa('docker-compose', ['-p', bed.project, '-f', path.join(bed.installDir, 'compose.yaml'), 'logs', '--tail', '30'], { reject: false });
+          assert.fail(`not reached within 90 s (last: ${String((last as Error)?.message ?? JSON.stringify(last))}):\n${logs.stdout}\n${logs.stderr}`);
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    } finally {
+      await execa('docker', ['rm', '-f', squatter], { reject: false });
+    }
+  });
+
   it('refuses a changed host key with a message that says how to fix it', async () => {
     const knownHosts = path.join(bed.home, '.ssh/known_hosts');
     const original = readFileSync(knownHosts, 'utf8');

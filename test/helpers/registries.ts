@@ -44,7 +44,7 @@ async function dataDirFor(opts: RegistryOptions): Promise<{ dir: string; owned: 
   return { dir: await makeTempDir('rs-data-'), owned: true };
 }
 
-export async function startOurRegistry(opts: RegistryOptions & { extraArgs?: readonly string[] } = {}): Promise<RunningRegistry> {
+export async function startOurRegistry(opts: RegistryOptions & { extraArgs?: readonly string[]; env?: Record<string, string> } = {}): Promise<RunningRegistry> {
   if (!existsSync(ourRegistryBundle)) {
     throw new Error(`${ourRegistryBundle} is missing: run \`npm run build\` first`);
   }
@@ -53,7 +53,7 @@ export async function startOurRegistry(opts: RegistryOptions & { extraArgs?: rea
   if (opts.htpasswd) args.push('--htpasswd', opts.htpasswd);
   if (opts.realm) args.push('--realm', opts.realm);
   args.push(...(opts.extraArgs ?? []));
-  const proc = startProcess(process.execPath, args, { name: 'our registry', cwd: repoRoot });
+  const proc = startProcess(process.execPath, args, { name: 'our registry', cwd: repoRoot, ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}) });
   let port: number;
   try {
     const m = await proc.waitForLine(/^registry listening on http:\/\/127\.0\.0\.1:(\d+)/, START_TIMEOUT_MS);

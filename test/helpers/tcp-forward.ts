@@ -6,12 +6,16 @@ import net from 'node:net';
 export interface Forwarder {
   host: string;
   port: number;
+  /** connections accepted so far */
+  readonly accepted: number;
   close(): Promise<void>;
 }
 
 export async function forwardTcp(listenHost: string, target: { host: string; port: number }): Promise<Forwarder> {
   const sockets = new Set<net.Socket>();
+  let accepted = 0;
   const server = net.createServer((client) => {
+    accepted += 1;
     const upstream = net.connect(target.port, target.host);
     for (const s of [client, upstream]) {
       sockets.add(s);
@@ -28,6 +32,9 @@ export async function forwardTcp(listenHost: string, target: { host: string; por
   return {
     host: listenHost,
     port: (server.address() as net.AddressInfo).port,
+    get accepted() {
+      return accepted;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

@@ -7,6 +7,7 @@ import {
   checkDiskSpace,
   checkPort,
   checkSupportedOs,
+  unknownReleaseWarning,
   diskFreeArgv,
   ourContainersArgv,
   parseDfPk,
@@ -72,41 +73,53 @@ describe('os-release', () => {
     assert.deepEqual(parseOsRelease('# comment\nID="ubu\\"ntu"\r\nVERSION_ID=1\n'), { id: 'ubu"ntu', versionId: '1', codename: '', prettyName: 'ubu"ntu' });
   });
 
-  test('accepts Ubuntu 20.04/22.04/24.04 and Debian 11/12', () => {
+  test('knows Debian 11-13 and Ubuntu 20.04-26.04', () => {
     for (const [id, versionId, codename] of [
       ['ubuntu', '20.04', 'focal'],
       ['ubuntu', '22.04', 'jammy'],
       ['ubuntu', '24.04', 'noble'],
+      ['ubuntu', '26.04', 'resolute'],
       ['debian', '11', 'bullseye'],
       ['debian', '12', 'bookworm'],
+      ['debian', '13', 'trixie'],
     ] as const) {
       const os = checkSupportedOs({ id, versionId, codename, prettyName: `${id} ${versionId}` });
       assert.equal(os.codename, codename);
+      assert.equal(os.known, true, `${id} ${versionId}`);
     }
     assert.equal(checkSupportedOs(parseOsRelease(DEBIAN_12)).codename, 'bookworm');
+    assert.equal(checkSupportedOs({ id: 'debian', versionId: '13', codename: '', prettyName: 'Debian 13' }).codename, 'trixie');
+  });
+
+  test('a Debian or Ubuntu release it does not know passes as unknown when it names its codename', () => {
+    const sid = checkSupportedOs(parseOsRelease(DEBIAN_SID));
+    assert.deepEqual([sid.id, sid.codename, sid.known], ['debian', 'trixie', false]);
+    const future = checkSupportedOs(parseOsRelease(UBUNTU_2204.replace(/22\.04/g, '28.04').replace(/jammy/g, 'zesty')));
+    assert.deepEqual([future.id, future.codename, future.known], ['ubuntu', 'zesty', false]);
+    assert.match(unknownReleaseWarning(future, "Docker's repository has a suite for zesty"), /Ubuntu 28\.04\.4 LTS is not among the releases registry-setup knows \(Debian 11-13 and Ubuntu 20\.04-26\.04\); going on because Docker's repository has a suite for zesty, but this release is untested/);
   });
 
   test('fills in a missing codename from the release table', () => {
     assert.equal(checkSupportedOs(parseOsRelease(UBUNTU_2004_NO_CODENAME)).codename, 'focal');
   });
 
-  test('refuses other systems and releases, naming what was found and what is supported', () => {
+  test('refuses other systems, and releases without a codename, naming what was found and what is supported', () => {
     const cases: Array<[string, RegExp]> = [
       [CENTOS, /unsupported operating system: found CentOS Stream 9 \(ID=centos, VERSION_ID=9\)/],
-      [DEBIAN_SID, /unsupported Debian release: found Debian GNU\/Linux trixie\/sid \(ID=debian, VERSION_ID=\?\)/],
+      [DEBIAN_SID.replace(/VERSION_CODENAME=.*\n/, ''), /cannot tell which Debian release this is: found Debian GNU\/Linux trixie\/sid \(ID=debian, VERSION_ID=\?\) without a VERSION_CODENAME/],
       [MINT, /found Linux Mint 21\.3 \(ID=linuxmint/],
-      [UBUNTU_2204.replace(/22\.04/g, '23.10'), /unsupported Ubuntu release: found Ubuntu 23\.10\.4 LTS/],
       ['', /found an unknown system/],
     ];
     for (const [text, re] of cases) {
       assert.throws(() => checkSupportedOs(parseOsRelease(text)), (e: unknown) => {
         assert.ok(e instanceof PreflightError);
         assert.match(e.message, re);
-        assert.match(e.message, /supported: Ubuntu 20\.04, 22\.04 and 24\.04, Debian 11 and 12/);
+        assert.match(e.message, /supported: Debian 11-13 and Ubuntu 20\.04-26\.04/);
         return true;
       });
     }
   });
+
 });
 
 describe('uname -m', () => {
@@ -234,7 +247,7 @@ describe('assessPreflight', () => {
 
   test('lists every probe with its argv', () => {
     const probes = preflightCommands(settings);
-    assert.deepEqual(probes.map((p) => p.id), ['os-release', 'arch', 'disk-dir', 'disk-data', 'ports', 'our-containers', 'docker-cli', 'compose-v2', 'compose-v1', 'docker-daemon']);
+    assert.deepEqual(probes.map((p) => p.id), ['os-release', 'arch', 'disk-dir', 'disk-data', 'ports', 'our-containers', 'ufw', 'docker-cli', 'compose-v2', 'compose-v1', 'docker-daemon']);
     assert.deepEqual(probes[0]!.argv, ['cat', '/etc/os-release']);
     assert.deepEqual(probes[1]!.argv, ['uname', '-m']);
     assert.deepEqual(probes[4]!.argv, ['ss', '-ltnpH']);

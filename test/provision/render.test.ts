@@ -99,8 +99,18 @@ describe('nginx.conf', () => {
       'proxy_hide_header Docker-Distribution-Api-Version;',
       'add_header Docker-Distribution-Api-Version registry/2.0 always;',
       'resolver 127.0.0.11 valid=10s ipv6=off;',
-      'set $upstream http://registry:5000;',
-      'proxy_pass $upstream;',
+      // kept-alive connections to the registry; the by-name lookup as the backup
+      'upstream registry_upstream {',
+      'server registry:5000 max_fails=1 fail_timeout=10s;',
+      'server 127.0.0.1:8081 backup;',
+      'keepalive 32;',
+      'proxy_pass http://registry_upstream;',
+      'listen 127.0.0.1:8081;',
+      'set $registry_by_name http://registry:5000;',
+      'proxy_pass $registry_by_name;',
+      'proxy_set_header X-Forwarded-Proto $http_x_forwarded_proto;',
+      'proxy_buffer_size 64k;',
+      'client_body_buffer_size 256k;',
       'root /var/www/acme;',
       'location ^~ /.well-known/acme-challenge/ {',
       'return 301 https://$host$request_uri;',
@@ -110,6 +120,16 @@ describe('nginx.conf', () => {
     assert.doesNotMatch(code(conf), /http2/);
     assert.doesNotMatch(code(conf), /^\s*user\s/m, 'no user directive: nginx does not run as root');
     assert.doesNotMatch(conf, /\{\{|\}\}/);
+    assert.doesNotMatch(conf, /_registry_blob_bytes/, 'no blob location unless nginx has the data directory');
+  });
+
+  test('with the data directory: an internal location sends blob bytes the registry names', () => {
+    const conf = buildNginxConf({ mode: 'https', ...base, blobBytesDir: '/var/lib/registry' });
+    const block = conf.slice(conf.indexOf('location ^~ /_registry_blob_bytes/ {'));
+    for (const line of ['internal;', 'alias /var/lib/registry/;', 'sendfile on;', 'etag off;', 'add_header Docker-Content-Digest $upstream_http_docker_content_digest;', 'add_header ETag $upstream_http_etag;', 'error_page 404 = @blob_unknown;']) {
+      assert.ok(block.split('\n').some((l) => l.trim() === line), `missing: ${line}\n${block}`);
+    }
+    assert.throws(() => buildNginxConf({ mode: 'https', ...base, blobBytesDir: 'relative' }), /absolute path/);
   });
 
   test('the redirect carries the public https port when it is not 443', () => {
@@ -138,7 +158,8 @@ describe('nginx.conf', () => {
       await mkdir(join(dir, 'webroot'));
       await mkdir(join(dir, 'temp'));
       await throwawayCert(join(dir, 'tls'), base.domain);
-      const conf = buildNginxConf({ mode, ...base, paths: { tlsDir: join(dir, 'tls'), webroot: join(dir, 'webroot'), tempDir: join(dir, 'temp') } });
+      // the registry's name is looked up when nginx loads the file: here it is this machine
+      const conf = buildNginxConf({ mode, ...base, paths: { tlsDir: join(dir, 'tls'), webroot: join(dir, 'webroot'), tempDir: join(dir, 'temp') }, upstream: { host: '127.0.0.1' }, blobBytesDir: dir });
       await writeFile(join(dir, 'nginx.conf'), conf);
       // stdout to a file: nginx opens /dev/stdout for the access log, which fails on the socket node gives it
       const r = await run('sh', ['-c', 'exec /usr/sbin/nginx -t -c "$1" >"$2"', 'sh', join(dir, 'nginx.conf'), join(dir, 'stdout')], { allowFailure: true });
@@ -158,12 +179,12 @@ describe('nginx.conf', () => {
         await throwawayCert(join(dir, 'tls'), base.domain);
         await chown(join(dir, 'tls', 'privkey.pem'), 101, 101);
         await chmod(join(dir, 'tls', 'privkey.pem'), 0o600);
-        await writeFile(join(dir, 'nginx', 'nginx.conf'), buildNginxConf({ mode, ...base }), { mode: 0o644 });
+        await writeFile(join(dir, 'nginx', 'nginx.conf'), buildNginxConf({ mode, ...base, blobBytesDir: CONTAINER_PATHS.data }), { mode: 0o644 });
         const r = await run(
           'docker',
           [
             'run', '--rm', '--read-only', '--user', '101:101', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges:true',
-            '--tmpfs', '/tmp:size=64m,mode=1777', '--network', 'none',
+            '--tmpfs', '/tmp:size=64m,mode=1777', '--network', 'none', '--add-host', 'registry:127.0.0.1',
             '-v', `${join(dir, 'nginx')}:${CONTAINER_PATHS.nginxConfDir}:ro`,
             '-v', `${join(dir, 'tls')}:${CONTAINER_PATHS.tlsDir}:ro`,
             '-v', `${join(dir, 'webroot')}:${CONTAINER_PATHS.webroot}:ro`,
@@ -199,6 +220,7 @@ describe('compose.yaml', () => {
       REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: '/var/lib/registry',
       REGISTRY_STORAGE_DELETE_ENABLED: 'true',
       REGISTRY_HTTP_SECRETFILE: '/etc/registry-setup/upload-secret',
+      REGISTRY_HTTP_ACCELREDIRECT: '/_registry_blob_bytes/',
       REGISTRY_AUTH: 'htpasswd',
       REGISTRY_AUTH_HTPASSWD_PATH: '/etc/registry-setup/auth/htpasswd',
       REGISTRY_AUTH_HTPASSWD_REALM: 'Registry Realm',
@@ -217,7 +239,9 @@ describe('compose.yaml', () => {
     assert.equal(nginx.read_only, true);
     assert.deepEqual(nginx.cap_drop, ['ALL']);
     assert.deepEqual(nginx.command, ['nginx', '-c', '/etc/registry-setup/nginx/nginx.conf', '-g', 'daemon off;']);
-    assert.deepEqual(nginx.volumes, ['./nginx:/etc/registry-setup/nginx:ro', './tls:/etc/registry-setup/tls:ro', './webroot:/var/www/acme:ro']);
+    // the data directory read-only, for the blob bytes nginx sends itself; its group for the 0750 directory
+    assert.deepEqual(nginx.volumes, ['./nginx:/etc/registry-setup/nginx:ro', './tls:/etc/registry-setup/tls:ro', './webroot:/var/www/acme:ro', '/srv/registry-data:/var/lib/registry:ro']);
+    assert.deepEqual(nginx.group_add, ['1000']);
     assert.deepEqual(nginx.ports, ['80:8080', '443:8443']);
     assert.deepEqual(nginx.depends_on, ['registry']);
     assert.equal(nginx.restart, 'unless-stopped');
@@ -252,13 +276,13 @@ describe('compose.yaml', () => {
     assert.doesNotMatch(text, /&a\d|\*a\d/, 'no YAML anchors');
   });
 
-  test('with a bucket: the storage URL, read-only credentials and secret, no data directory; nginx unchanged', () => {
+  test('with a bucket: the storage URL, read-only credentials and secret, no data directory, in nginx neither', () => {
     const storage = 's3://images/team?endpoint=https://s3.internal:9000&ca=/home/me/s3-ca.pem&region=eu-1';
     const text = buildCompose({ ...composeSettings, storage, composeProject: 'rs-a' }, { version: '1.2.3', auth: true });
     const doc = parse(text);
     const { registry, nginx } = doc.services;
     const filesystem = parse(buildCompose(composeSettings, { version: '1.2.3', auth: true })).services;
-    const { REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: _data, ...sameEnv } = filesystem.registry.environment;
+    const { REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: _data, REGISTRY_HTTP_ACCELREDIRECT: _accel, ...sameEnv } = filesystem.registry.environment;
     assert.deepEqual(registry.environment, {
       ...sameEnv,
       REGISTRY_STORAGE_URL: 's3://images/team?endpoint=https://s3.internal:9000&ca=/etc/registry-setup/s3-ca.pem&region=eu-1',
@@ -274,7 +298,10 @@ describe('compose.yaml', () => {
     // everything else as without a bucket: non-root, read-only, no capabilities, only nginx publishes
     const rest = (svc: Record<string, unknown>) => ({ ...svc, environment: undefined, volumes: undefined });
     assert.deepEqual(rest(registry), rest(filesystem.registry));
-    assert.deepEqual(nginx, filesystem.nginx);
+    // nginx: the same, but without the data directory (the registry sends blob bytes from the bucket)
+    const { volumes: fsVolumes, group_add: _group, ...fsNginx } = filesystem.nginx;
+    assert.deepEqual({ ...nginx, volumes: undefined }, { ...fsNginx, volumes: undefined });
+    assert.deepEqual(nginx.volumes, fsVolumes.filter((v: string) => !v.startsWith('/srv/registry-data:')));
     assert.equal(doc['x-registry-setup'].project, 'rs-a');
     assert.match(text, /^# Run compose with the project name: -p rs-a$/m);
     // without ca= the URL passes through untouched, and there is no CA mount
@@ -310,7 +337,7 @@ describe('compose.yaml', () => {
       assert.equal(r.code, 0, `docker-compose config failed:\n${r.stderr}`);
       assert.equal(r.stderr.trim(), '', 'no warnings');
       const resolved = parse(r.stdout);
-      assert.deepEqual(resolved.services.nginx.volumes.map((v: string) => v.split(':')[0]), ['nginx', 'tls', 'webroot'].map((d) => join(dir, d)));
+      assert.deepEqual(resolved.services.nginx.volumes.map((v: string) => v.split(':')[0]), [...['nginx', 'tls', 'webroot'].map((d) => join(dir, d)), ...(storage ? [] : [composeSettings.dataDir])]);
       // v1 prints ports as `{published, target}` or as `addr:published:target/tcp`
       const ports = JSON.stringify(resolved.services.nginx.ports);
       for (const re of auth ? [/"published":80,"target":8080/, /"published":443,"target":8443/] : [/"127\.0\.0\.1:80:8080\/tcp"/, /"127\.0\.0\.1:443:8443\/tcp"/]) assert.match(ports, re);

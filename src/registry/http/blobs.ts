@@ -1,4 +1,5 @@
 import { RegistryError } from '../errors.js';
+import { blobDataPath, STORAGE_ROOT } from '../storage/paths.js';
 import { send } from './respond.js';
 import { requireDeletable, requireDigest, type Ctx } from './context.js';
 
@@ -45,6 +46,13 @@ export async function getBlob(ctx: Ctx): Promise<void> {
   const length = range ? range.end - range.start + 1 : size;
   if (ctx.req.method === 'HEAD' || length === 0) {
     send(ctx.res, 200, { ...headers, 'Content-Length': size });
+    return;
+  }
+  const accel = ctx.registry.config.accelRedirect;
+  if (accel && !ctx.registry.config.s3) {
+    // nginx sends the bytes from its read-only mount (sendfile; it answers the Range itself). The
+    // path comes from the digest checked above, never from the request.
+    send(ctx.res, 200, { ...headers, 'X-Accel-Redirect': `${accel}${STORAGE_ROOT}/${blobDataPath(digest)}` });
     return;
   }
   const redirect = await ctx.registry.blobs.redirectUrl(digest);
