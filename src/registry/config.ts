@@ -14,6 +14,8 @@ export interface RegistryConfig {
   accessFile?: string;
   /** CI tokens (hashed secrets, scopes, expiry) accepted as passwords. */
   tokensFile?: string;
+  /** Where the registry records when each CI token last signed in (for `tokens list`). */
+  tokensUsageFile?: string;
   realm: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -107,6 +109,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<RegistryConfig> {
   if (env.REGISTRY_AUTH_HTPASSWD_PATH) out.htpasswd = env.REGISTRY_AUTH_HTPASSWD_PATH;
   if (env.REGISTRY_AUTH_ACCESS_PATH) out.accessFile = env.REGISTRY_AUTH_ACCESS_PATH;
   if (env.REGISTRY_AUTH_TOKENS_PATH) out.tokensFile = env.REGISTRY_AUTH_TOKENS_PATH;
+  if (env.REGISTRY_AUTH_TOKENS_USAGEPATH) out.tokensUsageFile = env.REGISTRY_AUTH_TOKENS_USAGEPATH;
   if (env.REGISTRY_AUTH_HTPASSWD_REALM) out.realm = env.REGISTRY_AUTH_HTPASSWD_REALM;
   if (env.REGISTRY_STORAGE_DELETE_ENABLED) out.deleteEnabled = parseBool(env.REGISTRY_STORAGE_DELETE_ENABLED, 'REGISTRY_STORAGE_DELETE_ENABLED');
   if (env.REGISTRY_HTTP_TLS_CERTIFICATE) out.tlsCert = env.REGISTRY_HTTP_TLS_CERTIFICATE;
@@ -145,6 +148,7 @@ export function validateConfig(config: RegistryConfig): RegistryConfig {
     throw new ConfigError('--access needs --htpasswd: the policy names users, and without a user file every request would be anonymous');
   }
   if (config.tokensFile && !config.htpasswd) throw new ConfigError('--tokens needs --htpasswd: tokens sign in next to the users of the htpasswd file');
+  if (config.tokensUsageFile && !config.tokensFile) throw new ConfigError('--tokens-usage needs --tokens: it records when each CI token last signed in');
   if (config.uploadPurgeIntervalMs <= 0) throw new ConfigError('the upload purge interval must be positive');
   return config;
 }

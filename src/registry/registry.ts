@@ -3,6 +3,7 @@ import type { HtpasswdAuth } from './auth/htpasswd.js';
 import type { AccessPolicy } from './auth/access-policy.js';
 import { TokenSigner } from './auth/bearer-token.js';
 import type { CiTokens } from './auth/ci-tokens.js';
+import type { TokenUsage } from './auth/token-usage.js';
 import type { StorageDriver } from './storage/driver.js';
 import { BlobStore } from './storage/blob-store.js';
 import type { UploadSessions } from './storage/upload-sessions.js';
@@ -28,6 +29,8 @@ export class Registry {
     readonly access?: { readonly value: AccessPolicy },
     /** CI tokens in force now (they follow their file); absent without `--tokens`. */
     readonly ciTokens?: { readonly value: CiTokens },
+    /** When each CI token last signed in; absent without `--tokens-usage`. */
+    readonly tokenUsage?: TokenUsage,
   ) {
     this.bearer = new TokenSigner(config.uploadSecret);
     this.blobs = new BlobStore(driver);

@@ -13,6 +13,7 @@ interface ServeFlags {
   htpasswd?: string;
   access?: string;
   tokens?: string;
+  tokensUsage?: string;
   realm?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -49,6 +50,7 @@ export function configFromFlags(flags: ServeFlags, env: NodeJS.ProcessEnv): Regi
     if (!flags.tokens.trim()) throw new ConfigError('--tokens is empty: give the CI tokens file');
     config.tokensFile = flags.tokens;
   }
+  if (flags.tokensUsage !== undefined) config.tokensUsageFile = flags.tokensUsage;
   if (flags.realm !== undefined) config.realm = flags.realm;
   if (flags.tlsCert !== undefined) config.tlsCert = flags.tlsCert;
   if (flags.tlsKey !== undefined) config.tlsKey = flags.tlsKey;
@@ -89,6 +91,7 @@ export function serveCommand(): Command {
     .option('--htpasswd <file>', 'require these users (bcrypt htpasswd file; re-read when it changes)')
     .option('--access <file>', 'who may do what: repository globs, users, groups, actions (zot accessControl YAML; re-read when it changes)')
     .option('--tokens <file>', 'CI tokens: hashed secrets with repository scopes and expiry, used as passwords (re-read when it changes)')
+    .option('--tokens-usage <file>', 'record in this JSON file when each CI token last signed in (written every minute)')
     .option('--realm <name>', `realm shown to clients (default "${DEFAULT_CONFIG.realm}")`)
     .option('--tls-cert <file>', 'serve HTTPS with this certificate chain (PEM)')
     .option('--tls-key <file>', 'private key for --tls-cert (PEM)')

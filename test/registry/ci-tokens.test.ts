@@ -4,7 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import bcrypt from 'bcryptjs';
@@ -164,6 +164,46 @@ describe('serve --tokens without --access', () => {
       assert.equal((await reader.fetch('/v2/app/web/blobs/uploads/', { method: 'POST' })).status, 403);
     } finally {
       await reg.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('serve --tokens-usage', () => {
+  it('records when each token last signed in, written at shutdown, kept across restarts', async () => {
+    assert.throws(() => configFromFlags({ htpasswd: 'h', tokensUsage: 'u.json' }, {}), (e: Error) => e instanceof ConfigError && /--tokens-usage needs --tokens/.test(e.message));
+    assert.equal(configFromFlags({ htpasswd: 'h', tokens: 't' }, { REGISTRY_AUTH_TOKENS_USAGEPATH: '/state/u.json' }).tokensUsageFile, '/state/u.json');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'rs-tokens-usage-'));
+    const used = `rst_${randomBytes(32).toString('base64url')}`;
+    const unused = `rst_${randomBytes(32).toString('base64url')}`;
+    writeFileSync(path.join(dir, 'htpasswd'), `alice:${bcrypt.hashSync('alice-pw', 5)}\n`);
+    writeFileSync(
+      path.join(dir, 'tokens.yaml'),
+      tokensYaml([
+        { name: 'used', secret: used, repositories: ['**'], actions: ['read'] },
+        { name: 'unused', secret: unused, repositories: ['**'], actions: ['read'] },
+      ]),
+    );
+    const usageFile = path.join(dir, 'state', 'tokens-used.json');
+    mkdirSync(path.dirname(usageFile));
+    const settings = { htpasswd: path.join(dir, 'htpasswd'), tokensFile: path.join(dir, 'tokens.yaml'), tokensUsageFile: usageFile, dataDir: path.join(dir, 'data') };
+    try {
+      const before = Date.now();
+      let reg = await startTestRegistry(settings);
+      assert.equal((await reg.fetch('/v2/', { headers: basic('used', used) })).status, 200);
+      assert.equal((await reg.fetch('/v2/', { headers: basic('alice', 'alice-pw') })).status, 200);
+      await reg.close();
+      const first = JSON.parse(readFileSync(usageFile, 'utf8')) as Record<string, string>;
+      assert.deepEqual(Object.keys(first), ['used'], 'only tokens that signed in, no htpasswd users');
+      assert.ok(Date.parse(first.used!) >= before && Date.parse(first.used!) <= Date.now());
+      // after a restart, what was recorded before stays next to the new sign-ins
+      reg = await startTestRegistry(settings);
+      assert.equal((await reg.fetch('/v2/', { headers: basic('unused', unused) })).status, 200);
+      await reg.close();
+      const second = JSON.parse(readFileSync(usageFile, 'utf8')) as Record<string, string>;
+      assert.deepEqual(Object.keys(second), ['unused', 'used']);
+      assert.equal(second.used, first.used);
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });

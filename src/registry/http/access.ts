@@ -28,7 +28,9 @@ export async function identify(registry: Registry, req: IncomingMessage): Promis
     const subject = registry.bearer.verify(bearer[1]!);
     if (!subject) return 'invalid';
     if (subject.user === null) return null;
-    return credentialOf(registry, subject.user) === subject.credential ? subject.user : 'invalid';
+    if (credentialOf(registry, subject.user) !== subject.credential) return 'invalid';
+    if (registry.ciTokens?.value.has(subject.user)) registry.tokenUsage?.note(subject.user);
+    return subject.user;
   }
   const creds = parseBasic(header);
   if (!creds) return 'invalid';
@@ -44,7 +46,10 @@ async function verifyPassword(registry: Registry, user: string, password: string
   const tokens = registry.ciTokens?.value;
   if (tokens?.has(user)) {
     const check = tokens.check(user, password);
-    if (check.ok) return user;
+    if (check.ok) {
+      registry.tokenUsage?.note(user);
+      return user;
+    }
     if (check.reason === 'expired') {
       throw new AuthenticationRequiredError(`token ${user} expired at ${new Date(check.token!.expires!).toISOString()}; create a new one`);
     }
