@@ -202,7 +202,7 @@ export async function renderImage(seq: number, r: Route & { repo: string; ref: s
     title,
     crumbs([['Repositories', '#/'], [d.repo, repoHref(d.repo)], [tag || shortDigest(d.digest)]]),
     heading(title),
-    gcBanner(),
+    gcBanner(d.canDelete),
     h(
       'dl',
       { class: 'details', id: 'summary' },

@@ -26,8 +26,9 @@ export function show(title: string, ...nodes: Child[]): void {
   }
 }
 
-export function gcBanner(): HTMLElement | null {
-  if (!page.session || !page.session.canDelete) return null;
+/** Shown where the user may delete: the view's own answer says so under an access policy. */
+export function gcBanner(canDelete = page.session?.canDelete ?? false): HTMLElement | null {
+  if (!page.session || !canDelete) return null;
   return h(
     'p',
     { class: 'banner', id: 'gc-banner' },
