@@ -31,9 +31,10 @@ export const SUPPORTED_OS: readonly { id: 'ubuntu' | 'debian'; versionId: string
   { id: 'ubuntu', versionId: '24.04', codename: 'noble', name: 'Ubuntu 24.04' },
   { id: 'debian', versionId: '11', codename: 'bullseye', name: 'Debian 11' },
   { id: 'debian', versionId: '12', codename: 'bookworm', name: 'Debian 12' },
+  { id: 'debian', versionId: '13', codename: 'trixie', name: 'Debian 13' },
 ];
 
-const SUPPORTED_LIST = 'Ubuntu 20.04, 22.04 and 24.04, Debian 11 and 12';
+const SUPPORTED_LIST = 'Ubuntu 20.04, 22.04 and 24.04, Debian 11, 12 and 13';
 
 function unquote(raw: string): string {
   const v = raw.trim();

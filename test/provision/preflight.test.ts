@@ -72,13 +72,14 @@ describe('os-release', () => {
     assert.deepEqual(parseOsRelease('# comment\nID="ubu\\"ntu"\r\nVERSION_ID=1\n'), { id: 'ubu"ntu', versionId: '1', codename: '', prettyName: 'ubu"ntu' });
   });
 
-  test('accepts Ubuntu 20.04/22.04/24.04 and Debian 11/12', () => {
+  test('accepts Ubuntu 20.04/22.04/24.04 and Debian 11/12/13', () => {
     for (const [id, versionId, codename] of [
       ['ubuntu', '20.04', 'focal'],
       ['ubuntu', '22.04', 'jammy'],
       ['ubuntu', '24.04', 'noble'],
       ['debian', '11', 'bullseye'],
       ['debian', '12', 'bookworm'],
+      ['debian', '13', 'trixie'],
     ] as const) {
       const os = checkSupportedOs({ id, versionId, codename, prettyName: `${id} ${versionId}` });
       assert.equal(os.codename, codename);
@@ -102,7 +103,7 @@ describe('os-release', () => {
       assert.throws(() => checkSupportedOs(parseOsRelease(text)), (e: unknown) => {
         assert.ok(e instanceof PreflightError);
         assert.match(e.message, re);
-        assert.match(e.message, /supported: Ubuntu 20\.04, 22\.04 and 24\.04, Debian 11 and 12/);
+        assert.match(e.message, /supported: Ubuntu 20\.04, 22\.04 and 24\.04, Debian 11, 12 and 13/);
         return true;
       });
     }
