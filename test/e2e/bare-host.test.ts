@@ -5,12 +5,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { RegistryClient } from '../../src/client/registry-client.js';
 import { jsonEvents } from '../helpers/deploy-bed.js';
 import { startBareHostBed, tail, type BareHostBed } from '../helpers/bare-host/bed.js';
+import { COMPOSE_PROJECT, INSTALL_DIR, firstDeploy } from '../helpers/bare-host/first-deploy.js';
 import { bareHostSkipReason } from '../helpers/bare-host/root.js';
 import { buildOciImage, type BuiltImage } from '../helpers/oci.js';
 import { skopeo } from '../helpers/skopeo.js';
@@ -18,8 +19,8 @@ import { makeTempDir, removeDir } from '../helpers/tmp.js';
 
 const PASSWORD = 'bare-host-password-1';
 const ROTATED = 'bare-host-password-2';
-const DIR = '/opt/registry-setup';
-const PROJECT = 'registry-setup';
+const DIR = INSTALL_DIR;
+const PROJECT = COMPOSE_PROJECT;
 
 describe('deploy onto a fresh Debian 13 host', { skip: bareHostSkipReason() }, () => {
   let bed: BareHostBed;
@@ -59,37 +60,11 @@ describe('deploy onto a fresh Debian 13 host', { skip: bareHostSkipReason() }, (
   });
 
   it('first deploy installs Docker from Docker\'s repository, runs the stack with Compose v2 and proves it', async () => {
-    const { r, ms, why } = await cli([...bed.deployArgs(['--password-stdin', '--json'])], PASSWORD);
-    timings.firstDeploy = ms;
-    assert.equal(r.exitCode, 0, await why());
-    const events = jsonEvents(String(r.stdout));
-    const steps = events.filter((e) => e.type === 'step-end');
-    const docker = steps.find((e) => e.id === 'docker');
-    assert.equal(docker?.status, 'done', `Docker was installed by the deploy: ${JSON.stringify(steps.map((e) => [e.id, e.status, e.detail]))}`);
-    timings.dockerInstall = Number(docker!.ms);
-    assert.match(String(steps.find((e) => e.id === 'verify')?.detail), /401 without and 200 with credentials, push and pull ok/);
-    ca = await onHost('cat "$1"/tls/fullchain.pem', DIR);
+    const first = await firstDeploy(bed, PASSWORD);
+    timings.firstDeploy = first.ms;
+    timings.dockerInstall = first.dockerMs;
+    ca = first.ca;
     writeFileSync(path.join(certDir, 'ca.crt'), ca);
-
-    // from Docker's repository (the stand-in at download.docker.com), not Debian's docker.io
-    assert.match(await onHost('dpkg-query -W -f "\\${Status} \\${Version}" docker-ce'), /^install ok installed \d/);
-    assert.match(await onHost('apt-cache policy docker-ce'), /https:\/\/download\.docker\.com\/linux\/debian trixie\/stable amd64 Packages/);
-    assert.match(await onHost('dpkg-query -W -f "\\${Status}" docker.io 2>/dev/null || echo absent'), /^(absent|unknown ok not-installed)$/, 'not Debian\'s docker.io');
-    // Compose v2 (the plugin), and the stack was made by it
-    assert.match(await onHost('docker compose version --short'), /^v?2\./);
-    const composeVersions = await onHost('docker ps --filter "label=com.docker.compose.project=$1" --format "{{.Label \\"com.docker.compose.version\\"}}" | sort -u', PROJECT);
-    assert.match(composeVersions, /^2\.[\d.]+$/, `compose labels: ${composeVersions}`);
-    // the default nginx image came through the Docker Hub mirror (the only way here); the registry
-    // image was built on the host FROM node:22-bookworm-slim (kept in BuildKit's cache, not listed)
-    const images = await onHost('docker image ls --format "{{.Repository}}:{{.Tag}}"');
-    assert.match(images, /^nginx:1\.27-alpine$/m);
-    assert.match(images, /^registry-setup\/registry:/m);
-
-    assert.deepEqual(await client().ping(), { anonymous: 401, authenticated: 200 });
-    for (const log of readdirSync(path.join(bed.home, '.registry-setup/logs'))) {
-      assert.doesNotMatch(readFileSync(path.join(bed.home, '.registry-setup/logs', log), 'utf8'), new RegExp(PASSWORD), 'no password in the command log');
-      assert.ok(!readFileSync(path.join(bed.home, '.registry-setup/logs', log), 'utf8').includes(bed.sudoPassword), 'no sudo password in the command log');
-    }
   });
 
   it('skopeo pushes to it and pulls back the same digest', async () => {

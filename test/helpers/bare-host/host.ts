@@ -22,6 +22,11 @@ export const CONTAINER_OPTIONS = [
 
 const BOOT_TIMEOUT_MS = 90_000;
 
+// the host's own containers and their last log lines, once Docker is installed there
+const CONTAINERS_SCRIPT = `command -v docker >/dev/null || exit 0
+docker ps -a --format '{{.Names}}  {{.Status}}  {{.Image}}'
+for c in $(docker ps -aq | head -n 5); do echo "--- $(docker inspect --format '{{.Name}}' "$c")"; docker logs --tail 10 "$c" 2>&1; done`;
+
 export interface BareHostNetwork {
   name: string;
   /** this machine's address on the bridge: what the host reaches us at */
@@ -107,6 +112,8 @@ export async function startHost(opts: { name: string; image: string; network: Ba
     if (state.stdout.startsWith('running')) {
       const sys = await exec(['sh', '-c', 'systemctl is-system-running; systemctl --failed --no-legend --no-pager; journalctl --no-pager -n "$1"', 'sh', String(journalLines)], { allowFailure: true, timeoutMs: 30_000 });
       parts.push(`systemd and journal (last ${journalLines} lines):\n${sys.stdout}${sys.stderr}`);
+      const containers = await exec(['sh', '-c', CONTAINERS_SCRIPT], { allowFailure: true, timeoutMs: 30_000 });
+      if (containers.stdout.trim()) parts.push(`containers on the host:\n${containers.stdout}${containers.stderr}`);
     }
     const log = await run('docker', ['logs', '--tail', '30', name], { allowFailure: true });
     parts.push(`container log:\n${log.stdout}${log.stderr}`);
