@@ -7,7 +7,7 @@
 //   linux/debian/gpg                                   armored public key
 //   linux/debian/dists/<suite>/{Release,InRelease,Release.gpg}
 //   linux/debian/dists/<suite>/stable/binary-amd64/Packages(.gz)
-//   linux/debian/pool/stable/<name>_<version>_amd64.deb
+//   linux/debian/pool/<suite>/stable/<name>_<version>_amd64.deb
 // Built once per machine under /var/tmp (keyed by a hash of the recipe), then reused.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -18,8 +18,17 @@ import { run } from '../exec.js';
 import { removeDir } from '../tmp.js';
 import { DEBIAN_MIRROR, type DebianSuite } from './root.js';
 
-/** Which Debian release's binaries go into each suite of the stand-in repository. */
-const SOURCE_SUITE = 'trixie';
+/**
+ * Which Debian release each Debian package is taken from, per suite of the stand-in repository.
+ * Debian 13's Docker, containerd, buildx and compose v2 need glibc 2.34 and run on Debian 12 as
+ * well; runc needs 2.38, so bookworm's containerd.io carries bookworm's runc (Docker's own
+ * packages are likewise built once per suite).
+ */
+const SOURCES: Record<DebianSuite, Record<string, DebianSuite>> = {
+  trixie: {},
+  bookworm: { runc: 'bookworm' },
+};
+const DEFAULT_SOURCE: DebianSuite = 'trixie';
 const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 
 interface Target {
@@ -54,14 +63,12 @@ const RENAME: Record<string, string | null> = {
   'docker-compose': 'docker-compose-plugin',
 };
 
-const RECIPE_VERSION = 1;
+const RECIPE_VERSION = 2;
 
-// trixie's binaries need trixie's libc (runc, tini: libc6 >= 2.38): a bookworm suite needs
-// bookworm's own binaries (and a compose v2 plugin bookworm does not package)
-export const DOCKER_REPO_SUITES: readonly DebianSuite[] = ['trixie'];
+export const DOCKER_REPO_SUITES = Object.keys(SOURCES) as DebianSuite[];
 
 function recipeHash(): string {
-  return createHash('sha256').update(JSON.stringify({ RECIPE_VERSION, SOURCE_SUITE, TARGETS, RENAME, DOCKER_REPO_SUITES })).digest('hex').slice(0, 12);
+  return createHash('sha256').update(JSON.stringify({ RECIPE_VERSION, SOURCES, DEFAULT_SOURCE, TARGETS, RENAME })).digest('hex').slice(0, 12);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -126,10 +133,10 @@ function retarget(source: Control, t: Target): Control {
 // building
 
 /** `apt-get download` from Debian with an apt configuration of its own (this machine's is untouched). */
-async function downloadDebs(work: string, packages: string[]): Promise<Map<string, string>> {
-  const apt = join(work, 'apt');
+async function downloadDebs(work: string, suite: DebianSuite, packages: string[]): Promise<Map<string, string>> {
+  const apt = join(work, `apt-${suite}`);
   for (const d of ['lists/partial', 'cache/archives/partial', 'etc/apt.conf.d', 'etc/preferences.d', 'debs']) await mkdir(join(apt, d), { recursive: true });
-  await writeFile(join(apt, 'etc/sources.list'), `deb [signed-by=${DEBIAN_KEYRING}] ${DEBIAN_MIRROR} ${SOURCE_SUITE} main\n`);
+  await writeFile(join(apt, 'etc/sources.list'), `deb [signed-by=${DEBIAN_KEYRING}] ${DEBIAN_MIRROR} ${suite} main\n`);
   await writeFile(join(apt, 'status'), '');
   const options = [
     ['Dir::Etc', join(apt, 'etc')],
@@ -176,6 +183,19 @@ async function repackage(work: string, debs: Map<string, string>, t: Target, poo
   // gzip -1: Debian's xz takes minutes on 2 cores for ~250 MiB of binaries
   await run('dpkg-deb', ['-Zgzip', '-z1', '-b', root, join(pool, `${t.name}_${version.replace(/^\d+:/, '')}_amd64.deb`)], { timeoutMs: 300_000 });
   await rm(root, { recursive: true });
+}
+
+/** The Packages index of the .debs in `<root>/<poolDir>` (what dpkg-scanpackages writes). */
+async function packagesIndex(root: string, poolDir: string): Promise<string> {
+  const stanzas: string[] = [];
+  for (const file of (await readdir(join(root, poolDir))).filter((f) => f.endsWith('.deb')).sort()) {
+    const path = join(root, poolDir, file);
+    const control = (await run('dpkg-deb', ['-f', path], { timeoutMs: 60_000 })).stdout.replace(/\n+$/, '');
+    const body = await readFile(path);
+    const sum = (algo: string) => createHash(algo).update(body).digest('hex');
+    stanzas.push(`${control}\nFilename: ${poolDir}/${file}\nSize: ${body.length}\nMD5sum: ${sum('md5')}\nSHA256: ${sum('sha256')}\n`);
+  }
+  return stanzas.join('\n');
 }
 
 function releaseFile(suite: string, files: { path: string; body: Buffer }[]): string {
@@ -228,16 +248,22 @@ export async function ensureDockerRepo(): Promise<DockerRepo> {
   const started = Date.now();
   const work = await mkdtemp('/var/tmp/rs-docker-repo-build-');
   try {
-    const debs = await downloadDebs(work, [...new Set(TARGETS.flatMap((t) => t.from))]);
+    const wanted = [...new Set(TARGETS.flatMap((t) => t.from))];
+    const bySource = new Map<DebianSuite, Map<string, string>>();
+    for (const source of new Set([DEFAULT_SOURCE, ...DOCKER_REPO_SUITES.flatMap((s) => Object.values(SOURCES[s]))])) {
+      bySource.set(source, await downloadDebs(work, source, source === DEFAULT_SOURCE ? wanted : wanted.filter((p) => DOCKER_REPO_SUITES.some((s) => SOURCES[s][p] === source))));
+    }
     const linux = join(work, 'out/linux/debian');
-    const pool = join(linux, 'pool/stable');
-    await mkdir(pool, { recursive: true });
-    for (const t of TARGETS) await repackage(work, debs, t, pool);
-    const packages = await run('dpkg-scanpackages', ['--multiversion', 'pool'], { cwd: linux, timeoutMs: 120_000 });
     for (const suite of DOCKER_REPO_SUITES) {
+      const debs = new Map(wanted.map((p) => [p, bySource.get(SOURCES[suite][p] ?? DEFAULT_SOURCE)!.get(p)!]));
+      // one pool per suite, as Docker's repository has: the same name and version may differ inside
+      const pool = join(linux, 'pool', suite, 'stable');
+      await mkdir(pool, { recursive: true });
+      for (const t of TARGETS) await repackage(join(work, suite), debs, t, pool);
+      const packages = await packagesIndex(linux, `pool/${suite}/stable`);
       const dir = join(linux, 'dists', suite, 'stable/binary-amd64');
       await mkdir(dir, { recursive: true });
-      const plain = Buffer.from(packages.stdout);
+      const plain = Buffer.from(packages);
       const gz = gzipSync(plain);
       await writeFile(join(dir, 'Packages'), plain);
       await writeFile(join(dir, 'Packages.gz'), gz);

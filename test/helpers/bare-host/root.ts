@@ -48,7 +48,7 @@ export function rootImageTag(suite: DebianSuite): string {
   return `registry-setup-test/bare-debian:${suite}-${createHash('sha256').update(recipe(suite)).digest('hex').slice(0, 12)}`;
 }
 
-const BED_TOOLS = ['/usr/sbin/debootstrap', '/usr/bin/dpkg-deb', '/usr/bin/dpkg-scanpackages', '/usr/bin/gpg', '/usr/bin/docker', '/usr/bin/skopeo', '/usr/bin/docker-registry', '/usr/bin/openssl', '/usr/bin/apt-get'];
+const BED_TOOLS = ['/usr/sbin/debootstrap', '/usr/bin/dpkg-deb', '/usr/bin/gpg', '/usr/bin/docker', '/usr/bin/skopeo', '/usr/bin/docker-registry', '/usr/bin/openssl', '/usr/bin/apt-get'];
 
 /** Why the bare-host bed cannot run here, or undefined. Under CI a missing tool is an error. */
 export function bareHostSkipReason(): string | undefined {
@@ -56,7 +56,7 @@ export function bareHostSkipReason(): string | undefined {
   if (process.getuid?.() !== 0) reason = 'the bare-host bed needs root (debootstrap, docker)';
   else {
     const missing = BED_TOOLS.filter((tool) => !existsSync(tool));
-    if (missing.length > 0) reason = `${missing.join(', ')} missing (apt-get install debootstrap dpkg-dev gnupg docker.io skopeo docker-registry openssl)`;
+    if (missing.length > 0) reason = `${missing.join(', ')} missing (apt-get install debootstrap gnupg docker.io skopeo docker-registry openssl)`;
   }
   if (reason && process.env.CI) throw new Error(`CI: ${reason}`);
   return reason;
