@@ -11,7 +11,8 @@ describe('bare-host bed: a fresh Debian 13 with systemd as PID 1', { skip: bareH
   let bed: BareHostBed;
   let why = '';
   before(async () => {
-    bed = await startBareHostBed({ suite: 'trixie', name: 'bed' });
+    // the first bare-host file: Debian 12's root is built alongside, for bare-host-bookworm.test.ts
+    bed = await startBareHostBed({ suite: 'trixie', name: 'bed', prebuild: ['bookworm'] });
     console.log(`bare-host bed timings (ms): ${JSON.stringify(bed.timings)}`);
   });
   after(async () => {

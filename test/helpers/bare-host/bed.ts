@@ -21,7 +21,7 @@ import { ensureNginxImage, ensureNodeImage } from '../standin-images.js';
 import { repoRoot } from '../registries.js';
 import { TempDirs } from '../tmp.js';
 import { ensureDockerRepo } from './docker-repo.js';
-import { createNetwork, startHost, type BareHost, type BareHostNetwork, type HostFile } from './host.js';
+import { createNetwork, removeStale, startHost, type BareHost, type BareHostNetwork, type HostFile } from './host.js';
 import { ADMIN_USER, ensureRootImage, type DebianSuite } from './root.js';
 import { makeTestCa, pushToMirror, startAptProxy, startMirror, startStaticHttps, type Mirror, type Server, type TestCa } from './services.js';
 
@@ -66,7 +66,11 @@ async function timed<T>(timings: Record<string, number>, key: string, f: () => P
   }
 }
 
-export async function startBareHostBed(opts: { suite: DebianSuite; name: string }): Promise<BareHostBed> {
+/**
+ * `prebuild`: root images of other releases to build alongside this one (the first test file builds
+ * them all at once, so later files find them cached).
+ */
+export async function startBareHostBed(opts: { suite: DebianSuite; name: string; prebuild?: DebianSuite[] }): Promise<BareHostBed> {
   const timings: Record<string, number> = {};
   const id = `rs-bare-${opts.name}-${process.pid}`;
   const tmp = new TempDirs();
@@ -76,9 +80,11 @@ export async function startBareHostBed(opts: { suite: DebianSuite; name: string 
     await tmp.cleanup();
   };
   try {
+    await removeStale();
     const [root, repo] = await Promise.all([
       ensureRootImage(opts.suite).then((r) => ((timings.rootBuild = r.builtMs), r)),
       ensureDockerRepo().then((r) => ((timings.repoBuild = r.builtMs), r)),
+      ...(opts.prebuild ?? []).map((suite) => ensureRootImage(suite).then((r) => (timings[`rootBuild-${suite}`] = r.builtMs))),
     ]);
     const [nodeImage, nginxImage] = await Promise.all([ensureNodeImage(), ensureNginxImage()]);
 

@@ -34,8 +34,30 @@ export interface BareHostNetwork {
   remove(): Promise<void>;
 }
 
+export const BED_LABEL = 'io.registry-setup.test=bare-host';
+
+/**
+ * Removes bare hosts and networks a test process left behind when it was killed before its cleanup
+ * (their names end in the pid of the process that made them, which is gone).
+ */
+export async function removeStale(): Promise<void> {
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  };
+  const stale = (names: string) => names.split('\n').filter((n) => /^rs-bare-.*-(\d+)$/.test(n) && !alive(Number(/-(\d+)$/.exec(n)![1])));
+  const containers = await run('docker', ['ps', '-a', '--filter', `label=${BED_LABEL}`, '--format', '{{.Names}}'], { allowFailure: true });
+  for (const name of stale(containers.stdout.trim())) await run('docker', ['rm', '-f', '-v', name], { allowFailure: true, timeoutMs: 120_000 });
+  const networks = await run('docker', ['network', 'ls', '--filter', `label=${BED_LABEL}`, '--format', '{{.Name}}'], { allowFailure: true });
+  for (const name of stale(networks.stdout.trim())) await run('docker', ['network', 'rm', name], { allowFailure: true, timeoutMs: 60_000 });
+}
+
 export async function createNetwork(name: string): Promise<BareHostNetwork> {
-  await run('docker', ['network', 'create', '--driver', 'bridge', '--label', 'io.registry-setup.test=bare-host', name], { timeoutMs: 60_000 });
+  await run('docker', ['network', 'create', '--driver', 'bridge', '--label', BED_LABEL, name], { timeoutMs: 60_000 });
   const remove = async () => void (await run('docker', ['network', 'rm', name], { allowFailure: true, timeoutMs: 60_000 }));
   try {
     const gateway = (await run('docker', ['network', 'inspect', '--format', '{{range .IPAM.Config}}{{.Gateway}}{{end}}', name])).stdout.trim();
@@ -96,7 +118,7 @@ export async function startHost(opts: { name: string; image: string; network: Ba
     'docker',
     [
       'create', '--name', name, '--hostname', opts.hostname, '--network', network.name,
-      '--label', 'io.registry-setup.test=bare-host',
+      '--label', BED_LABEL,
       ...Object.entries(opts.addHosts).flatMap(([host, ip]) => ['--add-host', `${host}:${ip}`]),
       ...CONTAINER_OPTIONS, opts.image, INIT_PATH,
     ],
