@@ -37,6 +37,7 @@ describe('serve --mirror', () => {
   const tmp = new TempDirs();
   let dist: RunningRegistry;
   let proxy: CountingProxy;
+  let cdn: CountingProxy;
   let withUsers: TestRegistry;
   let withTokens: TestRegistry;
   let mirror: TestRegistry;
@@ -47,6 +48,7 @@ describe('serve --mirror', () => {
     const dir = await tmp.make('rs-mirror-');
     dist = await startDistribution();
     proxy = await startCountingProxy(dist.url);
+    cdn = await startCountingProxy(dist.url, { requireToken: false }); // blob storage on another host
     const layout = path.join(dir, 'layout');
     index = await buildOciIndex(layout, 'multi', { platforms: [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64' }], layerSizes: [4096] });
     await skopeoCopy(`oci:${layout}:multi`, `docker://${dist.host}/tools/multi:1`, { all: true, preserveDigests: true });
@@ -81,6 +83,7 @@ describe('serve --mirror', () => {
     await withUsers?.close();
     await withTokens?.close();
     await proxy?.stop();
+    await cdn?.stop();
     await dist?.stop();
     await tmp.cleanup();
   });
@@ -144,6 +147,29 @@ describe('serve --mirror', () => {
     assert.deepEqual(new Set(digests), new Set([digest]));
     assert.equal(proxy.blobGets.get(digest), 1, 'one upstream GET');
     assert.equal(proxy.blobBytes.get(digest), big.length, 'the bytes once');
+  });
+
+  it('follows a 307 to blob storage on another host without sending it the upstream token', async () => {
+    const data = randomBytes(2 * MiB);
+    const digest = await pushBlob(asTestRegistry(dist.url), 'cdn/layer', data);
+    proxy.redirectBlobsTo = cdn.url;
+    try {
+      assert.equal(await sha256OfBody(await mirror.fetch(`/v2/docker.io/cdn/layer/blobs/${digest}`)), digest);
+    } finally {
+      proxy.redirectBlobsTo = undefined;
+    }
+    assert.equal(cdn.blobGets.get(digest), 1, 'the bytes came from the other host');
+    assert.equal(cdn.withAuthorization, 0, 'no Authorization went there');
+  });
+
+  it('a connection that drops mid-blob is resumed with a Range request for the rest', async () => {
+    const data = randomBytes(8 * MiB);
+    const digest = await pushBlob(asTestRegistry(dist.url), 'flaky/layer', data);
+    proxy.cutOnce = { digest, after: 3 * MiB };
+    assert.equal(await sha256OfBody(await mirror.fetch(`/v2/docker.io/flaky/layer/blobs/${digest}`)), digest);
+    assert.equal(proxy.blobGets.get(digest), 2);
+    assert.ok(proxy.ranges.some((r) => /^bytes=[1-9]\d*-$/.test(r)), `ranges seen: ${proxy.ranges.join(', ')}`);
+    assert.ok(mirror.logs.some((l) => l.includes(digest) && /resuming/.test(l)), mirror.logs.join('\n'));
   });
 
   it('a blob whose upstream bytes do not match its digest is neither served whole nor stored', async () => {
