@@ -123,6 +123,14 @@ describe('serve --mirror', () => {
     assert.equal((await mirror.fetch('/v2/ours/app/manifests/v1')).status, 200, 'a local repository is not sent to the default mirror');
   });
 
+  it('the web UI API marks mirrored repositories with their upstream', async () => {
+    const repos = (await (await mirror.fetch('/ui/api/repositories')).json()) as { items: { name: string; mirror?: { upstream: string } }[] };
+    const byName = new Map(repos.items.map((r) => [r.name, r.mirror?.upstream]));
+    assert.equal(byName.get('docker.io/library/hello'), proxy.url);
+    assert.ok(byName.has('ours/app'));
+    assert.equal(byName.get('ours/app'), undefined, 'a pushed repository is no mirror');
+  });
+
   it('signs in upstream: Basic with the credentials file, the Bearer token flow anonymously and with the credentials', async () => {
     assert.ok(proxy.tokensIssued > 0, 'the anonymous token flow ran for the docker.io pulls above');
     const b = await mirror.fetch('/v2/b.example/team/app/manifests/v1');
