@@ -4,7 +4,7 @@ import type { Action } from '../auth/access-policy.js';
 import { RegistryError } from '../errors.js';
 import { MEDIA_TYPES, parseManifest, type Descriptor } from '../manifest-info.js';
 import { looksLikeDigest, splitDigest } from '../names.js';
-import { repoDir, tagCurrentLinkPath } from '../storage/paths.js';
+import { mirrorLastPullPath, tagCurrentLinkPath } from '../storage/paths.js';
 import type { Registry } from '../registry.js';
 import { BlobFlight } from './blob-flight.js';
 import type { MirrorSettings } from './settings.js';
@@ -20,9 +20,6 @@ const MANIFEST_ACCEPT = [
   'application/vnd.docker.distribution.manifest.v1+json',
 ].join(', ');
 
-/** When a mirrored repository was last pulled from: a file in it, rewritten at most once a minute. */
-export const LAST_PULL_FILE = '_mirror/pulled';
-export const lastPullPath = (storeName: string): string => `${repoDir(storeName)}/${LAST_PULL_FILE}`;
 const LAST_PULL_EVERY_MS = 60_000;
 const MAX_REFERRERS_BYTES = 4 * 1024 * 1024;
 
@@ -93,7 +90,7 @@ export class Mirrors {
     const now = Date.now();
     if (now - (this.notedPulls.get(storeName) ?? 0) < LAST_PULL_EVERY_MS) return;
     this.notedPulls.set(storeName, now);
-    await this.registry.driver.putContent(lastPullPath(storeName), new Date(now).toISOString(), { durable: false }).catch(() => undefined);
+    await this.registry.driver.putContent(mirrorLastPullPath(storeName), new Date(now).toISOString(), { durable: false }).catch(() => undefined);
   }
 
   /**
