@@ -129,7 +129,8 @@ export class Mirrors {
       await this.fetchManifest(target, reference);
     } catch (err) {
       if (have && err instanceof UpstreamError && err.unavailable) {
-        const why = err.message.replace(/"/g, "'");
+        // a header value: printable ASCII only, whatever the upstream's answer contained
+        const why = err.message.replace(/[^\x20-\x7e]/g, ' ').replace(/"/g, "'");
         res.setHeader('Warning', `110 registry-setup "Response is Stale: served from the cache, upstream unavailable: ${why}"`);
         this.log(`mirror: served ${target.storeName}:${reference} from the cache: upstream unavailable: ${err.message}`);
         return;
