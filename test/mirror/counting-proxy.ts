@@ -13,6 +13,8 @@ export interface CountingProxy {
   corrupt?: string;
   /** break off this blob's first GET after this many bytes (a dropped connection) */
   cutOnce?: { digest: string; after: number };
+  /** hold this blob's bytes after `after` of them until `open` resolves (a slow upstream) */
+  gate?: { digest: string; after: number; open: Promise<void> };
   /** answer blob GETs with a 307 to this origin (blob storage on another host) */
   redirectBlobsTo?: string;
   /** requests that came with an Authorization header */
@@ -60,6 +62,7 @@ export async function startCountingProxy(target: string, opts: { requireToken?: 
       res.writeHead(up.statusCode ?? 502, up.headers);
       let flipped = false;
       const cut = digest && proxy.cutOnce?.digest === digest ? proxy.cutOnce : undefined;
+      const gate = digest && proxy.gate?.digest === digest ? proxy.gate : undefined;
       if (cut) proxy.cutOnce = undefined;
       let sent = 0;
       up.on('data', (chunk: Buffer) => {
@@ -75,7 +78,11 @@ export async function startCountingProxy(target: string, opts: { requireToken?: 
           chunk[0] = chunk[0]! ^ 0xff;
           flipped = true;
         }
-        if (!res.write(chunk)) {
+        if (gate && sent >= gate.after && sent - chunk.length < gate.after) {
+          res.write(chunk);
+          up.pause();
+          void gate.open.then(() => up.resume());
+        } else if (!res.write(chunk)) {
           up.pause();
           res.once('drain', () => up.resume());
         }

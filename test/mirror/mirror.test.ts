@@ -170,6 +170,39 @@ describe('serve --mirror', () => {
     assert.equal(cdn.withAuthorization, 0, 'no Authorization went there');
   });
 
+  it('a client gets the bytes as they arrive, before the upstream has sent the whole blob', async () => {
+    const data = randomBytes(8 * MiB);
+    const digest = await pushBlob(asTestRegistry(dist.url), 'slow/layer', data);
+    let open!: () => void;
+    proxy.gate = { digest, after: 2 * MiB, open: new Promise<void>((r) => (open = r)) };
+    try {
+      const res = await mirror.fetch(`/v2/docker.io/slow/layer/blobs/${digest}`);
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      const hash = createHash('sha256');
+      let received = 0;
+      const deadline = Date.now() + 10_000;
+      // each read bounded: a mirror that waited for the whole blob would send nothing here
+      while (received < MiB && Date.now() < deadline) {
+        const next = await Promise.race([reader.read(), new Promise<null>((r) => setTimeout(() => r(null), Math.max(0, deadline - Date.now())).unref())]);
+        if (next === null || next.done) break;
+        hash.update(next.value);
+        received += next.value.length;
+      }
+      assert.ok(received >= MiB, `got ${received} bytes while the upstream held back`);
+      assert.ok((proxy.blobBytes.get(digest) ?? 0) < data.length, 'the upstream had not sent it all yet');
+      open();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        hash.update(value);
+      }
+      assert.equal(`sha256:${hash.digest('hex')}`, digest);
+    } finally {
+      open();
+      proxy.gate = undefined;
+    }
+  });
+
   it('a connection that drops mid-blob is resumed with a Range request for the rest', async () => {
     const data = randomBytes(8 * MiB);
     const digest = await pushBlob(asTestRegistry(dist.url), 'flaky/layer', data);
