@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseStorageUrl, type S3Settings } from './storage/s3/settings.js';
 import { ConfigError } from './config-error.js';
+import { attachCredentials, checkMirrors, parseMirror, parseMirrorPrefix, type MirrorSettings } from './mirror/settings.js';
 
 export { ConfigError };
 
@@ -41,6 +42,14 @@ export interface RegistryConfig {
    * <prefix>docker/registry/v2/blobs/…/data` and nginx sends the bytes (filesystem storage only).
    */
   accelRedirect?: string;
+  /** Upstream registries served read-only under a name prefix (pull-through cache). */
+  mirrors: MirrorSettings[];
+  /** The mirror that also answers unprefixed names that are no local repository (Docker's registry-mirrors). */
+  mirrorDefault?: string;
+  /** A cached tag older than this is checked upstream with a HEAD before it is served. */
+  mirrorTagTtlMs: number;
+  /** Bound on connecting and on waiting for the next byte from an upstream. */
+  mirrorTimeoutMs: number;
 }
 
 export const DEFAULT_CONFIG: RegistryConfig = {
@@ -56,6 +65,9 @@ export const DEFAULT_CONFIG: RegistryConfig = {
   maxManifestBytes: 4 * 1024 * 1024,
   shutdownGraceMs: 30_000,
   ui: true,
+  mirrors: [],
+  mirrorTagTtlMs: 5 * 60_000,
+  mirrorTimeoutMs: 30_000,
 };
 
 
@@ -123,11 +135,23 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<RegistryConfig> {
   if (env.REGISTRY_HTTP_SECRETFILE) out.uploadSecret = readSecretFile(env.REGISTRY_HTTP_SECRETFILE, 'REGISTRY_HTTP_SECRETFILE');
   if (env.REGISTRY_UI_ENABLED) out.ui = parseBool(env.REGISTRY_UI_ENABLED, 'REGISTRY_UI_ENABLED');
   if (env.REGISTRY_HTTP_ACCELREDIRECT) out.accelRedirect = parseAccelPrefix(env.REGISTRY_HTTP_ACCELREDIRECT, 'REGISTRY_HTTP_ACCELREDIRECT');
+  if (env.REGISTRY_MIRRORS) out.mirrors = splitList(env.REGISTRY_MIRRORS).map((m) => parseMirror(m, 'REGISTRY_MIRRORS'));
+  if (env.REGISTRY_MIRRORS_CREDENTIALS) {
+    out.mirrors = attachCredentials(out.mirrors ?? [], splitList(env.REGISTRY_MIRRORS_CREDENTIALS), 'REGISTRY_MIRRORS_CREDENTIALS');
+  }
+  if (env.REGISTRY_MIRRORS_DEFAULT) out.mirrorDefault = parseMirrorPrefix(env.REGISTRY_MIRRORS_DEFAULT, 'REGISTRY_MIRRORS_DEFAULT');
+  if (env.REGISTRY_MIRRORS_TAGTTL) out.mirrorTagTtlMs = parseDuration(env.REGISTRY_MIRRORS_TAGTTL, 'REGISTRY_MIRRORS_TAGTTL');
+  if (env.REGISTRY_MIRRORS_TIMEOUT) out.mirrorTimeoutMs = parseDuration(env.REGISTRY_MIRRORS_TIMEOUT, 'REGISTRY_MIRRORS_TIMEOUT');
   const age = env.REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE;
   if (age) out.uploadMaxAgeMs = parseDuration(age, 'REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE');
   const interval = env.REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_INTERVAL;
   if (interval) out.uploadPurgeIntervalMs = parseDuration(interval, 'REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_INTERVAL');
   return out;
+}
+
+/** A list in one variable: items separated by commas or white space. */
+function splitList(text: string): string[] {
+  return text.split(/[\s,]+/).filter(Boolean);
 }
 
 /** A file holding one secret (the upload secret): trimmed, and at least 16 characters. */
@@ -149,6 +173,9 @@ export function validateConfig(config: RegistryConfig): RegistryConfig {
   }
   if (config.tokensFile && !config.htpasswd) throw new ConfigError('--tokens needs --htpasswd: tokens sign in next to the users of the htpasswd file');
   if (config.tokensUsageFile && !config.tokensFile) throw new ConfigError('--tokens-usage needs --tokens: it records when each CI token last signed in');
+  checkMirrors(config.mirrors, config.mirrorDefault);
+  if (config.mirrors.length > 0 && config.readOnly) throw new ConfigError('--mirror needs a writable registry: it stores what it fetches (drop --read-only)');
+  if (config.mirrorTimeoutMs <= 0) throw new ConfigError('the mirror timeout must be positive');
   if (config.uploadPurgeIntervalMs <= 0) throw new ConfigError('the upload purge interval must be positive');
   return config;
 }

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { ConfigError, DEFAULT_CONFIG, configFromEnv, parseDuration, parsePort, readSecretFile, validateConfig, type RegistryConfig } from './config.js';
 import { parseStorageUrl } from './storage/s3/settings.js';
+import { attachCredentials, parseMirror, parseMirrorPrefix } from './mirror/settings.js';
 import { HtpasswdError } from './auth/htpasswd.js';
 import { AccessPolicyError } from './auth/access-policy.js';
 import { CiTokenError } from './auth/ci-tokens.js';
@@ -26,6 +27,11 @@ interface ServeFlags {
   s3Credentials?: string;
   s3Redirect?: boolean;
   uploadSecretFile?: string;
+  mirror?: string[];
+  mirrorCredentials?: string[];
+  mirrorDefault?: string;
+  mirrorTagTtl?: string;
+  mirrorTimeout?: string;
 }
 
 /** Flags win over distribution's REGISTRY_* variables, which win over the defaults. */
@@ -72,9 +78,18 @@ export function configFromFlags(flags: ServeFlags, env: NodeJS.ProcessEnv): Regi
   }
   if (flags.uploadSecretFile !== undefined) config.uploadSecret = readSecretFile(flags.uploadSecretFile, '--upload-secret-file');
   if (config.s3CredentialsFile && !config.s3) throw new ConfigError('--s3-credentials needs --storage s3://…');
+  if (flags.mirror && flags.mirror.length > 0) config.mirrors = flags.mirror.map((m) => parseMirror(m, '--mirror'));
+  if (flags.mirrorCredentials && flags.mirrorCredentials.length > 0) config.mirrors = attachCredentials(config.mirrors, flags.mirrorCredentials, '--mirror-credentials');
+  if (flags.mirrorDefault !== undefined) config.mirrorDefault = parseMirrorPrefix(flags.mirrorDefault, '--mirror-default');
+  if (flags.mirrorTagTtl !== undefined) config.mirrorTagTtlMs = parseDuration(flags.mirrorTagTtl, '--mirror-tag-ttl');
+  if (flags.mirrorTimeout !== undefined) config.mirrorTimeoutMs = parseDuration(flags.mirrorTimeout, '--mirror-timeout');
   if (flags.uploadMaxAge !== undefined) config.uploadMaxAgeMs = parseDuration(flags.uploadMaxAge, '--upload-max-age');
   if (flags.uploadPurgeInterval !== undefined) config.uploadPurgeIntervalMs = parseDuration(flags.uploadPurgeInterval, '--upload-purge-interval');
   return validateConfig(config);
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 /** `serve`: shared by the CLI and the image payload so both behave identically. */
@@ -92,6 +107,11 @@ export function serveCommand(): Command {
     .option('--access <file>', 'who may do what: repository globs, users, groups, actions (zot accessControl YAML; re-read when it changes)')
     .option('--tokens <file>', 'CI tokens: hashed secrets with repository scopes and expiry, used as passwords (re-read when it changes)')
     .option('--tokens-usage <file>', 'record in this JSON file when each CI token last signed in (written every minute)')
+    .option('--mirror <prefix=url>', 'serve an upstream registry read-only under a name prefix, e.g. docker.io=https://registry-1.docker.io (repeatable; or REGISTRY_MIRRORS)', collect, [])
+    .option('--mirror-credentials <prefix=file>', 'upstream credentials for a mirror: a file with username = … and password = … lines (repeatable)', collect, [])
+    .option('--mirror-default <prefix>', 'also answer unprefixed names that are no local repository from this mirror (Docker\'s registry-mirrors)')
+    .option('--mirror-tag-ttl <duration>', 'check a cached tag upstream when it is older than this (default 5m)')
+    .option('--mirror-timeout <duration>', 'give up on an upstream that does not connect or send a byte for this long (default 30s)')
     .option('--realm <name>', `realm shown to clients (default "${DEFAULT_CONFIG.realm}")`)
     .option('--tls-cert <file>', 'serve HTTPS with this certificate chain (PEM)')
     .option('--tls-key <file>', 'private key for --tls-cert (PEM)')

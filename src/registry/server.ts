@@ -10,6 +10,7 @@ import { TokenUsage } from './auth/token-usage.js';
 import { openStorage } from './storage/open.js';
 import { Registry } from './registry.js';
 import { createHandler } from './http/router.js';
+import { Mirrors } from './mirror/mirrors.js';
 
 const IDLE_SOCKET_MS = 15 * 60_000;
 
@@ -37,6 +38,7 @@ export async function startRegistry(config: RegistryConfig, log: (line: string) 
   const driver = await openStorage(config);
   await driver.check?.({ writable: !config.readOnly });
   const registry = new Registry(config, driver, auth, access, ciTokens, tokenUsage);
+  if (config.mirrors.length > 0) registry.mirrors = new Mirrors(registry, log);
   const handler = createHandler(registry, log);
   const tls = loadTls(config);
   const server = tls ? https.createServer(tls, handler) : http.createServer(handler);

@@ -12,6 +12,7 @@ import { TempDirs } from '../helpers/tmp.js';
 import { withDigest } from './api.js';
 import type { BenchResult } from './report.js';
 import { SCENARIOS } from './scenarios.js';
+import type { MirrorBenchResult } from './mirror.js';
 import { deploySkipReason } from './deploy.js';
 import { assertDeployFigures } from './deploy-checks.js';
 
@@ -52,7 +53,14 @@ test('the quick bench runs both registries through every scenario, with and with
   const result = JSON.parse(await readFile(join(out, files[0]!), 'utf8')) as BenchResult;
 
   assert.equal(result.meta.mode, 'quick');
-  assert.deepEqual(result.meta.scenarios, [...SCENARIOS.map((s) => s.id), 'deploy']);
+  assert.deepEqual(result.meta.scenarios, [...SCENARIOS.map((s) => s.id), 'mirror', 'deploy']);
+  // the pull-through cache comparison: ours fetches the image from upstream once, however many pull
+  const mirror = (result as BenchResult & { mirror: MirrorBenchResult }).mirror;
+  assert.equal(mirror.ours.concurrentUpstreamBytes, mirror.imageBytes, '16 concurrent cold pulls fetch the image once');
+  assert.equal(mirror.ours.coldUpstreamBytes, mirror.imageBytes);
+  assert.equal(mirror.ours.warmUpstreamBytes, 0, 'a warm pull asks the upstream for no blob');
+  for (const figures of [mirror.ours, mirror.distribution]) assert.ok(figures.coldMiBps > 0 && figures.warmMiBps > 0 && figures.concurrentColdMiBps > 0);
+  assert.match(res.stdout, /Pull-through cache: a 4 × 4 MiB image/);
   if (deployMissing === undefined) {
     await assertDeployFigures(result.deploy, res.stdout);
   } else {

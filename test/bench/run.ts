@@ -18,6 +18,7 @@ import { HttpTarget } from './client.js';
 import { CLIENT_CPU, compare, OTHER_CPU, renderReport, writeResult, type Baselines, type BenchResult, type PassResult, type RegistryResult } from './report.js';
 import { planS3, S3_KIND, S3_LABEL, S3Store, startOursOnS3, type S3Info, type S3Plan } from './s3.js';
 import { Content, FULL, QUICK, SCENARIOS, type Params, type RegistryState, type Scenario } from './scenarios.js';
+import { renderMirrorReport, runMirrorBench, type MirrorBenchResult } from './mirror.js';
 import { emptyDeployInfo, removeDeployStackSync, runDeployBench, type DeployInfo } from './deploy.js';
 import {
   clientCeiling,
@@ -35,15 +36,20 @@ import {
 
 /** The deploy timing's --scenarios id (not a registry scenario: it runs once, after the passes). */
 const DEPLOY = 'deploy';
+/** The pull-through cache comparison (mirror.ts): its own servers, after the registry passes. */
+const MIRROR = 'mirror';
 
 const USAGE = `usage: node --import tsx test/bench/run.ts [options]   (or: npm run bench -- [options])
 
-  --scenarios a,b   run only these (default: all): ${SCENARIOS.map((s) => s.id).join(', ')}, ${DEPLOY}
+  --scenarios a,b   run only these (default: all): ${SCENARIOS.map((s) => s.id).join(', ')}, ${MIRROR}, ${DEPLOY}
+                    (${MIRROR}: serve --mirror vs distribution 2.8 proxy mode on one upstream: cold,
+                    warm and 16 concurrent cold pulls of a 4 × 64 MiB image; about 2 minutes)
                     (${DEPLOY}: time \`registry-setup deploy\` to this machine, a first deploy and an
                     unchanged re-run; needs dockerd and sshd; runs last, about 40 s, --quick or not)
   --passes a,b      noauth, auth (default: both)
   --quick           small sizes and 1 s phases: proves the harness works, measures little
   --no-deploy       skip the ${DEPLOY} timing
+  --no-mirror       skip the ${MIRROR} comparison
   --no-s3           skip the S3 column (ours on the S3 driver against Ceph RGW, in the
                     throughput scenarios ${SCENARIOS.filter((s) => s.s3).map((s) => s.id).join(', ')}; on when RGW is installed)
   --out DIR         where the JSON goes (default: bench/results)
@@ -59,6 +65,7 @@ interface Options {
   scenarios: Scenario[];
   /** run the deploy timing; otherwise why not */
   deploy: true | { skipped: string };
+  mirror: boolean;
   passes: string[];
   quick: boolean;
   noS3: boolean;
@@ -79,6 +86,7 @@ function parseOptions(argv: string[]): Options | null {
       quick: { type: 'boolean', default: false },
       'no-s3': { type: 'boolean', default: false },
       'no-deploy': { type: 'boolean', default: false },
+      'no-mirror': { type: 'boolean', default: false },
       out: { type: 'string' },
       dir: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -89,15 +97,17 @@ function parseOptions(argv: string[]): Options | null {
   let scenarios = [...SCENARIOS];
   // --quick runs the deploy timing as it is: one deploy and one re-run have no smaller size.
   let deploy: Options['deploy'] = true;
+  let mirror = !values['no-mirror'];
   if (values.scenarios !== undefined) {
     const wanted = list(values.scenarios);
-    const unknown = wanted.filter((id) => id !== DEPLOY && !SCENARIOS.some((s) => s.id === id));
+    mirror = mirror && wanted.includes(MIRROR);
+    const unknown = wanted.filter((id) => id !== DEPLOY && id !== MIRROR && !SCENARIOS.some((s) => s.id === id));
     if (unknown.length > 0 || wanted.length === 0) throw new UsageError(`unknown scenario(s): ${unknown.join(', ') || '(none given)'}`);
     scenarios = SCENARIOS.filter((s) => wanted.includes(s.id));
     deploy = wanted.includes(DEPLOY) ? true : { skipped: `not selected (--scenarios ${values.scenarios})` };
   }
   if (values['no-deploy']) {
-    if (scenarios.length === 0) throw new UsageError(`--no-deploy with --scenarios ${DEPLOY} leaves nothing to run`);
+    if (scenarios.length === 0 && !mirror) throw new UsageError(`--no-deploy with --scenarios ${DEPLOY} leaves nothing to run`);
     deploy = { skipped: '--no-deploy' };
   }
   let passes: string[] = [...PASSES];
@@ -109,6 +119,7 @@ function parseOptions(argv: string[]): Options | null {
   return {
     scenarios,
     deploy,
+    mirror,
     passes,
     quick: values.quick,
     noS3: values['no-s3'],
@@ -275,13 +286,13 @@ async function main(): Promise<number> {
   const loadAtStart = os.loadavg();
   // Every phase is bounded by count and time; this is the last fence around the whole run.
   const registryPart = o.scenarios.length > 0;
-  const limitMs = (registryPart ? (o.quick ? 5 : 60) : 0) * 60_000 + (o.deploy === true ? 10 * 60_000 : 0);
+  const limitMs = (registryPart ? (o.quick ? 5 : 60) : 0) * 60_000 + (o.deploy === true ? 10 * 60_000 : 0) + (o.mirror ? 10 * 60_000 : 0);
   setTimeout(() => {
     process.stderr.write(`bench failed: the whole run exceeded ${limitMs / 60_000} minutes\n`);
     process.exit(1);
   }, limitMs).unref();
   if (!existsSync(ourRegistryBundle)) throw new Error(`${ourRegistryBundle} is missing: run \`npm run build\` first`);
-  if (registryPart && !existsSync(distributionBinary)) throw new Error(`${distributionBinary} is missing: apt-get install docker-registry`);
+  if ((registryPart || o.mirror) && !existsSync(distributionBinary)) throw new Error(`${distributionBinary} is missing: apt-get install docker-registry`);
 
   await mkdir(o.dir, { recursive: true });
   const root = await mkdtemp(join(o.dir, 'rs-bench-'));
@@ -293,7 +304,7 @@ async function main(): Promise<number> {
   });
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(sig === 'SIGINT' ? 130 : 143));
 
-  const selected = [...o.scenarios.map((s) => s.id), ...(o.deploy === true ? [DEPLOY] : [])];
+  const selected = [...o.scenarios.map((s) => s.id), ...(o.mirror ? [MIRROR] : []), ...(o.deploy === true ? [DEPLOY] : [])];
   progress(`${o.quick ? 'quick' : 'full'} run; data under ${root}; scenarios ${selected.join(',')}${registryPart ? `; passes ${o.passes.join(',')}` : ''}`);
   let baselines: Baselines | undefined;
   let s3Info: S3Info = { enabled: false, skipped: 'no registry scenario selected' };
@@ -335,6 +346,8 @@ async function main(): Promise<number> {
     for (const name of o.passes) passes[name] = await runPass(name, o, p, content, root, s3);
   }
 
+  const mirror: MirrorBenchResult | undefined = o.mirror ? await runMirrorBench({ quick: o.quick, dir: root, progress }) : undefined;
+
   // After the registry passes: its image build would disturb them.
   const deploy: DeployInfo = o.deploy === true ? await runDeployBench(progress, { quietProbeMs: o.quick ? 1_000 : 3_000 }) : { ...emptyDeployInfo(), skipped: o.deploy.skipped };
   if (!deploy.ran) progress(`deploy timing skipped: ${deploy.skipped ?? deploy.error}`);
@@ -342,9 +355,9 @@ async function main(): Promise<number> {
   const [sha, dirty, distVersion] = await Promise.all([
     commandOutput('git', ['rev-parse', '--short', 'HEAD']),
     commandOutput('git', ['status', '--porcelain']),
-    registryPart ? commandOutput(distributionBinary, ['--version']) : Promise.resolve(''),
+    registryPart || o.mirror ? commandOutput(distributionBinary, ['--version']) : Promise.resolve(''),
   ]);
-  const result: BenchResult = {
+  const result: BenchResult & { mirror?: MirrorBenchResult } = {
     meta: {
       startedAt: startedAt.toISOString(),
       mode: o.quick ? 'quick' : 'full',
@@ -365,9 +378,10 @@ async function main(): Promise<number> {
     s3: s3Info,
     passes,
     deploy,
+    ...(mirror ? { mirror } : {}),
   };
   const file = await writeResult(o.out, result, startedAt, sha || 'nogit');
-  process.stdout.write(`${renderReport(result)}\n\nJSON: ${file}\n`);
+  process.stdout.write(`${renderReport(result)}\n${mirror ? `\n${renderMirrorReport(mirror)}` : ''}\nJSON: ${file}\n`);
   if (deploy.error) {
     process.stderr.write(`\nbench failed: the deploy timing: ${deploy.error}\n`);
     return 1;

@@ -32,6 +32,8 @@ export interface GcOptions {
    * takes between checking its references and writing its revision link.
    */
   settleMs?: number;
+  /** Forget mirrored repositories nobody pulled from for this long (their cached manifests stop being roots). */
+  mirrorMaxIdleMs?: number;
   log?: (line: string) => void;
   /** Called (and awaited) as each phase starts; for tests that interleave pushes with a run. */
   onPhase?: (phase: GcPhase) => void | Promise<void>;
@@ -114,7 +116,11 @@ export async function collectGarbage(opts: GcOptions): Promise<GcReport> {
     const oldTemps = strays.filter((t) => t.mtime < tempCutoff);
     await phase('plan');
     const refs = new RefsCache(driver);
-    const plan = await planCollection(repos, blobs, refs.get, { deleteUntagged, cutoff });
+    const plan = await planCollection(repos, blobs, refs.get, {
+      deleteUntagged,
+      cutoff,
+      idleCutoff: opts.mirrorMaxIdleMs === undefined ? undefined : (opts.now === undefined ? started : +opts.now) - opts.mirrorMaxIdleMs,
+    });
     const base = { dryRun, deleteUntagged, graceMs, markedManifests: plan.manifests.size, markedBlobs: plan.markedBlobs, keptYoung: plan.keptYoung, recovered, removedTempFiles: oldTemps.length };
     if (!dryRun) {
       for (const t of oldTemps) await driver.delete(t.path);

@@ -17,6 +17,7 @@ interface GcFlags {
   settle?: string;
   json?: boolean;
   stateFile?: string;
+  mirrorMaxIdle?: string;
 }
 
 /** Where the command writes; tests pass their own. */
@@ -149,11 +150,14 @@ export interface GcRunFlags {
   settle?: string;
   json?: boolean;
   stateFile?: string;
+  /** forget mirrored repositories idle for longer than this */
+  mirrorMaxIdle?: string;
 }
 
 /** Runs a collection over a local data directory and prints its report (human or JSON). */
 export async function runGc(flags: GcRunFlags, out: GcOutput = processOutput): Promise<GcReport> {
   const graceMs = parseDuration(flags.grace ?? '1h', '--grace');
+  const mirrorMaxIdleMs = flags.mirrorMaxIdle === undefined ? undefined : parseDuration(flags.mirrorMaxIdle, '--mirror-max-idle');
   const settleMs = flags.settle === undefined ? undefined : parseDuration(flags.settle, '--settle');
   if (flags.stateFile) await prepareStateFile(flags.stateFile);
   const driver = await openStorageFromFlags(flags, { writable: !flags.dryRun });
@@ -165,6 +169,7 @@ export async function runGc(flags: GcRunFlags, out: GcOutput = processOutput): P
       driver,
       ...summary,
       settleMs,
+      mirrorMaxIdleMs,
       log: (line) => out.stderr(`gc: ${line}\n`),
     });
   } catch (err) {
@@ -186,6 +191,7 @@ export const GC_OPTION_HELP = {
   grace: 'never delete anything modified more recently than this (e.g. 1h, 30m, 0s)',
   settle: `pause between moving items aside and the re-check (default ${DEFAULT_SETTLE_MS / 1000}s)`,
   stateFile: 'also write a result record (JSON) here, for `status`',
+  mirrorMaxIdle: 'remove cached content of mirrored repositories nobody pulled from for this long (e.g. 720h)',
 } as const;
 
 /** `gc`: mark and sweep over a registry:2 data directory; safe while the registry is serving it. */
@@ -199,6 +205,7 @@ export function gcCommand(out: GcOutput = processOutput): Command {
     .option('--delete-untagged', GC_OPTION_HELP.deleteUntagged)
     .option('--grace <duration>', GC_OPTION_HELP.grace, '1h')
     .option('--settle <duration>', GC_OPTION_HELP.settle)
+    .option('--mirror-max-idle <duration>', GC_OPTION_HELP.mirrorMaxIdle)
     .option('--json', 'print the report as JSON on stdout')
     .option('--state-file <path>', GC_OPTION_HELP.stateFile)
     .action(async (flags: GcFlags) => {

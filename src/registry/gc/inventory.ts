@@ -5,6 +5,7 @@ import {
   UPLOADS,
   layerLinkPath,
   layersDir,
+  mirrorLastPullPath,
   revisionLinkPath,
   revisionsDir,
   tagCurrentLinkPath,
@@ -27,6 +28,8 @@ export interface RepoInventory {
   layers: Map<string, number>;
   /** Upload id → newest mtime of its data/startedat (the folder's when both are absent); '' → the `_uploads` folder's. */
   uploads: Map<string, number>;
+  /** A mirrored repository's last pull (mtime of its `_mirror/pulled`); absent for others. */
+  lastPull?: number;
 }
 
 export interface BlobInfo {
@@ -105,6 +108,8 @@ export async function scanRepository(driver: StorageDriver, name: string): Promi
   // Our registry keeps a session in memory until its first bytes and touches this folder instead.
   const sessionsStarted = await mtime(driver, uploadsDir(name));
   if (sessionsStarted !== null) repo.uploads.set('', sessionsStarted);
+  const pulled = await mtime(driver, mirrorLastPullPath(name));
+  if (pulled !== null) repo.lastPull = pulled;
   return repo;
 }
 

@@ -37,6 +37,11 @@ export interface PlanOptions {
   deleteUntagged: boolean;
   /** Anything modified at or after this time (ms) is young and never deleted. */
   cutoff: number;
+  /**
+   * A mirrored repository last pulled before this time (ms) is idle: none of its manifests is a
+   * root, so what only it holds goes like any unreferenced content (the upstream still has it).
+   */
+  idleCutoff?: number;
 }
 
 export type RefsLoader = (digest: string) => Promise<ManifestRefs>;
@@ -99,7 +104,10 @@ export async function planCollection(
         stack.push(...refs.children, ...(referrers.get(digest) ?? []));
       }
     };
-    if (!opts.deleteUntagged) {
+    const idle = opts.idleCutoff !== undefined && repo.lastPull !== undefined && repo.lastPull < opts.idleCutoff;
+    if (idle) {
+      // no roots: its revisions (older than the grace window) and the links only they needed go
+    } else if (!opts.deleteUntagged) {
       await reach(repo.revisions.keys());
     } else {
       await reach(repo.tags.values());

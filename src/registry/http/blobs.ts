@@ -24,7 +24,11 @@ export function parseRange(header: string, size: number): { start: number; end: 
 
 export async function getBlob(ctx: Ctx): Promise<void> {
   const digest = requireDigest(ctx.ref);
-  const size = await ctx.registry.blobs.sizeInRepo(ctx.name, digest);
+  let size = await ctx.registry.blobs.sizeInRepo(ctx.name, digest);
+  if (size === null && ctx.mirror) {
+    if (await ctx.registry.mirrors!.sendBlob(ctx.mirror, digest, ctx.req.method ?? 'GET', ctx.req.headers.range, ctx.res)) return;
+    size = await ctx.registry.blobs.sizeInRepo(ctx.name, digest);
+  }
   if (size === null) throw new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest });
   const headers = {
     'Content-Type': 'application/octet-stream',

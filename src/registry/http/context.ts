@@ -3,6 +3,7 @@ import type { Registry } from '../registry.js';
 import type { Who } from '../auth/access-policy.js';
 import { RegistryError } from '../errors.js';
 import { isValidDigest, looksLikeDigest } from '../names.js';
+import type { MirrorTarget } from '../mirror/mirrors.js';
 
 export interface Ctx {
   req: IncomingMessage;
@@ -16,6 +17,8 @@ export interface Ctx {
   /** The signed-in user; null for a request without credentials (or a registry without users). */
   who: Who;
   log?: (line: string) => void;
+  /** Set when the repository is a mirror's: `name` is then where the cache keeps it. */
+  mirror?: MirrorTarget;
 }
 
 export type Handler = (ctx: Ctx) => Promise<void>;

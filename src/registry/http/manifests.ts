@@ -47,6 +47,7 @@ async function load(ctx: Ctx, digest: string): Promise<{ bytes: Buffer; info: Ma
 
 export async function getManifest(ctx: Ctx): Promise<void> {
   const ref = existingReference(ctx.ref);
+  if (ctx.mirror) await ctx.registry.mirrors!.fillManifest(ctx.mirror, ctx.ref, ctx.res);
   const unknown = () => new RegistryError('MANIFEST_UNKNOWN', 'manifest unknown', { reference: ctx.ref });
   let digest = ref.digest ?? (await ctx.registry.manifests.resolveTag(ctx.name, ref.tag!));
   if (!digest) throw unknown();

@@ -29,7 +29,8 @@ export async function referrersOf(ctx: Ctx, subject: string): Promise<Descriptor
 
 export async function listReferrers(ctx: Ctx): Promise<void> {
   const subject = requireDigest(ctx.ref);
-  let manifests = await referrersOf(ctx, subject);
+  // a mirror's upstream knows referrers the cache has not seen yet (signatures pushed later)
+  let manifests = (ctx.mirror ? await ctx.registry.mirrors!.upstreamReferrers(ctx.mirror, subject) : null) ?? (await referrersOf(ctx, subject));
   const filter = ctx.url.searchParams.get('artifactType');
   const headers: Record<string, string> = { 'Content-Type': MEDIA_TYPES.ociIndex };
   if (filter !== null) {

@@ -100,8 +100,11 @@ export function createHandler(registry: Registry, log: (line: string) => void) {
         const method = route.methods[req.method ?? ''];
         if (!method) throw new RegistryError('UNSUPPORTED', `${req.method} is not supported here`);
         const [handler, action] = Array.isArray(method) ? method : [method, undefined];
-        const ctx: Ctx = { req, res, url, registry, name, ref: m[2] ?? '', who, log };
-        if (action) requireAccess(ctx, name, action);
+        // a mirrored repository is served from where the cache keeps it, under the same policy
+        const mirror = name && action ? await registry.mirrors?.resolve(name, action) : undefined;
+        const repository = mirror?.storeName ?? name;
+        const ctx: Ctx = { req, res, url, registry, name: repository, ref: m[2] ?? '', who, log, mirror };
+        if (action) requireAccess(ctx, repository, action);
         await handler(ctx);
         return;
       }

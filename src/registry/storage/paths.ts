@@ -56,6 +56,14 @@ export function tagIndexLinkPath(name: string, tag: string, digest: string): str
   return `${tagsDir(name)}/${tag}/index/${digestDir(digest)}/link`;
 }
 
+/**
+ * When a mirrored repository was last pulled from (written by the pull-through cache at most once a
+ * minute): the gc forgets repositories idle for longer than `--mirror-max-idle`.
+ */
+export function mirrorLastPullPath(name: string): string {
+  return `${repoDir(name)}/_mirror/pulled`;
+}
+
 /** The folder whose children make a directory a repository once a push has started in it. */
 export const UPLOADS = '_uploads';
 

@@ -206,7 +206,16 @@ const listRepositories: ApiHandler = {
     const items = await mapLimit(names.slice(offset, offset + limit), 8, async (name) => {
       const tags = await ctx.registry.manifests.tags(name);
       const { size, partial } = await repositorySize(ctx, name, tags);
-      return { name, tags: tags.length, size, ...(partial ? { sizePartial: true } : {}), canDelete: canDeleteIn(ctx, name) };
+      // a mirrored repository is a cache of its upstream: the UI shows where it comes from
+      const mirror = ctx.registry.mirrors?.match(name);
+      return {
+        name,
+        tags: tags.length,
+        size,
+        ...(partial ? { sizePartial: true } : {}),
+        canDelete: canDeleteIn(ctx, name),
+        ...(mirror ? { mirror: { prefix: mirror.prefix, upstream: mirror.url } } : {}),
+      };
     });
     sendJSON(ctx.res, 200, { q: filter, total: names.length, repositories: all.length, offset, limit, items });
   },

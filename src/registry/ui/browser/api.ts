@@ -25,6 +25,8 @@ export interface RepositoryItem {
   size: number;
   /** the size was summed over only part of the tags: a lower bound */
   sizePartial?: boolean;
+  /** set for a pull-through cache of an upstream registry (serve --mirror) */
+  mirror?: { prefix: string; upstream: string };
 }
 
 export interface TagItem {

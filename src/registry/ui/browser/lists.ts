@@ -75,7 +75,12 @@ function repoTable(data: ListPage<RepositoryItem>): HTMLElement {
           h(
             'tr',
             null,
-            h('td', { class: 'primary', 'data-label': 'Name' }, h('a', { href: repoHref(r.name) }, r.name)),
+            h(
+              'td',
+              { class: 'primary', 'data-label': 'Name' },
+              h('a', { href: repoHref(r.name) }, r.name),
+              r.mirror ? h('span', { class: 'muted', title: `pull-through cache of ${r.mirror.upstream}` }, ` mirror of ${r.mirror.upstream}`) : null,
+            ),
             h('td', { class: 'num', 'data-label': 'Tags' }, formatCount(r.tags)),
             h('td', { class: 'num', 'data-label': 'Size', title: formatCount(r.size) + ' bytes' }, (r.sizePartial ? '≥ ' : '') + formatBytes(r.size)),
           ),
