@@ -41,6 +41,10 @@ export interface RegistryConfig {
    * <prefix>docker/registry/v2/blobs/…/data` and nginx sends the bytes (filesystem storage only).
    */
   accelRedirect?: string;
+  /** Take the client's address from X-Real-IP / X-Forwarded-For (set only behind our nginx). */
+  trustProxy: boolean;
+  /** Write one JSON line per request on stdout (`serve`; distribution's log.accesslog.disabled turns it off). */
+  accessLog: boolean;
 }
 
 export const DEFAULT_CONFIG: RegistryConfig = {
@@ -56,6 +60,8 @@ export const DEFAULT_CONFIG: RegistryConfig = {
   maxManifestBytes: 4 * 1024 * 1024,
   shutdownGraceMs: 30_000,
   ui: true,
+  trustProxy: false,
+  accessLog: true,
 };
 
 
@@ -123,6 +129,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<RegistryConfig> {
   if (env.REGISTRY_HTTP_SECRETFILE) out.uploadSecret = readSecretFile(env.REGISTRY_HTTP_SECRETFILE, 'REGISTRY_HTTP_SECRETFILE');
   if (env.REGISTRY_UI_ENABLED) out.ui = parseBool(env.REGISTRY_UI_ENABLED, 'REGISTRY_UI_ENABLED');
   if (env.REGISTRY_HTTP_ACCELREDIRECT) out.accelRedirect = parseAccelPrefix(env.REGISTRY_HTTP_ACCELREDIRECT, 'REGISTRY_HTTP_ACCELREDIRECT');
+  if (env.REGISTRY_HTTP_TRUSTPROXY) out.trustProxy = parseBool(env.REGISTRY_HTTP_TRUSTPROXY, 'REGISTRY_HTTP_TRUSTPROXY');
+  if (env.REGISTRY_LOG_ACCESSLOG_DISABLED) out.accessLog = !parseBool(env.REGISTRY_LOG_ACCESSLOG_DISABLED, 'REGISTRY_LOG_ACCESSLOG_DISABLED');
   const age = env.REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE;
   if (age) out.uploadMaxAgeMs = parseDuration(age, 'REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE');
   const interval = env.REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_INTERVAL;

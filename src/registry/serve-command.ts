@@ -26,6 +26,8 @@ interface ServeFlags {
   s3Credentials?: string;
   s3Redirect?: boolean;
   uploadSecretFile?: string;
+  trustProxy?: boolean;
+  accessLog?: boolean;
 }
 
 /** Flags win over distribution's REGISTRY_* variables, which win over the defaults. */
@@ -72,6 +74,8 @@ export function configFromFlags(flags: ServeFlags, env: NodeJS.ProcessEnv): Regi
   }
   if (flags.uploadSecretFile !== undefined) config.uploadSecret = readSecretFile(flags.uploadSecretFile, '--upload-secret-file');
   if (config.s3CredentialsFile && !config.s3) throw new ConfigError('--s3-credentials needs --storage s3://…');
+  if (flags.trustProxy) config.trustProxy = true;
+  if (flags.accessLog === false) config.accessLog = false;
   if (flags.uploadMaxAge !== undefined) config.uploadMaxAgeMs = parseDuration(flags.uploadMaxAge, '--upload-max-age');
   if (flags.uploadPurgeInterval !== undefined) config.uploadPurgeIntervalMs = parseDuration(flags.uploadPurgeInterval, '--upload-purge-interval');
   return validateConfig(config);
@@ -97,6 +101,8 @@ export function serveCommand(): Command {
     .option('--tls-key <file>', 'private key for --tls-cert (PEM)')
     .option('--read-only', 'refuse pushes and deletes')
     .option('--no-delete', 'refuse deletes of tags, manifests and blobs')
+    .option('--trust-proxy', 'take the client address in access logs from X-Real-IP / X-Forwarded-For (behind nginx; or REGISTRY_HTTP_TRUSTPROXY=true)')
+    .option('--no-access-log', 'do not write one JSON line per request on stdout (or REGISTRY_LOG_ACCESSLOG_DISABLED=true)')
     .option('--no-ui', 'do not serve the web UI at / (or REGISTRY_UI_ENABLED=false)')
     .addOption(new Option('--upload-max-age <duration>', 'purge uploads older than this (default 168h)'))
     .addOption(new Option('--upload-purge-interval <duration>', 'how often to look for abandoned uploads (default 24h)'))
@@ -107,7 +113,8 @@ export function serveCommand(): Command {
 
 async function serve(config: RegistryConfig): Promise<void> {
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
-  const running = await startRegistry(config, log);
+  const accessLog = config.accessLog ? (line: string) => process.stdout.write(`${line}\n`) : undefined;
+  const running = await startRegistry(config, log, { accessLog });
   const auth = config.htpasswd ? `htpasswd ${config.htpasswd}${config.accessFile ? `, access ${config.accessFile}` : ''}${config.tokensFile ? `, tokens ${config.tokensFile}` : ''}` : 'no auth';
   process.stdout.write(`registry listening on ${running.url} (data ${running.registry.driver.describe()}, ${auth})\n`);
   let stopping = false;

@@ -10,6 +10,7 @@ import { TokenUsage } from './auth/token-usage.js';
 import { openStorage } from './storage/open.js';
 import { Registry } from './registry.js';
 import { createHandler } from './http/router.js';
+import { accessLogLine } from './observe/request-record.js';
 
 const IDLE_SOCKET_MS = 15 * 60_000;
 
@@ -22,7 +23,16 @@ export interface RunningRegistry {
   close(): Promise<void>;
 }
 
-export async function startRegistry(config: RegistryConfig, log: (line: string) => void = () => {}): Promise<RunningRegistry> {
+export interface RegistryOutputs {
+  /** Receives one JSON line per request (see observe/request-record.ts). */
+  accessLog?: (line: string) => void;
+}
+
+export async function startRegistry(
+  config: RegistryConfig,
+  log: (line: string) => void = () => {},
+  outputs: RegistryOutputs = {},
+): Promise<RunningRegistry> {
   const auth = config.htpasswd
     ? await HtpasswdAuth.open(config.htpasswd, {
         onReload: (users) => log(`htpasswd reloaded: ${users} user(s)`),
@@ -37,7 +47,10 @@ export async function startRegistry(config: RegistryConfig, log: (line: string) 
   const driver = await openStorage(config);
   await driver.check?.({ writable: !config.readOnly });
   const registry = new Registry(config, driver, auth, access, ciTokens, tokenUsage);
-  const handler = createHandler(registry, log);
+  const accessLog = outputs.accessLog;
+  const handler = createHandler(registry, log, {
+    onFinished: accessLog ? (record) => accessLog(accessLogLine(record)) : undefined,
+  });
   const tls = loadTls(config);
   const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
   // Layer uploads can take as long as they take; idle keep-alive sockets still time out.
