@@ -45,6 +45,12 @@ export interface RegistryConfig {
   trustProxy: boolean;
   /** Write one JSON line per request on stdout (`serve`; distribution's log.accesslog.disabled turns it off). */
   accessLog: boolean;
+  /** Serve Prometheus metrics at /metrics on this separate address (never the registry's own port). */
+  metricsListen?: { host: string; port: number };
+  /** How often the metrics' storage figures are recomputed by walking the store. */
+  metricsStorageIntervalMs: number;
+  /** Where the host's commands record their last results (gc.json, retention.json, renewal.json). */
+  stateDir?: string;
 }
 
 export const DEFAULT_CONFIG: RegistryConfig = {
@@ -62,6 +68,7 @@ export const DEFAULT_CONFIG: RegistryConfig = {
   ui: true,
   trustProxy: false,
   accessLog: true,
+  metricsStorageIntervalMs: 5 * 60_000,
 };
 
 
@@ -97,16 +104,24 @@ export function parsePort(text: string, what: string): number {
   return port;
 }
 
+/** `host:port` or `[v6]:port` to listen on; an empty host means every interface, as in distribution. */
+export function parseListenAddress(text: string, what: string): { host: string; port: number } {
+  const i = text.lastIndexOf(':');
+  if (i < 0) throw new ConfigError(`${what}: "${text}" is not host:port`);
+  return { host: text.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0', port: parsePort(text.slice(i + 1), what) };
+}
+
 /** distribution's `REGISTRY_*` variables, so a registry:2 compose file works unchanged. */
 export function configFromEnv(env: NodeJS.ProcessEnv): Partial<RegistryConfig> {
   const out: Partial<RegistryConfig> = {};
   const addr = env.REGISTRY_HTTP_ADDR;
   if (addr) {
-    const i = addr.lastIndexOf(':');
-    if (i < 0) throw new ConfigError(`REGISTRY_HTTP_ADDR: "${addr}" is not host:port`);
-    out.host = addr.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0';
-    out.port = parsePort(addr.slice(i + 1), 'REGISTRY_HTTP_ADDR');
+    const listen = parseListenAddress(addr, 'REGISTRY_HTTP_ADDR');
+    out.host = listen.host;
+    out.port = listen.port;
   }
+  if (env.REGISTRY_METRICS_ADDR) out.metricsListen = parseListenAddress(env.REGISTRY_METRICS_ADDR, 'REGISTRY_METRICS_ADDR');
+  if (env.REGISTRY_STATE_DIRECTORY) out.stateDir = env.REGISTRY_STATE_DIRECTORY;
   if (env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY) out.dataDir = env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY;
   if (env.REGISTRY_AUTH !== undefined && env.REGISTRY_AUTH !== '') {
     if (env.REGISTRY_AUTH !== 'htpasswd') throw new ConfigError(`REGISTRY_AUTH: only "htpasswd" is supported, not "${env.REGISTRY_AUTH}"`);
@@ -157,6 +172,9 @@ export function validateConfig(config: RegistryConfig): RegistryConfig {
   }
   if (config.tokensFile && !config.htpasswd) throw new ConfigError('--tokens needs --htpasswd: tokens sign in next to the users of the htpasswd file');
   if (config.tokensUsageFile && !config.tokensFile) throw new ConfigError('--tokens-usage needs --tokens: it records when each CI token last signed in');
+  if (config.metricsListen && config.metricsListen.port !== 0 && config.metricsListen.port === config.port && config.metricsListen.host === config.host) {
+    throw new ConfigError('--metrics-listen must differ from the registry\'s own address: metrics are served on a separate listener');
+  }
   if (config.uploadPurgeIntervalMs <= 0) throw new ConfigError('the upload purge interval must be positive');
   return config;
 }

@@ -10,7 +10,9 @@ import { TokenUsage } from './auth/token-usage.js';
 import { openStorage } from './storage/open.js';
 import { Registry } from './registry.js';
 import { createHandler } from './http/router.js';
-import { accessLogLine } from './observe/request-record.js';
+import { accessLogLine, type RequestRecord } from './observe/request-record.js';
+import { RegistryMetrics } from './observe/metrics.js';
+import { startMetricsServer } from './observe/metrics-server.js';
 
 const IDLE_SOCKET_MS = 15 * 60_000;
 
@@ -19,6 +21,9 @@ export interface RunningRegistry {
   server: http.Server;
   url: string;
   port: number;
+  /** The metrics listener's base URL (with `metricsListen`). */
+  metricsUrl?: string;
+  metrics?: RegistryMetrics;
   /** Stops accepting, lets in-flight requests finish (up to the grace period), then resolves. */
   close(): Promise<void>;
 }
@@ -48,9 +53,19 @@ export async function startRegistry(
   await driver.check?.({ writable: !config.readOnly });
   const registry = new Registry(config, driver, auth, access, ciTokens, tokenUsage);
   const accessLog = outputs.accessLog;
-  const handler = createHandler(registry, log, {
-    onFinished: accessLog ? (record) => accessLog(accessLogLine(record)) : undefined,
-  });
+  const metrics = config.metricsListen ? new RegistryMetrics(registry, config.stateDir) : undefined;
+  const onFinished =
+    metrics && accessLog
+      ? (record: RequestRecord) => {
+          metrics.finished(record);
+          accessLog(accessLogLine(record));
+        }
+      : metrics
+        ? (record: RequestRecord) => metrics.finished(record)
+        : accessLog
+          ? (record: RequestRecord) => accessLog(accessLogLine(record))
+          : undefined;
+  const handler = createHandler(registry, log, { onStarted: metrics ? (record) => metrics.started(record) : undefined, onFinished });
   const tls = loadTls(config);
   const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
   // Layer uploads can take as long as they take; idle keep-alive sockets still time out.
@@ -70,6 +85,20 @@ export async function startRegistry(
   });
   const port = (server.address() as AddressInfo).port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  let metricsServer: http.Server | undefined;
+  let metricsUrl: string | undefined;
+  if (metrics && config.metricsListen) {
+    try {
+      metricsServer = await startMetricsServer(metrics, config.metricsListen, log);
+    } catch (err) {
+      server.close();
+      server.closeAllConnections();
+      throw err;
+    }
+    const listen = config.metricsListen.host.includes(':') ? `[${config.metricsListen.host}]` : config.metricsListen.host;
+    metricsUrl = `http://${listen}:${(metricsServer.address() as AddressInfo).port}`;
+    metrics.startStorageWalk(config.metricsStorageIntervalMs, log);
+  }
 
   let purging = false;
   const purge = async () => {
@@ -94,6 +123,9 @@ export async function startRegistry(
     closing ??= new Promise<void>((resolve) => {
       clearInterval(purgeTimer);
       clearTimeout(firstPurge);
+      metrics?.close();
+      metricsServer?.close();
+      metricsServer?.closeAllConnections();
       auth?.close();
       access?.close();
       ciTokens?.close();
@@ -113,7 +145,7 @@ export async function startRegistry(
     });
     return closing;
   };
-  return { registry, server, url: `${tls ? 'https' : 'http'}://${host}:${port}`, port, close };
+  return { registry, server, url: `${tls ? 'https' : 'http'}://${host}:${port}`, port, metricsUrl, metrics, close };
 }
 
 const CLEANUP_WAIT_MS = 5_000;

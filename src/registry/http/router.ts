@@ -82,6 +82,8 @@ function loggedReference(routeId: string, ref: string, url: URL): string {
 }
 
 export interface HandlerHooks {
+  /** Called as each request starts (its record fills in as the router learns more). */
+  onStarted?: (record: RequestRecord) => void;
   /** Called once per request when its response is done or its connection gone. */
   onFinished?: (record: RequestRecord) => void;
 }
@@ -90,12 +92,13 @@ export function createHandler(registry: Registry, log: (line: string) => void, h
   // The web UI (config.ui) answers `/` and `/ui/...`; every other non-/v2 path stays a 404.
   const ui = registry.config.ui ? new RegistryUi(registry, log) : undefined;
   const trustProxy = registry.config.trustProxy;
-  const onFinished = hooks.onFinished;
+  const { onStarted, onFinished } = hooks;
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     registry.requests.started++;
     registry.requests.active++;
     const record = startRecord(req, trustProxy);
     res.setHeader('X-Request-Id', record.id);
+    onStarted?.(record);
     if (onFinished) {
       res.once('close', () => {
         finishRecord(record, req, res);

@@ -16,6 +16,8 @@ export interface RequestRecord {
   /** The route's short name (`manifest`, `blob`, `upload`, …), `other` when none matched. */
   route: string;
   user: string | null;
+  /** The request carried an Authorization header (a 401 then means wrong credentials). */
+  hadCredentials: boolean;
   repository: string;
   /** pull, push or delete (distribution's event actions); empty for routes without a repository. */
   action: string;
@@ -56,6 +58,7 @@ export function startRecord(req: IncomingMessage, trustProxy: boolean): RequestR
     method: req.method ?? '',
     route: 'other',
     user: null,
+    hadCredentials: req.headers.authorization !== undefined,
     repository: '',
     action: '',
     reference: '',
