@@ -51,6 +51,14 @@ export interface RegistryConfig {
   metricsStorageIntervalMs: number;
   /** Where the host's commands record their last results (gc.json, retention.json, renewal.json). */
   stateDir?: string;
+  /** Webhook URLs (`--notify`, repeatable) that get distribution's notification envelopes. */
+  notify: string[];
+  /** The endpoints file: headers, event filters, timeouts, HMAC secret files. */
+  notifyConfig?: string;
+  /** Where events wait for delivery (default: `<data dir>/_events`). */
+  eventsDir?: string;
+  /** How many undelivered events wait at most; beyond, the oldest are dropped (and counted). */
+  eventsMax: number;
 }
 
 export const DEFAULT_CONFIG: RegistryConfig = {
@@ -69,6 +77,8 @@ export const DEFAULT_CONFIG: RegistryConfig = {
   trustProxy: false,
   accessLog: true,
   metricsStorageIntervalMs: 5 * 60_000,
+  notify: [],
+  eventsMax: 10_000,
 };
 
 
@@ -122,6 +132,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<RegistryConfig> {
   }
   if (env.REGISTRY_METRICS_ADDR) out.metricsListen = parseListenAddress(env.REGISTRY_METRICS_ADDR, 'REGISTRY_METRICS_ADDR');
   if (env.REGISTRY_STATE_DIRECTORY) out.stateDir = env.REGISTRY_STATE_DIRECTORY;
+  if (env.REGISTRY_NOTIFICATIONS_URLS) out.notify = env.REGISTRY_NOTIFICATIONS_URLS.split(/[\s,]+/).filter(Boolean);
+  if (env.REGISTRY_NOTIFICATIONS_CONFIG) out.notifyConfig = env.REGISTRY_NOTIFICATIONS_CONFIG;
+  if (env.REGISTRY_NOTIFICATIONS_DIRECTORY) out.eventsDir = env.REGISTRY_NOTIFICATIONS_DIRECTORY;
   if (env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY) out.dataDir = env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY;
   if (env.REGISTRY_AUTH !== undefined && env.REGISTRY_AUTH !== '') {
     if (env.REGISTRY_AUTH !== 'htpasswd') throw new ConfigError(`REGISTRY_AUTH: only "htpasswd" is supported, not "${env.REGISTRY_AUTH}"`);

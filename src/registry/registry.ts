@@ -9,6 +9,7 @@ import { BlobStore } from './storage/blob-store.js';
 import type { UploadSessions } from './storage/upload-sessions.js';
 import { ManifestStore } from './storage/manifest-store.js';
 import { ManifestInfoCache } from './manifest-info.js';
+import type { EventQueue } from './events/queue.js';
 
 /** What every handler works with: the settings and the stores over one storage driver. */
 export class Registry {
@@ -20,6 +21,8 @@ export class Registry {
   readonly requests = { started: 0, active: 0 };
   /** Signs the tokens of `/v2/token` (used when an access policy lets anonymous requests in). */
   readonly bearer: TokenSigner;
+  /** Where manifest pushes, pulls and deletes are journaled for the webhooks (with `--notify`). */
+  events?: EventQueue;
 
   constructor(
     readonly config: RegistryConfig,

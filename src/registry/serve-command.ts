@@ -30,6 +30,9 @@ interface ServeFlags {
   accessLog?: boolean;
   metricsListen?: string;
   stateDir?: string;
+  notify?: string[];
+  notifyConfig?: string;
+  eventsDir?: string;
 }
 
 /** Flags win over distribution's REGISTRY_* variables, which win over the defaults. */
@@ -80,6 +83,9 @@ export function configFromFlags(flags: ServeFlags, env: NodeJS.ProcessEnv): Regi
   if (flags.accessLog === false) config.accessLog = false;
   if (flags.metricsListen !== undefined) config.metricsListen = parseListenAddress(flags.metricsListen, '--metrics-listen');
   if (flags.stateDir !== undefined) config.stateDir = flags.stateDir;
+  if (flags.notify !== undefined) config.notify = [...config.notify, ...flags.notify];
+  if (flags.notifyConfig !== undefined) config.notifyConfig = flags.notifyConfig;
+  if (flags.eventsDir !== undefined) config.eventsDir = flags.eventsDir;
   if (flags.uploadMaxAge !== undefined) config.uploadMaxAgeMs = parseDuration(flags.uploadMaxAge, '--upload-max-age');
   if (flags.uploadPurgeInterval !== undefined) config.uploadPurgeIntervalMs = parseDuration(flags.uploadPurgeInterval, '--upload-purge-interval');
   return validateConfig(config);
@@ -109,6 +115,9 @@ export function serveCommand(): Command {
     .option('--no-access-log', 'do not write one JSON line per request on stdout (or REGISTRY_LOG_ACCESSLOG_DISABLED=true)')
     .option('--metrics-listen <host:port>', 'serve Prometheus metrics at /metrics on this separate address, e.g. 127.0.0.1:5001 (or REGISTRY_METRICS_ADDR)')
     .option('--state-dir <dir>', 'where gc, retention and renewal record their last results, shown in metrics (or REGISTRY_STATE_DIRECTORY)')
+    .option('--notify <url>', 'POST distribution\'s notification envelopes on manifest push, pull and delete to this URL (repeatable; or REGISTRY_NOTIFICATIONS_URLS)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--notify-config <file>', 'webhook endpoints with headers, event filters, timeouts and HMAC secret files (YAML or JSON; or REGISTRY_NOTIFICATIONS_CONFIG)')
+    .option('--events-dir <dir>', 'where undelivered events wait, surviving restarts (default <data>/_events; or REGISTRY_NOTIFICATIONS_DIRECTORY)')
     .option('--no-ui', 'do not serve the web UI at / (or REGISTRY_UI_ENABLED=false)')
     .addOption(new Option('--upload-max-age <duration>', 'purge uploads older than this (default 168h)'))
     .addOption(new Option('--upload-purge-interval <duration>', 'how often to look for abandoned uploads (default 24h)'))

@@ -3,7 +3,11 @@ import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
-import { ConfigError, type RegistryConfig } from './config.js';
+import path from 'node:path';
+import { ConfigError, parseDuration, type RegistryConfig } from './config.js';
+import { endpointFromUrl, readEndpointsFile } from './events/endpoints.js';
+import { EventQueue } from './events/queue.js';
+import { eventFamilies } from './events/metrics.js';
 import { HtpasswdAuth } from './auth/htpasswd.js';
 import { openAccessPolicy, openCiTokens } from './auth/access-file.js';
 import { TokenUsage } from './auth/token-usage.js';
@@ -52,6 +56,10 @@ export async function startRegistry(
   const driver = await openStorage(config);
   await driver.check?.({ writable: !config.readOnly });
   const registry = new Registry(config, driver, auth, access, ciTokens, tokenUsage);
+  const endpoints = [...config.notify.map(endpointFromUrl), ...(config.notifyConfig ? readEndpointsFile(config.notifyConfig, parseDuration) : [])];
+  if (endpoints.length > 0) {
+    registry.events = EventQueue.open(config.eventsDir ?? path.join(config.dataDir, '_events'), endpoints, config.eventsMax, log);
+  }
   const accessLog = outputs.accessLog;
   const metrics = config.metricsListen ? new RegistryMetrics(registry, config.stateDir) : undefined;
   const onFinished =
@@ -98,6 +106,7 @@ export async function startRegistry(
     const listen = config.metricsListen.host.includes(':') ? `[${config.metricsListen.host}]` : config.metricsListen.host;
     metricsUrl = `http://${listen}:${(metricsServer.address() as AddressInfo).port}`;
     metrics.startStorageWalk(config.metricsStorageIntervalMs, log);
+    if (registry.events) metrics.extra.push(...eventFamilies(registry.events));
   }
 
   let purging = false;
@@ -124,6 +133,7 @@ export async function startRegistry(
       clearInterval(purgeTimer);
       clearTimeout(firstPurge);
       metrics?.close();
+      registry.events?.close();
       metricsServer?.close();
       metricsServer?.closeAllConnections();
       auth?.close();

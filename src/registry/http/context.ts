@@ -16,6 +16,8 @@ export interface Ctx {
   /** The signed-in user; null for a request without credentials (or a registry without users). */
   who: Who;
   log?: (line: string) => void;
+  /** The access log's id of this request (events name it too). */
+  requestId?: string;
 }
 
 export type Handler = (ctx: Ctx) => Promise<void>;

@@ -148,7 +148,7 @@ export function createHandler(registry: Registry, log: (line: string) => void, h
         const method = route.methods[req.method ?? ''];
         if (!method) throw new RegistryError('UNSUPPORTED', `${req.method} is not supported here`);
         const [handler, action] = Array.isArray(method) ? method : [method, undefined];
-        const ctx: Ctx = { req, res, url, registry, name, ref: m[2] ?? '', who, log };
+        const ctx: Ctx = { req, res, url, registry, name, ref: m[2] ?? '', who, log, requestId: record.id };
         if (action) requireAccess(ctx, name, action);
         await handler(ctx);
         return;
