@@ -16,6 +16,7 @@ import { Registry } from './registry.js';
 import { createHandler } from './http/router.js';
 import { accessLogLine, type RequestRecord } from './observe/request-record.js';
 import { RegistryMetrics } from './observe/metrics.js';
+import { PullRecorder } from './retention/pulls.js';
 import { startMetricsServer } from './observe/metrics-server.js';
 
 const IDLE_SOCKET_MS = 15 * 60_000;
@@ -62,17 +63,13 @@ export async function startRegistry(
   }
   const accessLog = outputs.accessLog;
   const metrics = config.metricsListen ? new RegistryMetrics(registry, config.stateDir) : undefined;
-  const onFinished =
-    metrics && accessLog
-      ? (record: RequestRecord) => {
-          metrics.finished(record);
-          accessLog(accessLogLine(record));
-        }
-      : metrics
-        ? (record: RequestRecord) => metrics.finished(record)
-        : accessLog
-          ? (record: RequestRecord) => accessLog(accessLogLine(record))
-          : undefined;
+  // Pull times for retention (read-only registries record none: they must not write).
+  const pulls = config.readOnly ? undefined : new PullRecorder(driver, log);
+  const onFinished = (record: RequestRecord) => {
+    if (pulls && record.route === 'manifest' && record.method === 'GET' && record.status === 200) pulls.note(record.repository, record.reference);
+    metrics?.finished(record);
+    if (accessLog) accessLog(accessLogLine(record));
+  };
   const handler = createHandler(registry, log, { onStarted: metrics ? (record) => metrics.started(record) : undefined, onFinished });
   const tls = loadTls(config);
   const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
@@ -146,6 +143,7 @@ export async function startRegistry(
         // Handlers of connections cut by the grace period are still removing their temp files.
         void handlersFinished(registry, CLEANUP_WAIT_MS)
           .then(() => tokenUsage?.close())
+          .then(() => pulls?.close())
           .then(() => {
             driver.close?.();
             resolve();
