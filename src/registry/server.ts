@@ -130,7 +130,6 @@ export async function startRegistry(
       clearInterval(purgeTimer);
       clearTimeout(firstPurge);
       metrics?.close();
-      registry.events?.close();
       metricsServer?.close();
       metricsServer?.closeAllConnections();
       auth?.close();
@@ -144,6 +143,8 @@ export async function startRegistry(
         void handlersFinished(registry, CLEANUP_WAIT_MS)
           .then(() => tokenUsage?.close())
           .then(() => pulls?.close())
+          // after the handlers: a push answered during the grace period journals its event too
+          .then(() => registry.events?.close())
           .then(() => {
             driver.close?.();
             resolve();

@@ -37,6 +37,7 @@ describe('metrics', () => {
       path.join(dir, 'gc.json'),
       JSON.stringify({ time: '2026-12-01T03:00:00.000Z', ok: true, dryRun: false, freedBytes: 12345, deletedBlobs: 3 }),
     );
+    writeFileSync(path.join(dir, 'retention.json'), JSON.stringify({ time: '2026-12-01T04:00:00.000Z', ok: false, dryRun: false, deletedTags: 7, freedBytes: 0 }));
     writeFileSync(path.join(dir, 'renewal.json'), JSON.stringify({ lastAttempt: '2026-12-02T04:00:00.000Z', lastResult: 'failed', notAfter: '2027-01-01T00:00:00.000Z' }));
     reg = await startTestRegistry(
       { htpasswd: path.join(dir, 'htpasswd'), metricsListen: { host: '127.0.0.1', port: 0 }, stateDir: dir, metricsStorageIntervalMs: 200 },
@@ -78,6 +79,8 @@ describe('metrics', () => {
     assert.equal(sample(text, 'registry_gc_last_run_timestamp_seconds'), Date.parse('2026-12-01T03:00:00.000Z') / 1000);
     assert.equal(sample(text, 'registry_gc_last_run_freed_bytes'), 12345);
     assert.equal(sample(text, 'registry_cert_renewal_last_success'), 0);
+    assert.equal(sample(text, 'registry_retention_last_run_success'), 0);
+    assert.equal(sample(text, 'registry_retention_last_run_deleted_tags'), 7);
     assert.equal(sample(text, 'registry_cert_expiry_timestamp_seconds'), Date.parse('2027-01-01T00:00:00.000Z') / 1000);
     assert.ok(sample(text, 'process_resident_memory_bytes')! > 0);
     assert.equal(sample(text, 'registry_http_requests_in_flight{route="upload"}'), 0);
