@@ -98,6 +98,10 @@ export async function startRegistry(
     } catch (err) {
       server.close();
       server.closeAllConnections();
+      const e = err as NodeJS.ErrnoException;
+      const where = `${config.metricsListen.host}:${config.metricsListen.port}`;
+      if (e.code === 'EADDRINUSE') throw new ConfigError(`--metrics-listen ${where} is already in use; pick another port`);
+      if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND') throw new ConfigError(`--metrics-listen ${where}: not an address of this machine`);
       throw err;
     }
     const listen = config.metricsListen.host.includes(':') ? `[${config.metricsListen.host}]` : config.metricsListen.host;

@@ -142,3 +142,15 @@ describe('metrics', () => {
     },
   );
 });
+
+describe('metrics listener', () => {
+  it('an address in use is one line naming --metrics-listen', async () => {
+    const reg = await startTestRegistry({ metricsListen: { host: '127.0.0.1', port: 0 } });
+    try {
+      const taken = Number(new URL(reg.running.metricsUrl!).port);
+      await assert.rejects(startTestRegistry({ metricsListen: { host: '127.0.0.1', port: taken } }), /--metrics-listen 127\.0\.0\.1:\d+ is already in use/);
+    } finally {
+      await reg.close();
+    }
+  });
+});
