@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { startTestRegistry, type TestRegistry } from '../registry/harness.js';
 import { assertConsistent, pull, pushImage, pushIndex, v2, type Pushed } from '../gc/helpers.js';
@@ -161,7 +162,10 @@ describe('retention', () => {
     assert.equal(total, 200);
     assert.ok(dry.retention.removedTags.every((t) => t.size > 0 && Date.parse(t.pushedAt) < now));
 
-    const { retention, gc } = await runRetentionCli(['--data', reg.dataDir, '--policy', policyFile, '--grace', '0s', '--settle', '50ms']);
+    const stateFile = path.join(reg.dataDir, '..', `${path.basename(reg.dataDir)}-state`, 'retention.json');
+    const { retention, gc } = await runRetentionCli(['--data', reg.dataDir, '--policy', policyFile, '--grace', '0s', '--settle', '50ms', '--state-file', stateFile]);
+    const state = JSON.parse(readFileSync(stateFile, 'utf8')) as { ok: boolean; deletedTags: number; freedBytes: number };
+    assert.deepEqual([state.ok, state.deletedTags, state.freedBytes], [true, retention.removedTags.length, gc!.freedBytes], 'the record metrics and status read');
     assert.deepEqual(
       retention.removedTags.map((t) => `${t.repository}:${t.tag}`).sort(),
       [...dryRemoved].sort(),
@@ -221,6 +225,28 @@ describe('retention', () => {
     }
     console.log(`retention race: ${racing.length} pushes during the run; ${retention.keptForRacingPush} link(s) put back; ${retention.removedTags.length} tag(s) removed`);
     assertConsistent(reg.dataDir);
+  });
+});
+
+describe('pull times', () => {
+  it('the registry notes pulls by tag and by digest and writes them into the store when it stops', async () => {
+    const reg = await startTestRegistry();
+    let closed = false;
+    try {
+      const p = await pushImage(reg, 'pulls/app', 'pulled', { tag: 'v1' });
+      const before = Date.now();
+      assert.equal((await reg.fetch('/v2/pulls/app/manifests/v1')).status, 200);
+      assert.equal((await reg.fetch(`/v2/pulls/app/manifests/${p.digest}`)).status, 200);
+      assert.equal((await reg.fetch('/v2/pulls/app/manifests/v1', { method: 'HEAD' })).status, 200);
+      await reg.running.close();
+      closed = true;
+      const pulled = JSON.parse(readFileSync(path.join(v2(reg.dataDir), '_retention/pulled.json'), 'utf8')) as Record<string, string>;
+      assert.deepEqual(Object.keys(pulled).sort(), ['pulls/app:v1', `pulls/app@${p.digest}`].sort());
+      for (const t of Object.values(pulled)) assert.ok(Date.parse(t) >= before - 1000);
+    } finally {
+      if (!closed) await reg.running.close();
+      rmSync(reg.dataDir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -98,6 +98,7 @@ export class EventQueue {
         if (lost > 0) {
           this.dropped += lost;
           s.cursor = lastGone;
+          writeAtomically(this.cursorFile(s.endpoint), String(s.cursor)); // dropped stays dropped after a restart
           this.log(`events: queue full (${this.maxEvents}): dropped ${lost} event(s) for ${s.endpoint.name}`);
         }
       }
