@@ -50,6 +50,24 @@ export interface RegistryConfig {
   mirrorTagTtlMs: number;
   /** Bound on connecting and on waiting for the next byte from an upstream. */
   mirrorTimeoutMs: number;
+  /** Take the client's address from X-Real-IP / X-Forwarded-For (set only behind our nginx). */
+  trustProxy: boolean;
+  /** Write one JSON line per request on stdout (`serve`; distribution's log.accesslog.disabled turns it off). */
+  accessLog: boolean;
+  /** Serve Prometheus metrics at /metrics on this separate address (never the registry's own port). */
+  metricsListen?: { host: string; port: number };
+  /** How often the metrics' storage figures are recomputed by walking the store. */
+  metricsStorageIntervalMs: number;
+  /** Where the host's commands record their last results (gc.json, retention.json, renewal.json). */
+  stateDir?: string;
+  /** Webhook URLs (`--notify`, repeatable) that get distribution's notification envelopes. */
+  notify: string[];
+  /** The endpoints file: headers, event filters, timeouts, HMAC secret files. */
+  notifyConfig?: string;
+  /** Where events wait for delivery (default: `<data dir>/_events`). */
+  eventsDir?: string;
+  /** How many undelivered events wait at most; beyond, the oldest are dropped (and counted). */
+  eventsMax: number;
 }
 
 export const DEFAULT_CONFIG: RegistryConfig = {
@@ -68,6 +86,11 @@ export const DEFAULT_CONFIG: RegistryConfig = {
   mirrors: [],
   mirrorTagTtlMs: 5 * 60_000,
   mirrorTimeoutMs: 30_000,
+  trustProxy: false,
+  accessLog: true,
+  metricsStorageIntervalMs: 5 * 60_000,
+  notify: [],
+  eventsMax: 10_000,
 };
 
 
@@ -103,16 +126,27 @@ export function parsePort(text: string, what: string): number {
   return port;
 }
 
+/** `host:port` or `[v6]:port` to listen on; an empty host means every interface, as in distribution. */
+export function parseListenAddress(text: string, what: string): { host: string; port: number } {
+  const i = text.lastIndexOf(':');
+  if (i < 0) throw new ConfigError(`${what}: "${text}" is not host:port`);
+  return { host: text.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0', port: parsePort(text.slice(i + 1), what) };
+}
+
 /** distribution's `REGISTRY_*` variables, so a registry:2 compose file works unchanged. */
 export function configFromEnv(env: NodeJS.ProcessEnv): Partial<RegistryConfig> {
   const out: Partial<RegistryConfig> = {};
   const addr = env.REGISTRY_HTTP_ADDR;
   if (addr) {
-    const i = addr.lastIndexOf(':');
-    if (i < 0) throw new ConfigError(`REGISTRY_HTTP_ADDR: "${addr}" is not host:port`);
-    out.host = addr.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0';
-    out.port = parsePort(addr.slice(i + 1), 'REGISTRY_HTTP_ADDR');
+    const listen = parseListenAddress(addr, 'REGISTRY_HTTP_ADDR');
+    out.host = listen.host;
+    out.port = listen.port;
   }
+  if (env.REGISTRY_METRICS_ADDR) out.metricsListen = parseListenAddress(env.REGISTRY_METRICS_ADDR, 'REGISTRY_METRICS_ADDR');
+  if (env.REGISTRY_STATE_DIRECTORY) out.stateDir = env.REGISTRY_STATE_DIRECTORY;
+  if (env.REGISTRY_NOTIFICATIONS_URLS) out.notify = env.REGISTRY_NOTIFICATIONS_URLS.split(/[\s,]+/).filter(Boolean);
+  if (env.REGISTRY_NOTIFICATIONS_CONFIG) out.notifyConfig = env.REGISTRY_NOTIFICATIONS_CONFIG;
+  if (env.REGISTRY_NOTIFICATIONS_DIRECTORY) out.eventsDir = env.REGISTRY_NOTIFICATIONS_DIRECTORY;
   if (env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY) out.dataDir = env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY;
   if (env.REGISTRY_AUTH !== undefined && env.REGISTRY_AUTH !== '') {
     if (env.REGISTRY_AUTH !== 'htpasswd') throw new ConfigError(`REGISTRY_AUTH: only "htpasswd" is supported, not "${env.REGISTRY_AUTH}"`);
@@ -142,6 +176,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<RegistryConfig> {
   if (env.REGISTRY_MIRRORS_DEFAULT) out.mirrorDefault = parseMirrorPrefix(env.REGISTRY_MIRRORS_DEFAULT, 'REGISTRY_MIRRORS_DEFAULT');
   if (env.REGISTRY_MIRRORS_TAGTTL) out.mirrorTagTtlMs = parseDuration(env.REGISTRY_MIRRORS_TAGTTL, 'REGISTRY_MIRRORS_TAGTTL');
   if (env.REGISTRY_MIRRORS_TIMEOUT) out.mirrorTimeoutMs = parseDuration(env.REGISTRY_MIRRORS_TIMEOUT, 'REGISTRY_MIRRORS_TIMEOUT');
+  if (env.REGISTRY_HTTP_TRUSTPROXY) out.trustProxy = parseBool(env.REGISTRY_HTTP_TRUSTPROXY, 'REGISTRY_HTTP_TRUSTPROXY');
+  if (env.REGISTRY_LOG_ACCESSLOG_DISABLED) out.accessLog = !parseBool(env.REGISTRY_LOG_ACCESSLOG_DISABLED, 'REGISTRY_LOG_ACCESSLOG_DISABLED');
   const age = env.REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE;
   if (age) out.uploadMaxAgeMs = parseDuration(age, 'REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE');
   const interval = env.REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_INTERVAL;
@@ -176,6 +212,9 @@ export function validateConfig(config: RegistryConfig): RegistryConfig {
   checkMirrors(config.mirrors, config.mirrorDefault);
   if (config.mirrors.length > 0 && config.readOnly) throw new ConfigError('--mirror needs a writable registry: it stores what it fetches (drop --read-only)');
   if (config.mirrorTimeoutMs <= 0) throw new ConfigError('the mirror timeout must be positive');
+  if (config.metricsListen && config.metricsListen.port !== 0 && config.metricsListen.port === config.port && config.metricsListen.host === config.host) {
+    throw new ConfigError('--metrics-listen must differ from the registry\'s own address: metrics are served on a separate listener');
+  }
   if (config.uploadPurgeIntervalMs <= 0) throw new ConfigError('the upload purge interval must be positive');
   return config;
 }

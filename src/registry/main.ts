@@ -13,6 +13,11 @@ const program = new Command('registry')
   .addCommand(serveCommand(), { isDefault: true })
   .addCommand(healthcheckCommand())
   .addCommand(sub === 'gc' ? (await import('./gc/gc-command.js')).gcCommand() : new Command('gc').description('garbage collection (see gc --help)'))
+  .addCommand(
+    sub === 'retention'
+      ? (await import('./retention/retention-command.js')).retentionCommand()
+      : new Command('retention').description('retention rules, then gc (see retention --help)'),
+  )
   .addCommand(sub === 'count' ? (await import('./count-command.js')).countCommand() : new Command('count').description('count repositories and tags (see count --help)'))
   .addCommand(
     sub === 'renew' ? (await import('../acme/renew-command.js')).renewCommand() : new Command('renew').description('certificate renewal (see renew --help)'),

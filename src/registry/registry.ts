@@ -10,6 +10,7 @@ import type { UploadSessions } from './storage/upload-sessions.js';
 import { ManifestStore } from './storage/manifest-store.js';
 import { ManifestInfoCache } from './manifest-info.js';
 import type { Mirrors } from './mirror/mirrors.js';
+import type { EventQueue } from './events/queue.js';
 
 /** What every handler works with: the settings and the stores over one storage driver. */
 export class Registry {
@@ -23,6 +24,8 @@ export class Registry {
   readonly bearer: TokenSigner;
   /** The pull-through cache, with `--mirror` (set once the server has its log). */
   mirrors?: Mirrors;
+  /** Where manifest pushes, pulls and deletes are journaled for the webhooks (with `--notify`). */
+  events?: EventQueue;
 
   constructor(
     readonly config: RegistryConfig,

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { ConfigError, DEFAULT_CONFIG, configFromEnv, parseDuration, parsePort, readSecretFile, validateConfig, type RegistryConfig } from './config.js';
+import { ConfigError, DEFAULT_CONFIG, configFromEnv, parseDuration, parseListenAddress, parsePort, readSecretFile, validateConfig, type RegistryConfig } from './config.js';
 import { parseStorageUrl } from './storage/s3/settings.js';
 import { attachCredentials, parseMirror, parseMirrorPrefix } from './mirror/settings.js';
 import { HtpasswdError } from './auth/htpasswd.js';
@@ -32,6 +32,13 @@ interface ServeFlags {
   mirrorDefault?: string;
   mirrorTagTtl?: string;
   mirrorTimeout?: string;
+  trustProxy?: boolean;
+  accessLog?: boolean;
+  metricsListen?: string;
+  stateDir?: string;
+  notify?: string[];
+  notifyConfig?: string;
+  eventsDir?: string;
 }
 
 /** Flags win over distribution's REGISTRY_* variables, which win over the defaults. */
@@ -83,6 +90,13 @@ export function configFromFlags(flags: ServeFlags, env: NodeJS.ProcessEnv): Regi
   if (flags.mirrorDefault !== undefined) config.mirrorDefault = parseMirrorPrefix(flags.mirrorDefault, '--mirror-default');
   if (flags.mirrorTagTtl !== undefined) config.mirrorTagTtlMs = parseDuration(flags.mirrorTagTtl, '--mirror-tag-ttl');
   if (flags.mirrorTimeout !== undefined) config.mirrorTimeoutMs = parseDuration(flags.mirrorTimeout, '--mirror-timeout');
+  if (flags.trustProxy) config.trustProxy = true;
+  if (flags.accessLog === false) config.accessLog = false;
+  if (flags.metricsListen !== undefined) config.metricsListen = parseListenAddress(flags.metricsListen, '--metrics-listen');
+  if (flags.stateDir !== undefined) config.stateDir = flags.stateDir;
+  if (flags.notify !== undefined) config.notify = [...config.notify, ...flags.notify];
+  if (flags.notifyConfig !== undefined) config.notifyConfig = flags.notifyConfig;
+  if (flags.eventsDir !== undefined) config.eventsDir = flags.eventsDir;
   if (flags.uploadMaxAge !== undefined) config.uploadMaxAgeMs = parseDuration(flags.uploadMaxAge, '--upload-max-age');
   if (flags.uploadPurgeInterval !== undefined) config.uploadPurgeIntervalMs = parseDuration(flags.uploadPurgeInterval, '--upload-purge-interval');
   return validateConfig(config);
@@ -117,6 +131,13 @@ export function serveCommand(): Command {
     .option('--tls-key <file>', 'private key for --tls-cert (PEM)')
     .option('--read-only', 'refuse pushes and deletes')
     .option('--no-delete', 'refuse deletes of tags, manifests and blobs')
+    .option('--trust-proxy', 'take the client address in access logs from X-Real-IP / X-Forwarded-For (behind nginx; or REGISTRY_HTTP_TRUSTPROXY=true)')
+    .option('--no-access-log', 'do not write one JSON line per request on stdout (or REGISTRY_LOG_ACCESSLOG_DISABLED=true)')
+    .option('--metrics-listen <host:port>', 'serve Prometheus metrics at /metrics on this separate address, e.g. 127.0.0.1:5001 (or REGISTRY_METRICS_ADDR)')
+    .option('--state-dir <dir>', 'where gc, retention and renewal record their last results, shown in metrics (or REGISTRY_STATE_DIRECTORY)')
+    .option('--notify <url>', 'POST distribution\'s notification envelopes on manifest push, pull and delete to this URL (repeatable; or REGISTRY_NOTIFICATIONS_URLS)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--notify-config <file>', 'webhook endpoints with headers, event filters, timeouts and HMAC secret files (YAML or JSON; or REGISTRY_NOTIFICATIONS_CONFIG)')
+    .option('--events-dir <dir>', 'where undelivered events wait, surviving restarts (default <data>/_events; or REGISTRY_NOTIFICATIONS_DIRECTORY)')
     .option('--no-ui', 'do not serve the web UI at / (or REGISTRY_UI_ENABLED=false)')
     .addOption(new Option('--upload-max-age <duration>', 'purge uploads older than this (default 168h)'))
     .addOption(new Option('--upload-purge-interval <duration>', 'how often to look for abandoned uploads (default 24h)'))
@@ -127,21 +148,41 @@ export function serveCommand(): Command {
 
 async function serve(config: RegistryConfig): Promise<void> {
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
-  const running = await startRegistry(config, log);
+  const accessLog = config.accessLog ? batchedLines((text) => process.stdout.write(text)) : undefined;
+  const running = await startRegistry(config, log, { accessLog });
   const auth = config.htpasswd ? `htpasswd ${config.htpasswd}${config.accessFile ? `, access ${config.accessFile}` : ''}${config.tokensFile ? `, tokens ${config.tokensFile}` : ''}` : 'no auth';
   process.stdout.write(`registry listening on ${running.url} (data ${running.registry.driver.describe()}, ${auth})\n`);
+  if (running.metricsUrl) process.stdout.write(`metrics at ${running.metricsUrl}/metrics\n`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log(`${signal}: finishing in-flight requests`);
     void running.close().then(() => {
+      accessLog?.flush();
       log('stopped');
       process.exit(0);
     });
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+/**
+ * Lines gathered over one turn of the event loop and written together: a write to a pipe is a
+ * system call, and busy registries finish many small requests per turn.
+ */
+export function batchedLines(write: (text: string) => void): ((line: string) => void) & { flush(): void } {
+  let pending: string[] = [];
+  const flush = () => {
+    if (pending.length === 0) return;
+    const text = `${pending.join('\n')}\n`;
+    pending = [];
+    write(text);
+  };
+  return Object.assign((line: string) => {
+    if (pending.push(line) === 1) setImmediate(flush);
+  }, { flush });
 }
 
 /** One line for the errors a user can fix (bad flags, bad htpasswd, port in use); a stack for bugs. */

@@ -3,7 +3,11 @@ import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
-import { ConfigError, type RegistryConfig } from './config.js';
+import path from 'node:path';
+import { ConfigError, parseDuration, type RegistryConfig } from './config.js';
+import { endpointFromUrl, readEndpointsFile } from './events/endpoints.js';
+import { EventQueue } from './events/queue.js';
+import { eventFamilies } from './events/metrics.js';
 import { HtpasswdAuth } from './auth/htpasswd.js';
 import { openAccessPolicy, openCiTokens } from './auth/access-file.js';
 import { TokenUsage } from './auth/token-usage.js';
@@ -11,6 +15,10 @@ import { openStorage } from './storage/open.js';
 import { Registry } from './registry.js';
 import { createHandler } from './http/router.js';
 import { Mirrors } from './mirror/mirrors.js';
+import { accessLogLine, type RequestRecord } from './observe/request-record.js';
+import { RegistryMetrics } from './observe/metrics.js';
+import { PullRecorder } from './retention/pulls.js';
+import { startMetricsServer } from './observe/metrics-server.js';
 
 const IDLE_SOCKET_MS = 15 * 60_000;
 
@@ -19,11 +27,23 @@ export interface RunningRegistry {
   server: http.Server;
   url: string;
   port: number;
+  /** The metrics listener's base URL (with `metricsListen`). */
+  metricsUrl?: string;
+  metrics?: RegistryMetrics;
   /** Stops accepting, lets in-flight requests finish (up to the grace period), then resolves. */
   close(): Promise<void>;
 }
 
-export async function startRegistry(config: RegistryConfig, log: (line: string) => void = () => {}): Promise<RunningRegistry> {
+export interface RegistryOutputs {
+  /** Receives one JSON line per request (see observe/request-record.ts). */
+  accessLog?: (line: string) => void;
+}
+
+export async function startRegistry(
+  config: RegistryConfig,
+  log: (line: string) => void = () => {},
+  outputs: RegistryOutputs = {},
+): Promise<RunningRegistry> {
   const auth = config.htpasswd
     ? await HtpasswdAuth.open(config.htpasswd, {
         onReload: (users) => log(`htpasswd reloaded: ${users} user(s)`),
@@ -39,7 +59,20 @@ export async function startRegistry(config: RegistryConfig, log: (line: string) 
   await driver.check?.({ writable: !config.readOnly });
   const registry = new Registry(config, driver, auth, access, ciTokens, tokenUsage);
   if (config.mirrors.length > 0) registry.mirrors = new Mirrors(registry, log);
-  const handler = createHandler(registry, log);
+  const endpoints = [...config.notify.map(endpointFromUrl), ...(config.notifyConfig ? readEndpointsFile(config.notifyConfig, parseDuration) : [])];
+  if (endpoints.length > 0) {
+    registry.events = EventQueue.open(config.eventsDir ?? path.join(config.dataDir, '_events'), endpoints, config.eventsMax, log);
+  }
+  const accessLog = outputs.accessLog;
+  const metrics = config.metricsListen ? new RegistryMetrics(registry, config.stateDir) : undefined;
+  // Pull times for retention (read-only registries record none: they must not write).
+  const pulls = config.readOnly ? undefined : new PullRecorder(driver, log);
+  const onFinished = (record: RequestRecord) => {
+    if (pulls && record.route === 'manifest' && record.method === 'GET' && record.status === 200) pulls.note(record.repository, record.reference);
+    metrics?.finished(record);
+    if (accessLog) accessLog(accessLogLine(record));
+  };
+  const handler = createHandler(registry, log, { onStarted: metrics ? (record) => metrics.started(record) : undefined, onFinished });
   const tls = loadTls(config);
   const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
   // Layer uploads can take as long as they take; idle keep-alive sockets still time out.
@@ -59,6 +92,25 @@ export async function startRegistry(config: RegistryConfig, log: (line: string) 
   });
   const port = (server.address() as AddressInfo).port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  let metricsServer: http.Server | undefined;
+  let metricsUrl: string | undefined;
+  if (metrics && config.metricsListen) {
+    try {
+      metricsServer = await startMetricsServer(metrics, config.metricsListen, log);
+    } catch (err) {
+      server.close();
+      server.closeAllConnections();
+      const e = err as NodeJS.ErrnoException;
+      const where = `${config.metricsListen.host}:${config.metricsListen.port}`;
+      if (e.code === 'EADDRINUSE') throw new ConfigError(`--metrics-listen ${where} is already in use; pick another port`);
+      if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND') throw new ConfigError(`--metrics-listen ${where}: not an address of this machine`);
+      throw err;
+    }
+    const listen = config.metricsListen.host.includes(':') ? `[${config.metricsListen.host}]` : config.metricsListen.host;
+    metricsUrl = `http://${listen}:${(metricsServer.address() as AddressInfo).port}`;
+    metrics.startStorageWalk(config.metricsStorageIntervalMs, log);
+    if (registry.events) metrics.extra.push(...eventFamilies(registry.events));
+  }
 
   let purging = false;
   const purge = async () => {
@@ -83,6 +135,9 @@ export async function startRegistry(config: RegistryConfig, log: (line: string) 
     closing ??= new Promise<void>((resolve) => {
       clearInterval(purgeTimer);
       clearTimeout(firstPurge);
+      metrics?.close();
+      metricsServer?.close();
+      metricsServer?.closeAllConnections();
       auth?.close();
       access?.close();
       ciTokens?.close();
@@ -93,6 +148,9 @@ export async function startRegistry(config: RegistryConfig, log: (line: string) 
         // Handlers of connections cut by the grace period are still removing their temp files.
         void handlersFinished(registry, CLEANUP_WAIT_MS)
           .then(() => tokenUsage?.close())
+          .then(() => pulls?.close())
+          // after the handlers: a push answered during the grace period journals its event too
+          .then(() => registry.events?.close())
           .then(() => {
             driver.close?.();
             resolve();
@@ -102,7 +160,7 @@ export async function startRegistry(config: RegistryConfig, log: (line: string) 
     });
     return closing;
   };
-  return { registry, server, url: `${tls ? 'https' : 'http'}://${host}:${port}`, port, close };
+  return { registry, server, url: `${tls ? 'https' : 'http'}://${host}:${port}`, port, metricsUrl, metrics, close };
 }
 
 const CLEANUP_WAIT_MS = 5_000;

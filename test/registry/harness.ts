@@ -19,6 +19,8 @@ export interface TestRegistry {
   dataDir: string;
   running: RunningRegistry;
   logs: string[];
+  /** The access log: one JSON line per finished request. */
+  accessLines: string[];
   storage: StorageKind;
   /** the registry's settings, to start a second registry over the same data */
   config: RegistryConfig;
@@ -45,14 +47,16 @@ export async function startTestRegistry(
       ? await freshBucket(dataDir).then((b) => ({ s3: b.settings, s3CredentialsFile: b.credentialsFile, uploadSecret: 'test-upload-secret-0123456789' }))
       : {};
   const logs: string[] = [];
+  const accessLines: string[] = [];
   const config = { ...DEFAULT_CONFIG, port: 0, shutdownGraceMs: 5000, ...s3, ...overrides, dataDir };
-  const running = await startRegistry(config, (l) => logs.push(l));
+  const running = await startRegistry(config, (l) => logs.push(l), { accessLog: (l) => accessLines.push(l) });
   const driver = running.registry.driver;
   return {
     url: running.url,
     dataDir,
     running,
     logs,
+    accessLines,
     storage,
     config,
     stored: (p) => driver.getContent(p),

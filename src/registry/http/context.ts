@@ -19,6 +19,8 @@ export interface Ctx {
   log?: (line: string) => void;
   /** Set when the repository is a mirror's: `name` is then where the cache keeps it. */
   mirror?: MirrorTarget;
+  /** The access log's id of this request (events name it too). */
+  requestId?: string;
 }
 
 export type Handler = (ctx: Ctx) => Promise<void>;

@@ -6,6 +6,7 @@ import { layerLinkPath } from '../storage/paths.js';
 import { readBody, send } from './respond.js';
 import { mayDo, requireAccess } from './access.js';
 import { requireDeletable, requireDigest, requireWritable, type Ctx } from './context.js';
+import { notifyManifest } from '../events/notify.js';
 
 type Reference = { digest: string; tag?: undefined } | { tag: string; digest?: undefined };
 
@@ -69,6 +70,7 @@ export async function getManifest(ctx: Ctx): Promise<void> {
     digest = child.digest;
     found = childFound;
   }
+  if (ctx.req.method === 'GET') notifyManifest(ctx, { action: 'pull', repository: ctx.name, digest, tag: ref.tag, mediaType: found.info.mediaType, size: found.bytes.length });
   send(
     ctx.res,
     200,
@@ -125,6 +127,7 @@ export async function putManifest(ctx: Ctx): Promise<void> {
   }
   await checkReferences(ctx, info);
   await ctx.registry.manifests.put(ctx.name, digest, bytes, ref.tag);
+  notifyManifest(ctx, { action: 'push', repository: ctx.name, digest, tag: ref.tag, mediaType: info.mediaType, size: bytes.length });
   send(ctx.res, 201, {
     Location: `/v2/${ctx.name}/manifests/${digest}`,
     'Docker-Content-Digest': digest,
@@ -135,9 +138,11 @@ export async function putManifest(ctx: Ctx): Promise<void> {
 export async function deleteManifest(ctx: Ctx): Promise<void> {
   requireDeletable(ctx);
   const ref = existingReference(ctx.ref);
+  const digest = ref.digest ?? (ctx.registry.events ? await ctx.registry.manifests.resolveTag(ctx.name, ref.tag!) : null);
   const deleted = ref.tag
     ? await ctx.registry.manifests.deleteTag(ctx.name, ref.tag)
     : await ctx.registry.manifests.delete(ctx.name, ref.digest!);
   if (!deleted) throw new RegistryError('MANIFEST_UNKNOWN', 'manifest unknown', { reference: ctx.ref });
+  notifyManifest(ctx, { action: 'delete', repository: ctx.name, digest: digest ?? '', tag: ref.tag });
   send(ctx.res, 202);
 }

@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AuthenticationRequiredError, RegistryError } from '../errors.js';
 import type { Action } from '../auth/access-policy.js';
 import { challenge, identify, issueToken, requireAccess, TOKEN_PATH } from './access.js';
-import { isValidName } from '../names.js';
+import { isValidName, looksLikeDigest } from '../names.js';
+import { finishRecord, startRecord, type RequestRecord } from '../observe/request-record.js';
 import type { Registry } from '../registry.js';
 import { sendError, sendJSON } from './respond.js';
 import type { Ctx, Handler } from './context.js';
@@ -17,6 +18,8 @@ import { RegistryUi } from '../ui/ui.js';
 type Guarded = [Handler, Action];
 
 interface Route {
+  /** Short name for logs and metrics. */
+  id: string;
   /** Group 1 is the repository name, group 2 (when present) the last segment. */
   pattern: RegExp;
   /** Routes without a repository (base, catalog) have no action: they check for themselves. */
@@ -29,20 +32,22 @@ const base: Handler = async (ctx) => sendJSON(ctx.res, 200, {});
 // Uploads are part of pushing, so all their steps (cancel included) need `create`; a manifest
 // PUT needs `create`, and `update` as well when it moves an existing tag (checked in putManifest).
 const ROUTES: Route[] = [
-  { pattern: /^\/v2\/$/, methods: { GET: base, HEAD: base } },
-  { pattern: /^\/v2\/_catalog$/, methods: { GET: listCatalog } },
-  { pattern: /^\/v2\/(.+)\/tags\/list$/, methods: { GET: [listTags, 'read'] } },
+  { id: 'base', pattern: /^\/v2\/$/, methods: { GET: base, HEAD: base } },
+  { id: 'catalog', pattern: /^\/v2\/_catalog$/, methods: { GET: listCatalog } },
+  { id: 'tags', pattern: /^\/v2\/(.+)\/tags\/list$/, methods: { GET: [listTags, 'read'] } },
   {
+    id: 'manifest',
     pattern: /^\/v2\/(.+)\/manifests\/([^/]+)$/,
     methods: { GET: [getManifest, 'read'], HEAD: [getManifest, 'read'], PUT: [putManifest, 'create'], DELETE: [deleteManifest, 'delete'] },
   },
-  { pattern: /^\/v2\/(.+)\/blobs\/uploads\/?$/, methods: { POST: [startUpload, 'create'] } },
+  { id: 'upload_start', pattern: /^\/v2\/(.+)\/blobs\/uploads\/?$/, methods: { POST: [startUpload, 'create'] } },
   {
+    id: 'upload',
     pattern: /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/,
     methods: { GET: [uploadStatus, 'create'], PATCH: [patchUpload, 'create'], PUT: [finishUpload, 'create'], DELETE: [cancelUpload, 'create'] },
   },
-  { pattern: /^\/v2\/(.+)\/blobs\/([^/]+)$/, methods: { GET: [getBlob, 'read'], HEAD: [getBlob, 'read'], DELETE: [deleteBlob, 'delete'] } },
-  { pattern: /^\/v2\/(.+)\/referrers\/([^/]+)$/, methods: { GET: [listReferrers, 'read'] } },
+  { id: 'blob', pattern: /^\/v2\/(.+)\/blobs\/([^/]+)$/, methods: { GET: [getBlob, 'read'], HEAD: [getBlob, 'read'], DELETE: [deleteBlob, 'delete'] } },
+  { id: 'referrers', pattern: /^\/v2\/(.+)\/referrers\/([^/]+)$/, methods: { GET: [listReferrers, 'read'] } },
 ];
 
 /**
@@ -61,30 +66,69 @@ function decodePath(pathname: string): string {
 
 const COMMON_HEADERS = { 'Docker-Distribution-Api-Version': 'registry/2.0' };
 
-export function createHandler(registry: Registry, log: (line: string) => void) {
+/** What pull, push or delete a request is, in the words of distribution's events; '' for none. */
+function eventAction(routeId: string, method: string): string {
+  if (routeId === 'upload_start' || routeId === 'upload') return 'push';
+  if (method === 'DELETE') return 'delete';
+  if (method === 'PUT') return 'push';
+  return routeId === 'base' || routeId === 'catalog' ? '' : 'pull';
+}
+
+/** The tag or digest a request names, for the access log; never an upload id or other query values. */
+function loggedReference(routeId: string, ref: string, url: URL): string {
+  if (routeId === 'manifest' || routeId === 'blob' || routeId === 'referrers') return ref.slice(0, 200);
+  const digest = routeId === 'upload' ? url.searchParams.get('digest') : routeId === 'upload_start' ? url.searchParams.get('mount') : null;
+  return digest && looksLikeDigest(digest) ? digest.slice(0, 200) : '';
+}
+
+export interface HandlerHooks {
+  /** Called as each request starts (its record fills in as the router learns more). */
+  onStarted?: (record: RequestRecord) => void;
+  /** Called once per request when its response is done or its connection gone. */
+  onFinished?: (record: RequestRecord) => void;
+}
+
+export function createHandler(registry: Registry, log: (line: string) => void, hooks: HandlerHooks = {}) {
   // The web UI (config.ui) answers `/` and `/ui/...`; every other non-/v2 path stays a 404.
   const ui = registry.config.ui ? new RegistryUi(registry, log) : undefined;
+  const trustProxy = registry.config.trustProxy;
+  const { onStarted, onFinished } = hooks;
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     registry.requests.started++;
     registry.requests.active++;
+    const record = startRecord(req, trustProxy);
+    res.setHeader('X-Request-Id', record.id);
+    onStarted?.(record);
+    if (onFinished) {
+      res.once('close', () => {
+        finishRecord(record, req, res);
+        onFinished(record);
+      });
+    }
     try {
-      await handle(req, res);
+      await handle(req, res, record);
     } finally {
       registry.requests.active--;
     }
   };
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handle(req: IncomingMessage, res: ServerResponse, record: RequestRecord): Promise<void> {
     for (const [k, v] of Object.entries(COMMON_HEADERS)) res.setHeader(k, v);
     const url = new URL(req.url ?? '/', 'http://registry.invalid');
     try {
-      if (ui && !url.pathname.startsWith('/v2') && (await ui.handle(req, res, url))) return;
+      if (ui && !url.pathname.startsWith('/v2')) {
+        record.route = 'ui';
+        if (await ui.handle(req, res, url)) return;
+        record.route = 'other';
+      }
       if (!url.pathname.startsWith('/v2')) throw new RegistryError('NAME_UNKNOWN', 'not a registry API path', undefined, 404);
       if (registry.access && url.pathname === TOKEN_PATH) {
+        record.route = 'token';
         await issueToken(registry, req, res);
         return;
       }
       const who = await identify(registry, req);
+      if (who !== 'invalid') record.user = who;
       // Without a policy every signed-in user may do everything and nobody else anything; with
       // one, requests without credentials go on as anonymous and the policy decides. The ping
       // (`/v2/`) always challenges them, so that clients learn how to sign in.
@@ -96,14 +140,18 @@ export function createHandler(registry: Registry, log: (line: string) => void) {
         const m = route.pattern.exec(path);
         if (!m) continue;
         const name = m[1] !== undefined && route.pattern.source.includes('(.+)') ? m[1] : '';
+        record.route = route.id;
+        record.action = eventAction(route.id, req.method ?? '');
+        record.reference = loggedReference(route.id, m[2] ?? '', url);
         if (name && !isValidName(name)) throw new RegistryError('NAME_INVALID', 'invalid repository name', { name });
+        record.repository = name;
         const method = route.methods[req.method ?? ''];
         if (!method) throw new RegistryError('UNSUPPORTED', `${req.method} is not supported here`);
         const [handler, action] = Array.isArray(method) ? method : [method, undefined];
         // a mirrored repository is served from where the cache keeps it, under the same policy
         const mirror = name && action ? await registry.mirrors?.resolve(name, action) : undefined;
         const repository = mirror?.storeName ?? name;
-        const ctx: Ctx = { req, res, url, registry, name: repository, ref: m[2] ?? '', who, log, mirror };
+        const ctx: Ctx = { req, res, url, registry, name: repository, ref: m[2] ?? '', who, log, mirror, requestId: record.id };
         if (action) requireAccess(ctx, repository, action);
         await handler(ctx);
         return;
