@@ -112,17 +112,25 @@ export class ContainerCgroup {
     return statField(text, 'anon') ?? statField(text, 'total_rss') ?? statField(text, 'rss') ?? 0;
   }
 
-  /** Sum of VmRSS (resident memory, file-backed pages such as the binary included) of the container's processes. */
-  rssBytes(): number {
-    let kib = 0;
+  /**
+   * Resident memory of the container's processes, summed from /proc/<pid>/status: VmRSS (what `ps`
+   * calls RSS), and its parts RssAnon (the processes' own memory) and RssFile (mapped files: the
+   * binary and libraries, shared and reclaimable).
+   */
+  rss(): { total: number; anon: number; file: number } {
+    const out = { total: 0, anon: 0, file: 0 };
+    const kib = (text: string, field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0) * 1024;
     for (const pid of readFileSync(this.procs, 'utf8').split('\n').filter(Boolean)) {
       try {
-        kib += Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+        const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+        out.total += kib(status, 'VmRSS');
+        out.anon += kib(status, 'RssAnon');
+        out.file += kib(status, 'RssFile');
       } catch {
         // the process ended between the two reads
       }
     }
-    return kib * 1024;
+    return out;
   }
 
   /** The kernel's peak of memoryBytes() (since the last reset where resettable); undefined if the kernel keeps none. */
@@ -174,7 +182,8 @@ export class StackMonitor {
   private sampledPeak = 0;
   private sampledAnonPeak = 0;
   private sampledRssPeak = 0;
-  private readonly perContainerRssPeak = new Map<string, number>();
+  /** per container: peaks of VmRSS, RssAnon and RssFile (each its own peak) */
+  private readonly perContainerRssPeak = new Map<string, { total: number; anon: number; file: number }>();
 
   constructor(
     readonly containers: ContainerCgroup[],
@@ -211,9 +220,10 @@ export class StackMonitor {
       try {
         total += c.memoryBytes();
         anon += c.anonBytes();
-        const r = c.rssBytes();
-        rss += r;
-        this.perContainerRssPeak.set(c.name, Math.max(this.perContainerRssPeak.get(c.name) ?? 0, r));
+        const r = c.rss();
+        rss += r.total;
+        const was = this.perContainerRssPeak.get(c.name) ?? { total: 0, anon: 0, file: 0 };
+        this.perContainerRssPeak.set(c.name, { total: Math.max(was.total, r.total), anon: Math.max(was.anon, r.anon), file: Math.max(was.file, r.file) });
       } catch {
         return;
       }
@@ -237,7 +247,7 @@ export class StackMonitor {
   }
 
   /** Peaks over the window in MiB: the kernel's (summed over containers: an upper bound of their simultaneous peak) and the sampled ones. */
-  endMemoryWindow(): { kernelPeakMiB?: number; sampledPeakMiB: number; sampledAnonPeakMiB: number; sampledRssPeakMiB: number; rssPeakByContainerMiB: Record<string, number> } {
+  endMemoryWindow(): { kernelPeakMiB?: number; sampledPeakMiB: number; sampledAnonPeakMiB: number; sampledRssPeakMiB: number; rssPeakByContainerMiB: Record<string, { total: number; anon: number; file: number }> } {
     this.sample();
     this.stopSampling();
     const peaks = this.containers.map((c) => c.peakBytes());
@@ -247,7 +257,7 @@ export class StackMonitor {
       sampledPeakMiB: this.sampledPeak / MiB,
       sampledAnonPeakMiB: this.sampledAnonPeak / MiB,
       sampledRssPeakMiB: this.sampledRssPeak / MiB,
-      rssPeakByContainerMiB: Object.fromEntries([...this.perContainerRssPeak].map(([k, v]) => [k, v / MiB])),
+      rssPeakByContainerMiB: Object.fromEntries([...this.perContainerRssPeak].map(([k, v]) => [k, { total: v.total / MiB, anon: v.anon / MiB, file: v.file / MiB }])),
     };
   }
 

@@ -206,7 +206,7 @@ const manifests: StackScenario = {
  * One monolithic PUT of `size` bytes. nginx may answer before the body is all sent (413): the
  * answer is taken as soon as it comes and the rest of the body is not sent.
  */
-async function putLarge(ctx: StackCtx, path: string, source: BlobSource): Promise<number> {
+export async function putLarge(ctx: Pick<StackCtx, 'url' | 'ca' | 'authorization'>, path: string, source: BlobSource): Promise<number> {
   const u = new URL(ctx.url);
   const req = https.request({
     host: u.hostname,

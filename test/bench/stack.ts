@@ -84,6 +84,16 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 };
 
+/** ours / classic for every figure of ours; null for HTTP statuses (unit '') and where classic has 0 or nothing. */
+export function ratios(figures: Record<StackKind, Record<string, Metric>>): Record<string, number | null> {
+  const out: Record<string, number | null> = {};
+  for (const [k, v] of Object.entries(figures.ours)) {
+    const c = figures.classic[k]?.value;
+    out[k] = v.unit === '' || c === undefined || c === 0 || !Number.isFinite(c) ? null : v.value / c;
+  }
+  return out;
+}
+
 export function summarize(rounds: readonly StackRound[]): { summary: StackSummaryRow[]; targets: StackTarget[] } {
   const summary: StackSummaryRow[] = [];
   const first = rounds[0];
@@ -170,7 +180,11 @@ export async function runStackBench(progress: Progress, opts: { quick: boolean; 
           const mem = monitors[kind]!.endMemoryWindow();
           const f = figures[kind];
           f['stack peak RSS MiB'] = { value: mem.sampledRssPeakMiB, unit: 'MiB', better: 'lower' };
-          for (const [c, v] of Object.entries(mem.rssPeakByContainerMiB)) f[`peak RSS MiB, ${c}`] = { value: v, unit: 'MiB', better: 'info' };
+          for (const [c, v] of Object.entries(mem.rssPeakByContainerMiB)) {
+            f[`peak RSS MiB, ${c}`] = { value: v.total, unit: 'MiB', better: 'info' };
+            f[`peak RSS MiB, ${c}: RssAnon (own memory)`] = { value: v.anon, unit: 'MiB', better: 'info' };
+            f[`peak RSS MiB, ${c}: RssFile (mapped binary, libraries)`] = { value: v.file, unit: 'MiB', better: 'info' };
+          }
           f['stack peak anonymous memory MiB (cgroup)'] = { value: mem.sampledAnonPeakMiB, unit: 'MiB', better: 'info' };
           f['stack peak memory MiB, page cache included (cgroup, sampled)'] = { value: mem.sampledPeakMiB, unit: 'MiB', better: 'info' };
           if (mem.kernelPeakMiB !== undefined) f['stack peak memory MiB, page cache included (kernel, summed per container)'] = { value: mem.kernelPeakMiB, unit: 'MiB', better: 'info' };
@@ -204,13 +218,7 @@ export async function runStackBench(progress: Progress, opts: { quick: boolean; 
         }
       }
       if (windowOpen) endMemoryWindows();
-      const ratio: Record<string, number | null> = {};
-      for (const [k, v] of Object.entries(figures.ours)) {
-        const c = figures.classic[k]?.value;
-        // no ratio of HTTP statuses (unit '')
-        ratio[k] = v.unit === '' || c === undefined || c === 0 || !Number.isFinite(c) ? null : v.value / c;
-      }
-      info.rounds.push({ round, firstBy, figures, ratio });
+      info.rounds.push({ round, firstBy, figures, ratio: ratios(figures) });
     }
     info.loadavg.end = os.loadavg();
     Object.assign(info, summarize(info.rounds));
