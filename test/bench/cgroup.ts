@@ -113,24 +113,39 @@ export class ContainerCgroup {
   }
 
   /**
-   * Resident memory of the container's processes, summed from /proc/<pid>/status: VmRSS (what `ps`
-   * calls RSS), and its parts RssAnon (the processes' own memory) and RssFile (mapped files: the
-   * binary and libraries, shared and reclaimable).
+   * Resident memory of the container's processes from /proc/<pid>/smaps_rollup, as PSS: each page
+   * shared by several processes (the node binary mapped by the registry and by the healthcheck
+   * Docker runs beside it) counted once in all, not once per process as a sum of RSS would.
+   * anon: the processes' own memory; file: mapped files (the binary and libraries).
    */
-  rss(): { total: number; anon: number; file: number } {
+  pss(): { total: number; anon: number; file: number } {
     const out = { total: 0, anon: 0, file: 0 };
     const kib = (text: string, field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0) * 1024;
     for (const pid of readFileSync(this.procs, 'utf8').split('\n').filter(Boolean)) {
       try {
-        const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-        out.total += kib(status, 'VmRSS');
-        out.anon += kib(status, 'RssAnon');
-        out.file += kib(status, 'RssFile');
+        const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+        out.total += kib(rollup, 'Pss');
+        out.anon += kib(rollup, 'Pss_Anon');
+        out.file += kib(rollup, 'Pss_File');
       } catch {
         // the process ended between the two reads
       }
     }
     return out;
+  }
+
+  /**
+   * Reclaims what the kernel can of the cgroup's memory (clean page cache first), so that a window's
+   * peak starts from the processes' own memory and not from the page cache of earlier writes.
+   */
+  reclaim(): void {
+    const v1 = this.memCurrent.endsWith('memory.usage_in_bytes');
+    try {
+      if (v1) writeFileSync(this.memCurrent.replace(/memory\.usage_in_bytes$/, 'memory.force_empty'), '0');
+      else writeFileSync(this.memCurrent.replace(/memory\.current$/, 'memory.reclaim'), String(this.memoryBytes()));
+    } catch {
+      // v2 answers EAGAIN when it could not reclaim all it was asked to: what it did reclaim is gone
+    }
   }
 
   /** The kernel's peak of memoryBytes() (since the last reset where resettable); undefined if the kernel keeps none. */
@@ -181,9 +196,9 @@ export class StackMonitor {
   private timer: NodeJS.Timeout | undefined;
   private sampledPeak = 0;
   private sampledAnonPeak = 0;
-  private sampledRssPeak = 0;
-  /** per container: peaks of VmRSS, RssAnon and RssFile (each its own peak) */
-  private readonly perContainerRssPeak = new Map<string, { total: number; anon: number; file: number }>();
+  private sampledPssPeak = 0;
+  /** per container: peaks of PSS, its anonymous and its file part (each its own peak) */
+  private readonly perContainerPssPeak = new Map<string, { total: number; anon: number; file: number }>();
 
   constructor(
     readonly containers: ContainerCgroup[],
@@ -220,34 +235,35 @@ export class StackMonitor {
       try {
         total += c.memoryBytes();
         anon += c.anonBytes();
-        const r = c.rss();
+        const r = c.pss();
         rss += r.total;
-        const was = this.perContainerRssPeak.get(c.name) ?? { total: 0, anon: 0, file: 0 };
-        this.perContainerRssPeak.set(c.name, { total: Math.max(was.total, r.total), anon: Math.max(was.anon, r.anon), file: Math.max(was.file, r.file) });
+        const was = this.perContainerPssPeak.get(c.name) ?? { total: 0, anon: 0, file: 0 };
+        this.perContainerPssPeak.set(c.name, { total: Math.max(was.total, r.total), anon: Math.max(was.anon, r.anon), file: Math.max(was.file, r.file) });
       } catch {
         return;
       }
     }
     this.sampledPeak = Math.max(this.sampledPeak, total);
     this.sampledAnonPeak = Math.max(this.sampledAnonPeak, anon);
-    this.sampledRssPeak = Math.max(this.sampledRssPeak, rss);
+    this.sampledPssPeak = Math.max(this.sampledPssPeak, rss);
   }
 
-  /** Starts a memory window: peaks reset (the kernel's where it allows), then sampled every 100 ms. */
+  /** Starts a memory window: page cache reclaimed, peaks reset (the kernel's where it allows), then sampled every 100 ms. */
   beginMemoryWindow(): void {
     this.stopSampling();
+    for (const c of this.containers) c.reclaim();
     for (const c of this.containers) c.resetPeak();
     this.sampledPeak = 0;
     this.sampledAnonPeak = 0;
-    this.sampledRssPeak = 0;
-    this.perContainerRssPeak.clear();
+    this.sampledPssPeak = 0;
+    this.perContainerPssPeak.clear();
     this.sample();
     this.timer = setInterval(() => this.sample(), 100);
     this.timer.unref();
   }
 
-  /** Peaks over the window in MiB: the kernel's (summed over containers: an upper bound of their simultaneous peak) and the sampled ones. */
-  endMemoryWindow(): { kernelPeakMiB?: number; sampledPeakMiB: number; sampledAnonPeakMiB: number; sampledRssPeakMiB: number; rssPeakByContainerMiB: Record<string, { total: number; anon: number; file: number }> } {
+  /** Peaks over the window in MiB: the kernel's (summed over containers: an upper bound of their simultaneous peak) and the sampled ones (cgroup memory, its anonymous part, the processes' PSS). */
+  endMemoryWindow(): { kernelPeakMiB?: number; sampledPeakMiB: number; sampledAnonPeakMiB: number; sampledPssPeakMiB: number; pssPeakByContainerMiB: Record<string, { total: number; anon: number; file: number }> } {
     this.sample();
     this.stopSampling();
     const peaks = this.containers.map((c) => c.peakBytes());
@@ -256,8 +272,8 @@ export class StackMonitor {
       ...(kernel === undefined ? {} : { kernelPeakMiB: kernel }),
       sampledPeakMiB: this.sampledPeak / MiB,
       sampledAnonPeakMiB: this.sampledAnonPeak / MiB,
-      sampledRssPeakMiB: this.sampledRssPeak / MiB,
-      rssPeakByContainerMiB: Object.fromEntries([...this.perContainerRssPeak].map(([k, v]) => [k, { total: v.total / MiB, anon: v.anon / MiB, file: v.file / MiB }])),
+      sampledPssPeakMiB: this.sampledPssPeak / MiB,
+      pssPeakByContainerMiB: Object.fromEntries([...this.perContainerPssPeak].map(([k, v]) => [k, { total: v.total / MiB, anon: v.anon / MiB, file: v.file / MiB }])),
     };
   }
 

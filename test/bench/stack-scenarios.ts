@@ -3,12 +3,13 @@
 // push over the classic stack's client_max_body_size (1000m). Every answer is checked (status,
 // digest, sha256 of bodies) by RegistryApi. Server CPU comes from the stack's cgroups.
 import https from 'node:https';
+import os from 'node:os';
 import { once } from 'node:events';
 import { RegistryApi, withDigest } from './api.js';
 import { StackMonitor } from './cgroup.js';
 import { BenchError, BlobSource, GiB, MiB, runPool, Samples } from './client.js';
 import { Content, FULL, QUICK, type Metric, type Params } from './scenarios.js';
-import { syncAll } from './servers.js';
+import { machineBusySeconds, syncAll } from './servers.js';
 
 export interface StackParams {
   bigCount: number;
@@ -103,25 +104,42 @@ const m = (value: number, unit: string, better: Metric['better']): Metric => ({ 
 const deadline = (ms: number) => performance.now() + ms;
 
 /** Runs fn and returns its wall time and the stack's CPU seconds over it, per container and for docker-proxy. */
-async function withCpu(monitor: StackMonitor, fn: () => Promise<void>): Promise<{ seconds: number; cpu: Record<string, number>; proxy: number }> {
+interface CpuWindow {
+  seconds: number;
+  /** per container */
+  cpu: Record<string, number>;
+  proxy: number;
+  /** this process: the bench client */
+  client: number;
+  /** the whole machine (other engineers' work included) */
+  machine: number;
+}
+
+async function withCpu(monitor: StackMonitor, fn: () => Promise<void>): Promise<CpuWindow> {
   const c0 = monitor.cpu();
+  const client0 = process.cpuUsage();
+  const machine0 = machineBusySeconds();
   const t0 = performance.now();
   await fn();
   const seconds = (performance.now() - t0) / 1000;
+  const machine = machineBusySeconds() - machine0;
+  const client = process.cpuUsage(client0);
   const c1 = monitor.cpu();
   const cpu: Record<string, number> = {};
   for (const [k, v] of Object.entries(c1.byContainer)) cpu[k] = v - (c0.byContainer[k] ?? 0);
-  return { seconds, cpu, proxy: c1.proxy - c0.proxy };
+  return { seconds, cpu, proxy: c1.proxy - c0.proxy, client: (client.user + client.system) / 1e6, machine };
 }
 
-/** CPU s per GiB: the stack, each container, docker-proxy. */
-function cpuPerGiB(prefix: string, r: { cpu: Record<string, number>; proxy: number }, bytes: number): Record<string, Metric> {
+/** CPU s per GiB: the stack, each container, docker-proxy, the client; and how busy the machine was. */
+function cpuPerGiB(prefix: string, r: CpuWindow, bytes: number): Record<string, Metric> {
   const gib = bytes / GiB;
   const stack = Object.values(r.cpu).reduce((a, b) => a + b, 0);
   return {
     [`${prefix} CPU s/GiB, stack`]: m(stack / gib, 's', 'lower'),
     ...Object.fromEntries(Object.entries(r.cpu).map(([k, v]) => [`${prefix} CPU s/GiB, ${k}`, m(v / gib, 's', 'info')])),
     [`${prefix} CPU s/GiB, docker-proxy`]: m(r.proxy / gib, 's', 'info'),
+    [`${prefix} CPU s/GiB, the bench client (TLS, sha256)`]: m(r.client / gib, 's', 'info'),
+    [`${prefix}: machine busy, cores of ${os.cpus().length}`]: m(r.machine / r.seconds, 'cores', 'info'),
   };
 }
 

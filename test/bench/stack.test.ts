@@ -15,12 +15,13 @@ import { RegistryApi } from './api.js';
 import { ContainerCgroup, containerPid, dockerProxies, parseProcCgroup } from './cgroup.js';
 import { BlobSource, HttpTarget, MiB, sha256 } from './client.js';
 import type { Metric } from './scenarios.js';
-import { ratios, stackSkipReason, summarize, type StackRound } from './stack.js';
+import { PEAK_MEMORY_KERNEL, PEAK_MEMORY_SAMPLED, ratios, stackSkipReason, summarize, type StackRound } from './stack.js';
 import { putLarge } from './stack-scenarios.js';
 import { startClassicStack, STACK_USER } from './stacks.js';
 
 const rate = (value: number): Metric => ({ value, unit: 'MiB/s', better: 'higher' });
 const ms = (value: number): Metric => ({ value, unit: 'ms', better: 'lower' });
+const mib = (value: number): Metric => ({ value, unit: 'MiB', better: 'lower' });
 
 function round(n: number, ours: Record<string, Metric>, classic: Record<string, Metric>): StackRound {
   const figures = { ours, classic };
@@ -30,8 +31,8 @@ function round(n: number, ours: Record<string, Metric>, classic: Record<string, 
 test('ratios are ours/classic per round, none for HTTP statuses; targets are met only when every round meets them', () => {
   const status = (value: number): Metric => ({ value, unit: '', better: 'info' });
   const rounds = [
-    round(1, { 'big pull MiB/s': rate(300), 'manifest GET p99 ms': ms(40), 'stack peak RSS MiB': ms(200), 'status': status(201) }, { 'big pull MiB/s': rate(100), 'manifest GET p99 ms': ms(100), 'stack peak RSS MiB': ms(100), 'status': status(413) }),
-    round(2, { 'big pull MiB/s': rate(200), 'manifest GET p99 ms': ms(60), 'stack peak RSS MiB': ms(150), 'status': status(201) }, { 'big pull MiB/s': rate(100), 'manifest GET p99 ms': ms(100), 'stack peak RSS MiB': ms(100), 'status': status(413) }),
+    round(1, { 'big pull MiB/s': rate(300), 'manifest GET p99 ms': ms(40), [PEAK_MEMORY_KERNEL]: mib(200), [PEAK_MEMORY_SAMPLED]: mib(190), 'status': status(201) }, { 'big pull MiB/s': rate(100), 'manifest GET p99 ms': ms(100), [PEAK_MEMORY_KERNEL]: mib(100), [PEAK_MEMORY_SAMPLED]: mib(100), 'status': status(413) }),
+    round(2, { 'big pull MiB/s': rate(200), 'manifest GET p99 ms': ms(60), [PEAK_MEMORY_KERNEL]: mib(150), [PEAK_MEMORY_SAMPLED]: mib(140), 'status': status(201) }, { 'big pull MiB/s': rate(100), 'manifest GET p99 ms': ms(100), [PEAK_MEMORY_KERNEL]: mib(100), [PEAK_MEMORY_SAMPLED]: mib(100), 'status': status(413) }),
   ];
   assert.equal(rounds[0]!.ratio['big pull MiB/s'], 3);
   assert.equal(rounds[0]!.ratio.status, null);
@@ -41,7 +42,8 @@ test('ratios are ours/classic per round, none for HTTP statuses; targets are met
   assert.equal(pull.ours, 250);
   assert.equal(summary.find((s) => s.figure === 'status')!.ratio, null);
   const verdict = Object.fromEntries(targets.map((t) => [t.figure, t.met]));
-  assert.deepEqual(verdict, { 'big pull MiB/s': 'met', 'manifest GET p99 ms': 'partly', 'stack peak RSS MiB': 'missed' });
+  // judged on the kernel's peak where there is one, not a second time on the sampled one
+  assert.deepEqual(verdict, { 'big pull MiB/s': 'met', 'manifest GET p99 ms': 'partly', [PEAK_MEMORY_KERNEL]: 'missed' });
 });
 
 test('parseProcCgroup reads v1 controller lines and the v2 line', () => {
@@ -76,13 +78,19 @@ test('a container\'s cgroup gives its CPU seconds and memory, and its published 
     while (cg.cpuSeconds() < 1.2 && Date.now() < deadline) await delay(100);
     assert.ok(cg.cpuSeconds() >= 1.2, `CPU seconds ${cg.cpuSeconds()} after the busy loop`);
     assert.ok(cg.cpuSeconds() < 30, `CPU seconds ${cg.cpuSeconds()} are seconds, not micro- or nanoseconds`);
-    const rss = cg.rss();
-    assert.ok(rss.total >= 64 * MiB, `RSS ${rss.total / MiB} MiB holds the 64 MiB buffer`);
-    assert.ok(rss.anon >= 64 * MiB && rss.file > 0 && rss.anon + rss.file <= rss.total, `RssAnon ${rss.anon / MiB} MiB, RssFile ${rss.file / MiB} MiB`);
+    const pss = cg.pss();
+    assert.ok(pss.anon >= 64 * MiB, `Pss_Anon ${pss.anon / MiB} MiB holds the 64 MiB buffer`);
+    assert.ok(pss.file > 0 && pss.anon + pss.file <= pss.total + MiB, `PSS ${pss.total / MiB} MiB = anon ${pss.anon / MiB} + file ${pss.file / MiB} MiB`);
     assert.ok(cg.anonBytes() >= 64 * MiB, `anonymous memory ${cg.anonBytes() / MiB} MiB holds the 64 MiB buffer`);
     assert.ok(cg.memoryBytes() >= cg.anonBytes(), 'charged memory includes the anonymous memory');
     const peak = cg.peakBytes();
     if (peak !== undefined) assert.ok(peak >= 64 * MiB, `peak ${peak / MiB} MiB`);
+    // a file written (and synced) inside the container is page cache charged to it, until reclaimed
+    await run('docker', ['exec', name, 'node', '-e', "const fs=require('fs');const fd=fs.openSync('/tmp/cache',  'w');fs.writeSync(fd,Buffer.alloc(96<<20,2));fs.fsyncSync(fd)"], { timeoutMs: 60_000 });
+    const cached = cg.memoryBytes();
+    assert.ok(cached >= cg.anonBytes() + 90 * MiB, `charged ${cached / MiB} MiB after writing 96 MiB (anon ${cg.anonBytes() / MiB} MiB)`);
+    cg.reclaim();
+    assert.ok(cg.memoryBytes() < cached - 80 * MiB, `charged ${cg.memoryBytes() / MiB} MiB after reclaim, ${cached / MiB} MiB before`);
     const proxies = dockerProxies([port]);
     // dockerd with --iptables=false (this test bed) runs one per published port; with iptables it may run none
     const iptablesOff = (await run('ps', ['-o', 'args=', '-C', 'dockerd'], { allowFailure: true })).stdout.includes('--iptables=false');

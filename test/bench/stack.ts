@@ -66,6 +66,9 @@ export interface StackInfo {
   targets: StackTarget[];
 }
 
+export const PEAK_MEMORY_KERNEL = 'stack peak memory MiB (cgroup peak, page cache included)';
+export const PEAK_MEMORY_SAMPLED = 'stack peak memory MiB (cgroup, sampled, page cache included)';
+
 /** The issue's targets (ours / classic, in the same run). */
 export const STACK_TARGETS: ReadonlyArray<{ figure: string; op: '>=' | '<='; value: number }> = [
   { figure: 'big pull MiB/s', op: '>=', value: 1.5 },
@@ -75,7 +78,9 @@ export const STACK_TARGETS: ReadonlyArray<{ figure: string; op: '>=' | '<='; val
   { figure: 'small GET ops/s', op: '>=', value: 3 },
   { figure: 'manifest GET by tag req/s', op: '>=', value: 3 },
   { figure: 'manifest GET p99 ms', op: '<=', value: 0.5 },
-  { figure: 'stack peak RSS MiB', op: '<=', value: 1.0 },
+  // the kernel's peak where it keeps one, else the sampled one (summarize takes the first it finds)
+  { figure: PEAK_MEMORY_KERNEL, op: '<=', value: 1.0 },
+  { figure: PEAK_MEMORY_SAMPLED, op: '<=', value: 1.0 },
 ];
 
 const median = (xs: number[]): number => {
@@ -113,6 +118,7 @@ export function summarize(rounds: readonly StackRound[]): { summary: StackSummar
   for (const t of STACK_TARGETS) {
     const row = summary.find((s) => s.figure === t.figure);
     if (!row?.ratio) continue;
+    if (t.figure === PEAK_MEMORY_SAMPLED && targets.some((x) => x.figure === PEAK_MEMORY_KERNEL)) continue;
     const ok = (x: number) => (t.op === '>=' ? x >= t.value : x <= t.value);
     const all = rounds.map((r) => r.ratio[t.figure]).filter((x): x is number => typeof x === 'number');
     const n = all.filter(ok).length;
@@ -164,7 +170,7 @@ export async function runStackBench(progress: Progress, opts: { quick: boolean; 
       targets[kind] = new HttpTarget(kind, s.url, { maxSockets: 32, authorization: s.authorization, ca: s.ca });
     }
     const probe = monitors.ours!.containers[0]!.sources;
-    info.sources = { ...probe, rss: 'sum of VmRSS of every process in the stack\'s containers, sampled every 100 ms' };
+    info.sources = { ...probe, rss: 'PSS (smaps_rollup) of every process in the stack\'s containers, summed, sampled every 100 ms' };
     info.dockerProxies = { ours: monitors.ours!.proxies.length, classic: monitors.classic!.proxies.length };
     info.loadavg = { start: os.loadavg(), end: [] };
     for (let round = 1; round <= opts.rounds; round++) {
@@ -179,15 +185,15 @@ export async function runStackBench(progress: Progress, opts: { quick: boolean; 
         for (const kind of STACK_KINDS) {
           const mem = monitors[kind]!.endMemoryWindow();
           const f = figures[kind];
-          f['stack peak RSS MiB'] = { value: mem.sampledRssPeakMiB, unit: 'MiB', better: 'lower' };
-          for (const [c, v] of Object.entries(mem.rssPeakByContainerMiB)) {
-            f[`peak RSS MiB, ${c}`] = { value: v.total, unit: 'MiB', better: 'info' };
-            f[`peak RSS MiB, ${c}: RssAnon (own memory)`] = { value: v.anon, unit: 'MiB', better: 'info' };
-            f[`peak RSS MiB, ${c}: RssFile (mapped binary, libraries)`] = { value: v.file, unit: 'MiB', better: 'info' };
+          // The issue's "peak RSS of the whole stack", as shared/measurements.md measured it: the cgroups' peak (page cache included).
+          if (mem.kernelPeakMiB !== undefined) f[PEAK_MEMORY_KERNEL] = { value: mem.kernelPeakMiB, unit: 'MiB', better: 'lower' };
+          f[PEAK_MEMORY_SAMPLED] = { value: mem.sampledPeakMiB, unit: 'MiB', better: mem.kernelPeakMiB === undefined ? 'lower' : 'info' };
+          f['stack peak anonymous memory MiB (cgroup memory.stat, sampled)'] = { value: mem.sampledAnonPeakMiB, unit: 'MiB', better: 'info' };
+          f['stack peak PSS MiB (its processes, sampled)'] = { value: mem.sampledPssPeakMiB, unit: 'MiB', better: 'info' };
+          for (const [c, v] of Object.entries(mem.pssPeakByContainerMiB)) {
+            f[`peak PSS MiB, ${c}: own memory (Pss_Anon)`] = { value: v.anon, unit: 'MiB', better: 'info' };
+            f[`peak PSS MiB, ${c}: mapped binary and libraries (Pss_File)`] = { value: v.file, unit: 'MiB', better: 'info' };
           }
-          f['stack peak anonymous memory MiB (cgroup)'] = { value: mem.sampledAnonPeakMiB, unit: 'MiB', better: 'info' };
-          f['stack peak memory MiB, page cache included (cgroup, sampled)'] = { value: mem.sampledPeakMiB, unit: 'MiB', better: 'info' };
-          if (mem.kernelPeakMiB !== undefined) f['stack peak memory MiB, page cache included (kernel, summed per container)'] = { value: mem.kernelPeakMiB, unit: 'MiB', better: 'info' };
         }
       };
       for (const [i, sc] of STACK_SCENARIOS.entries()) {
@@ -249,7 +255,7 @@ export function renderStack(info: StackInfo): string {
     `Stack bench (${info.mode}, ${info.rounds.length} round(s), interleaved, auth, HTTPS): ours = ${info.stacks?.ours}`,
     `  classic = ${info.stacks?.classic}`,
     `  CPU: ${info.sources?.cpu} (docker-proxy: /proc/<pid>/stat of ${info.dockerProxies?.ours ?? 0} / ${info.dockerProxies?.classic ?? 0} processes, outside the stack)`,
-    `  RSS: ${info.sources?.rss}; page cache included: ${info.sources?.memory}, peak ${info.sources?.peak}`,
+    `  memory: ${info.sources?.memory}, peak ${info.sources?.peak}, page cache reclaimed at each round's start; processes: ${info.sources?.rss}`,
     `  load average at start ${info.loadavg?.start.map((x) => x.toFixed(2)).join(' ')}, at end ${info.loadavg?.end.map((x) => x.toFixed(2)).join(' ')}`,
     '',
     `${'figure'.padEnd(72)} ${'ours'.padStart(9)} ${'classic'.padStart(9)}  ratio ours/classic (median, min–max)`,
