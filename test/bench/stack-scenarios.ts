@@ -3,7 +3,10 @@
 // push over the classic stack's client_max_body_size (1000m). Every answer is checked (status,
 // digest, sha256 of bodies) by RegistryApi. Server CPU comes from the stack's cgroups.
 import https from 'node:https';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import { join } from 'node:path';
+import { run } from '../helpers/exec.js';
 import { once } from 'node:events';
 import { RegistryApi, withDigest } from './api.js';
 import { StackMonitor } from './cgroup.js';
@@ -159,7 +162,8 @@ const bigPush: StackScenario = {
 const bigPull: StackScenario = {
   id: 'big-pull',
   title: 'big blobs, GET + sha256',
-  async run({ api, monitor, content, p }) {
+  async run(ctx) {
+    const { api, monitor, content, p } = ctx;
     let bytes = 0;
     const r = await withCpu(monitor, async () => {
       const pool = await runPool(1, content.big.length * p.pullRounds, deadline(p.phaseCapMs), async (i) => {
@@ -169,9 +173,43 @@ const bigPull: StackScenario = {
       });
       if (pool.done === 0) throw new BenchError('big pull: no GET completed');
     });
-    return { 'big pull MiB/s': m(bytes / MiB / r.seconds, 'MiB/s', 'higher'), ...cpuPerGiB('big pull', r, bytes) };
+    // The same GETs with curl into /dev/null: a client costing a fraction of ours (no sha256, TLS in
+    // C), to tell how much of the pull rate above is the client's share of the machine.
+    const n = content.big.length * p.pullRounds;
+    const urls = Array.from({ length: n }, (_, i) => `${ctx.url}/v2/${REPO.big}/blobs/${content.big[i % content.big.length]!.digest()}`);
+    const c = await withCpu(monitor, () => curlPull(ctx, urls, content.big[0]!.size));
+    return {
+      'big pull MiB/s': m(bytes / MiB / r.seconds, 'MiB/s', 'higher'),
+      ...cpuPerGiB('big pull', r, bytes),
+      'big pull MiB/s, curl to /dev/null (no sha256)': m((n * content.big[0]!.size) / MiB / c.seconds, 'MiB/s', 'info'),
+      'big pull with curl: CPU s/GiB, stack': m(Object.values(c.cpu).reduce((a, b) => a + b, 0) / ((n * content.big[0]!.size) / GiB), 's', 'info'),
+    };
   },
 };
+
+/** GETs every URL with one curl (one connection), bodies to /dev/null; credentials through stdin, never argv. */
+async function curlPull(ctx: Pick<StackCtx, 'url' | 'ca' | 'authorization'>, urls: string[], size: number): Promise<void> {
+  const dir = await mkdtemp(join(os.tmpdir(), 'rs-stack-curl-'));
+  try {
+    const caFile = join(dir, 'ca.pem');
+    await writeFile(caFile, ctx.ca, { mode: 0o600 });
+    const u = new URL(ctx.url);
+    const q = (v: string) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+    const config = [
+      `header = ${q(`Authorization: ${ctx.authorization}`)}`,
+      `cacert = ${q(caFile)}`,
+      `resolve = ${q(`${u.hostname}:${u.port}:127.0.0.1`)}`,
+      ...urls.flatMap((url) => [`url = ${q(url)}`, 'output = "/dev/null"']),
+    ].join('\n');
+    const r = await run('curl', ['-K', '-', '-s', '-S', '-w', '%{http_code} %{size_download}\\n'], { input: `${config}\n`, timeoutMs: 600_000, allowFailure: true, redact: [ctx.authorization] });
+    const lines = r.stdout.trim().split('\n');
+    if (r.code !== 0 || lines.length !== urls.length || lines.some((l) => l !== `200 ${size}`)) {
+      throw new BenchError(`curl pull: exit ${r.code}, answers ${lines.slice(0, 4).join(', ')}: ${r.stderr.trim().slice(0, 500)}`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 
 const smallBlobs: StackScenario = {
   id: 'small-blobs',
