@@ -136,7 +136,7 @@ function vmRssMiB(pid: number): number {
 export async function stackSkipReason(): Promise<string | undefined> {
   const deploy = await deploySkipReason();
   if (deploy) return deploy;
-  for (const [cmd, args, pkg] of [['docker-compose', ['version'], 'docker-compose'], ['htpasswd', ['-h'], 'apache2-utils'], ['openssl', ['version'], 'openssl'], [DISTRIBUTION_BINARY, ['--version'], 'docker-registry']] as const) {
+  for (const [cmd, args, pkg] of [['docker-compose', ['version'], 'docker-compose'], ['htpasswd', ['-h'], 'apache2-utils'], ['openssl', ['version'], 'openssl'], ['curl', ['--version'], 'curl'], [DISTRIBUTION_BINARY, ['--version'], 'docker-registry']] as const) {
     const r = await run(cmd, [...args], { allowFailure: true, timeoutMs: 20_000 }).catch(() => undefined);
     if (!r || (r.code !== 0 && !(cmd === 'htpasswd' && r.stderr.includes('Usage')))) return `${cmd} is not available (apt-get install ${pkg})`;
   }
