@@ -24,7 +24,7 @@ import { DEFAULT_SETTINGS, type DeploySettings, type TlsMode } from '../settings
 import { readRegistryPayload } from '../version.js';
 import { cliVersion } from '../ops/version.js';
 import { Output, passwordLines, revealPassword } from './output.js';
-import { addHostOptions, connectHosts, hostLabels, isInteractive, readStdinPassword, readStdinSecret, type HostFlags } from './host-session.js';
+import { addHostOptions, checkStdinClaims, connectHosts, hostLabels, isInteractive, readStdinPassword, readStdinSecret, type HostFlags } from './host-session.js';
 import { runWizard } from './wizard.js';
 
 interface DeployFlags extends HostFlags {
@@ -51,6 +51,8 @@ interface DeployFlags extends HostFlags {
   storage?: string;
   s3Credentials?: string;
   dockerSource?: string;
+  /** --send-images / --no-send-images: undefined when neither is given */
+  sendImages?: boolean;
 }
 
 function flagSettings(f: DeployFlags): PartialSettings {
@@ -82,6 +84,7 @@ function flagSettings(f: DeployFlags): PartialSettings {
     composeProject: f.composeProject,
     publishAddress: f.publishAddress,
     dockerSource: f.dockerSource,
+    sendImages: f.sendImages,
   };
   return checkPartial(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)), 'flags');
 }
@@ -111,6 +114,8 @@ export function deployCommand(): Command {
     .option('--compose-project <name>', 'compose project name (default registry-setup); one per deployment on a machine')
     .option('--publish-address <addr>', 'publish the ports on this address only (default: all addresses)')
     .option('--docker-source <source>', "where Docker comes from on a host without it: docker (Docker's apt repository, the default) or distribution (the release's own docker.io and Compose v2)")
+    .option('--send-images', "send --node-image and --nginx-image from this machine's Docker to a host that lacks them (it cannot pull them)")
+    .option('--no-send-images', 'let the host pull the base images itself again (after --send-images)')
     .option('--dry-run', 'inspect the host and print the plan; change nothing');
   return addHostOptions(cmd).action(async (targets: string[], flags: DeployFlags) => {
     process.exitCode = await runDeploy(targets, flags);
@@ -163,7 +168,7 @@ async function runDeploy(targetArgs: string[], flags: DeployFlags): Promise<numb
   const file = flags.config ? await loadConfigFile(flags.config) : {};
   const entries = planHosts(targetArgs, file);
   if (entries.length === 0) throw new SettingsError('no target: give user@host (or a Host alias from ~/.ssh/config), or --config with a target or hosts');
-  if (flags.passwordStdin && flags.s3Credentials === '-') throw new SettingsError('--password-stdin and --s3-credentials - cannot both read stdin: give the credentials as a file');
+  checkStdinClaims(flags);
   const password = flags.passwordStdin ? await readStdinPassword() : undefined;
   const s3Credentials = flags.s3Credentials === undefined ? undefined : await readS3Credentials(flags.s3Credentials);
   // --tls custom's files are read before any host is contacted (the mode may also come from the host)

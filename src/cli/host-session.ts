@@ -1,8 +1,9 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { RemoteHost, parseTarget, terminalInteraction } from '../remote/index.js';
+import { RemoteHost, parseTarget, terminalInteraction, type SudoPasswordSource } from '../remote/index.js';
+import { SettingsError } from '../settings/resolve.js';
 import { DEFAULT_SETTINGS } from '../settings/settings.js';
 import { eachHost, Output } from './output.js';
 import { MIN_PASSWORD_LENGTH } from '../users/credentials.js';
@@ -14,6 +15,8 @@ export interface HostFlags {
   json?: boolean;
   identity?: string;
   dir?: string;
+  /** a file holding the login user's sudo password; `-` reads it from stdin */
+  sudoPasswordFile?: string;
 }
 
 export function addHostOptions(cmd: Command): Command {
@@ -21,6 +24,7 @@ export function addHostOptions(cmd: Command): Command {
     .option('--config <file>', 'settings file written by an earlier deploy (registry-setup.yaml)')
     .option('-i, --identity <file>', 'SSH private key to try first')
     .option('--dir <path>', 'install directory on the host (default /opt/registry-setup)')
+    .option('--sudo-password-file <file>', "the login user's sudo password, for sudo that asks for one without a terminal (- reads it from stdin)")
     .option('-y, --yes', 'do not ask: accept defaults and new host keys (a changed host key is still refused)')
     .option('--json', 'print machine-readable JSON events instead of progress');
 }
@@ -37,7 +41,44 @@ export function commandLogPath(host: string, command: string): string {
   return path.join(dir, `${command}-${host.replace(/[^A-Za-z0-9.-]/g, '_')}-${stamp}.log`);
 }
 
-export async function connectHost(target: string, flags: HostFlags, output: Output, command: string, logName?: string): Promise<{ host: RemoteHost; logFile: string }> {
+/**
+ * Everything that wants stdin, by the flag that says so: at most one may have it. Called before
+ * anything is read, so a clash is one line before any host is contacted.
+ */
+export function checkStdinClaims(flags: HostFlags & { passwordStdin?: boolean; s3Credentials?: string }): void {
+  const claims = [
+    flags.passwordStdin ? '--password-stdin' : undefined,
+    flags.s3Credentials === '-' ? '--s3-credentials -' : undefined,
+    flags.sudoPasswordFile === '-' ? '--sudo-password-file -' : undefined,
+  ].filter((c): c is string => c !== undefined);
+  if (claims.length > 1) throw new SettingsError(`${claims.join(' and ')} cannot ${claims.length === 2 ? 'both' : 'all'} read stdin: give ${claims.length > 2 ? 'all but one' : 'one of them'} as a file`);
+}
+
+/** --sudo-password-file: the file (or stdin) read once for every host; one trailing newline is dropped. */
+export async function readSudoPassword(flags: HostFlags): Promise<SudoPasswordSource | undefined> {
+  const file = flags.sudoPasswordFile;
+  if (file === undefined) return undefined;
+  if (file === '-') return { password: await readStdinSecret('--sudo-password-file -'), source: '--sudo-password-file - (stdin)' };
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    throw new SettingsError(`--sudo-password-file ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const password = text.replace(/\r?\n$/, '');
+  if (!password) throw new SettingsError(`--sudo-password-file ${file}: the file is empty`);
+  if (/[\r\n]/.test(password)) throw new SettingsError(`--sudo-password-file ${file}: holds more than one line; put only the password in it`);
+  return { password, source: `--sudo-password-file ${file}` };
+}
+
+export async function connectHost(
+  target: string,
+  flags: HostFlags,
+  output: Output,
+  command: string,
+  logName?: string,
+  sudoPassword?: SudoPasswordSource,
+): Promise<{ host: RemoteHost; logFile: string }> {
   const parsed = parseTarget(target, { identity: flags.identity });
   const logFile = commandLogPath(logName ?? parsed.host, command);
   const interactive = isInteractive(flags);
@@ -46,6 +87,7 @@ export async function connectHost(target: string, flags: HostFlags, output: Outp
       identity: flags.identity,
       interaction: terminalInteraction({ assumeYes: flags.yes, interactive }),
       logFile,
+      ...(sudoPassword ? { sudoPassword } : {}),
     });
     return { status: 'skipped' as const, detail: 'connected', host: h };
   }, { mayPrompt: interactive });
@@ -74,10 +116,12 @@ export interface ConnectedHost {
  */
 export async function connectHosts(list: readonly { target: string; label: string }[], flags: HostFlags, output: Output, command: string): Promise<ConnectedHost[]> {
   const several = list.length > 1;
+  checkStdinClaims(flags);
+  const sudoPassword = await readSudoPassword(flags);
   const connected: ConnectedHost[] = [];
   const one = async (h: { target: string; label: string }, i: number) => {
     const out = several ? output.forHost(h.label) : output;
-    const c = await connectHost(h.target, flags, out, command, several ? h.label : undefined);
+    const c = await connectHost(h.target, flags, out, command, several ? h.label : undefined, sudoPassword);
     connected[i] = { ...c, label: h.label, output: out };
   };
   try {

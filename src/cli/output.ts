@@ -48,11 +48,15 @@ export class Output {
     else this.stream.write(`${chalk.yellow('!')} ${this.prefix}${message}\n`);
   }
 
-  /** Runs one named step; its function returns how it ended (and an optional detail line). */
+  /**
+   * Runs one named step; its function returns how it ended (and an optional detail line). It may
+   * report progress (e.g. bytes sent): the spinner shows the latest, `--json` gets a `progress`
+   * event at most once a second.
+   */
   async step<T extends { status: StepStatus; detail?: string }>(
     id: string,
     name: string,
-    run: () => Promise<T>,
+    run: (progress: (text: string) => void) => Promise<T>,
     opts: { mayPrompt?: boolean } = {},
   ): Promise<T> {
     const started = Date.now();
@@ -62,8 +66,16 @@ export class Output {
     // line; so do the steps of several hosts running side by side (each gets its end line).
     if (!this.json && opts.mayPrompt) this.stream.write(`${chalk.cyan('…')} ${shown}\n`);
     const spinner = this.json || opts.mayPrompt || this.host !== undefined ? undefined : new Spinner(this.stream, shown).start();
+    let lastProgress = 0;
+    const progress = (text: string): void => {
+      spinner?.update(`${shown} ${chalk.dim(text)}`);
+      if (this.json && Date.now() - lastProgress >= PROGRESS_EVERY_MS) {
+        lastProgress = Date.now();
+        this.event('progress', { id, name, message: text });
+      }
+    };
     try {
-      const result = await run();
+      const result = await run(progress);
       const ms = Date.now() - started;
       this.event('step-end', { id, name, status: result.status, detail: result.detail, ms });
       if (!this.json) {
@@ -80,6 +92,8 @@ export class Output {
     }
   }
 }
+
+const PROGRESS_EVERY_MS = 1000;
 
 export class StepError extends Error {
   constructor(

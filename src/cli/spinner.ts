@@ -14,7 +14,7 @@ export class Spinner {
 
   constructor(
     private readonly stream: NodeJS.WriteStream,
-    private readonly text: string,
+    private text: string,
   ) {
     this.tty = stream.isTTY === true && process.env.TERM !== 'dumb';
   }
@@ -30,6 +30,11 @@ export class Spinner {
   private render(): void {
     this.frame = (this.frame + 1) % FRAMES.length;
     this.stream.write(`\r${chalk.cyan(FRAMES[this.frame])} ${this.text}\x1b[K`);
+  }
+
+  /** New text for the running line (e.g. progress); shown at the next frame. */
+  update(text: string): void {
+    this.text = text;
   }
 
   /** Ends the spinner line with a symbol and final text. */

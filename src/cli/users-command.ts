@@ -5,7 +5,7 @@ import { publicUrl } from '../deploy/verify.js';
 import { addDeploymentOptions, eachDeployment, withDeployments, type Deployment, type DeploymentFlags } from '../ops/deployment.js';
 import { checkUserName, readUsers, UsersError, waitAccepted, writeUsers } from '../ops/users.js';
 import { generatePassword } from '../users/credentials.js';
-import { isInteractive, readStdinPassword } from './host-session.js';
+import { checkStdinClaims, isInteractive, readStdinPassword } from './host-session.js';
 import { Output, passwordLines, revealPassword } from './output.js';
 
 interface PasswordFlags extends DeploymentFlags {
@@ -108,6 +108,7 @@ async function confirmLastUser(d: Deployment, name: string, flags: DeploymentFla
 async function setPassword({ targets, name }: { targets: string[]; name: string }, flags: PasswordFlags, mode: 'add' | 'rotate'): Promise<void> {
   const output = new Output({ json: flags.json });
   checkUserName(name);
+  checkStdinClaims(flags);
   const given = flags.passwordStdin ? await readStdinPassword() : undefined;
   await withDeployments(targets, flags, output, `users-${mode}`, async (ds) => {
     const d = ds[0]!;

@@ -36,6 +36,7 @@ import { ensureDocker } from './docker-install.js';
 import { openFirewall } from './firewall.js';
 import { containerFor, imageExists, listContainers, reloadNginx, stackRunning, waitHealthy, type ContainerState } from './stack.js';
 import { verifyDeployment } from './verify.js';
+import { baseImages, localImageSizes, sendBaseImages } from './send-images.js';
 
 /** One host of a deployment: its connection, its settings (shared ones identical on all) and its output. */
 export interface DeployTarget {
@@ -136,7 +137,7 @@ class HostRun {
     return this.changedFiles.some((c) => c.path === this.path(rel));
   }
 
-  async step(id: string, name: string, run: () => Promise<{ status: StepStatus; detail?: string }>): Promise<void> {
+  async step(id: string, name: string, run: (progress: (text: string) => void) => Promise<{ status: StepStatus; detail?: string }>): Promise<void> {
     const r = await this.output.step(id, name, run);
     this.result.steps.push({ id, status: r.status, detail: r.detail });
     if (r.status === 'done' || r.status === 'planned') this.result.changed = true;
@@ -173,6 +174,9 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
   const each = (fn: (r: HostRun, i: number) => Promise<void>) => eachHost(runs, (r) => r.label, fn);
   const done = (changed: boolean): StepStatus => (!changed ? 'unchanged' : dryRun ? 'planned' : 'done');
 
+  // --send-images: the images must be in this machine's Docker before anything on a host changes.
+  const imagesToSend = settings.sendImages ? await localImageSizes(baseImages(settings)) : undefined;
+
   // 1. Look at each host and install Docker where it is missing.
   await each(async (r) => {
     await r.step('preflight', 'Check the host', async () => {
@@ -192,6 +196,9 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
     const ufw = r.facts.ufw;
     if (ufw) await r.step('firewall', 'Open the ports in the firewall (ufw)', async () => openFirewall(r.exec, ufw, r.settings));
   });
+
+  // 1b. Base images the hosts cannot pull themselves, sent from here where they lack them.
+  if (imagesToSend) await each((r) => r.step('images', 'Send the base images from here', (progress) => sendBaseImages(r.exec, imagesToSend, progress)));
 
   // 2. What every host shares. Users: the first host that has an htpasswd file is the source; the
   // first user is added if missing, a password changed only when one is given.

@@ -17,6 +17,7 @@ import { completeSettings, loadConfigFile, planHosts, SettingsError } from '../s
 import { DEFAULT_SETTINGS, type DeploySettings } from '../settings/settings.js';
 import { COMPOSE_PROJECT, HOST_LAYOUT } from '../templates/render.js';
 import { OpsError } from './errors.js';
+import { findDeployment } from './find-deployment.js';
 
 /** Flags shared by the day-2 commands: deploy's host options plus the hidden test-only project name. */
 export interface DeploymentFlags extends HostFlags {
@@ -75,6 +76,8 @@ export interface TargetSpec {
   /** from --compose-project or the config file; otherwise what the host recorded */
   composeProject?: string;
   label: string;
+  /** the directory came from --dir or the config file (otherwise it is the default, and a deployment elsewhere may be found) */
+  dirGiven: boolean;
 }
 
 /**
@@ -86,9 +89,15 @@ export async function resolveTargets(targetArgs: readonly string[], flags: Deplo
   const entries = planHosts(targetArgs, file);
   if (entries.length === 0) throw new SettingsError('no target: give user@host (or a Host alias from ~/.ssh/config), or --config with a target or hosts');
   const list = entries.map((e) => {
-    const dir = flags.dir ?? e.dir ?? file.dir ?? DEFAULT_SETTINGS.dir;
+    const given = flags.dir ?? e.dir ?? file.dir;
+    const dir = given ?? DEFAULT_SETTINGS.dir;
     if (!dir.startsWith('/')) throw new SettingsError(`--dir must be an absolute path on the host, not "${dir}"`);
-    return { target: e.target, dir: dir.length > 1 ? dir.replace(/\/+$/, '') : dir, composeProject: flags.composeProject ?? e.composeProject ?? file.composeProject };
+    return {
+      target: e.target,
+      dir: dir.length > 1 ? dir.replace(/\/+$/, '') : dir,
+      composeProject: flags.composeProject ?? e.composeProject ?? file.composeProject,
+      dirGiven: given !== undefined,
+    };
   });
   const labels = hostLabels(list);
   return list.map((h, i) => ({ ...h, label: labels[i]! }));
@@ -101,22 +110,30 @@ export async function openSessions(targetArgs: readonly string[], flags: Deploym
   try {
     return await eachHost(connected, (c) => c.label, async (c, i) => {
       const spec = specs[i]!;
-      const record = await readHostRecord(c.host, spec.dir);
+      const exec = new Executor(c.host, false);
+      let dir = spec.dir;
+      let record = await readHostRecord(c.host, dir);
+      const found = record || spec.dirGiven ? undefined : await findDeployment(exec, dir, spec.composeProject);
+      if (found) {
+        dir = found;
+        record = await readHostRecord(c.host, dir);
+        c.output.info(`No deployment in ${spec.dir}; using the one in ${dir} (found on the host; --dir ${dir} skips the search)`);
+      }
       const project = spec.composeProject ?? record?.settings.composeProject ?? COMPOSE_PROJECT;
       if (!/^[a-z0-9][a-z0-9_-]*$/.test(project)) throw new SettingsError(`compose project name "${project}" must be lower-case letters, digits, '-' and '_'`);
       return {
         target: spec.target,
         host: c.host,
-        exec: new Executor(c.host, false),
+        exec,
         logFile: c.logFile,
-        dir: spec.dir,
+        dir,
         project,
         hostName: c.host.target.host,
         label: c.label,
         output: c.output,
         record,
         several: connected.length > 1,
-        path: (rel: string) => posix.join(spec.dir, rel),
+        path: (rel: string) => posix.join(dir, rel),
         close: () => c.host.close(),
       };
     });

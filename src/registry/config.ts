@@ -10,6 +10,12 @@ export interface RegistryConfig {
   port: number;
   dataDir: string;
   htpasswd?: string;
+  /** Who may do what (zot's accessControl in YAML); without it every signed-in user may do everything. */
+  accessFile?: string;
+  /** CI tokens (hashed secrets, scopes, expiry) accepted as passwords. */
+  tokensFile?: string;
+  /** Where the registry records when each CI token last signed in (for `tokens list`). */
+  tokensUsageFile?: string;
   realm: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -101,6 +107,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<RegistryConfig> {
     if (!env.REGISTRY_AUTH_HTPASSWD_PATH) throw new ConfigError('REGISTRY_AUTH=htpasswd needs REGISTRY_AUTH_HTPASSWD_PATH');
   }
   if (env.REGISTRY_AUTH_HTPASSWD_PATH) out.htpasswd = env.REGISTRY_AUTH_HTPASSWD_PATH;
+  if (env.REGISTRY_AUTH_ACCESS_PATH) out.accessFile = env.REGISTRY_AUTH_ACCESS_PATH;
+  if (env.REGISTRY_AUTH_TOKENS_PATH) out.tokensFile = env.REGISTRY_AUTH_TOKENS_PATH;
+  if (env.REGISTRY_AUTH_TOKENS_USAGEPATH) out.tokensUsageFile = env.REGISTRY_AUTH_TOKENS_USAGEPATH;
   if (env.REGISTRY_AUTH_HTPASSWD_REALM) out.realm = env.REGISTRY_AUTH_HTPASSWD_REALM;
   if (env.REGISTRY_STORAGE_DELETE_ENABLED) out.deleteEnabled = parseBool(env.REGISTRY_STORAGE_DELETE_ENABLED, 'REGISTRY_STORAGE_DELETE_ENABLED');
   if (env.REGISTRY_HTTP_TLS_CERTIFICATE) out.tlsCert = env.REGISTRY_HTTP_TLS_CERTIFICATE;
@@ -135,6 +144,11 @@ export function readSecretFile(file: string, what: string): string {
 
 export function validateConfig(config: RegistryConfig): RegistryConfig {
   if (Boolean(config.tlsCert) !== Boolean(config.tlsKey)) throw new ConfigError('TLS needs both a certificate and a key (--tls-cert and --tls-key)');
+  if (config.accessFile && !config.htpasswd) {
+    throw new ConfigError('--access needs --htpasswd: the policy names users, and without a user file every request would be anonymous');
+  }
+  if (config.tokensFile && !config.htpasswd) throw new ConfigError('--tokens needs --htpasswd: tokens sign in next to the users of the htpasswd file');
+  if (config.tokensUsageFile && !config.tokensFile) throw new ConfigError('--tokens-usage needs --tokens: it records when each CI token last signed in');
   if (config.uploadPurgeIntervalMs <= 0) throw new ConfigError('the upload purge interval must be positive');
   return config;
 }

@@ -50,3 +50,10 @@ export class TooManyRequestsError extends RegistryError {
     super('TOOMANYREQUESTS', message, { retryAfterSeconds });
   }
 }
+
+/** 401: the request needs (other) credentials; the router adds the challenge the clients follow. */
+export class AuthenticationRequiredError extends RegistryError {
+  constructor(message = 'authentication required') {
+    super('UNAUTHORIZED', message);
+  }
+}

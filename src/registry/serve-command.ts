@@ -2,6 +2,8 @@ import { Command, Option } from 'commander';
 import { ConfigError, DEFAULT_CONFIG, configFromEnv, parseDuration, parsePort, readSecretFile, validateConfig, type RegistryConfig } from './config.js';
 import { parseStorageUrl } from './storage/s3/settings.js';
 import { HtpasswdError } from './auth/htpasswd.js';
+import { AccessPolicyError } from './auth/access-policy.js';
+import { CiTokenError } from './auth/ci-tokens.js';
 import { startRegistry } from './server.js';
 
 interface ServeFlags {
@@ -9,6 +11,9 @@ interface ServeFlags {
   port?: string;
   data?: string;
   htpasswd?: string;
+  access?: string;
+  tokens?: string;
+  tokensUsage?: string;
   realm?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -37,6 +42,15 @@ export function configFromFlags(flags: ServeFlags, env: NodeJS.ProcessEnv): Regi
     config.dataDir = flags.data;
   }
   if (flags.htpasswd !== undefined) config.htpasswd = flags.htpasswd;
+  if (flags.access !== undefined) {
+    if (!flags.access.trim()) throw new ConfigError('--access is empty: give the access policy file');
+    config.accessFile = flags.access;
+  }
+  if (flags.tokens !== undefined) {
+    if (!flags.tokens.trim()) throw new ConfigError('--tokens is empty: give the CI tokens file');
+    config.tokensFile = flags.tokens;
+  }
+  if (flags.tokensUsage !== undefined) config.tokensUsageFile = flags.tokensUsage;
   if (flags.realm !== undefined) config.realm = flags.realm;
   if (flags.tlsCert !== undefined) config.tlsCert = flags.tlsCert;
   if (flags.tlsKey !== undefined) config.tlsKey = flags.tlsKey;
@@ -75,6 +89,9 @@ export function serveCommand(): Command {
     .option('--s3-redirect', 'answer blob downloads with a redirect to a presigned URL of the bucket')
     .option('--upload-secret-file <file>', 'shared secret that signs upload URLs, so replicas can continue each other\'s uploads')
     .option('--htpasswd <file>', 'require these users (bcrypt htpasswd file; re-read when it changes)')
+    .option('--access <file>', 'who may do what: repository globs, users, groups, actions (zot accessControl YAML; re-read when it changes)')
+    .option('--tokens <file>', 'CI tokens: hashed secrets with repository scopes and expiry, used as passwords (re-read when it changes)')
+    .option('--tokens-usage <file>', 'record in this JSON file when each CI token last signed in (written every minute)')
     .option('--realm <name>', `realm shown to clients (default "${DEFAULT_CONFIG.realm}")`)
     .option('--tls-cert <file>', 'serve HTTPS with this certificate chain (PEM)')
     .option('--tls-key <file>', 'private key for --tls-cert (PEM)')
@@ -91,7 +108,7 @@ export function serveCommand(): Command {
 async function serve(config: RegistryConfig): Promise<void> {
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   const running = await startRegistry(config, log);
-  const auth = config.htpasswd ? `htpasswd ${config.htpasswd}` : 'no auth';
+  const auth = config.htpasswd ? `htpasswd ${config.htpasswd}${config.accessFile ? `, access ${config.accessFile}` : ''}${config.tokensFile ? `, tokens ${config.tokensFile}` : ''}` : 'no auth';
   process.stdout.write(`registry listening on ${running.url} (data ${running.registry.driver.describe()}, ${auth})\n`);
   let stopping = false;
   const stop = (signal: string) => {
@@ -109,7 +126,7 @@ async function serve(config: RegistryConfig): Promise<void> {
 
 /** One line for the errors a user can fix (bad flags, bad htpasswd, port in use); a stack for bugs. */
 export function describeStartupError(err: unknown): string | null {
-  if (err instanceof ConfigError || err instanceof HtpasswdError) return err.message;
+  if (err instanceof ConfigError || err instanceof HtpasswdError || err instanceof AccessPolicyError || err instanceof CiTokenError) return err.message;
   const e = err as NodeJS.ErrnoException & { address?: string; port?: number; hostname?: string };
   if (e.code === 'EADDRINUSE') return `address ${e.address}:${e.port} is already in use; pick another with --port`;
   if (e.code === 'EACCES' && e.syscall === 'listen') return `no permission to listen on port ${e.port}; use a port above 1023 or run as root`;

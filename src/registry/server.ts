@@ -5,6 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { ConfigError, type RegistryConfig } from './config.js';
 import { HtpasswdAuth } from './auth/htpasswd.js';
+import { openAccessPolicy, openCiTokens } from './auth/access-file.js';
+import { TokenUsage } from './auth/token-usage.js';
 import { openStorage } from './storage/open.js';
 import { Registry } from './registry.js';
 import { createHandler } from './http/router.js';
@@ -29,9 +31,12 @@ export async function startRegistry(config: RegistryConfig, log: (line: string) 
         onThrottle: (user, waitMs) => log(`auth: repeated failed sign-ins for user ${JSON.stringify(user.slice(0, 64))}; it waits ${Math.ceil(waitMs / 1000)} s before the next try`),
       })
     : undefined;
+  const access = config.accessFile ? await openAccessPolicy(config.accessFile, log) : undefined;
+  const ciTokens = config.tokensFile ? await openCiTokens(config.tokensFile, log) : undefined;
+  const tokenUsage = config.tokensUsageFile ? await TokenUsage.open(config.tokensUsageFile, log) : undefined;
   const driver = await openStorage(config);
   await driver.check?.({ writable: !config.readOnly });
-  const registry = new Registry(config, driver, auth);
+  const registry = new Registry(config, driver, auth, access, ciTokens, tokenUsage);
   const handler = createHandler(registry, log);
   const tls = loadTls(config);
   const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
@@ -77,15 +82,19 @@ export async function startRegistry(config: RegistryConfig, log: (line: string) 
       clearInterval(purgeTimer);
       clearTimeout(firstPurge);
       auth?.close();
+      access?.close();
+      ciTokens?.close();
       const force = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
       force.unref();
       server.close(() => {
         clearTimeout(force);
         // Handlers of connections cut by the grace period are still removing their temp files.
-        void handlersFinished(registry, CLEANUP_WAIT_MS).then(() => {
-          driver.close?.();
-          resolve();
-        });
+        void handlersFinished(registry, CLEANUP_WAIT_MS)
+          .then(() => tokenUsage?.close())
+          .then(() => {
+            driver.close?.();
+            resolve();
+          });
       });
       server.closeIdleConnections();
     });

@@ -10,7 +10,8 @@ export type StreamName = 'stdout' | 'stderr';
 
 export interface ChannelSpec {
   command: string;
-  stdin?: Buffer;
+  /** a Buffer is written at once; a stream is piped with back-pressure (e.g. `docker save` output) */
+  stdin?: Buffer | NodeJS.ReadableStream;
   sudo?: SudoHandshake;
   timeoutMs?: number;
   signal?: AbortSignal;
@@ -131,14 +132,19 @@ export function runChannel(client: Client, spec: ChannelSpec): Promise<ChannelOu
       let errPending = ''; // stderr text not yet searched for sudo's prompt
       let outPending = Buffer.alloc(0); // stdout before sudo's marker line
 
+      const sendStdin = (): void => {
+        const input = spec.stdin;
+        if (input && !Buffer.isBuffer(input)) input.pipe(ch);
+        else ch.end(input ?? Buffer.alloc(0));
+      };
       const startCommand = (): void => {
         started = true;
         if (errPending) emit(Buffer.from(errPending), 'stderr');
         errPending = '';
-        ch.end(spec.stdin ?? Buffer.alloc(0));
+        sendStdin();
       };
 
-      if (!sudo) ch.end(spec.stdin ?? Buffer.alloc(0));
+      if (!sudo) sendStdin();
 
       ch.on('data', (buf: Buffer) => {
         if (started || !sudo) return emit(buf, 'stdout');

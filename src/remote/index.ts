@@ -5,12 +5,14 @@
 //       IdentityFile, ProxyJump, HostKeyAlias). Default user: the local user name, like ssh.
 //   RemoteHost.connect(target | string, ConnectOptions) → RemoteHost
 //       ConnectOptions: interaction (confirmNewHostKey, askSecret), knownHostsPath, agentSocket,
-//       logFile, connectTimeoutMs, plus the parseTarget options (used for jump hosts too).
+//       logFile, connectTimeoutMs, sudoPassword ({password, source}: a non-interactive sudo password,
+//       used only when sudo asks, tried once), plus the parseTarget options (used for jump hosts too).
 //       Host keys: known → ok; recorded but different → HostKeyChangedError (always); unknown →
 //       interaction.confirmNewHostKey, appended to known_hosts when accepted.
 //       Auth order: ssh-agent, identity files (passphrase via askSecret), keyboard-interactive,
 //       password (the last three only when askSecret is given).
 //   host.exec(argv, {sudo?, stdin?, timeoutMs?, allowFailure?, secretValues?, signal?}) → {code, stdout, stderr}
+//       stdin: a string, a Buffer, or a readable stream (piped with back-pressure, e.g. `docker save`)
 //       throws RemoteCommandError (redacted command, code, last 20 lines) unless allowFailure.
 //   host.execStream(argv, onData(chunk, 'stdout'|'stderr'), opts) → {code, aborted}
 //   host.upload(path, content, {mode, owner?, group?, sudo?})   atomic: temp file in the same dir + mv
@@ -38,6 +40,6 @@ export type { AskSecret, Interaction, SecretRequest } from './interaction.js';
 export { fingerprint, knownHostsName } from './known-hosts.js';
 export { keyscanCommand, refuseUnknownHostKeys, terminalInteraction, type TerminalInteractionOptions } from './prompts.js';
 export { redact, shellJoin, shellQuote } from './quote.js';
-export { RemoteHost, type ConnectOptions, type ExecOptions, type ExecResult, type StreamResult } from './remote-host.js';
+export { RemoteHost, type ConnectOptions, type ExecOptions, type ExecResult, type StreamResult, type SudoPasswordSource } from './remote-host.js';
 export type { StreamName } from './channel.js';
 export { describeTarget, parseTarget, type SshTarget, type TargetOptions } from './target.js';

@@ -22,11 +22,23 @@ export interface ConnectOptions extends HostKeyOptions, TargetOptions {
   keepaliveIntervalMs?: number;
   /** local file to append the command log to (created 0600) */
   logFile?: string;
+  /**
+   * The sudo password from a non-interactive source (e.g. a file): used only when sudo asks for one,
+   * tried once (the same text would be wrong again); `source` names it in messages.
+   */
+  sudoPassword?: SudoPasswordSource;
+}
+
+export interface SudoPasswordSource {
+  password: string;
+  /** how messages name where it came from, e.g. `--sudo-password-file /run/secrets/sudo` */
+  source: string;
 }
 
 export interface ExecOptions {
   sudo?: boolean;
-  stdin?: string | Buffer;
+  /** a stream is piped with back-pressure, never held in memory as a whole */
+  stdin?: string | Buffer | NodeJS.ReadableStream;
   timeoutMs?: number;
   /** resolve with the non-zero code instead of throwing RemoteCommandError */
   allowFailure?: boolean;
@@ -59,7 +71,9 @@ export class RemoteHost {
     private readonly log: CommandLog,
     /** every secret seen on this connection; the log redacts with the same set */
     private readonly secrets: Set<string>,
+    private readonly sudoPassword: SudoPasswordSource | undefined,
   ) {
+    if (sudoPassword) secrets.add(sudoPassword.password);
     client.on('close', () => {
       this.closed = true;
     });
@@ -94,7 +108,7 @@ export class RemoteHost {
         ...(opts.keepaliveIntervalMs !== undefined ? { keepaliveIntervalMs: opts.keepaliveIntervalMs } : {}),
         onEvent: (label, text) => log.note(label, text),
       });
-      return new RemoteHost(t, client, jumpClients, interaction, log, secrets);
+      return new RemoteHost(t, client, jumpClients, interaction, log, secrets, opts.sudoPassword);
     } catch (e) {
       log.note(describeTarget(t), `connection failed: ${(e as Error).message}`);
       throw e;
@@ -162,7 +176,7 @@ export class RemoteHost {
     const wrapped = wrapCommand(timeoutMs ? timeoutArgv(argv, timeoutMs) : argv, mode);
     wrapped.display = wrapCommand(argv, mode).display;
     if (label) wrapped.display = mode && mode.kind !== 'root' ? `sudo ${label}` : label;
-    const stdin = opts.stdin === undefined ? undefined : Buffer.isBuffer(opts.stdin) ? opts.stdin : Buffer.from(opts.stdin, 'utf8');
+    const stdin = opts.stdin === undefined || typeof opts.stdin !== 'string' ? opts.stdin : Buffer.from(opts.stdin, 'utf8');
     const started = Date.now();
     const r = await runChannel(this.client, {
       command: wrapped.command,
@@ -178,7 +192,7 @@ export class RemoteHost {
     this.log.command(this.label, { display: wrapped.display, code: r.code, durationMs: Date.now() - started, ...(r.failure ? { failure: r.failure } : {}) });
     if (r.failure === 'sudo-password') {
       this.sudoMode = undefined; // ask again next time
-      throw new SudoError(`sudo on ${this.label} refused the password for ${this.target.user}`);
+      throw new SudoError(`sudo on ${this.label} refused the password`);
     }
     if (r.failure === 'aborted' && !capture) return r;
     if ((r.code !== 0 || r.failure) && !opts.allowFailure) this.throwFailed(r, wrapped.display);
@@ -201,36 +215,49 @@ export class RemoteHost {
     if (id.code === 0 && id.stdout.toString().trim() === '0') return { kind: 'root' };
     const probe = await this.run(SUDO_PROBE, { allowFailure: true }, true);
     if (probe.code === 0) return { kind: 'nopasswd' };
-    const who = `${this.target.user} on ${this.label}`;
+    // the label already names the login user: `admin@10.0.0.1`
+    const who = this.label;
     const why = sudoProbeFailure(probe.code, probe.stderr.toString());
     if (why === 'missing') throw new SudoError(`${this.label}: the login user ${this.target.user} is not root and sudo is not installed; log in as root or install sudo`);
     if (why === 'denied') throw new SudoError(`${who} may not use sudo: ${this.redacted(probe.stderr.toString().trim())}`);
+    if (this.sudoPassword) {
+      const mode = await this.tryPassword(this.sudoPassword.password, who);
+      if (mode) return mode;
+      throw new SudoError(`sudo on ${this.label} refused the password from ${this.sudoPassword.source}; put the right password for ${this.target.user} there`);
+    }
     const ask = this.interaction.askSecret;
     if (!ask) {
       throw new SudoError(
-        `sudo needs a password for ${who} and there is no terminal to ask for it: rerun interactively, or allow passwordless sudo (NOPASSWD) for ${this.target.user}`,
+        `sudo on ${who} needs a password and there is no terminal to ask for it: give it with --sudo-password-file FILE (- reads it from stdin), rerun interactively, or allow passwordless sudo (NOPASSWD) for ${this.target.user}`,
       );
     }
     for (let attempt = 1; attempt <= 3; attempt++) {
       const password = await ask({ kind: 'sudo', message: `[sudo] password for ${this.target.user} on ${this.target.host}:`, user: this.target.user, host: this.target.host, attempt });
       if (password === undefined) throw new SudoError(`no sudo password given for ${who}`);
-      this.secrets.add(password);
-      const mode: SudoMode = { kind: 'password', password };
-      const probeCmd = wrapCommand(['true'], mode);
-      const started = Date.now();
-      const check = await runChannel(this.client, {
-        command: probeCmd.command,
-        ...(probeCmd.handshake ? { sudo: probeCmd.handshake } : {}),
-        capture: true,
-        timeoutMs: 60_000,
-      });
-      this.log.command(this.label, { display: 'sudo true', code: check.code, durationMs: Date.now() - started, ...(check.failure ? { failure: check.failure } : {}) });
-      if (check.code === 0 && !check.failure) return mode;
-      if (check.failure !== 'sudo-password') {
-        throw new SudoError(`sudo failed for ${who}: ${this.redacted(check.tail || `exit code ${check.code}`)}`);
-      }
+      const mode = await this.tryPassword(password, who);
+      if (mode) return mode;
     }
-    throw new SudoError(`sudo on ${this.label} refused the password for ${this.target.user} three times`);
+    throw new SudoError(`sudo on ${this.label} refused the password three times`);
+  }
+
+  /** `sudo true` with the password: the mode when sudo accepts it, undefined when it asks again. */
+  private async tryPassword(password: string, who: string): Promise<SudoMode | undefined> {
+    this.secrets.add(password);
+    const mode: SudoMode = { kind: 'password', password };
+    const probeCmd = wrapCommand(['true'], mode);
+    const started = Date.now();
+    const check = await runChannel(this.client, {
+      command: probeCmd.command,
+      ...(probeCmd.handshake ? { sudo: probeCmd.handshake } : {}),
+      capture: true,
+      timeoutMs: 60_000,
+    });
+    this.log.command(this.label, { display: 'sudo true', code: check.code, durationMs: Date.now() - started, ...(check.failure ? { failure: check.failure } : {}) });
+    if (check.code === 0 && !check.failure) return mode;
+    if (check.failure !== 'sudo-password') {
+      throw new SudoError(`sudo failed for ${who}: ${this.redacted(check.tail || `exit code ${check.code}`)}`);
+    }
+    return undefined;
   }
 
   /** Closes the connection and any jump host connections. Idempotent. */

@@ -16,13 +16,14 @@ const KEYS: (keyof DeploySettings)[] = [
   'target', 'domain', 'email', 'user', 'tls', 'cert', 'key', 'httpPort', 'httpsPort', 'dir', 'dataDir',
   'nodeImage', 'nginxImage', 'acmeDirectory', 'staging', 'acmeCa', 'ui', 'storage', 'composeProject', 'publishAddress',
   'dockerSource',
+  'sendImages',
 ];
 /** The settings every host of a deployment shares (taken from the first host when they disagree). */
 export const SHARED_KEYS = KEYS.filter((k) => !(HOST_KEYS as readonly string[]).includes(k));
 const PROJECT_RE = /^[a-z0-9][a-z0-9_-]*$/;
 const PUBLISH_RE = /^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\])$/;
 const NUMBER_KEYS = new Set<keyof DeploySettings>(['httpPort', 'httpsPort']);
-const BOOLEAN_KEYS = new Set<keyof DeploySettings>(['staging', 'ui']);
+const BOOLEAN_KEYS = new Set<keyof DeploySettings>(['staging', 'ui', 'sendImages']);
 
 const DOMAIN_RE = /^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$/i;
 const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;

@@ -46,6 +46,11 @@ export interface DeploySettings {
    * this version does not know, the release's own packages when Docker's repository has no suite)
    */
   dockerSource?: DockerSource;
+  /**
+   * The host cannot pull the base images (nodeImage, nginxImage): deploy sends them from this
+   * machine's Docker over the SSH connection when the host lacks them.
+   */
+  sendImages?: boolean;
 }
 
 /** The settings that may differ between the hosts of one deployment (everything else is shared). */

@@ -78,6 +78,31 @@ describe('the CLI on bad input', { skip: existsSync(path.join(repoRoot, 'dist/cl
     }
   });
 
+  it('--sudo-password-file: stdin claimed twice, an unreadable, empty or multi-line file: one line before connecting', async () => {
+    const empty = path.join(home, 'empty-sudo');
+    const twoLines = path.join(home, 'two-lines-sudo');
+    writeFileSync(empty, '\n');
+    writeFileSync(twoLines, 'first\nsecond\n');
+    const secret = 'sudo-secret-on-stdin';
+    const cases: [string[], string, RegExp][] = [
+      [[...base, '--password-stdin', '--sudo-password-file', '-'], secret, /^registry-setup: --password-stdin and --sudo-password-file - cannot both read stdin: give one of them as a file$/m],
+      [[...base, '--password-stdin', '--s3-credentials', '-', '--sudo-password-file', '-'], secret, /^registry-setup: --password-stdin and --s3-credentials - and --sudo-password-file - cannot all read stdin: give all but one as a file$/m],
+      [['users', 'rotate', target, 'bob', '--password-stdin', '--sudo-password-file', '-'], secret, /^registry-setup: --password-stdin and --sudo-password-file - cannot both read stdin/m],
+      [['status', target, '--sudo-password-file', path.join(home, 'missing')], '', /^registry-setup: --sudo-password-file .*missing: cannot read it \(ENOENT\)$/m],
+      [['status', target, '--sudo-password-file', empty], '', /^registry-setup: --sudo-password-file .*empty-sudo: the file is empty$/m],
+      [['status', target, '--sudo-password-file', twoLines], '', /^registry-setup: --sudo-password-file .*two-lines-sudo: holds more than one line; put only the password in it$/m],
+      [['status', target, '--sudo-password-file', '-'], '', /^registry-setup: --sudo-password-file -: stdin was empty$/m],
+    ];
+    for (const [args, input, message] of cases) {
+      const r = await cli(args, input);
+      assert.equal(r.code, 1, args.join(' '));
+      assert.match(r.stderr, message, args.join(' '));
+      assert.doesNotMatch(r.stderr, /ECONNREFUSED|Connect|\n\s+at /, `${args.join(' ')}: no connection attempt, no stack\n${r.stderr}`);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.ok(!r.stderr.includes(secret));
+    }
+  });
+
   it('a first word one slip away from a command name is refused, not taken for a host to deploy to', async () => {
     for (const [word, meant] of [['stauts', 'status'], ['destory', 'destroy'], ['lgos', 'logs']]) {
       const r = await cli([word!, target]);

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { OCI_MANIFEST, pushBlob, startTestRegistry, type TestRegistry } from '../registry/harness.js';
 import { TempDirs } from '../helpers/tmp.js';
-import { FilesystemDriver } from '../../src/registry/storage/filesystem.js';
+import { FilesystemDriver } from '../../src/registry/storage/filesystem/driver.js';
 import { collectGarbage } from '../../src/registry/gc/collect.js';
 import { GcBusyError } from '../../src/registry/gc/trash.js';
 import { assertConsistent, blobFile, gc, hasBlob, pull, pushImage, pushIndex, putManifest, imageDoc, snapshot, status, v2 } from './helpers.js';

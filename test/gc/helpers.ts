@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FilesystemDriver } from '../../src/registry/storage/filesystem.js';
+import { FilesystemDriver } from '../../src/registry/storage/filesystem/driver.js';
 import { collectGarbage, type GcOptions, type GcReport } from '../../src/registry/gc/collect.js';
 import { OCI_INDEX, OCI_MANIFEST, pushBlob, sha256, type TestRegistry } from '../registry/harness.js';
 

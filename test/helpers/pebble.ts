@@ -1,5 +1,5 @@
 // A private ACME CA for tests: Debian's pebble + pebble-challtestsrv on free loopback ports.
-// - pebble-challtestsrv is only a DNS server here: every name resolves to 127.0.0.1 (A), no AAAA.
+// - pebble-challtestsrv is only a DNS server here: every name resolves to 127.0.0.1 (or defaultIPv4), no AAAA.
 // - pebble validates HTTP-01 by connecting to 127.0.0.1:<httpPort>, so each test serves its webroot
 //   on that port (startWebrootServer).
 // - pebble's own HTTPS listener uses a throwaway self-signed certificate made here; `caPem` is what a
@@ -34,6 +34,11 @@ export interface PebbleOptions {
   env?: NodeJS.ProcessEnv;
   /** more addresses its HTTPS certificate is valid for (e.g. docker0's, where a forwarder listens) */
   extraAddresses?: string[];
+  /** what pebble-challtestsrv answers for every name (default 127.0.0.1): where validation connects */
+  defaultIPv4?: string;
+  /** where pebble-challtestsrv's DNS server listens (default 127.0.0.1 and a free port), e.g. a
+   * bridge's gateway and port 53 so a host on that bridge can use it as its resolver */
+  dnsListen?: { host: string; port: number };
 }
 
 export interface RunningPebble {
@@ -49,7 +54,7 @@ export interface RunningPebble {
   managementUrl: string;
   /** port that HTTP-01 validation connects to on 127.0.0.1 */
   httpPort: number;
-  /** pebble-challtestsrv's DNS server (127.0.0.1:<port>, UDP and TCP) */
+  /** pebble-challtestsrv's DNS server (<host>:<port>, UDP and TCP; 127.0.0.1 unless dnsListen) */
   dnsAddress: string;
   /** GET on pebble's management API (trusting caPem) */
   management(path: string): Promise<{ status: number; body: string }>;
@@ -104,34 +109,36 @@ async function pollUntil(what: string, timeoutMs: number, proc: ManagedProcess, 
 
 const portInUse = (proc: ManagedProcess): boolean => /address already in use/i.test(proc.logTail(200));
 
-async function startChalltestsrv(): Promise<{ proc: ManagedProcess; dnsPort: number }> {
+async function startChalltestsrv(opts: PebbleOptions): Promise<{ proc: ManagedProcess; dnsAddress: string }> {
+  const answer = opts.defaultIPv4 ?? '127.0.0.1';
   let lastError: unknown;
   for (let attempt = 1; attempt <= 3; attempt++) {
-    const dnsPort = await freePort();
+    const dnsHost = opts.dnsListen?.host ?? '127.0.0.1';
+    const dnsPort = opts.dnsListen?.port ?? (await freePort());
     const mgmtPort = await freePort();
     const proc = startProcess(
       CHALLTESTSRV_BINARY,
       [
-        '-defaultIPv4', '127.0.0.1', '-defaultIPv6', '',
-        '-dns01', `127.0.0.1:${dnsPort}`,
+        '-defaultIPv4', answer, '-defaultIPv6', '',
+        '-dns01', `${dnsHost}:${dnsPort}`,
         '-http01', '', '-https01', '', '-tlsalpn01', '',
         '-management', `127.0.0.1:${mgmtPort}`,
       ],
       { name: 'pebble-challtestsrv' },
     );
     try {
-      // ready when its DNS server answers: every name is 127.0.0.1
+      // ready when its DNS server answers: every name is `answer`
       const resolver = new Resolver({ timeout: 500, tries: 1 });
-      resolver.setServers([`127.0.0.1:${dnsPort}`]);
+      resolver.setServers([`${dnsHost}:${dnsPort}`]);
       await pollUntil('pebble-challtestsrv DNS', START_TIMEOUT_MS, proc, async () => {
         const addrs = await resolver.resolve4('readiness-probe.test');
-        return addrs.includes('127.0.0.1');
+        return addrs.includes(answer);
       });
-      return { proc, dnsPort };
+      return { proc, dnsAddress: `${dnsHost}:${dnsPort}` };
     } catch (e) {
       await proc.stop(2_000).catch(() => undefined);
       lastError = e;
-      if (!portInUse(proc)) break;
+      if (!portInUse(proc) || opts.dnsListen) break;
     }
   }
   throw lastError;
@@ -140,10 +147,10 @@ async function startChalltestsrv(): Promise<{ proc: ManagedProcess; dnsPort: num
 /** Starts pebble-challtestsrv (DNS) and pebble; resolves once pebble's directory and roots answer. */
 export async function startPebble(opts: PebbleOptions = {}): Promise<RunningPebble> {
   const dir = await makeTempDir('rs-pebble-');
-  let dns: { proc: ManagedProcess; dnsPort: number } | undefined;
+  let dns: { proc: ManagedProcess; dnsAddress: string } | undefined;
   try {
     const listener = await makeLocalhostCert(dir, opts.extraAddresses);
-    dns = await startChalltestsrv();
+    dns = await startChalltestsrv(opts);
     const httpPort = opts.httpPort ?? (await freePort());
     let lastError: unknown;
     for (let attempt = 1; attempt <= 3; attempt++) {
@@ -164,7 +171,7 @@ export async function startPebble(opts: PebbleOptions = {}): Promise<RunningPebb
       const configFile = join(dir, `pebble-config-${attempt}.json`);
       await writeFile(configFile, JSON.stringify({ pebble: config }, null, 2));
       const logFile = join(dir, `pebble-${attempt}.log`);
-      const proc = startProcess(PEBBLE_BINARY, ['-config', configFile, '-dnsserver', `127.0.0.1:${dns.dnsPort}`, '-strict=false'], {
+      const proc = startProcess(PEBBLE_BINARY, ['-config', configFile, '-dnsserver', dns.dnsAddress, '-strict=false'], {
         name: 'pebble',
         logFile,
         env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', ...opts.env },
@@ -190,7 +197,7 @@ export async function startPebble(opts: PebbleOptions = {}): Promise<RunningPebb
           intermediatePem,
           managementUrl,
           httpPort,
-          dnsAddress: `127.0.0.1:${dns.dnsPort}`,
+          dnsAddress: dns.dnsAddress,
           management: (path) => httpsGet(`${managementUrl}${path}`, listener.certPem),
           // pebble logs "There are now <n> orders in the db" after creating each order
           orderCount: () => {

@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { DurableFolders } from '../../src/registry/storage/durable-folders.js';
-import { FilesystemDriver } from '../../src/registry/storage/filesystem.js';
+import { DurableFolders } from '../../src/registry/storage/filesystem/durable-folders.js';
+import { FilesystemDriver } from '../../src/registry/storage/filesystem/driver.js';
 import { BlobStore } from '../../src/registry/storage/blob-store.js';
-import { UploadStore } from '../../src/registry/storage/upload-store.js';
+import { UploadStore } from '../../src/registry/storage/filesystem/upload-store.js';
 import { TempDirs } from '../helpers/tmp.js';
 import { pushImage, sha256, startTestRegistry } from './harness.js';
 

@@ -118,6 +118,52 @@ for (const storage of storageKinds()) describe(`manifests (${storage})`, () => {
     assert.equal(await errorCode(unknown), 'MANIFEST_UNKNOWN');
   });
 
+  it('a reference that is neither tag nor digest is 404 MANIFEST_UNKNOWN to read or delete, 400 TAG_INVALID to write', async () => {
+    const img = await pushImage(reg, 'app/badref', 'v1');
+    for (const ref of ['.INVALID_MANIFEST_NAME', 'a'.repeat(129), '-dash']) {
+      for (const method of ['GET', 'DELETE']) {
+        const res = await reg.fetch(`/v2/app/badref/manifests/${ref}`, { method });
+        assert.equal(res.status, 404, `${method} ${ref}`);
+        assert.equal(await errorCode(res), 'MANIFEST_UNKNOWN', `${method} ${ref}`);
+      }
+      const head = await reg.fetch(`/v2/app/badref/manifests/${ref}`, { method: 'HEAD' });
+      assert.equal(head.status, 404, `HEAD ${ref}`);
+      const put = await reg.fetch(`/v2/app/badref/manifests/${ref}`, { method: 'PUT', body: img.bytes, headers: { 'Content-Type': OCI_MANIFEST } });
+      assert.equal(put.status, 400, `PUT ${ref}`);
+      assert.equal(await errorCode(put), 'TAG_INVALID', `PUT ${ref}`);
+    }
+    // a digest of a malformed shape is still the client's mistake
+    const digestShaped = await reg.fetch('/v2/app/badref/manifests/sha256:abc');
+    assert.equal(digestShaped.status, 400);
+    assert.equal(await errorCode(digestShaped), 'DIGEST_INVALID');
+  });
+
+  it('a config or layer descriptor that names a manifest of the repository is MANIFEST_BLOB_UNKNOWN, as in distribution', async () => {
+    for (const mediaType of [OCI_MANIFEST, DOCKER_MANIFEST]) {
+      const repo = mediaType === OCI_MANIFEST ? 'app/confman-oci' : 'app/confman-docker';
+      const img = await pushImage(reg, repo, 'base', { mediaType });
+      const manifest = JSON.parse(img.bytes.toString('utf8')) as { config: Record<string, unknown>; layers: Record<string, unknown>[] };
+      const asManifest = { digest: img.digest, size: img.bytes.length };
+      const cases = {
+        'config naming the manifest': { ...manifest, config: { ...manifest.config, ...asManifest } },
+        'config naming the manifest with a manifest media type': { ...manifest, config: { mediaType, ...asManifest } },
+        'layer naming the manifest': { ...manifest, layers: [{ ...manifest.layers[0], ...asManifest }] },
+      };
+      for (const [what, body] of Object.entries(cases)) {
+        const res = await reg.fetch(`/v2/${repo}/manifests/bad`, { method: 'PUT', body: JSON.stringify(body), headers: { 'Content-Type': mediaType } });
+        assert.equal(res.status, 400, `${mediaType}: ${what}`);
+        const error = ((await res.json()) as { errors: { code: string; detail: { digest: string } }[] }).errors[0]!;
+        assert.equal(error.code, 'MANIFEST_BLOB_UNKNOWN', `${mediaType}: ${what}`);
+        assert.equal(error.detail.digest, img.digest);
+        assert.equal((await reg.fetch(`/v2/${repo}/manifests/bad`, { method: 'HEAD' })).status, 404, 'nothing was tagged');
+      }
+      // the same bytes pushed as a blob as well are an ordinary blob, as distribution accepts them
+      await pushBlob(reg, repo, img.bytes);
+      const ok = await reg.fetch(`/v2/${repo}/manifests/ok`, { method: 'PUT', body: JSON.stringify(cases['config naming the manifest']), headers: { 'Content-Type': mediaType } });
+      assert.equal(ok.status, 201);
+    }
+  });
+
   it('referrers: subject may be missing, OCI-Subject header, listing with filter and fallbacks', async () => {
     const subject = sha256('subject that is not pushed yet');
     const emptyConfig = await pushBlob(reg, 'ref/repo', '{}');

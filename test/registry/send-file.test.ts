@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { SEND_CHUNK, sendFile } from '../../src/registry/storage/send-file.js';
+import { SEND_CHUNK, sendFile } from '../../src/registry/storage/filesystem/send-file.js';
 import { TempDirs } from '../helpers/tmp.js';
 
 /** Collects what is written, slowly (each write completes on a later turn), like a socket under load. */

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { SyncWhileFast } from '../../src/registry/storage/sync-while-fast.js';
+import { SyncWhileFast } from '../../src/registry/storage/filesystem/sync-while-fast.js';
 
 /** A synchronous call that takes at least `ms` (standing for a read that waited for the disk). */
 function busy(ms: number): 'sync' {

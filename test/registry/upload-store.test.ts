@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { FilesystemDriver } from '../../src/registry/storage/filesystem.js';
+import { FilesystemDriver } from '../../src/registry/storage/filesystem/driver.js';
 import { BlobStore } from '../../src/registry/storage/blob-store.js';
-import { UploadStore } from '../../src/registry/storage/upload-store.js';
+import { UploadStore } from '../../src/registry/storage/filesystem/upload-store.js';
 import { TempDirs } from '../helpers/tmp.js';
 import { sha256 } from './harness.js';
 

@@ -166,6 +166,32 @@ describe('sudo with non-root users', { skip: skip ?? false }, () => {
     assert.ok(err instanceof SudoError, String(err));
     assert.match(err.message, /needs a password/);
     assert.match(err.message, /NOPASSWD/);
+    assert.match(err.message, /--sudo-password-file FILE/, 'names the non-interactive way');
+    assert.doesNotMatch(err.message, new RegExp(`${pwUser} on ${pwUser}@`), 'the user is said once');
+    assert.equal(err.message.split('\n').length, 1);
+  });
+
+  test('a sudo password from a non-interactive source: used only when sudo asks, a wrong one tried once', async () => {
+    const logOf = async (name: string) => readFile(join(work, name), 'utf8');
+    const never = asker(() => assert.fail('nothing should be asked when the password comes from a file'));
+    // NOPASSWD: sudo -n works, the given password is never handed to sudo
+    const h1 = await connect(nopw, { interaction: never.interaction, logFile: join(work, 'given-nopw.log'), sudoPassword: { password, source: '--sudo-password-file F' } });
+    assert.equal((await h1.exec(['id', '-u'], { sudo: true })).stdout.trim(), '0');
+    assert.doesNotMatch(await logOf('given-nopw.log'), /\$ sudo true$/m, 'no password check for a NOPASSWD user');
+    // sudo asks: the given password is used, nobody is asked
+    const h2 = await connect(pwUser, { interaction: never.interaction, logFile: join(work, 'given-pw.log'), sudoPassword: { password, source: '--sudo-password-file F' } });
+    assert.equal((await h2.exec(['cat'], { sudo: true, stdin: 'data' })).stdout, 'data');
+    assert.deepEqual(never.asked, []);
+    const log2 = await logOf('given-pw.log');
+    assert.equal(log2.match(/\$ sudo true$/gm)?.length, 1);
+    assert.ok(!log2.includes(password.slice(0, 12)), 'the password is not in the log');
+    // wrong: one try (the same file would be wrong again), one line naming the source, never a prompt
+    const h3 = await connect(pwUser, { interaction: never.interaction, logFile: join(work, 'given-wrong.log'), sudoPassword: { password: 'wrong-from-file', source: '--sudo-password-file /run/x' } });
+    const err = await h3.exec(['true'], { sudo: true }).catch((e: unknown) => e);
+    assert.ok(err instanceof SudoError, String(err));
+    assert.equal(err.message, `sudo on ${pwUser}@127.0.0.1:${sshd.port} refused the password from --sudo-password-file /run/x; put the right password for ${pwUser} there`);
+    assert.equal((await logOf('given-wrong.log')).match(/\$ sudo true$/gm)?.length, 1, 'tried once');
+    assert.ok(!(await logOf('given-wrong.log')).includes('wrong-from-file'));
   });
 
   test('SSH password authentication as the last resort, only with askSecret', async () => {

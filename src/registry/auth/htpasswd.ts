@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
 import bcrypt from 'bcryptjs';
 import { TooManyRequestsError } from '../errors.js';
 import { DEFAULT_FAILED_LOGIN_LIMITS, FailedLogins, type FailedLoginLimits } from './failed-logins.js';
+import { WatchedFile } from './watched-file.js';
 
 const BCRYPT_RE = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
 // Verified against when the user is unknown, so that an unknown user costs what a wrong password
@@ -59,91 +59,64 @@ export interface HtpasswdAuthOptions {
 }
 
 /**
- * htpasswd users that follow the file: it is re-read when its identity or mtime changes, so an
- * atomic replace (rename over it) takes effect without a restart. Successful checks are cached
- * by a hash of user and password; the cache is dropped on every reload. Repeated failures make a
- * name wait before its next bcrypt comparison (see FailedLogins).
+ * htpasswd users that follow the file (see WatchedFile): it is re-read when its identity or mtime
+ * changes, so an atomic replace (rename over it) takes effect without a restart. Successful checks
+ * are cached by a hash of user and password; the cache is dropped on every reload. Repeated
+ * failures make a name wait before its next bcrypt comparison (see FailedLogins).
  */
 export class HtpasswdAuth {
-  private users = new Map<string, string>();
   private verified = new Set<string>();
-  private signature = '';
-  /** the version of the file last refused, so that it is reported once */
-  private refused = '';
-  private timer: NodeJS.Timeout | undefined;
-  private checking = false;
+  /** the users the cache was filled for: a reload replaces the map, and with it the cache */
+  private verifiedFor: Map<string, string> | undefined;
   private readonly failures: FailedLogins;
 
   private constructor(
-    readonly path: string,
+    private readonly file: WatchedFile<Map<string, string>>,
     private readonly options: HtpasswdAuthOptions,
   ) {
     this.failures = new FailedLogins(options.failedLoginLimits ?? DEFAULT_FAILED_LOGIN_LIMITS, options.now);
   }
 
+  get path(): string {
+    return this.file.path;
+  }
+
   /** Loads the file once (errors here are fatal at start-up) and starts watching it. */
   static async open(path: string, options: HtpasswdAuthOptions = {}): Promise<HtpasswdAuth> {
-    const auth = new HtpasswdAuth(path, options);
-    await auth.reload(true);
-    auth.timer = setInterval(() => void auth.check(), options.pollMs ?? 250);
-    auth.timer.unref();
-    return auth;
+    let file: WatchedFile<Map<string, string>>;
+    try {
+      file = await WatchedFile.open(path, (text) => parseHtpasswd(text, path), new Map<string, string>(), {
+        pollMs: options.pollMs,
+        onReload: (users) => options.onReload?.(users.size),
+        onError: (err) => options.onError?.(err),
+        // Deleting the file locks everyone out until it is back (fail closed); an atomic replace
+        // never leaves the name missing.
+        onMissing: () => options.onMissing?.(),
+        describeReadError: (code) => new HtpasswdError(`cannot read htpasswd file ${path}: ${code === 'EISDIR' ? 'it is a directory' : code}`),
+      });
+    } catch (err) {
+      if (err instanceof HtpasswdError) throw err;
+      throw new HtpasswdError(`cannot read htpasswd file ${path}: ${(err as Error).message}`);
+    }
+    return new HtpasswdAuth(file, options);
+  }
+
+  private get users(): Map<string, string> {
+    const users = this.file.value;
+    if (users !== this.verifiedFor) {
+      this.verified = new Set();
+      this.verifiedFor = users;
+    }
+    return users;
   }
 
   get userCount(): number {
     return this.users.size;
   }
 
-  private async check(): Promise<void> {
-    if (this.checking) return;
-    this.checking = true;
-    try {
-      await this.reload(false);
-    } catch (err) {
-      this.options.onError?.(err as Error);
-    } finally {
-      this.checking = false;
-    }
-  }
-
-  private async reload(initial: boolean): Promise<void> {
-    let stat;
-    try {
-      stat = await fs.stat(this.path);
-    } catch (err) {
-      if (initial) throw new HtpasswdError(`cannot read htpasswd file ${this.path}: ${(err as Error).message}`);
-      // Deleting the file locks everyone out until it is back (fail closed); an atomic replace
-      // never leaves the name missing.
-      if (this.signature !== 'missing') {
-        this.signature = 'missing';
-        this.refused = '';
-        this.users = new Map();
-        this.verified = new Set();
-        this.options.onMissing?.();
-      }
-      return;
-    }
-    const signature = `${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
-    if (signature === this.signature || signature === this.refused) return;
-    let users: Map<string, string>;
-    try {
-      let text: string;
-      try {
-        text = await fs.readFile(this.path, 'utf8');
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        throw new HtpasswdError(`cannot read htpasswd file ${this.path}: ${code === 'EISDIR' ? 'it is a directory' : (code ?? (err as Error).message)}`);
-      }
-      users = parseHtpasswd(text, this.path);
-    } catch (err) {
-      if (!initial) this.refused = signature;
-      throw err;
-    }
-    this.refused = '';
-    this.users = users;
-    this.verified = new Set();
-    this.signature = signature;
-    if (!initial) this.options.onReload?.(users.size);
+  /** One look at the file now (the timer does this every pollMs; tests call it directly). */
+  check(): Promise<void> {
+    return this.file.check();
   }
 
   /**
@@ -159,7 +132,7 @@ export class HtpasswdAuth {
       const seconds = Math.ceil(waitMs / 1000);
       throw new TooManyRequestsError(`too many failed sign-ins; try again in ${seconds} s`, seconds);
     }
-    const generation = this.verified;
+    const generation = this.users;
     const ok = await bcrypt.compare(password, hash ?? dummyHash(this.typicalCost()));
     if (!ok || !hash) {
       const imposed = this.failures.imposedMs(user);
@@ -168,9 +141,19 @@ export class HtpasswdAuth {
     }
     this.failures.succeeded(user);
     // A reload during the compare means this answer may be about a file that is gone.
-    if (generation !== this.verified || this.users.get(user) !== hash) return this.verify(user, password);
+    if (generation !== this.users) return this.verify(user, password);
     this.verified.add(key);
     return user;
+  }
+
+  /**
+   * Identifies the user's current password entry without revealing it (a hash of the stored
+   * bcrypt hash), so that a token issued for it ends when the password changes; null when the
+   * user is not in the file.
+   */
+  credentialOf(user: string): string | null {
+    const hash = this.users.get(user);
+    return hash ? createHash('sha256').update(hash).digest('base64url').slice(0, 22) : null;
   }
 
   private typicalCost(): number {
@@ -179,7 +162,7 @@ export class HtpasswdAuth {
   }
 
   close(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.file.close();
   }
 }
 

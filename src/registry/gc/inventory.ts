@@ -2,8 +2,9 @@ import type { StorageDriver } from '../storage/driver.js';
 import { isValidDigest, isValidTag } from '../names.js';
 import {
   REPOSITORIES,
+  UPLOADS,
   layerLinkPath,
-  repoDir,
+  layersDir,
   revisionLinkPath,
   revisionsDir,
   tagCurrentLinkPath,
@@ -11,6 +12,7 @@ import {
   uploadDataPath,
   uploadDir,
   uploadStartedAtPath,
+  uploadsDir,
 } from '../storage/paths.js';
 import { mapLimit } from '../map-limit.js';
 
@@ -37,7 +39,7 @@ const HEX_RE = /^[a-f0-9]+$/;
 const PREFIX_RE = /^[a-f0-9]{2}$/;
 // Directories that make their parent a repository (distribution creates `_layers` and `_uploads`
 // before the first manifest arrives, so a repository mid-first-push has no `_manifests` yet).
-const MARKERS = ['_manifests', '_layers', '_uploads'];
+const MARKERS = ['_manifests', '_layers', UPLOADS];
 
 /**
  * Every repository, nested names included. Like distribution's catalog walk, names starting with
@@ -89,11 +91,11 @@ export async function scanRepository(driver: StorageDriver, name: string): Promi
     const current = (await driver.getContent(tagCurrentLinkPath(name, tag)))?.toString('utf8').trim();
     if (current && isValidDigest(current)) repo.tags.set(tag, current);
   }
-  await mapLimit(await digestEntries(driver, `${repoDir(name)}/_layers`), 16, async (digest) => {
+  await mapLimit(await digestEntries(driver, layersDir(name)), 16, async (digest) => {
     const at = await mtime(driver, layerLinkPath(name, digest));
     if (at !== null) repo.layers.set(digest, at);
   });
-  for (const id of await driver.list(`${repoDir(name)}/_uploads`)) {
+  for (const id of await driver.list(uploadsDir(name))) {
     if (id.endsWith('.tmp')) continue;
     const times = await Promise.all([mtime(driver, uploadDataPath(name, id)), mtime(driver, uploadStartedAtPath(name, id))]);
     const known = times.filter((t): t is number => t !== null);
@@ -101,7 +103,7 @@ export async function scanRepository(driver: StorageDriver, name: string): Promi
     if (at !== null) repo.uploads.set(id, at);
   }
   // Our registry keeps a session in memory until its first bytes and touches this folder instead.
-  const sessionsStarted = await mtime(driver, `${repoDir(name)}/_uploads`);
+  const sessionsStarted = await mtime(driver, uploadsDir(name));
   if (sessionsStarted !== null) repo.uploads.set('', sessionsStarted);
   return repo;
 }

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import type { StorageDriver } from '../storage/driver.js';
-import { FilesystemDriver } from '../storage/filesystem.js';
+import { FilesystemDriver } from '../storage/filesystem/driver.js';
 import { ConfigError } from '../config.js';
 
 /**

@@ -1,5 +1,5 @@
 import { RegistryError } from '../errors.js';
-import { blobDataPath, REGISTRY_ROOT } from '../storage/paths.js';
+import { blobDataPath, STORAGE_ROOT } from '../storage/paths.js';
 import { send } from './respond.js';
 import { requireDeletable, requireDigest, type Ctx } from './context.js';
 
@@ -52,7 +52,7 @@ export async function getBlob(ctx: Ctx): Promise<void> {
   if (accel && !ctx.registry.config.s3) {
     // nginx sends the bytes from its read-only mount (sendfile; it answers the Range itself). The
     // path comes from the digest checked above, never from the request.
-    send(ctx.res, 200, { ...headers, 'X-Accel-Redirect': `${accel}${REGISTRY_ROOT}/${blobDataPath(digest)}` });
+    send(ctx.res, 200, { ...headers, 'X-Accel-Redirect': `${accel}${STORAGE_ROOT}/${blobDataPath(digest)}` });
     return;
   }
   const redirect = await ctx.registry.blobs.redirectUrl(digest);

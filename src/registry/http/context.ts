@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from '../registry.js';
+import type { Who } from '../auth/access-policy.js';
 import { RegistryError } from '../errors.js';
 import { isValidDigest, looksLikeDigest } from '../names.js';
 
@@ -12,6 +13,9 @@ export interface Ctx {
   name: string;
   /** The last path segment: a tag, digest or upload id, depending on the route. */
   ref: string;
+  /** The signed-in user; null for a request without credentials (or a registry without users). */
+  who: Who;
+  log?: (line: string) => void;
 }
 
 export type Handler = (ctx: Ctx) => Promise<void>;

@@ -2,15 +2,31 @@ import { createHash } from 'node:crypto';
 import { RegistryError } from '../errors.js';
 import { isValidTag, looksLikeDigest, splitDigest } from '../names.js';
 import { parseManifest, type ManifestInfo } from '../manifest-info.js';
+import { layerLinkPath } from '../storage/paths.js';
 import { readBody, send } from './respond.js';
+import { mayDo, requireAccess } from './access.js';
 import { requireDeletable, requireDigest, requireWritable, type Ctx } from './context.js';
 
 type Reference = { digest: string; tag?: undefined } | { tag: string; digest?: undefined };
 
+/**
+ * The reference of a request that writes it (PUT): a malformed tag is TAG_INVALID. Reads and
+ * deletes use `existingReference`, for which no such tag can exist.
+ */
 function parseReference(ref: string): Reference {
   if (looksLikeDigest(ref)) return { digest: requireDigest(ref) };
   if (!isValidTag(ref)) throw new RegistryError('TAG_INVALID', 'invalid tag', { tag: ref });
   return { tag: ref };
+}
+
+/**
+ * A reference to look up: one that is neither a tag nor a digest names nothing, so it is 404
+ * MANIFEST_UNKNOWN as the spec and distribution answer (the conformance suite asks for
+ * `.INVALID_MANIFEST_NAME`); a digest of a malformed shape stays the client's 400.
+ */
+function existingReference(ref: string): Reference {
+  if (!looksLikeDigest(ref) && !isValidTag(ref)) throw new RegistryError('MANIFEST_UNKNOWN', 'manifest unknown', { reference: ref });
+  return parseReference(ref);
 }
 
 /** Media types the client said it accepts; null when it accepts anything. */
@@ -30,7 +46,7 @@ async function load(ctx: Ctx, digest: string): Promise<{ bytes: Buffer; info: Ma
 }
 
 export async function getManifest(ctx: Ctx): Promise<void> {
-  const ref = parseReference(ctx.ref);
+  const ref = existingReference(ctx.ref);
   const unknown = () => new RegistryError('MANIFEST_UNKNOWN', 'manifest unknown', { reference: ctx.ref });
   let digest = ref.digest ?? (await ctx.registry.manifests.resolveTag(ctx.name, ref.tag!));
   if (!digest) throw unknown();
@@ -64,12 +80,17 @@ export async function getManifest(ctx: Ctx): Promise<void> {
   );
 }
 
-/** Everything an image or index refers to must already be in this repository (subject excepted). */
+/**
+ * Everything an image or index refers to must already be in this repository (subject excepted).
+ * A config or layer must be a blob pushed as one (its `_layers` link): distribution refuses a
+ * manifest of the repository in that place with MANIFEST_BLOB_UNKNOWN, whatever media type the
+ * descriptor claims, so data written here stays servable by distribution.
+ */
 async function checkReferences(ctx: Ctx, info: ManifestInfo): Promise<void> {
   const { registry, name } = ctx;
   for (const blob of info.blobs) {
     if (blob.urls && blob.urls.length > 0) continue; // foreign layer, fetched from its URLs
-    if ((await registry.blobs.sizeInRepo(name, blob.digest)) === null) {
+    if (!(await isPushedBlob(ctx, blob.digest)) || (await registry.blobs.size(blob.digest)) === null) {
       throw new RegistryError('MANIFEST_BLOB_UNKNOWN', 'blob unknown to registry', { digest: blob.digest });
     }
   }
@@ -78,6 +99,11 @@ async function checkReferences(ctx: Ctx, info: ManifestInfo): Promise<void> {
       throw new RegistryError('MANIFEST_BLOB_UNKNOWN', 'manifest unknown to registry', { digest: child.digest });
     }
   }
+}
+
+async function isPushedBlob(ctx: Ctx, digest: string): Promise<boolean> {
+  const link = await ctx.registry.driver.getContent(layerLinkPath(ctx.name, digest));
+  return link !== null && link.toString('utf8').trim() === digest;
 }
 
 export async function putManifest(ctx: Ctx): Promise<void> {
@@ -90,6 +116,12 @@ export async function putManifest(ctx: Ctx): Promise<void> {
   if (ref.digest && ref.digest !== digest) {
     throw new RegistryError('DIGEST_INVALID', 'manifest digest did not match the reference', { expected: ref.digest, actual: digest });
   }
+  // Moving an existing tag to other content is an update; pointing it at what it already names
+  // (a repeated push) changes nothing and needs no more than the create the router checked.
+  if (ref.tag && !mayDo(ctx, ctx.name, 'update')) {
+    const current = await ctx.registry.manifests.resolveTag(ctx.name, ref.tag);
+    if (current !== null && current !== digest) requireAccess(ctx, ctx.name, 'update');
+  }
   await checkReferences(ctx, info);
   await ctx.registry.manifests.put(ctx.name, digest, bytes, ref.tag);
   send(ctx.res, 201, {
@@ -101,7 +133,7 @@ export async function putManifest(ctx: Ctx): Promise<void> {
 
 export async function deleteManifest(ctx: Ctx): Promise<void> {
   requireDeletable(ctx);
-  const ref = parseReference(ctx.ref);
+  const ref = existingReference(ctx.ref);
   const deleted = ref.tag
     ? await ctx.registry.manifests.deleteTag(ctx.name, ref.tag)
     : await ctx.registry.manifests.delete(ctx.name, ref.digest!);

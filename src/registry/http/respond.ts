@@ -19,6 +19,9 @@ export function sendError(res: ServerResponse, err: RegistryError, headers: Head
     return;
   }
   const retry: Headers = err instanceof TooManyRequestsError ? { 'Retry-After': err.retryAfterSeconds } : {};
+  // Some clients print only the status line (containerd 1.6: "unexpected status: 403 Forbidden"):
+  // a refusal by the access policy says so there too.
+  if (err.code === 'DENIED' && err.status === 403) res.statusMessage = `Denied: ${err.message}`.replace(/[^\x20-\x7e]/g, '?').slice(0, 200);
   sendJSON(res, err.status, err.toJSON(), { ...retry, ...headers });
 }
 

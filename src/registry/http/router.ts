@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { RegistryError } from '../errors.js';
+import { AuthenticationRequiredError, RegistryError } from '../errors.js';
+import type { Action } from '../auth/access-policy.js';
+import { challenge, identify, issueToken, requireAccess, TOKEN_PATH } from './access.js';
 import { isValidName } from '../names.js';
 import type { Registry } from '../registry.js';
-import { parseBasic } from '../auth/htpasswd.js';
 import { sendError, sendJSON } from './respond.js';
 import type { Ctx, Handler } from './context.js';
 import { deleteBlob, getBlob } from './blobs.js';
@@ -12,27 +13,36 @@ import { listCatalog, listTags } from './listing.js';
 import { listReferrers } from './referrers.js';
 import { RegistryUi } from '../ui/ui.js';
 
+/** A handler and the action on the route's repository it needs under an access policy. */
+type Guarded = [Handler, Action];
+
 interface Route {
   /** Group 1 is the repository name, group 2 (when present) the last segment. */
   pattern: RegExp;
-  methods: Record<string, Handler>;
+  /** Routes without a repository (base, catalog) have no action: they check for themselves. */
+  methods: Record<string, Guarded | Handler>;
 }
 
 const base: Handler = async (ctx) => sendJSON(ctx.res, 200, {});
 
 // Names may contain `/`, so each pattern anchors on its fixed tail and the name is what is left.
+// Uploads are part of pushing, so all their steps (cancel included) need `create`; a manifest
+// PUT needs `create`, and `update` as well when it moves an existing tag (checked in putManifest).
 const ROUTES: Route[] = [
   { pattern: /^\/v2\/$/, methods: { GET: base, HEAD: base } },
   { pattern: /^\/v2\/_catalog$/, methods: { GET: listCatalog } },
-  { pattern: /^\/v2\/(.+)\/tags\/list$/, methods: { GET: listTags } },
-  { pattern: /^\/v2\/(.+)\/manifests\/([^/]+)$/, methods: { GET: getManifest, HEAD: getManifest, PUT: putManifest, DELETE: deleteManifest } },
-  { pattern: /^\/v2\/(.+)\/blobs\/uploads\/?$/, methods: { POST: startUpload } },
+  { pattern: /^\/v2\/(.+)\/tags\/list$/, methods: { GET: [listTags, 'read'] } },
+  {
+    pattern: /^\/v2\/(.+)\/manifests\/([^/]+)$/,
+    methods: { GET: [getManifest, 'read'], HEAD: [getManifest, 'read'], PUT: [putManifest, 'create'], DELETE: [deleteManifest, 'delete'] },
+  },
+  { pattern: /^\/v2\/(.+)\/blobs\/uploads\/?$/, methods: { POST: [startUpload, 'create'] } },
   {
     pattern: /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/,
-    methods: { GET: uploadStatus, PATCH: patchUpload, PUT: finishUpload, DELETE: cancelUpload },
+    methods: { GET: [uploadStatus, 'create'], PATCH: [patchUpload, 'create'], PUT: [finishUpload, 'create'], DELETE: [cancelUpload, 'create'] },
   },
-  { pattern: /^\/v2\/(.+)\/blobs\/([^/]+)$/, methods: { GET: getBlob, HEAD: getBlob, DELETE: deleteBlob } },
-  { pattern: /^\/v2\/(.+)\/referrers\/([^/]+)$/, methods: { GET: listReferrers } },
+  { pattern: /^\/v2\/(.+)\/blobs\/([^/]+)$/, methods: { GET: [getBlob, 'read'], HEAD: [getBlob, 'read'], DELETE: [deleteBlob, 'delete'] } },
+  { pattern: /^\/v2\/(.+)\/referrers\/([^/]+)$/, methods: { GET: [listReferrers, 'read'] } },
 ];
 
 /**
@@ -50,13 +60,6 @@ function decodePath(pathname: string): string {
 }
 
 const COMMON_HEADERS = { 'Docker-Distribution-Api-Version': 'registry/2.0' };
-
-async function authenticate(registry: Registry, req: IncomingMessage): Promise<boolean> {
-  if (!registry.auth) return true;
-  const creds = parseBasic(req.headers.authorization);
-  if (!creds) return false;
-  return (await registry.auth.verify(creds.user, creds.password)) !== null;
-}
 
 export function createHandler(registry: Registry, log: (line: string) => void) {
   // The web UI (config.ui) answers `/` and `/ui/...`; every other non-/v2 path stays a 404.
@@ -77,25 +80,37 @@ export function createHandler(registry: Registry, log: (line: string) => void) {
     try {
       if (ui && !url.pathname.startsWith('/v2') && (await ui.handle(req, res, url))) return;
       if (!url.pathname.startsWith('/v2')) throw new RegistryError('NAME_UNKNOWN', 'not a registry API path', undefined, 404);
-      if (!(await authenticate(registry, req))) {
-        const realm = registry.config.realm.replace(/["\\]/g, '');
-        sendError(res, new RegistryError('UNAUTHORIZED', 'authentication required'), { 'WWW-Authenticate': `Basic realm="${realm}"` });
+      if (registry.access && url.pathname === TOKEN_PATH) {
+        await issueToken(registry, req, res);
         return;
       }
+      const who = await identify(registry, req);
+      // Without a policy every signed-in user may do everything and nobody else anything; with
+      // one, requests without credentials go on as anonymous and the policy decides. The ping
+      // (`/v2/`) always challenges them, so that clients learn how to sign in.
       const path = url.pathname === '/v2' ? '/v2/' : decodePath(url.pathname);
+      if (who === 'invalid' || (registry.auth && who === null && (!registry.access || path === '/v2/'))) {
+        throw new AuthenticationRequiredError();
+      }
       for (const route of ROUTES) {
         const m = route.pattern.exec(path);
         if (!m) continue;
         const name = m[1] !== undefined && route.pattern.source.includes('(.+)') ? m[1] : '';
         if (name && !isValidName(name)) throw new RegistryError('NAME_INVALID', 'invalid repository name', { name });
-        const handler = route.methods[req.method ?? ''];
-        if (!handler) throw new RegistryError('UNSUPPORTED', `${req.method} is not supported here`);
-        const ctx: Ctx = { req, res, url, registry, name, ref: m[2] ?? '' };
+        const method = route.methods[req.method ?? ''];
+        if (!method) throw new RegistryError('UNSUPPORTED', `${req.method} is not supported here`);
+        const [handler, action] = Array.isArray(method) ? method : [method, undefined];
+        const ctx: Ctx = { req, res, url, registry, name, ref: m[2] ?? '', who, log };
+        if (action) requireAccess(ctx, name, action);
         await handler(ctx);
         return;
       }
       throw new RegistryError('NAME_UNKNOWN', 'no such API route', { path: url.pathname }, 404);
     } catch (err) {
+      if (err instanceof AuthenticationRequiredError) {
+        sendError(res, err, { 'WWW-Authenticate': challenge(registry, req) });
+        return;
+      }
       if (err instanceof RegistryError) {
         sendError(res, err);
         return;

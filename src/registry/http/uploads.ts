@@ -4,6 +4,7 @@ import { isValidName } from '../names.js';
 import { checkDeclaredSize, isValidUploadId } from '../storage/upload-sessions.js';
 import { signUpload, verifyUpload } from './upload-token.js';
 import { hasBody, send } from './respond.js';
+import { isRestricted, mayDo } from './access.js';
 import { requireDigest, requireWritable, type Ctx } from './context.js';
 
 function uploadLocation(ctx: Ctx, id: string): string {
@@ -66,8 +67,11 @@ export async function startUpload(ctx: Ctx): Promise<void> {
     let mountable = false;
     if (from !== null) {
       if (!isValidName(from)) throw new RegistryError('NAME_INVALID', 'invalid repository name in "from"', { from });
-      mountable = (await registry.blobs.sizeInRepo(from, digest)) !== null;
-    } else if (registry.config.autoMount) {
+      // A source the caller may not read is not looked at: the answer is the same upload session
+      // whether the blob is there or not, and the client uploads the bytes it has.
+      mountable = mayDo(ctx, from, 'read') && (await registry.blobs.sizeInRepo(from, digest)) !== null;
+    } else if (registry.config.autoMount && !isRestricted(registry)) {
+      // (not under a policy: the blob may be only in repositories the caller may not read)
       mountable = (await registry.blobs.size(digest)) !== null;
     }
     if (mountable) {

@@ -3,6 +3,7 @@ import type { BlobStore } from './blob-store.js';
 import { isValidTag } from '../names.js';
 import {
   REPOSITORIES,
+  UPLOADS,
   repoDir,
   revisionLinkPath,
   revisionsDir,
@@ -96,7 +97,7 @@ export class ManifestStore {
 
   /** Repositories with upload sessions, including ones that have no manifest yet. */
   async repositoriesWithUploads(): Promise<string[]> {
-    return this.findRepositories('_uploads');
+    return this.findRepositories(UPLOADS);
   }
 
   private async findRepositories(marker: string): Promise<string[]> {

@@ -1,18 +1,57 @@
-import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError, type RegistryConfig } from '../config.js';
+import type { RegistryConfig } from '../config.js';
 import type { StorageDriver } from './driver.js';
-import { FilesystemDriver } from './filesystem.js';
 
-/** The storage driver the settings ask for; the S3 code is loaded only when a bucket is used. */
-export async function openStorage(config: Pick<RegistryConfig, 'dataDir' | 's3' | 's3CredentialsFile'>): Promise<StorageDriver> {
-  if (!config.s3) return new FilesystemDriver(config.dataDir);
-  // The SDK warns that its releases after January 2027 need Node 22; package.json pins a release
-  // that supports Node 20, so the warning would only alarm the people reading the registry's log.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const [{ S3Driver }, { readCredentialsFile }] = await Promise.all([import('./s3/driver.js'), import('./s3/settings.js')]);
-  const credentials = config.s3CredentialsFile ? readCredentialsFile(config.s3CredentialsFile) : undefined;
-  return new S3Driver(config.s3, credentials);
+/** The settings that say where the registry's content is. */
+export type StorageConfig = Pick<RegistryConfig, 'dataDir' | 's3' | 's3CredentialsFile'>;
+
+export interface OpenOptions {
+  /** A maintenance command: the store must exist already (a typo must not look like an empty registry). */
+  existing?: boolean;
+}
+
+interface DriverRegistration {
+  scheme: string;
+  /** Opens the driver when the settings name its kind of store, else resolves undefined. */
+  open(config: StorageConfig, opts: OpenOptions): Promise<StorageDriver> | undefined;
+}
+
+/** A driver's line in DRIVERS: where its settings are, and its module (loaded only when used). */
+function driver<S>(
+  scheme: string,
+  settingsIn: (config: StorageConfig) => S | undefined,
+  load: () => Promise<{ openDriver(settings: S, config: StorageConfig, opts: OpenOptions): StorageDriver }>,
+): DriverRegistration {
+  return {
+    scheme,
+    open(config, opts) {
+      const settings = settingsIn(config);
+      return settings === undefined ? undefined : load().then((m) => m.openDriver(settings, config, opts));
+    },
+  };
+}
+
+/**
+ * The storage drivers by URL scheme, as distribution's driver factory registers them: a new one
+ * (GCS, Azure) is a folder beside filesystem/ and s3/, one line here, and its URL in the settings
+ * parser. The first whose settings are present opens the store; `file`, the data directory that
+ * is always set, comes last. The S3 SDK is loaded only when a bucket is used.
+ */
+const DRIVERS: readonly DriverRegistration[] = [
+  driver('s3', (c) => c.s3, () => import('./s3/open.js')),
+  driver('file', (c) => c.dataDir, () => import('./filesystem/open.js')),
+];
+
+/** The schemes a storage URL may have (for messages). */
+export const STORAGE_SCHEMES: readonly string[] = DRIVERS.map((d) => d.scheme);
+
+/** The storage driver the settings ask for. */
+export async function openStorage(config: StorageConfig, opts: OpenOptions = {}): Promise<StorageDriver> {
+  for (const registration of DRIVERS) {
+    const opening = registration.open(config, opts);
+    if (opening) return opening;
+  }
+  throw new Error('no storage driver for these settings');
 }
 
 /** How the maintenance commands (gc, count) are told where the registry's content is. */
@@ -31,27 +70,7 @@ export async function openStorageFromFlags(flags: StorageFlags, { writable = fal
   const storageUrl = flags.storage ?? (flags.data === undefined ? process.env.REGISTRY_STORAGE_URL : undefined);
   const s3 = storageUrl ? (await import('./s3/settings.js')).parseStorageUrl(storageUrl) : undefined;
   const dataDir = path.resolve(flags.data ?? process.env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY ?? './data');
-  if (!s3) assertRegistryDataDir(dataDir);
-  const driver = await openStorage({ dataDir, s3, s3CredentialsFile: flags.s3Credentials ?? process.env.REGISTRY_STORAGE_S3_CREDENTIALSFILE });
+  const driver = await openStorage({ dataDir, s3, s3CredentialsFile: flags.s3Credentials ?? process.env.REGISTRY_STORAGE_S3_CREDENTIALSFILE }, { existing: true });
   await driver.check?.({ writable });
   return driver;
-}
-
-/**
- * An existing folder that is empty (a registry that has stored nothing yet) or holds the registry:2
- * tree. Anything else is most likely the wrong path, and gc must not start writing into it.
- */
-function assertRegistryDataDir(dataDir: string): void {
-  if (!existsSync(dataDir)) throw new ConfigError(`${dataDir}: no such data directory (set --data)`);
-  if (existsSync(path.join(dataDir, 'docker/registry/v2'))) return;
-  let entries: string[];
-  try {
-    entries = readdirSync(dataDir);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(code === 'ENOTDIR' ? `${dataDir}: not a directory (set --data to the registry's data directory)` : `${dataDir}: cannot read it (${code})`);
-  }
-  if (entries.length > 0) {
-    throw new ConfigError(`${dataDir}: holds other files but no registry data (no docker/registry/v2 in it); set --data to the registry's data directory`);
-  }
 }

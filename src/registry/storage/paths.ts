@@ -2,8 +2,8 @@ import { splitDigest } from '../names.js';
 
 // distribution 2.x path math, relative to `<root>/docker/registry/v2`.
 
-/** Where distribution's layout starts under a data directory or a bucket prefix. */
-export const REGISTRY_ROOT = 'docker/registry/v2';
+/** Where a driver keeps everything, below its data directory or bucket prefix. */
+export const STORAGE_ROOT = 'docker/registry/v2';
 
 /** In a path, `+ . ;` of the digest algorithm become `/` (they are all absent from sha256/sha512). */
 function digestDir(digest: string): string {
@@ -26,6 +26,12 @@ export function repoDir(name: string): string {
   return `${REPOSITORIES}/${name}`;
 }
 
+/** A repository's links to the blobs pushed or mounted into it. */
+export function layersDir(name: string): string {
+  return `${repoDir(name)}/_layers`;
+}
+
+// on every blob HEAD and GET: one template, no intermediate string
 export function layerLinkPath(name: string, digest: string): string {
   return `${repoDir(name)}/_layers/${digestDir(digest)}/link`;
 }
@@ -50,8 +56,16 @@ export function tagIndexLinkPath(name: string, tag: string, digest: string): str
   return `${tagsDir(name)}/${tag}/index/${digestDir(digest)}/link`;
 }
 
+/** The folder whose children make a directory a repository once a push has started in it. */
+export const UPLOADS = '_uploads';
+
+/** A repository's upload sessions, one folder each. */
+export function uploadsDir(name: string): string {
+  return `${repoDir(name)}/${UPLOADS}`;
+}
+
 export function uploadDir(name: string, id: string): string {
-  return `${repoDir(name)}/_uploads/${id}`;
+  return `${repoDir(name)}/${UPLOADS}/${id}`;
 }
 
 export function uploadDataPath(name: string, id: string): string {
@@ -60,4 +74,9 @@ export function uploadDataPath(name: string, id: string): string {
 
 export function uploadStartedAtPath(name: string, id: string): string {
   return `${uploadDir(name, id)}/startedat`;
+}
+
+/** A file of a driver's own beside an upload's `data` (S3: its multipart state and tail). */
+export function uploadFilePath(name: string, id: string, file: string): string {
+  return `${uploadDir(name, id)}/${file}`;
 }

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { RegistryError } from '../errors.js';
 import type { StorageDriver } from './driver.js';
-import { REPOSITORIES, uploadDir, uploadStartedAtPath } from './paths.js';
+import { uploadDir, uploadsDir, uploadStartedAtPath } from './paths.js';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -9,7 +9,10 @@ export function isValidUploadId(id: string): boolean {
   return UUID_RE.test(id);
 }
 
-/** Blob upload sessions; each storage driver keeps the bytes of an unfinished upload its own way. */
+/**
+ * Blob upload sessions; each storage driver keeps the bytes of an unfinished upload its own way,
+ * under the session logic they share (UploadSessionStore).
+ */
 export interface UploadSessions {
   create(name: string): Promise<string>;
   /** Bytes received so far, or null when there is no such upload. */
@@ -38,21 +41,6 @@ export function checkDeclaredSize(received: number, declaredSize: number | undef
   if (declaredSize !== undefined && received !== declaredSize) {
     throw new RegistryError('SIZE_INVALID', `received ${received} bytes but Content-Length was ${declaredSize}`);
   }
-}
-
-/** `appendAndCommit` the plain way: the last append, the size check, the commit. */
-export async function appendThenCommit(
-  sessions: UploadSessions,
-  name: string,
-  id: string,
-  body: Readable,
-  expectStart: number | undefined,
-  digest: string,
-  declaredSize?: number,
-): Promise<number> {
-  const { before, after } = await sessions.append(name, id, body, expectStart, true);
-  checkDeclaredSize(after - before, declaredSize);
-  return sessions.commit(name, id, digest);
 }
 
 /** Serialises the requests for one upload so chunks never interleave. */
@@ -84,7 +72,7 @@ export class KeyedLock {
 export async function* staleUploads(driver: StorageDriver, maxAgeMs: number, repositories: string[]): AsyncGenerator<{ name: string; id: string }> {
   const cutoff = Date.now() - maxAgeMs;
   for (const name of repositories) {
-    for (const id of await driver.list(`${REPOSITORIES}/${name}/_uploads`)) {
+    for (const id of await driver.list(uploadsDir(name))) {
       const started = await driver.getContent(uploadStartedAtPath(name, id));
       const info = started ? null : await driver.stat(uploadDir(name, id));
       const at = started ? Date.parse(started.toString('utf8')) : (info?.modTime.getTime() ?? 0);

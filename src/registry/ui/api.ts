@@ -4,6 +4,8 @@ import type { Ctx } from '../http/context.js';
 import { RegistryError } from '../errors.js';
 import { isValidDigest, isValidName, isValidTag, looksLikeDigest } from '../names.js';
 import { readBody, sendJSON } from '../http/respond.js';
+import { mayDo } from '../http/access.js';
+import type { Action } from '../auth/access-policy.js';
 import { referrersOf } from '../http/referrers.js';
 import { kindOf, type LoadedManifest } from './inspect.js';
 import { mapLimit } from '../map-limit.js';
@@ -65,8 +67,19 @@ export function matches(filter: string): (value: string) => boolean {
   };
 }
 
+/** The signed-in user as the access policy sees them. */
+function who(ctx: UiCtx): string | null {
+  return ctx.session?.user ?? null;
+}
+
+/** What the access policy lets the signed-in user do here (everything without a policy). */
+function may(ctx: UiCtx, name: string, action: Action): boolean {
+  return mayDo({ registry: ctx.registry, who: who(ctx) }, name, action);
+}
+
+/** A repository the user may not read answers exactly like a missing one. */
 async function requireRepository(ctx: UiCtx, name: string): Promise<void> {
-  if (!(await ctx.registry.manifests.repositoryExists(name))) {
+  if (!may(ctx, name, 'read') || !(await ctx.registry.manifests.repositoryExists(name))) {
     throw new RegistryError('NAME_UNKNOWN', 'repository name not known to registry', { name });
   }
 }
@@ -79,10 +92,18 @@ function canDelete(registry: Registry): boolean {
   return !registry.config.readOnly && registry.config.deleteEnabled;
 }
 
-function requireDeletable(ctx: UiCtx): void {
+/** Deletes in `name` by this user: unreadable is unknown, readable but not deletable is DENIED. */
+function requireDeletable(ctx: UiCtx, name: string): void {
   requireSameOrigin(ctx);
   if (ctx.registry.config.readOnly) throw new RegistryError('UNSUPPORTED', 'the registry is in read-only mode');
   if (!ctx.registry.config.deleteEnabled) throw new RegistryError('UNSUPPORTED', 'deletes are disabled on this registry');
+  if (!may(ctx, name, 'read')) throw new RegistryError('NAME_UNKNOWN', 'repository name not known to registry', { name });
+  if (!may(ctx, name, 'delete')) throw new RegistryError('DENIED', `${who(ctx)} may not delete in ${name}`, { repo: name }, 403);
+}
+
+/** Whether the page may offer deletes in `name` to this user. */
+function canDeleteIn(ctx: UiCtx, name: string): boolean {
+  return canDelete(ctx.registry) && may(ctx, name, 'delete');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -180,12 +201,12 @@ const listRepositories: ApiHandler = {
     const q = ctx.url.searchParams;
     const { offset, limit } = page(q);
     const filter = (q.get('q') ?? '').trim();
-    const all = await ctx.ui.repositories.get();
+    const all = (await ctx.ui.repositories.get()).filter((name) => may(ctx, name, 'read'));
     const names = filter ? all.filter(matches(filter)) : all;
     const items = await mapLimit(names.slice(offset, offset + limit), 8, async (name) => {
       const tags = await ctx.registry.manifests.tags(name);
       const { size, partial } = await repositorySize(ctx, name, tags);
-      return { name, tags: tags.length, size, ...(partial ? { sizePartial: true } : {}) };
+      return { name, tags: tags.length, size, ...(partial ? { sizePartial: true } : {}), canDelete: canDeleteIn(ctx, name) };
     });
     sendJSON(ctx.res, 200, { q: filter, total: names.length, repositories: all.length, offset, limit, items });
   },
@@ -230,7 +251,7 @@ const listTags: ApiHandler = {
       offset,
       limit,
       pullHost: publicHost(ctx.req),
-      canDelete: canDelete(ctx.registry),
+      canDelete: canDeleteIn(ctx, name),
       items,
     });
   },
@@ -240,7 +261,7 @@ const listTags: ApiHandler = {
 // one manifest
 
 async function referrers(ctx: UiCtx, name: string, digest: string, tagIndex: Map<string, string[]>) {
-  const fake: Ctx = { req: ctx.req, res: ctx.res, url: ctx.url, registry: ctx.registry, name, ref: digest };
+  const fake: Ctx = { req: ctx.req, res: ctx.res, url: ctx.url, registry: ctx.registry, name, ref: digest, who: who(ctx) };
   const found = await referrersOf(fake, digest);
   return mapLimit(found, 8, async (d) => {
     const m = await ctx.ui.inspector.load(name, d.digest);
@@ -270,7 +291,7 @@ async function manifestDetails(ctx: UiCtx, name: string, m: LoadedManifest, tag:
     created: (await inspector.created(name, m)) ?? null,
     tags: tagIndex.get(m.digest) ?? [],
     pullHost: publicHost(ctx.req),
-    canDelete: canDelete(ctx.registry),
+    canDelete: canDeleteIn(ctx, name),
     annotations: info.annotations ?? {},
     subject: info.subject ? { digest: info.subject.digest, mediaType: info.subject.mediaType } : null,
     platforms: info.isIndex ? await inspector.platforms(name, m) : [],
@@ -309,9 +330,9 @@ const getManifest: ApiHandler = {
 
 const deleteTag: ApiHandler = {
   run: async (ctx) => {
-    requireDeletable(ctx);
     const q = ctx.url.searchParams;
     const name = repoParam(q);
+    requireDeletable(ctx, name);
     const tag = q.get('tag') ?? '';
     if (!isValidTag(tag)) throw new RegistryError('TAG_INVALID', 'invalid tag', { tag });
     const digest = await ctx.registry.manifests.resolveTag(name, tag);
@@ -330,9 +351,9 @@ const deleteTag: ApiHandler = {
 
 const deleteManifest: ApiHandler = {
   run: async (ctx) => {
-    requireDeletable(ctx);
     const q = ctx.url.searchParams;
     const name = repoParam(q);
+    requireDeletable(ctx, name);
     const digest = q.get('digest') ?? '';
     if (!isValidDigest(digest)) throw new RegistryError('DIGEST_INVALID', 'invalid digest', { digest });
     const tags = await ctx.ui.inspector.tagsOf(name, digest);

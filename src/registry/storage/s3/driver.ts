@@ -24,8 +24,8 @@ import { ConfigError } from '../../config-error.js';
 import type { BlobStore } from '../blob-store.js';
 import { formatStorageUrl, type S3Credentials, type S3Settings } from './settings.js';
 import { S3UploadStore } from './uploads.js';
+import { STORAGE_ROOT } from '../paths.js';
 
-const ROOT = 'docker/registry/v2';
 /** Above this a server-side copy must be done in parts (S3's CopyObject limit). */
 const MAX_SINGLE_COPY = 5 * 1024 * 1024 * 1024;
 const COPY_PART = 1024 * 1024 * 1024;
@@ -59,7 +59,7 @@ export class S3Driver implements StorageDriver {
     credentials?: S3Credentials,
   ) {
     this.bucket = settings.bucket;
-    this.base = settings.prefix ? `${settings.prefix}/${ROOT}` : ROOT;
+    this.base = settings.prefix ? `${settings.prefix}/${STORAGE_ROOT}` : STORAGE_ROOT;
     const ca = settings.caFile ? [...rootCertificates, readFileSync(settings.caFile, 'utf8')] : undefined;
     this.client = new S3Client({
       region: settings.region,

@@ -1,12 +1,10 @@
-import { createHash, randomUUID, type Hash } from 'node:crypto';
+import { randomUUID, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import { RegistryError } from '../../errors.js';
-import { splitDigest } from '../../names.js';
 import type { BlobStore } from '../blob-store.js';
-import { blobDataPath, uploadDataPath, uploadDir, uploadStartedAtPath } from '../paths.js';
-import { appendThenCommit, isValidUploadId, KeyedLock, staleUploads, type UploadSessions } from '../upload-sessions.js';
+import { blobDataPath, uploadDataPath, uploadDir, uploadFilePath, uploadStartedAtPath } from '../paths.js';
+import { UploadSessionStore } from '../upload-session-store.js';
 import type { PartRef, S3Driver } from './driver.js';
 import { MIN_PART_SIZE } from './settings.js';
 
@@ -20,28 +18,18 @@ interface UploadState {
   tail?: { path: string; size: number };
 }
 
-const statePath = (name: string, id: string) => `${uploadDir(name, id)}/s3upload.json`;
+const statePath = (name: string, id: string) => uploadFilePath(name, id, 's3upload.json');
 const size = (s: UploadState) => s.partsBytes + (s.tail?.size ?? 0);
 
 /**
  * Upload sessions on S3: bytes go into a multipart upload part by part (at most two parts in
  * memory per upload) and the state lives in the bucket, so any replica can continue an upload
  * another one started. The running hash stays in the memory of the replica that received the
- * bytes; when a different replica commits, it re-reads the assembled object to hash it.
+ * bytes; when a different replica commits, the shared store re-reads the assembled object to hash it.
  */
-export class S3UploadStore implements UploadSessions {
-  private readonly hashes = new Map<string, { hash: Hash; size: number }>();
-  private readonly lock = new KeyedLock();
-
-  constructor(
-    private readonly driver: S3Driver,
-    private readonly blobs: BlobStore,
-  ) {}
-
-  private async readState(name: string, id: string): Promise<UploadState | null> {
-    if (!isValidUploadId(id)) return null;
-    const raw = await this.driver.getContent(statePath(name, id));
-    return raw ? (JSON.parse(raw.toString('utf8')) as UploadState) : null;
+export class S3UploadStore extends UploadSessionStore<UploadState, S3Driver> {
+  constructor(driver: S3Driver, blobs: BlobStore) {
+    super(driver, blobs);
   }
 
   private writeState(name: string, id: string, state: UploadState): Promise<void> {
@@ -53,13 +41,16 @@ export class S3UploadStore implements UploadSessions {
     // startedat first: a purge that sees the upload's keys then always sees its age.
     await this.driver.putContent(uploadStartedAtPath(name, id), new Date().toISOString());
     await this.writeState(name, id, { parts: [], partsBytes: 0 });
-    this.hashes.set(`${name}/${id}`, { hash: createHash('sha256'), size: 0 });
     return id;
   }
 
-  async size(name: string, id: string): Promise<number | null> {
-    const state = await this.readState(name, id);
-    return state ? size(state) : null;
+  protected async find(name: string, id: string): Promise<UploadState | null> {
+    const raw = await this.driver.getContent(statePath(name, id));
+    return raw ? (JSON.parse(raw.toString('utf8')) as UploadState) : null;
+  }
+
+  protected bytesIn(state: UploadState): number {
+    return size(state);
   }
 
   private async uploadPart(name: string, id: string, state: UploadState, body: Buffer): Promise<void> {
@@ -79,137 +70,85 @@ export class S3UploadStore implements UploadSessions {
     state.partsBytes += body.length;
   }
 
-  async append(name: string, id: string, body: Readable, expectStart?: number): Promise<{ before: number; after: number }> {
-    const key = `${name}/${id}`;
-    return this.lock.run(key, async () => {
-      const state = await this.readState(name, id);
-      if (!state) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload unknown');
-      const before = size(state);
-      if (expectStart !== undefined && expectStart !== before) {
-        throw new RegistryError('RANGE_INVALID', `chunk starts at ${expectStart} but the upload has ${before} bytes`, undefined, 416);
-      }
-      let hashing = this.hashes.get(key);
-      if (hashing && hashing.size !== before) hashing = undefined;
-      // Until the state is written the hash may be ahead of it; a failure forces a re-hash.
-      this.hashes.delete(key);
-      const oldTail = state.tail;
-      const pending: Buffer[] = [];
-      let pendingBytes = 0;
-      if (oldTail) {
-        const bytes = await this.driver.getContent(oldTail.path);
-        if (!bytes || bytes.length !== oldTail.size) throw new RegistryError('BLOB_UPLOAD_INVALID', 'upload data is missing from the store');
-        pending.push(bytes);
-        pendingBytes = bytes.length;
-      }
-      const partSize = this.driver.settings.partSize;
-      let written = 0;
-      let inFlight: Promise<void> = Promise.resolve();
-      try {
-        for await (const chunk of body as AsyncIterable<Buffer>) {
-          hashing?.hash.update(chunk);
-          written += chunk.length;
-          pending.push(chunk);
-          pendingBytes += chunk.length;
-          if (pendingBytes >= partSize) {
-            const part = Buffer.concat(pending, pendingBytes);
-            pending.length = 0;
-            pendingBytes = 0;
-            // One part uploads while the next is received; never more than two in memory.
-            await inFlight;
-            inFlight = this.uploadPart(name, id, state, part);
-            inFlight.catch(() => undefined);
-          }
+  protected async write(name: string, id: string, state: UploadState, body: Readable, hash: Hash | undefined): Promise<number> {
+    const oldTail = state.tail;
+    const pending: Buffer[] = [];
+    let pendingBytes = 0;
+    if (oldTail) {
+      const bytes = await this.driver.getContent(oldTail.path);
+      if (!bytes || bytes.length !== oldTail.size) throw new RegistryError('BLOB_UPLOAD_INVALID', 'upload data is missing from the store');
+      pending.push(bytes);
+      pendingBytes = bytes.length;
+    }
+    const partSize = this.driver.settings.partSize;
+    let written = 0;
+    let inFlight: Promise<void> = Promise.resolve();
+    try {
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        hash?.update(chunk);
+        written += chunk.length;
+        pending.push(chunk);
+        pendingBytes += chunk.length;
+        if (pendingBytes >= partSize) {
+          const part = Buffer.concat(pending, pendingBytes);
+          pending.length = 0;
+          pendingBytes = 0;
+          // One part uploads while the next is received; never more than two in memory.
+          await inFlight;
+          inFlight = this.uploadPart(name, id, state, part);
+          inFlight.catch(() => undefined);
         }
-      } finally {
-        // The state object is untouched so far: parts sent past it are overwritten by a retry.
-        await inFlight.catch(() => undefined);
       }
-      await inFlight;
-      if (written === 0) {
-        if (hashing) this.hashes.set(key, hashing);
-        return { before, after: before };
-      }
-      const rest = Buffer.concat(pending, pendingBytes);
-      state.tail = undefined;
-      if (rest.length >= MIN_PART_SIZE) await this.uploadPart(name, id, state, rest);
-      else if (rest.length > 0) {
-        // Named by its end offset so the state never points at a tail written for a later state.
-        const path = `${uploadDir(name, id)}/tail.${state.partsBytes + rest.length}`;
-        await this.driver.putContent(path, rest);
-        state.tail = { path, size: rest.length };
-      }
-      await this.writeState(name, id, state);
-      if (oldTail && oldTail.path !== state.tail?.path) await this.driver.delete(oldTail.path);
-      const after = size(state);
-      if (hashing) this.hashes.set(key, { hash: hashing.hash, size: after });
-      return { before, after };
-    });
+    } finally {
+      // The state object is untouched so far: parts sent past it are overwritten by a retry.
+      await inFlight.catch(() => undefined);
+    }
+    await inFlight;
+    if (written === 0) return 0;
+    const rest = Buffer.concat(pending, pendingBytes);
+    state.tail = undefined;
+    if (rest.length >= MIN_PART_SIZE) await this.uploadPart(name, id, state, rest);
+    else if (rest.length > 0) {
+      // Named by its end offset so the state never points at a tail written for a later state.
+      const path = uploadFilePath(name, id, `tail.${state.partsBytes + rest.length}`);
+      await this.driver.putContent(path, rest);
+      state.tail = { path, size: rest.length };
+    }
+    await this.writeState(name, id, state);
+    if (oldTail && oldTail.path !== state.tail?.path) await this.driver.delete(oldTail.path);
+    return written;
   }
 
   /** Assembles the bytes into one object and returns where it is (the upload's tail when there are no parts). */
-  private async assemble(name: string, id: string, state: UploadState): Promise<string | null> {
+  protected async assemble(name: string, id: string, state: UploadState): Promise<string | null> {
     if (!state.multipartId) return state.tail?.path ?? null;
     // A commit retried after a failure past this step finds the object already whole.
-    if ((await this.driver.stat(uploadDataPath(name, id)))?.size === size(state)) return uploadDataPath(name, id);
-    const { client, bucket } = this.driver;
-    if (state.tail) {
-      const bytes = await this.driver.getContent(state.tail.path);
-      if (!bytes) throw new RegistryError('BLOB_UPLOAD_INVALID', 'upload data is missing from the store');
-      await this.uploadPart(name, id, state, bytes);
-      state.tail = undefined;
+    if ((await this.driver.stat(uploadDataPath(name, id)))?.size !== size(state)) {
+      const { client, bucket } = this.driver;
+      if (state.tail) {
+        const bytes = await this.driver.getContent(state.tail.path);
+        if (!bytes) throw new RegistryError('BLOB_UPLOAD_INVALID', 'upload data is missing from the store');
+        await this.uploadPart(name, id, state, bytes);
+        state.tail = undefined;
+      }
+      const Key = this.driver.key(uploadDataPath(name, id));
+      const Parts = state.parts.map(({ PartNumber, ETag }) => ({ PartNumber, ETag }));
+      await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key, UploadId: state.multipartId, MultipartUpload: { Parts } }));
     }
-    const Key = this.driver.key(uploadDataPath(name, id));
-    const Parts = state.parts.map(({ PartNumber, ETag }) => ({ PartNumber, ETag }));
-    await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key, UploadId: state.multipartId, MultipartUpload: { Parts } }));
+    // complete: nothing left to abort when the session is removed
+    state.multipartId = undefined;
     return uploadDataPath(name, id);
   }
 
-  async commit(name: string, id: string, digest: string): Promise<number> {
-    const key = `${name}/${id}`;
-    return this.lock.run(key, async () => {
-      const state = await this.readState(name, id);
-      if (!state) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload unknown');
-      const total = size(state);
-      const running = this.hashes.get(key);
-      const source = await this.assemble(name, id, state);
-      const { algorithm } = splitDigest(digest);
-      let actual: string;
-      if (algorithm === 'sha256' && running && running.size === total) actual = `sha256:${running.hash.digest('hex')}`;
-      else {
-        const hash = createHash(algorithm);
-        if (source) await pipeline(this.driver.reader(source), hash);
-        actual = `${algorithm}:${hash.digest('hex')}`;
-      }
-      if (actual !== digest) {
-        await this.cancelLocked(name, id, state);
-        throw new RegistryError('DIGEST_INVALID', 'provided digest did not match uploaded content', { expected: digest, actual });
-      }
-      if ((await this.blobs.size(digest)) === null) {
-        if (source) await this.driver.copyObject(this.driver.key(source), this.driver.key(blobDataPath(digest)), total);
-        else await this.driver.putContent(blobDataPath(digest), Buffer.alloc(0));
-      }
-      await this.blobs.link(name, digest);
-      state.multipartId = undefined;
-      await this.cancelLocked(name, id, state);
-      return total;
-    });
+  /** S3 cannot rename: the object is copied (server-side), and the session removed after. */
+  protected async place(_name: string, _id: string, _state: UploadState, source: string | null, digest: string, total: number): Promise<boolean> {
+    if (source) await this.driver.copyObject(this.driver.key(source), this.driver.key(blobDataPath(digest)), total);
+    else await this.driver.putContent(blobDataPath(digest), Buffer.alloc(0));
+    return false;
   }
 
-  appendAndCommit(name: string, id: string, body: Readable, expectStart: number | undefined, digest: string, declaredSize?: number): Promise<number> {
-    return appendThenCommit(this, name, id, body, expectStart, digest, declaredSize);
-  }
-
-  async cancel(name: string, id: string): Promise<boolean> {
-    return this.lock.run(`${name}/${id}`, async () => {
-      const state = await this.readState(name, id);
-      if (!state) return false;
-      await this.cancelLocked(name, id, state);
-      return true;
-    });
-  }
-
-  private async cancelLocked(name: string, id: string, state: UploadState | null): Promise<void> {
-    this.hashes.delete(`${name}/${id}`);
+  protected async remove(name: string, id: string, session: UploadState | null | undefined): Promise<void> {
+    const state = session === undefined ? await this.find(name, id).catch(() => null) : session;
     if (state?.multipartId) {
       const Key = this.driver.key(uploadDataPath(name, id));
       await this.driver.client
@@ -217,16 +156,5 @@ export class S3UploadStore implements UploadSessions {
         .catch(() => undefined);
     }
     await this.driver.delete(uploadDir(name, id));
-  }
-
-  async purge(maxAgeMs: number, repositories: string[]): Promise<number> {
-    let purged = 0;
-    for await (const { name, id } of staleUploads(this.driver, maxAgeMs, repositories)) {
-      if (this.lock.busy(`${name}/${id}`)) continue; // in flight: see the filesystem store's purge
-      const state = await this.readState(name, id).catch(() => null);
-      await this.lock.run(`${name}/${id}`, () => this.cancelLocked(name, id, state));
-      purged++;
-    }
-    return purged;
   }
 }

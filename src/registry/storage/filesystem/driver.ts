@@ -3,14 +3,15 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { FileInfo, StorageDriver } from './driver.js';
-import { ConfigError } from '../config-error.js';
+import type { FileInfo, StorageDriver } from '../driver.js';
+import { ConfigError } from '../../config-error.js';
 import { sendFile } from './send-file.js';
 import { SyncWhileFast } from './sync-while-fast.js';
 import { DurableFolders, type MadeFolders } from './durable-folders.js';
-import type { BlobStore } from './blob-store.js';
-import type { UploadSessions } from './upload-sessions.js';
+import type { BlobStore } from '../blob-store.js';
+import type { UploadSessions } from '../upload-sessions.js';
 import { UploadStore } from './upload-store.js';
+import { STORAGE_ROOT } from '../paths.js';
 
 const READ_BUFFER = 1 << 20;
 const FLUSH_EVERY = 32 << 20;
@@ -137,7 +138,7 @@ export class FilesystemDriver implements StorageDriver {
 
   /** Callers only pass paths built from validated names and digests; the check is a second fence. */
   full(p: string): string {
-    const resolved = path.resolve(this.root, 'docker/registry/v2', p);
+    const resolved = path.resolve(this.root, STORAGE_ROOT, p);
     if (!resolved.startsWith(this.root + path.sep)) throw new Error(`path escapes the data directory: ${p}`);
     return resolved;
   }

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { syncDir } from '../../fs-durable.js';
+import { syncDir } from '../../../fs-durable.js';
 
 /** The folders one `make` created, outermost first; empty when `dir` was already there. */
 export interface MadeFolders {
