@@ -71,8 +71,10 @@ test('a container\'s cgroup gives its CPU seconds and memory, and its published 
   const port = await freePort();
   // 64 MiB touched, 1.5 s of CPU (not of wall time: the machine may be busy), then idle, listening on the published port
   const script = "const b=Buffer.alloc(64<<20,1);while(process.cpuUsage().user<1.5e6){}require('http').createServer((q,s)=>s.end(String(b[0]))).listen(80)";
-  await run('docker', ['run', '-d', '--name', name, '-p', `127.0.0.1:${port}:80`, image, 'node', '-e', script], { timeoutMs: 60_000 });
+  // a network of its own: the default bridge is shared with everyone on this machine
+  await run('docker', ['network', 'create', name], { timeoutMs: 60_000 });
   try {
+    await run('docker', ['run', '-d', '--name', name, '--network', name, '-p', `127.0.0.1:${port}:80`, image, 'node', '-e', script], { timeoutMs: 60_000 });
     const cg = new ContainerCgroup('probe', await containerPid(name));
     const deadline = Date.now() + 60_000;
     while (cg.cpuSeconds() < 1.2 && Date.now() < deadline) await delay(100);
@@ -98,6 +100,7 @@ test('a container\'s cgroup gives its CPU seconds and memory, and its published 
     assert.equal(dockerProxies([1]).length, 0, 'no docker-proxy for a port nobody published');
   } finally {
     await run('docker', ['rm', '-f', name], { allowFailure: true, timeoutMs: 60_000 });
+    await run('docker', ['network', 'rm', name], { allowFailure: true, timeoutMs: 60_000 });
   }
 });
 
