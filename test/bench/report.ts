@@ -9,6 +9,7 @@ import { S3_LABEL, type S3Info } from './s3.js';
 import type { Kind } from './servers.js';
 import type { Better, Metrics } from './scenarios.js';
 import type { StackInfo } from './stack.js';
+import type { BareDeployInfo } from './bare-deploy.js';
 
 export interface RegistryResult {
   metrics: Metrics;
@@ -71,6 +72,8 @@ export interface BenchResult {
   deploy?: DeployInfo;
   /** the stack bench, ours deployed vs the classic hand-built stack (absent when not selected) */
   stack?: StackInfo;
+  /** the first deploy onto a bare host (absent when not selected) */
+  bareDeploy?: BareDeployInfo;
 }
 
 const EVEN = 0.03;

@@ -20,6 +20,7 @@ import { planS3, S3_KIND, S3_LABEL, S3Store, startOursOnS3, type S3Info, type S3
 import { Content, FULL, QUICK, SCENARIOS, type Params, type RegistryState, type Scenario } from './scenarios.js';
 import { emptyDeployInfo, removeDeployStackSync, runDeployBench, type DeployInfo } from './deploy.js';
 import { renderStack, runStackBench, type StackInfo } from './stack.js';
+import { renderBareDeploy, runBareDeployBench, type BareDeployInfo } from './bare-deploy.js';
 import {
   clientCeiling,
   diskCeiling,
@@ -38,16 +39,21 @@ import {
 const DEPLOY = 'deploy';
 /** The stack bench's --scenarios id (ours deployed vs the classic stack; see stack.ts). */
 const STACK = 'stack';
+/** The bare-host first deploy's --scenarios id (see bare-deploy.ts). */
+const BARE_DEPLOY = 'bare-deploy';
 const DEFAULT_ROUNDS = 2;
 
 const USAGE = `usage: node --import tsx test/bench/run.ts [options]   (or: npm run bench -- [options])
 
-  --scenarios a,b   run only these (default: all): ${SCENARIOS.map((s) => s.id).join(', ')}, ${STACK}, ${DEPLOY}
+  --scenarios a,b   run only these (default: all): ${SCENARIOS.map((s) => s.id).join(', ')}, ${STACK}, ${DEPLOY}, ${BARE_DEPLOY}
                     (${DEPLOY}: time \`registry-setup deploy\` to this machine, a first deploy and an
                     unchanged re-run; needs dockerd and sshd; runs last, about 40 s, --quick or not)
                     (${STACK}: the deployed stack vs the classic hand-built stack, both over HTTPS
                     with auth; needs dockerd, sshd, docker-compose; about 10 min, in full runs only
                     unless selected or --stack)
+                    (${BARE_DEPLOY}: a first deploy onto a bare Debian 12 host of the bare-host test
+                    bed, Docker installed by the deploy, and a re-run; about 3 min, in full runs
+                    only unless selected; --no-deploy skips it too)
   --stack           only the stack bench (same as --scenarios ${STACK}; with --quick: a small smoke)
   --rounds N        rounds of the stack bench, A B then B A (default ${DEFAULT_ROUNDS})
   --no-stack        skip the stack bench
@@ -71,6 +77,8 @@ interface Options {
   deploy: true | { skipped: string };
   /** run the stack bench; otherwise why not */
   stack: true | { skipped: string };
+  /** run the bare-host deploy timing; otherwise why not */
+  bareDeploy: true | { skipped: string };
   rounds: number;
   passes: string[];
   quick: boolean;
@@ -107,17 +115,20 @@ function parseOptions(argv: string[]): Options | null {
   let deploy: Options['deploy'] = true;
   // The stack bench takes minutes: part of a full run, in a quick run only when asked for.
   let stack: Options['stack'] = values.quick ? { skipped: 'not selected in a --quick run (--stack or --scenarios stack selects it)' } : true;
+  let bareDeploy: Options['bareDeploy'] = values.quick ? { skipped: `not selected in a --quick run (--scenarios ${BARE_DEPLOY} selects it)` } : true;
   if (values.stack && values.scenarios !== undefined) throw new UsageError('--stack runs the stack bench alone: use --scenarios ...,stack to add it to others');
   const selection = values.stack ? STACK : values.scenarios;
   if (selection !== undefined) {
     const wanted = list(selection);
-    const unknown = wanted.filter((id) => id !== DEPLOY && id !== STACK && !SCENARIOS.some((s) => s.id === id));
+    const unknown = wanted.filter((id) => id !== DEPLOY && id !== STACK && id !== BARE_DEPLOY && !SCENARIOS.some((s) => s.id === id));
     if (unknown.length > 0 || wanted.length === 0) throw new UsageError(`unknown scenario(s): ${unknown.join(', ') || '(none given)'}`);
     scenarios = SCENARIOS.filter((s) => wanted.includes(s.id));
     deploy = wanted.includes(DEPLOY) ? true : { skipped: `not selected (${values.stack ? '--stack' : `--scenarios ${selection}`})` };
     stack = wanted.includes(STACK) ? true : { skipped: `not selected (--scenarios ${selection})` };
+    bareDeploy = wanted.includes(BARE_DEPLOY) ? true : { skipped: `not selected (${values.stack ? '--stack' : `--scenarios ${selection}`})` };
   }
   if (values['no-deploy']) {
+    bareDeploy = { skipped: '--no-deploy' };
     if (scenarios.length === 0 && stack !== true) throw new UsageError(`--no-deploy with --scenarios ${DEPLOY} leaves nothing to run`);
     deploy = { skipped: '--no-deploy' };
   }
@@ -137,6 +148,7 @@ function parseOptions(argv: string[]): Options | null {
     scenarios,
     deploy,
     stack,
+    bareDeploy,
     rounds,
     passes,
     quick: values.quick,
@@ -304,7 +316,7 @@ async function main(): Promise<number> {
   const loadAtStart = os.loadavg();
   // Every phase is bounded by count and time; this is the last fence around the whole run.
   const registryPart = o.scenarios.length > 0;
-  const limitMs = (registryPart ? (o.quick ? 5 : 60) : 0) * 60_000 + (o.deploy === true ? 10 * 60_000 : 0) + (o.stack === true ? (o.quick ? 8 : 15 + 15 * o.rounds) * 60_000 : 0);
+  const limitMs = (registryPart ? (o.quick ? 5 : 60) : 0) * 60_000 + (o.deploy === true ? 10 * 60_000 : 0) + (o.stack === true ? (o.quick ? 8 : 15 + 15 * o.rounds) * 60_000 : 0) + (o.bareDeploy === true ? 20 * 60_000 : 0);
   setTimeout(() => {
     process.stderr.write(`bench failed: the whole run exceeded ${limitMs / 60_000} minutes\n`);
     process.exit(1);
@@ -322,7 +334,7 @@ async function main(): Promise<number> {
   });
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(sig === 'SIGINT' ? 130 : 143));
 
-  const selected = [...o.scenarios.map((s) => s.id), ...(o.stack === true ? [STACK] : []), ...(o.deploy === true ? [DEPLOY] : [])];
+  const selected = [...o.scenarios.map((s) => s.id), ...(o.stack === true ? [STACK] : []), ...(o.deploy === true ? [DEPLOY] : []), ...(o.bareDeploy === true ? [BARE_DEPLOY] : [])];
   progress(`${o.quick ? 'quick' : 'full'} run; data under ${root}; scenarios ${selected.join(',')}${registryPart ? `; passes ${o.passes.join(',')}` : ''}`);
   let baselines: Baselines | undefined;
   let s3Info: S3Info = { enabled: false, skipped: 'no registry scenario selected' };
@@ -372,6 +384,8 @@ async function main(): Promise<number> {
   // After the registry passes: its image build would disturb them.
   const deploy: DeployInfo = o.deploy === true ? await runDeployBench(progress, { quietProbeMs: o.quick ? 1_000 : 3_000 }) : { ...emptyDeployInfo(), skipped: o.deploy.skipped };
   if (!deploy.ran) progress(`deploy timing skipped: ${deploy.skipped ?? deploy.error}`);
+  const bareDeploy: BareDeployInfo = o.bareDeploy === true ? await runBareDeployBench(progress) : { ran: false, skipped: o.bareDeploy.skipped };
+  if (!bareDeploy.ran) progress(`bare-host deploy timing not run: ${bareDeploy.skipped ?? bareDeploy.error}`);
 
   const [sha, dirty, distVersion] = await Promise.all([
     commandOutput('git', ['rev-parse', '--short', 'HEAD']),
@@ -400,9 +414,14 @@ async function main(): Promise<number> {
     passes,
     deploy,
     stack,
+    bareDeploy,
   };
   const file = await writeResult(o.out, result, startedAt, sha || 'nogit');
-  process.stdout.write(`${renderReport(result)}\n\n${renderStack(stack)}\n\nJSON: ${file}\n`);
+  process.stdout.write(`${renderReport(result)}\n\n${renderStack(stack)}\n\n${renderBareDeploy(bareDeploy)}\n\nJSON: ${file}\n`);
+  if (bareDeploy.error) {
+    process.stderr.write(`\nbench failed: the bare-host deploy timing: ${bareDeploy.error}\n`);
+    return 1;
+  }
   if (stack.error) {
     process.stderr.write(`\nbench failed: the stack bench: ${stack.error}\n`);
     return 1;
