@@ -132,11 +132,12 @@ function vmRssMiB(pid: number): number {
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
-/** Why the stack bench cannot run here, or undefined. */
-export async function stackSkipReason(): Promise<string | undefined> {
+/** Why the stack bench (or, without curl, its classic stack alone) cannot run here, or undefined. */
+export async function stackSkipReason(opts: { curl: boolean } = { curl: true }): Promise<string | undefined> {
   const deploy = await deploySkipReason();
   if (deploy) return deploy;
-  for (const [cmd, args, pkg] of [['docker-compose', ['version'], 'docker-compose'], ['htpasswd', ['-h'], 'apache2-utils'], ['openssl', ['version'], 'openssl'], ['curl', ['--version'], 'curl'], [DISTRIBUTION_BINARY, ['--version'], 'docker-registry']] as const) {
+  const tools = [['docker-compose', ['version'], 'docker-compose'], ['htpasswd', ['-h'], 'apache2-utils'], ['openssl', ['version'], 'openssl'], ['curl', ['--version'], 'curl'], [DISTRIBUTION_BINARY, ['--version'], 'docker-registry']] as const;
+  for (const [cmd, args, pkg] of tools.filter(([cmd]) => opts.curl || cmd !== 'curl')) {
     const r = await run(cmd, [...args], { allowFailure: true, timeoutMs: 20_000 }).catch(() => undefined);
     if (!r || (r.code !== 0 && !(cmd === 'htpasswd' && r.stderr.includes('Usage')))) return `${cmd} is not available (apt-get install ${pkg})`;
   }
