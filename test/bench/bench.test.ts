@@ -67,6 +67,12 @@ test('the quick bench runs both registries through every scenario, with and with
     assert.equal(result.deploy?.ran, false);
     assert.match(res.stdout, /^Deploy timing skipped: /m);
   }
+  // The stack bench takes minutes: a --quick run leaves it out unless asked (stack.test.ts covers its parts).
+  assert.equal(result.stack?.ran, false);
+  assert.match(res.stdout, /^Stack bench skipped: not selected in a --quick run/m);
+  // So does the bare-host first deploy (bare-deploy.ts; the e2e bare-host tests cover the deploy itself).
+  assert.equal(result.bareDeploy?.ran, false);
+  assert.match(res.stdout, /^Bare-host deploy timing skipped: not selected in a --quick run/m);
   assert.ok(result.baselines!.diskDurableWriteMiBps > 0, 'disk ceiling measured');
   assert.ok(result.baselines!.clientSingleStreamPullMiBps > 0, 'client ceiling measured');
   assert.deepEqual(Object.keys(result.passes).sort(), ['auth', 'noauth']);

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { BodyFetcher } from './body-fetcher.js';
 import { once } from 'node:events';
 import http from 'node:http';
+import https from 'node:https';
 
 export class BenchError extends Error {
   override name = 'BenchError';
@@ -108,18 +109,22 @@ const KEEP_LIMIT = 8 * MiB;
 export class HttpTarget {
   readonly agent: http.Agent;
   private readonly baseHeaders: http.OutgoingHttpHeaders;
+  private readonly tls: boolean;
 
   constructor(
     /** for messages: "ours", "distribution", "file server" */
     readonly label: string,
+    /** http://… or https://… (then `ca` is the certificate to trust, e.g. a self-signed one) */
     readonly baseUrl: string,
-    opts: { maxSockets: number; authorization?: string; idleTimeoutMs?: number },
+    opts: { maxSockets: number; authorization?: string; idleTimeoutMs?: number; ca?: Buffer },
   ) {
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: opts.maxSockets, maxFreeSockets: opts.maxSockets, scheduling: 'lifo' });
+    const u = new URL(baseUrl);
+    this.tls = u.protocol === 'https:';
+    const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets, maxFreeSockets: opts.maxSockets, scheduling: 'lifo' as const };
+    this.agent = this.tls ? new https.Agent({ ...agentOpts, ...(opts.ca ? { ca: opts.ca } : {}) }) : new http.Agent(agentOpts);
     this.baseHeaders = opts.authorization ? { authorization: opts.authorization } : {};
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 120_000;
-    this.bodies = new BodyFetcher(label, baseUrl, opts.authorization ? { authorization: opts.authorization } : {}, this.idleTimeoutMs);
-    const u = new URL(baseUrl);
+    this.bodies = new BodyFetcher(label, baseUrl, opts.authorization ? { authorization: opts.authorization } : {}, this.idleTimeoutMs, opts.ca);
     this.hostname = u.hostname;
     this.port = Number(u.port);
   }
@@ -146,7 +151,7 @@ export class HttpTarget {
         reject(new BenchError(`${what}: ${msg}`));
       };
       const headers = spec.headers ? { ...this.baseHeaders, ...spec.headers } : this.baseHeaders;
-      const req = http.request({ agent: this.agent, hostname: this.hostname, port: this.port, method: spec.method, path: spec.path, headers });
+      const req = (this.tls ? https : http).request({ agent: this.agent, hostname: this.hostname, ...(this.tls ? { family: 4 } : {}), port: this.port, method: spec.method, path: spec.path, headers });
       req.setTimeout(this.idleTimeoutMs, () => fail(`no progress for ${this.idleTimeoutMs} ms`));
       req.on('error', (e) => fail(e.message));
       req.on('response', (res) => {

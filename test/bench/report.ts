@@ -8,6 +8,8 @@ import { BUILD_STEP, type DeployInfo, type DeployRun } from './deploy.js';
 import { S3_LABEL, type S3Info } from './s3.js';
 import type { Kind } from './servers.js';
 import type { Better, Metrics } from './scenarios.js';
+import type { StackInfo } from './stack.js';
+import type { BareDeployInfo } from './bare-deploy.js';
 
 export interface RegistryResult {
   metrics: Metrics;
@@ -68,6 +70,10 @@ export interface BenchResult {
   passes: Record<string, PassResult>;
   /** the deploy timing (absent in results from before it existed) */
   deploy?: DeployInfo;
+  /** the stack bench, ours deployed vs the classic hand-built stack (absent when not selected) */
+  stack?: StackInfo;
+  /** the first deploy onto a bare host (absent when not selected) */
+  bareDeploy?: BareDeployInfo;
 }
 
 const EVEN = 0.03;

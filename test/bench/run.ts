@@ -20,6 +20,8 @@ import { planS3, S3_KIND, S3_LABEL, S3Store, startOursOnS3, type S3Info, type S3
 import { Content, FULL, QUICK, SCENARIOS, type Params, type RegistryState, type Scenario } from './scenarios.js';
 import { renderMirrorReport, runMirrorBench, type MirrorBenchResult } from './mirror.js';
 import { emptyDeployInfo, removeDeployStackSync, runDeployBench, type DeployInfo } from './deploy.js';
+import { renderStack, runStackBench, type StackInfo } from './stack.js';
+import { renderBareDeploy, runBareDeployBench, type BareDeployInfo } from './bare-deploy.js';
 import {
   clientCeiling,
   diskCeiling,
@@ -38,14 +40,28 @@ import {
 const DEPLOY = 'deploy';
 /** The pull-through cache comparison (mirror.ts): its own servers, after the registry passes. */
 const MIRROR = 'mirror';
+/** The stack bench's --scenarios id (ours deployed vs the classic stack; see stack.ts). */
+const STACK = 'stack';
+/** The bare-host first deploy's --scenarios id (see bare-deploy.ts). */
+const BARE_DEPLOY = 'bare-deploy';
+const DEFAULT_ROUNDS = 2;
 
 const USAGE = `usage: node --import tsx test/bench/run.ts [options]   (or: npm run bench -- [options])
 
-  --scenarios a,b   run only these (default: all): ${SCENARIOS.map((s) => s.id).join(', ')}, ${MIRROR}, ${DEPLOY}
+  --scenarios a,b   run only these (default: all): ${SCENARIOS.map((s) => s.id).join(', ')}, ${MIRROR}, ${STACK}, ${DEPLOY}, ${BARE_DEPLOY}
                     (${MIRROR}: serve --mirror vs distribution 2.8 proxy mode on one upstream: cold,
                     warm and 16 concurrent cold pulls of a 4 × 64 MiB image; about 2 minutes)
                     (${DEPLOY}: time \`registry-setup deploy\` to this machine, a first deploy and an
                     unchanged re-run; needs dockerd and sshd; runs last, about 40 s, --quick or not)
+                    (${STACK}: the deployed stack vs the classic hand-built stack, both over HTTPS
+                    with auth; needs dockerd, sshd, docker-compose; about 10 min, in full runs only
+                    unless selected or --stack)
+                    (${BARE_DEPLOY}: a first deploy onto a bare Debian 12 host of the bare-host test
+                    bed, Docker installed by the deploy, and a re-run; about 3 min, in full runs
+                    only unless selected; --no-deploy skips it too)
+  --stack           only the stack bench (same as --scenarios ${STACK}; with --quick: a small smoke)
+  --rounds N        rounds of the stack bench, A B then B A (default ${DEFAULT_ROUNDS})
+  --no-stack        skip the stack bench
   --passes a,b      noauth, auth (default: both)
   --quick           small sizes and 1 s phases: proves the harness works, measures little
   --no-deploy       skip the ${DEPLOY} timing
@@ -66,6 +82,11 @@ interface Options {
   /** run the deploy timing; otherwise why not */
   deploy: true | { skipped: string };
   mirror: boolean;
+  /** run the stack bench; otherwise why not */
+  stack: true | { skipped: string };
+  /** run the bare-host deploy timing; otherwise why not */
+  bareDeploy: true | { skipped: string };
+  rounds: number;
   passes: string[];
   quick: boolean;
   noS3: boolean;
@@ -87,6 +108,9 @@ function parseOptions(argv: string[]): Options | null {
       'no-s3': { type: 'boolean', default: false },
       'no-deploy': { type: 'boolean', default: false },
       'no-mirror': { type: 'boolean', default: false },
+      stack: { type: 'boolean', default: false },
+      'no-stack': { type: 'boolean', default: false },
+      rounds: { type: 'string' },
       out: { type: 'string' },
       dir: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -98,18 +122,32 @@ function parseOptions(argv: string[]): Options | null {
   // --quick runs the deploy timing as it is: one deploy and one re-run have no smaller size.
   let deploy: Options['deploy'] = true;
   let mirror = !values['no-mirror'];
-  if (values.scenarios !== undefined) {
-    const wanted = list(values.scenarios);
+  // The stack bench takes minutes: part of a full run, in a quick run only when asked for.
+  let stack: Options['stack'] = values.quick ? { skipped: 'not selected in a --quick run (--stack or --scenarios stack selects it)' } : true;
+  let bareDeploy: Options['bareDeploy'] = values.quick ? { skipped: `not selected in a --quick run (--scenarios ${BARE_DEPLOY} selects it)` } : true;
+  if (values.stack && values.scenarios !== undefined) throw new UsageError('--stack runs the stack bench alone: use --scenarios ...,stack to add it to others');
+  const selection = values.stack ? STACK : values.scenarios;
+  if (selection !== undefined) {
+    const wanted = list(selection);
     mirror = mirror && wanted.includes(MIRROR);
-    const unknown = wanted.filter((id) => id !== DEPLOY && id !== MIRROR && !SCENARIOS.some((s) => s.id === id));
+    const unknown = wanted.filter((id) => id !== DEPLOY && id !== MIRROR && id !== STACK && id !== BARE_DEPLOY && !SCENARIOS.some((s) => s.id === id));
     if (unknown.length > 0 || wanted.length === 0) throw new UsageError(`unknown scenario(s): ${unknown.join(', ') || '(none given)'}`);
     scenarios = SCENARIOS.filter((s) => wanted.includes(s.id));
-    deploy = wanted.includes(DEPLOY) ? true : { skipped: `not selected (--scenarios ${values.scenarios})` };
+    deploy = wanted.includes(DEPLOY) ? true : { skipped: `not selected (${values.stack ? '--stack' : `--scenarios ${selection}`})` };
+    stack = wanted.includes(STACK) ? true : { skipped: `not selected (--scenarios ${selection})` };
+    bareDeploy = wanted.includes(BARE_DEPLOY) ? true : { skipped: `not selected (${values.stack ? '--stack' : `--scenarios ${selection}`})` };
   }
   if (values['no-deploy']) {
-    if (scenarios.length === 0 && !mirror) throw new UsageError(`--no-deploy with --scenarios ${DEPLOY} leaves nothing to run`);
+    bareDeploy = { skipped: '--no-deploy' };
+    if (scenarios.length === 0 && stack !== true && !mirror) throw new UsageError(`--no-deploy with --scenarios ${DEPLOY} leaves nothing to run`);
     deploy = { skipped: '--no-deploy' };
   }
+  if (values['no-stack']) {
+    if (scenarios.length === 0 && deploy !== true) throw new UsageError('--no-stack with --stack leaves nothing to run');
+    stack = { skipped: '--no-stack' };
+  }
+  const rounds = values.rounds === undefined ? DEFAULT_ROUNDS : Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 10) throw new UsageError(`--rounds takes a whole number from 1 to 10, not ${values.rounds}`);
   let passes: string[] = [...PASSES];
   if (values.passes !== undefined) {
     passes = list(values.passes);
@@ -120,6 +158,9 @@ function parseOptions(argv: string[]): Options | null {
     scenarios,
     deploy,
     mirror,
+    stack,
+    bareDeploy,
+    rounds,
     passes,
     quick: values.quick,
     noS3: values['no-s3'],
@@ -286,7 +327,12 @@ async function main(): Promise<number> {
   const loadAtStart = os.loadavg();
   // Every phase is bounded by count and time; this is the last fence around the whole run.
   const registryPart = o.scenarios.length > 0;
-  const limitMs = (registryPart ? (o.quick ? 5 : 60) : 0) * 60_000 + (o.deploy === true ? 10 * 60_000 : 0) + (o.mirror ? 10 * 60_000 : 0);
+  const limitMs =
+    (registryPart ? (o.quick ? 5 : 60) : 0) * 60_000 +
+    (o.deploy === true ? 10 * 60_000 : 0) +
+    (o.mirror ? 10 * 60_000 : 0) +
+    (o.stack === true ? (o.quick ? 8 : 15 + 15 * o.rounds) * 60_000 : 0) +
+    (o.bareDeploy === true ? 20 * 60_000 : 0);
   setTimeout(() => {
     process.stderr.write(`bench failed: the whole run exceeded ${limitMs / 60_000} minutes\n`);
     process.exit(1);
@@ -304,7 +350,7 @@ async function main(): Promise<number> {
   });
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(sig === 'SIGINT' ? 130 : 143));
 
-  const selected = [...o.scenarios.map((s) => s.id), ...(o.mirror ? [MIRROR] : []), ...(o.deploy === true ? [DEPLOY] : [])];
+  const selected = [...o.scenarios.map((s) => s.id), ...(o.mirror ? [MIRROR] : []), ...(o.stack === true ? [STACK] : []), ...(o.deploy === true ? [DEPLOY] : []), ...(o.bareDeploy === true ? [BARE_DEPLOY] : [])];
   progress(`${o.quick ? 'quick' : 'full'} run; data under ${root}; scenarios ${selected.join(',')}${registryPart ? `; passes ${o.passes.join(',')}` : ''}`);
   let baselines: Baselines | undefined;
   let s3Info: S3Info = { enabled: false, skipped: 'no registry scenario selected' };
@@ -347,10 +393,16 @@ async function main(): Promise<number> {
   }
 
   const mirror: MirrorBenchResult | undefined = o.mirror ? await runMirrorBench({ quick: o.quick, dir: root, progress }) : undefined;
+  // After the registry passes (nothing else runs meanwhile), before the deploy timing.
+  const stack: StackInfo =
+    o.stack === true ? await runStackBench(progress, { quick: o.quick, rounds: o.rounds }) : { ran: false, skipped: o.stack.skipped, rounds: [], summary: [], targets: [] };
+  if (!stack.ran) progress(`stack bench not run: ${stack.skipped ?? stack.error}`);
 
   // After the registry passes: its image build would disturb them.
   const deploy: DeployInfo = o.deploy === true ? await runDeployBench(progress, { quietProbeMs: o.quick ? 1_000 : 3_000 }) : { ...emptyDeployInfo(), skipped: o.deploy.skipped };
   if (!deploy.ran) progress(`deploy timing skipped: ${deploy.skipped ?? deploy.error}`);
+  const bareDeploy: BareDeployInfo = o.bareDeploy === true ? await runBareDeployBench(progress) : { ran: false, skipped: o.bareDeploy.skipped };
+  if (!bareDeploy.ran) progress(`bare-host deploy timing not run: ${bareDeploy.skipped ?? bareDeploy.error}`);
 
   const [sha, dirty, distVersion] = await Promise.all([
     commandOutput('git', ['rev-parse', '--short', 'HEAD']),
@@ -379,9 +431,19 @@ async function main(): Promise<number> {
     passes,
     deploy,
     ...(mirror ? { mirror } : {}),
+    stack,
+    bareDeploy,
   };
   const file = await writeResult(o.out, result, startedAt, sha || 'nogit');
-  process.stdout.write(`${renderReport(result)}\n${mirror ? `\n${renderMirrorReport(mirror)}` : ''}\nJSON: ${file}\n`);
+  process.stdout.write(`${renderReport(result)}\n${mirror ? `\n${renderMirrorReport(mirror)}\n` : ''}\n${renderStack(stack)}\n\n${renderBareDeploy(bareDeploy)}\n\nJSON: ${file}\n`);
+  if (bareDeploy.error) {
+    process.stderr.write(`\nbench failed: the bare-host deploy timing: ${bareDeploy.error}\n`);
+    return 1;
+  }
+  if (stack.error) {
+    process.stderr.write(`\nbench failed: the stack bench: ${stack.error}\n`);
+    return 1;
+  }
   if (deploy.error) {
     process.stderr.write(`\nbench failed: the deploy timing: ${deploy.error}\n`);
     return 1;

@@ -130,3 +130,44 @@ export async function ensureNginxImage(tag = NGINX_STANDIN_TAG): Promise<string>
     changes: ['CMD ["nginx", "-g", "daemon off;"]'],
   });
 }
+
+export const DISTRIBUTION_STANDIN_TAG = 'registry-setup-test/distribution:2';
+export const DISTRIBUTION_BINARY = '/usr/bin/docker-registry';
+
+/** The configuration file registry:2 ships (its CMD serves it); REGISTRY_* variables override it. */
+const DISTRIBUTION_CONFIG = `version: 0.1
+log:
+  fields:
+    service: registry
+storage:
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: /var/lib/registry
+http:
+  addr: :5000
+  headers:
+    X-Content-Type-Options: [nosniff]
+health:
+  storagedriver:
+    enabled: true
+    interval: 10s
+    threshold: 3
+`;
+
+/**
+ * A stand-in for `registry:2` (CNCF distribution): Debian's docker-registry binary (2.8) at
+ * /bin/registry with its libraries and registry:2's own config.yml, run as root like the original.
+ */
+export async function ensureDistributionImage(tag = DISTRIBUTION_STANDIN_TAG): Promise<string> {
+  return buildImage({
+    tag,
+    binaries: [[DISTRIBUTION_BINARY, '/bin/registry']],
+    textFiles: {
+      '/etc/docker/registry/config.yml': DISTRIBUTION_CONFIG,
+      '/etc/passwd': 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n',
+      '/etc/group': 'root:x:0:\nnogroup:x:65534:\n',
+    },
+    changes: ['ENTRYPOINT ["/bin/registry"]', 'CMD ["serve", "/etc/docker/registry/config.yml"]', 'EXPOSE 5000'],
+  });
+}
