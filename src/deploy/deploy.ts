@@ -8,14 +8,15 @@ import type { RemoteHost } from '../remote/index.js';
 import {
   SYSTEMD_DIR,
   SYSTEMD_PRESENT_ARGV,
-  composeArgv,
   enableTimerArgv,
   renewalFiles,
   renewalUnitName,
   removeRenewalArgv,
   renderDeploymentFiles,
   selfSignedTlsStep,
-  isBuildInput,
+  nginxReloadPlan,
+  startNeedsImageCheck,
+  startPlan,
   isPayloadFile,
   prunePayloadArgv,
   type ComposeTarget,
@@ -34,7 +35,7 @@ import { Executor, type FileChange } from './executor.js';
 import { checkDomainResolution, inspectHost } from './host-facts.js';
 import { ensureDocker } from './docker-install.js';
 import { openFirewall } from './firewall.js';
-import { containerFor, imageExists, listContainers, reloadNginx, stackRunning, waitHealthy, type ContainerState } from './stack.js';
+import { containerFor, imageExists, listContainers, reloadNginx, waitHealthy, type ContainerState } from './stack.js';
 import { verifyDeployment } from './verify.js';
 import { baseImages, localImageSizes, sendBaseImages } from './send-images.js';
 
@@ -131,10 +132,6 @@ class HostRun {
 
   path(rel: string): string {
     return `${this.settings.dir.replace(/\/+$/, '')}/${rel}`;
-  }
-
-  changed(rel: string): boolean {
-    return this.changedFiles.some((c) => c.path === this.path(rel));
   }
 
   async step(id: string, name: string, run: (progress: (text: string) => void) => Promise<{ status: StepStatus; detail?: string }>): Promise<void> {
@@ -312,25 +309,27 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
     // 4. Build and start; a registry whose start-up files changed (secret, credentials) is recreated.
     r.before = dryRun || !r.compose ? [] : await listContainers(r.exec, r.settings.composeProject);
     await r.step('start', 'Build the registry image and start the containers', async () => {
-      const image = registryImageTag(opts.version);
-      const buildChanged = r.changedFiles.some((c) => isBuildInput(r.settings.dir, c.path));
-      const needBuild = buildChanged || !r.compose || !(await imageExists(r.exec, image));
-      const needUp = needBuild || r.changed(HOST_LAYOUT.compose) || !stackRunning(r.before);
-      const recreate = [HOST_LAYOUT.uploadSecret, HOST_LAYOUT.s3Credentials, HOST_LAYOUT.s3Ca].some((rel) => r.changed(rel)) && containerFor(r.before, 'registry') !== undefined;
-      if (!needUp && !recreate) return { status: 'unchanged', detail: 'containers up to date' };
-      if (dryRun) return { status: 'planned', detail: needBuild ? 'build and start' : 'start' };
-      if (needBuild) await r.exec.run(composeArgv(r.target, 'build', 'registry'));
-      if (recreate) await r.exec.run(composeArgv(r.target, 'up', '-d', '--no-deps', '--force-recreate', 'registry'));
-      if (needUp) await r.exec.run(composeArgv(r.target, 'up', '-d', '--remove-orphans'));
-      r.registryRecreated = recreate;
-      return { status: 'done', detail: needBuild ? `built ${image}` : recreate ? 'registry recreated (new secret or credentials)' : undefined };
+      const observed = { target: r.target, version: opts.version, composeInstalled: r.compose !== null, changedFiles: r.changedFiles.map((c) => c.path) };
+      const imagePresent = startNeedsImageCheck(observed) ? await imageExists(r.exec, registryImageTag(opts.version)) : undefined;
+      const plan = startPlan({ ...observed, containers: r.before, imagePresent });
+      if (plan.commands.length === 0) return { status: 'unchanged', detail: 'containers up to date' };
+      if (dryRun) return { status: 'planned', detail: plan.dryRunDetail };
+      for (const argv of plan.commands) await r.exec.run(argv);
+      r.registryRecreated = plan.recreate;
+      return { status: 'done', detail: plan.detail };
     });
 
     await r.step('reload', 'Reload nginx', async () => {
-      const needReload = containerFor(r.before, 'nginx')?.state === 'running' && (r.tlsChanged || r.registryRecreated || r.changed(HOST_LAYOUT.nginxConf));
-      if (!needReload) return { status: 'unchanged' };
+      const reload = nginxReloadPlan({
+        target: r.target,
+        nginxRunning: containerFor(r.before, 'nginx')?.state === 'running',
+        changedFiles: r.changedFiles.map((c) => c.path),
+        tlsChanged: r.tlsChanged,
+        registryRecreated: r.registryRecreated,
+      });
+      if (reload.length === 0) return { status: 'unchanged' };
       if (dryRun) return { status: 'planned' };
-      await reloadNginx(r.exec, r.target);
+      for (const argv of reload) await r.exec.run(argv);
       return { status: 'done' };
     });
   });

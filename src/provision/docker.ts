@@ -214,11 +214,6 @@ export function composeArgv(target: ComposeTarget, ...args: string[]): Argv {
   return [...base, '-p', project, '-f', composeFile(target.dir), ...args];
 }
 
-/** Build the registry image and (re)create whatever changed; idempotent. */
-export function composeUpArgv(target: ComposeTarget): Argv {
-  return composeArgv(target, 'up', '-d', '--build', '--remove-orphans');
-}
-
 export function composeDownArgv(target: ComposeTarget, ...extra: string[]): Argv {
   return composeArgv(target, 'down', '--remove-orphans', ...extra);
 }
