@@ -1,12 +1,13 @@
 import { Command } from 'commander';
-import { stdoutColors } from './colors.js';
+import { stdoutColors } from '../console/colors.js';
 import { certificateStatus, type CertificateStatus } from '../acme/index.js';
 import { RemoteAcmeStateStore } from '../deploy/acme-remote.js';
 import { ensureCertificate, syncCertificate } from '../deploy/letsencrypt.js';
 import { reloadNginx } from '../deploy/stack.js';
 import { HOST_LAYOUT } from '../templates/render.js';
-import { addDeploymentOptions, eachDeployment, withDeployments, type Deployment, type DeploymentFlags } from '../ops/deployment.js';
-import { Output } from './output.js';
+import { eachDeployment, withDeployments, type Deployment, type DeploymentFlags } from '../ops/deployment.js';
+import { addDeploymentOptions } from './host-options.js';
+import { Output } from '../console/output.js';
 
 const TARGETS_HELP = "user@host[:port] or a Host alias from ~/.ssh/config; several, or none for the --config file's";
 

@@ -23,8 +23,9 @@ import {
 import { DEFAULT_SETTINGS, type DeploySettings, type TlsMode } from '../settings/settings.js';
 import { readRegistryPayload } from '../version.js';
 import { cliVersion } from '../ops/version.js';
-import { Output, passwordLines, revealPassword } from './output.js';
-import { addHostOptions, checkStdinClaims, connectHosts, hostLabels, isInteractive, readStdinPassword, readStdinSecret, type HostFlags } from './host-session.js';
+import { Output, passwordLines, revealPassword } from '../console/output.js';
+import { addHostOptions } from './host-options.js';
+import { checkStdinClaims, connectHosts, hostLabels, isInteractive, readStdinPassword, readStdinSecret, type HostFlags } from '../session/connect.js';
 import { runWizard } from './wizard.js';
 
 interface DeployFlags extends HostFlags {

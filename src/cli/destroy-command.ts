@@ -2,11 +2,12 @@ import { confirm, input } from '@inquirer/prompts';
 import chalk from 'chalk';
 import { Command } from 'commander';
 import { formatBytes } from '../registry/format-bytes.js';
-import { addDeploymentOptions, openSessions, withLogHint, type DeploymentFlags, type HostSession } from '../ops/deployment.js';
+import { openSessions, withLogHint, type DeploymentFlags, type HostSession } from '../ops/deployment.js';
+import { addDeploymentOptions } from './host-options.js';
 import { executeDestroy, firewallItems, planDestroy, type DestroyItem, type DestroyPlan } from '../ops/destroy.js';
 import { OpsError } from '../ops/errors.js';
-import { isInteractive } from './host-session.js';
-import { eachHost, Output } from './output.js';
+import { isInteractive } from '../session/connect.js';
+import { eachHost, Output } from '../console/output.js';
 
 interface DestroyFlags extends DeploymentFlags {
   purge?: boolean;

@@ -1,9 +1,10 @@
 import { Command } from 'commander';
 import { formatBytes } from '../registry/format-bytes.js';
 import { GC_OPTION_HELP, humanSummary, runGc } from '../registry/gc/gc-command.js';
-import { addDeploymentOptions, eachDeployment, withDeployments, type DeploymentFlags } from '../ops/deployment.js';
+import { eachDeployment, withDeployments, type DeploymentFlags } from '../ops/deployment.js';
+import { addDeploymentOptions } from './host-options.js';
 import { runRemoteGc } from '../ops/gc.js';
-import { Output } from './output.js';
+import { Output } from '../console/output.js';
 
 interface GcCliFlags extends DeploymentFlags {
   data?: string;

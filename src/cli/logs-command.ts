@@ -1,7 +1,8 @@
 import { Command, Option } from 'commander';
-import { addDeploymentOptions, eachDeployment, withDeployments, type DeploymentFlags } from '../ops/deployment.js';
+import { eachDeployment, withDeployments, type DeploymentFlags } from '../ops/deployment.js';
+import { addDeploymentOptions } from './host-options.js';
 import { checkLogsOptions, linePrefixer, LOG_SERVICES, streamLogs, type LogService, type LogSink } from '../ops/logs.js';
-import { Output } from './output.js';
+import { Output } from '../console/output.js';
 
 interface LogsFlags extends DeploymentFlags {
   service?: LogService;

@@ -1,8 +1,9 @@
-import { stdoutColors } from './colors.js';
+import { stdoutColors } from '../console/colors.js';
 import { Command } from 'commander';
-import { addDeploymentOptions, eachDeployment, withDeployments, type DeploymentFlags } from '../ops/deployment.js';
+import { eachDeployment, withDeployments, type DeploymentFlags } from '../ops/deployment.js';
+import { addDeploymentOptions } from './host-options.js';
 import { collectStatus, formatStatus, formatStatusTable } from '../ops/status.js';
-import { Output } from './output.js';
+import { Output } from '../console/output.js';
 
 /** `--json` prints exactly one document: no progress events. */
 class DocumentOutput extends Output {

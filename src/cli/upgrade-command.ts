@@ -2,12 +2,13 @@ import chalk from 'chalk';
 import { Command, Option } from 'commander';
 import { generateUploadSecret, usableUploadSecret } from '../deploy/deploy.js';
 import { publicUrl } from '../deploy/verify.js';
-import { addDeploymentOptions, withDeployments, type DeploymentFlags } from '../ops/deployment.js';
+import { withDeployments, type DeploymentFlags } from '../ops/deployment.js';
+import { addDeploymentOptions } from './host-options.js';
 import { upgrade } from '../ops/upgrade.js';
 import { cliVersion } from '../ops/version.js';
 import { HOST_LAYOUT } from '../templates/render.js';
 import { readRegistryPayload } from '../version.js';
-import { Output } from './output.js';
+import { Output } from '../console/output.js';
 
 interface UpgradeFlags extends DeploymentFlags {
   force?: boolean;

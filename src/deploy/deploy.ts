@@ -30,7 +30,7 @@ import { acmeCaHostPath, directoryUrlOf, ensureCertificate, installedCertificate
 import { SettingsError } from '../settings/resolve.js';
 import type { DeploySettings } from '../settings/settings.js';
 import { HtpasswdFile, generatePassword } from '../users/credentials.js';
-import { eachHost, type Output, type StepStatus } from '../cli/output.js';
+import { eachHost, type Output, type StepStatus } from '../console/output.js';
 import { Executor, type FileChange } from './executor.js';
 import { checkDomainResolution, inspectHost } from './host-facts.js';
 import { ensureDocker } from './docker-install.js';

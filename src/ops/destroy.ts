@@ -2,7 +2,7 @@
 // certificates, the ACME account) unless --purge. Safe to run again: each run says exactly what it
 // removed and what it kept.
 import { posix } from 'node:path';
-import type { Output } from '../cli/output.js';
+import type { Output } from '../console/output.js';
 import { listContainers } from '../deploy/stack.js';
 import { composeDownArgv, ufwRemoveArgv, ufwRuleComment } from '../provision/index.js';
 import { renewalUnitName, SYSTEMD_DIR } from '../provision/renewal.js';

@@ -2,7 +2,7 @@
 // with the shortest interruption: the new image is built while the old container serves, then only
 // the registry container is recreated. Data, users (auth/) and certificates (tls/) are not touched.
 import { parse as parseYaml } from 'yaml';
-import type { Output, StepStatus } from '../cli/output.js';
+import type { Output, StepStatus } from '../console/output.js';
 import type { FileChange } from '../deploy/executor.js';
 import { containerFor, imageExists, waitHealthy } from '../deploy/stack.js';
 import { composeArgv, isPayloadFile, prunePayloadArgv, renderDeploymentFiles, startNeedsImageCheck, upgradeRestartPlan, type FileSpec, type PayloadFile } from '../provision/index.js';
