@@ -1,22 +1,12 @@
 import { Command } from 'commander';
 import { stdoutColors } from '../console/colors.js';
-import { certificateStatus, type CertificateStatus } from '../acme/index.js';
-import { RemoteAcmeStateStore } from '../deploy/acme-remote.js';
-import { ensureCertificate, syncCertificate } from '../deploy/letsencrypt.js';
-import { reloadNginx } from '../deploy/stack.js';
-import { HOST_LAYOUT } from '../templates/render.js';
-import { eachDeployment, withDeployments, type Deployment, type DeploymentFlags } from '../ops/deployment.js';
+import type { CertificateStatus } from '../acme/index.js';
+import { certificatesOf, renewCertificates } from '../ops/certs.js';
+import { withDeployments, type DeploymentFlags } from '../ops/deployment.js';
 import { addDeploymentOptions } from './host-options.js';
 import { Output } from '../console/output.js';
 
 const TARGETS_HELP = "user@host[:port] or a Host alias from ~/.ssh/config; several, or none for the --config file's";
-
-async function readStatus(d: Deployment): Promise<CertificateStatus> {
-  const store = new RemoteAcmeStateStore(d.host, d.dir);
-  const files = await store.readCertificate();
-  if (!files) throw new Error(`no certificate is installed in ${d.dir}/tls; run registry-setup deploy (or certs renew) first`);
-  return certificateStatus(files.certPem, await store.readRenewalState());
-}
 
 function printStatus(s: CertificateStatus, indent = ''): void {
   const out = process.stdout;
@@ -38,7 +28,7 @@ export function certsCommand(): Command {
         .argument('[targets...]', TARGETS_HELP),
     ).action(async (targets: string[], flags: DeploymentFlags) => {
       const output = new Output({ json: flags.json });
-      const all = await withDeployments(targets, flags, output, 'certs-status', async (ds) => (await eachDeployment(ds, readStatus)).map((status, i) => ({ host: ds[i]!.label, status, renewed: ds[i]!.settings.tls === 'letsencrypt' })));
+      const all = await withDeployments(targets, flags, output, 'certs-status', certificatesOf);
       for (const { host, status } of all) {
         if (flags.json) process.stdout.write(`${JSON.stringify({ type: 'certificate', ...(all.length > 1 ? { host } : {}), ...status })}\n`);
         else {
@@ -64,28 +54,8 @@ export function certsCommand(): Command {
     ).action(async (targets: string[], flags: DeploymentFlags & { force?: boolean }) => {
       const output = new Output({ json: flags.json });
       await withDeployments(targets, flags, output, 'certs-renew', async (ds) => {
-        const settings = ds[0]!.settings;
-        if (settings.tls !== 'letsencrypt') throw new Error(`this deployment uses --tls ${settings.tls}; only Let's Encrypt certificates are renewed here`);
-        const places = ds.map((d) => ({ host: d.host, dir: d.dir }));
-        const r = await output.step('renew', flags.force ? 'Renew the certificate (forced)' : 'Renew the certificate when due', async () => {
-          const obtained = await ensureCertificate(places, settings, { force: flags.force, log: (l) => output.event('acme', { message: l }) });
-          // every host serves the first host's certificate afterwards (a new one, or one a host lacks)
-          const synced = ds.length > 1 ? await syncCertificate(places) : [false];
-          const fresh = obtained.action !== 'not-due';
-          // always: a reload is a signal that drops no connection, and one that failed before
-          // (or a host-side renewal whose reload never happened) is made good here
-          await eachDeployment(ds, async (d) => {
-            await reloadNginx(d.exec, await d.composeTarget());
-            await d.exec.run(['rm', '-f', '--', d.path(HOST_LAYOUT.reloadMarker)]);
-          });
-          const copies = synced.filter(Boolean).length;
-          return {
-            status: !fresh && copies === 0 ? ('unchanged' as const) : ('done' as const),
-            detail: `${obtained.action}, serial ${obtained.serial}, valid until ${obtained.notAfter}${copies ? `; installed on ${copies} more host${copies === 1 ? '' : 's'}` : ''}`,
-            obtained,
-          };
-        });
-        output.event('result', { action: r.obtained.action, serial: r.obtained.serial, notAfter: r.obtained.notAfter });
+        const obtained = await renewCertificates(ds, { force: flags.force, output });
+        output.event('result', { action: obtained.action, serial: obtained.serial, notAfter: obtained.notAfter });
       });
     }),
   );

@@ -26,7 +26,7 @@ import {
   type RenderedDeployment,
 } from '../provision/index.js';
 import { HOST_LAYOUT, NGINX_UID, registryImageTag, storageForContainer, type NginxMode } from '../templates/render.js';
-import { acmeCaHostPath, directoryUrlOf, ensureCertificate, installedCertificate, syncCertificate } from './letsencrypt.js';
+import { acmeCaHostPath, directoryUrlOf, installedCertificate, renewAndInstall } from './letsencrypt.js';
 import { SettingsError } from '../settings/resolve.js';
 import type { DeploySettings } from '../settings/settings.js';
 import { HtpasswdFile, generatePassword } from '../users/credentials.js';
@@ -356,24 +356,20 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
   // 6. Let's Encrypt, once for all: every token goes to every host, the certificate to all of them.
   if (settings.tls === 'letsencrypt') {
     await shared('certificate', "Let's Encrypt certificate", async () => {
-      const places = runs.map((r) => ({ host: r.host, dir: r.settings.dir }));
-      const obtained = await ensureCertificate(places, settings, {
+      const places = runs.map((r) => ({ host: r.host, dir: r.settings.dir, label: r.label, reloadNginx: () => reloadNginx(r.exec, r.target) }));
+      const { obtained, fresh, copies } = await renewAndInstall(places, settings, {
         // with several hosts the name may point at a load balancer: the HTTP check is what counts
         expectedAddresses: several ? undefined : first.dns.hostAddresses,
         log: (l) => output.event('acme', { message: l }),
-      });
-      const fresh = obtained.action !== 'not-due';
-      const synced = several ? await syncCertificate(places) : runs.map(() => false);
-      await each(async (r, i) => {
-        if (!fresh && !synced[i]) return;
-        if (!r.cert.present) {
+        // a host that served HTTP only until now switches to https
+        beforeReload: async (i) => {
+          const r = runs[i]!;
+          if (r.cert.present) return;
           const https = render(r, 'https').files.filter((f) => f.path === r.path(HOST_LAYOUT.nginxConf) || f.path === r.path(HOST_LAYOUT.deployedSettings));
           await r.exec.applyFiles(https);
-        }
-        await reloadNginx(r.exec, r.target);
+        },
       });
       const until = `valid until ${obtained.notAfter.slice(0, 10)}`;
-      const copies = synced.filter(Boolean).length;
       if (fresh) return { status: 'done', detail: `${obtained.action}, serial ${obtained.serial}, ${until}` };
       return copies ? { status: 'done', detail: `${until}, installed on ${copies} more host${copies === 1 ? '' : 's'}` } : { status: 'unchanged', detail: until };
     });
