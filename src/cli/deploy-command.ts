@@ -1,4 +1,5 @@
 import { existsSync, promises as fs } from 'node:fs';
+import { isPort } from '../settings/rules.js';
 import { confirm } from '@inquirer/prompts';
 import { Command, Option } from 'commander';
 import chalk from 'chalk';
@@ -60,7 +61,7 @@ function flagSettings(f: DeployFlags): PartialSettings {
   const port = (v: string | undefined, name: string) => {
     if (v === undefined) return undefined;
     const n = Number(v);
-    if (!/^\d+$/.test(v) || n < 1 || n > 65535) throw new SettingsError(`${name}: "${v}" is not a port number`);
+    if (!/^\d+$/.test(v) || !isPort(n)) throw new SettingsError(`${name}: "${v}" is not a port number`);
     return n;
   };
   const raw: Record<string, unknown> = {

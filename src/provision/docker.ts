@@ -1,4 +1,5 @@
 // Docker on the host: detection, installation by Docker's official apt repository, and compose argv.
+import { isComposeProject } from '../settings/rules.js';
 import { posix } from 'node:path';
 import { COMPOSE_PROJECT, CONTAINER_PATHS, HOST_LAYOUT } from '../templates/render.js';
 import type { Arch, Probe, ProbeId, ProbeResult, SupportedOs } from './preflight.js';
@@ -209,7 +210,7 @@ export function composeCommand(kind: ComposeKind, dir: string, ...args: string[]
 
 export function composeArgv(target: ComposeTarget, ...args: string[]): Argv {
   const project = target.project ?? COMPOSE_PROJECT;
-  if (!/^[a-z0-9][a-z0-9_-]*$/.test(project)) throw new Error(`compose project name "${project}" must be lower-case letters, digits, '-' and '_'`);
+  if (!isComposeProject(project)) throw new Error(`compose project name "${project}" must be lower-case letters, digits, '-' and '_'`);
   const base = target.kind === 'v2' ? ['docker', 'compose'] : ['docker-compose'];
   return [...base, '-p', project, '-f', composeFile(target.dir), ...args];
 }

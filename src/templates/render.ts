@@ -12,6 +12,8 @@ import {
   REGISTRY_UID,
   type DeploySettings,
 } from '../settings/settings.js';
+import { hostPathProblem, isHostName, isIpv4, isPort, isPublishAddress } from '../settings/rules.js';
+import { storageCaFile } from '../registry/storage/s3/settings.js';
 
 export class TemplateError extends Error {
   override name = 'TemplateError';
@@ -156,23 +158,17 @@ export function renderTemplate(name: string, values: TemplateValues): string {
 // Input validation: values end up in nginx.conf, a Dockerfile and YAML, so refuse anything that could
 // change their structure instead of trying to escape it.
 
-const HOST_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
-const DOMAIN_RE = new RegExp(`^${HOST_LABEL}(?:\\.${HOST_LABEL})*$`);
-const IPV4_RE = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
-export function isIpv4(text: string): boolean {
-  return IPV4_RE.test(text);
-}
+export { isIpv4 };
 
 export function validateDomain(domain: string): string {
-  if (domain.length > 253 || !DOMAIN_RE.test(domain)) {
+  if (!isHostName(domain)) {
     throw new TemplateError(`"${domain}" is not a valid host name (letters, digits, '-' and '.' only)`);
   }
   return domain;
 }
 
 export function validatePort(port: number, what: string): number {
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new TemplateError(`${what}: ${port} is not a port number (1-65535)`);
+  if (!isPort(port)) throw new TemplateError(`${what}: ${port} is not a port number (1-65535)`);
   return port;
 }
 
@@ -188,9 +184,8 @@ export function validateVersion(version: string): string {
 }
 
 function validateAbsolutePath(path: string, what: string): string {
-  // ':' would break compose's short volume syntax, '$' its interpolation, newlines everything.
-  if (!path.startsWith('/') || /[:$\n\r\0]/.test(path)) {
-    throw new TemplateError(`${what}: "${path}" must be an absolute path without ':', '$' or newlines`);
+  if (hostPathProblem(path) !== undefined || path.includes('\0')) {
+    throw new TemplateError(`${what}: "${path}" must be an absolute path without whitespace, ':', '%', '$', quotes or backslashes`);
   }
   return path.length > 1 ? path.replace(/\/+$/, '') : path;
 }
@@ -272,7 +267,7 @@ export function buildNginxConf(opts: NginxConfOptions): string {
   const httpListenPort = validatePort(opts.listen?.http ?? NGINX_HTTP_PORT, 'nginx http listen port');
   const httpsListenPort = validatePort(opts.listen?.https ?? NGINX_HTTPS_PORT, 'nginx https listen port');
   const upstreamHost = opts.upstream?.host ?? 'registry';
-  if (!DOMAIN_RE.test(upstreamHost)) throw new TemplateError(`nginx upstream host "${upstreamHost}" is not a host name`);
+  if (!isHostName(upstreamHost)) throw new TemplateError(`nginx upstream host "${upstreamHost}" is not a host name`);
   const upstreamPort = validatePort(opts.upstream?.port ?? REGISTRY_PORT, 'upstream port');
   const fallbackPort = validatePort(opts.listen?.fallback ?? NGINX_FALLBACK_PORT, 'nginx fallback listen port');
   if (opts.blobBytesDir !== undefined && (!opts.blobBytesDir.startsWith('/') || /[\s;{}'"$]/.test(opts.blobBytesDir))) {
@@ -368,18 +363,16 @@ export const RENEW_SERVICE = 'renew';
 export function storageForContainer(storage: string): { url: string; caFile?: string } {
   // `$` would be interpolated by compose; the registry validates everything else at start.
   if (!/^s3:\/\/[^\s$]+$/.test(storage)) throw new TemplateError(`storage "${storage}" must be an s3:// URL without spaces or '$'`);
+  // the storage URL's own parser (the registry's) says which CA file is meant
+  const caFile = storageCaFile(storage);
+  if (caFile === undefined) return { url: storage };
+  // the rest of the URL goes on exactly as written (compose.yaml stays byte-stable)
   const q = storage.indexOf('?');
-  if (q < 0) return { url: storage };
-  let caFile: string | undefined;
   const params = storage
     .slice(q + 1)
     .split('&')
-    .map((p) => {
-      if (!p.startsWith('ca=')) return p;
-      caFile = decodeURIComponent(p.slice(3));
-      return `ca=${CONTAINER_PATHS.s3Ca}`;
-    });
-  return { url: `${storage.slice(0, q)}?${params.join('&')}`, ...(caFile ? { caFile } : {}) };
+    .map((p) => (p.startsWith('ca=') ? `ca=${CONTAINER_PATHS.s3Ca}` : p));
+  return { url: `${storage.slice(0, q)}?${params.join('&')}`, caFile };
 }
 
 const DURATION_RE = /^\d+(?:ms|s|m|h)$/;
@@ -399,7 +392,7 @@ export function composeDocument(settings: ComposeSettings, opts: ComposeOptions)
   if (httpPort === httpsPort) throw new TemplateError(`the http and https ports must differ (both are ${httpPort})`);
   const nginxImage = validateImageRef(settings.nginxImage, 'nginxImage');
   const publish = opts.publishAddress;
-  if (publish !== undefined && !IPV4_RE.test(publish) && !/^\[[0-9a-fA-F:]+\]$/.test(publish)) {
+  if (publish !== undefined && !isPublishAddress(publish)) {
     throw new TemplateError(`publish address "${publish}" must be an IPv4 address or a bracketed IPv6 address`);
   }
   const hc = { interval: '30s', timeout: '5s', retries: 3, startPeriod: '10s', ...opts.healthcheck };
