@@ -6,7 +6,7 @@ import { withDeployments, type DeploymentFlags } from '../ops/deployment.js';
 import { addDeploymentOptions } from './host-options.js';
 import { upgrade } from '../ops/upgrade.js';
 import { cliVersion } from '../ops/version.js';
-import { HOST_LAYOUT } from '../templates/render.js';
+import { HOST_LAYOUT } from '../host/contract.js';
 import { readRegistryPayload } from '../version.js';
 import { Output } from '../console/output.js';
 

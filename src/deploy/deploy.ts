@@ -25,7 +25,8 @@ import {
   type PreflightReport,
   type RenderedDeployment,
 } from '../provision/index.js';
-import { HOST_LAYOUT, NGINX_UID, registryImageTag, storageForContainer, type NginxMode } from '../templates/render.js';
+import { HOST_LAYOUT, NGINX_UID } from '../host/contract.js';
+import { registryImageTag, storageForContainer, type NginxMode } from '../templates/render.js';
 import { acmeCaHostPath, directoryUrlOf, installedCertificate, renewAndInstall } from './letsencrypt.js';
 import { SettingsError } from '../settings/resolve.js';
 import type { DeploySettings } from '../settings/settings.js';

@@ -5,7 +5,7 @@ import type { Output, StepStatus } from '../console/output.js';
 import { RemoteAcmeStateStore } from '../deploy/acme-remote.js';
 import { renewAndInstall } from '../deploy/letsencrypt.js';
 import { reloadNginx } from '../deploy/stack.js';
-import { HOST_LAYOUT } from '../templates/render.js';
+import { HOST_LAYOUT } from '../host/contract.js';
 import { eachDeployment, type Deployment } from './deployment.js';
 
 /** One host's installed certificate and its renewal record. */

@@ -14,7 +14,7 @@ import { dockerDetectCommands, parseDockerDetect, type ComposeTarget } from '../
 import type { RemoteHost } from '../remote/index.js';
 import { completeSettings, loadConfigFile, planHosts, SettingsError } from '../settings/resolve.js';
 import { DEFAULT_SETTINGS, type DeploySettings } from '../settings/settings.js';
-import { COMPOSE_PROJECT, HOST_LAYOUT } from '../templates/render.js';
+import { COMPOSE_PROJECT, HOST_LAYOUT } from '../host/contract.js';
 import { OpsError } from './errors.js';
 import { findDeployment } from './find-deployment.js';
 

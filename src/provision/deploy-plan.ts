@@ -3,7 +3,8 @@
 // (src/deploy/deploy.ts, src/ops/upgrade.ts) observe, call these, and run the argv they return;
 // tests assert the same argv for each situation without a host.
 import { posix } from 'node:path';
-import { HOST_LAYOUT, registryImageTag } from '../templates/render.js';
+import { HOST_LAYOUT } from '../host/contract.js';
+import { registryImageTag } from '../templates/render.js';
 import { composeArgv, nginxReloadArgv, type ComposeTarget } from './docker.js';
 import { isBuildInput } from './deployment.js';
 import type { Argv } from './step.js';

@@ -1,18 +1,8 @@
 // The files and directories of a deployment under settings.dir, and the steps that put them in place.
 import { posix } from 'node:path';
 import { REGISTRY_UID, type DeploySettings } from '../settings/settings.js';
-import {
-  CONTAINER_PATHS,
-  HOST_LAYOUT,
-  buildCompose,
-  buildDockerfile,
-  buildDockerignore,
-  buildNginxConf,
-  storageForContainer,
-  validateVersion,
-  type ComposeOptions,
-  type NginxMode,
-} from '../templates/render.js';
+import { CONTAINER_PATHS, HOST_LAYOUT } from '../host/contract.js';
+import { buildCompose, buildDockerfile, buildDockerignore, buildNginxConf, storageForContainer, validateVersion, type ComposeOptions, type NginxMode } from '../templates/render.js';
 import type { DirSpec, FileSpec } from './step.js';
 
 export interface PayloadFile {

@@ -1,7 +1,7 @@
 // Docker on the host: detection, installation by Docker's official apt repository, and compose argv.
 import { isComposeProject } from '../settings/rules.js';
 import { posix } from 'node:path';
-import { COMPOSE_PROJECT, CONTAINER_PATHS, HOST_LAYOUT } from '../templates/render.js';
+import { COMPOSE_PROJECT, CONTAINER_PATHS, HOST_LAYOUT, IMAGE_COMMANDS } from '../host/contract.js';
 import type { Arch, Probe, ProbeId, ProbeResult, SupportedOs } from './preflight.js';
 import type { Argv, Step } from './step.js';
 export type { DockerSource } from '../settings/settings.js';
@@ -235,7 +235,7 @@ export function nginxConfigTestArgv(target: ComposeTarget): Argv {
 
 /** Run the registry's own health check inside its container. */
 export function registryHealthcheckArgv(target: ComposeTarget): Argv {
-  return composeArgv(target, 'exec', '-T', 'registry', 'node', CONTAINER_PATHS.registryBundle, 'healthcheck');
+  return composeArgv(target, 'exec', '-T', 'registry', 'node', CONTAINER_PATHS.registryBundle, IMAGE_COMMANDS.healthcheck);
 }
 
 // ---------------------------------------------------------------------------------------------
