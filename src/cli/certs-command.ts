@@ -4,7 +4,7 @@ import type { CertificateStatus } from '../acme/index.js';
 import { certificatesOf, renewCertificates } from '../ops/certs.js';
 import { withDeployments, type DeploymentFlags } from '../ops/deployment.js';
 import { addDeploymentOptions } from './host-options.js';
-import { Output } from '../console/output.js';
+import { Output, printResult } from '../console/output.js';
 
 const TARGETS_HELP = "user@host[:port] or a Host alias from ~/.ssh/config; several, or none for the --config file's";
 
@@ -29,15 +29,15 @@ export function certsCommand(): Command {
     ).action(async (targets: string[], flags: DeploymentFlags) => {
       const output = new Output({ json: flags.json });
       const all = await withDeployments(targets, flags, output, 'certs-status', certificatesOf);
-      for (const { host, status } of all) {
-        if (flags.json) process.stdout.write(`${JSON.stringify({ type: 'certificate', ...(all.length > 1 ? { host } : {}), ...status })}\n`);
-        else {
+      if (all.length > 1 && new Set(all.map((a) => a.status.serial)).size > 1) {
+        output.warn('the hosts serve different certificates: registry-setup certs renew installs the first host\'s on all of them');
+      }
+      if (flags.json) printResult(output, all.map(({ host, status }) => ({ host, result: { ...status } })), all.length > 1);
+      else {
+        for (const { host, status } of all) {
           if (all.length > 1) process.stdout.write(`${host}:\n`);
           printStatus(status, all.length > 1 ? '  ' : '');
         }
-      }
-      if (all.length > 1 && new Set(all.map((a) => a.status.serial)).size > 1) {
-        output.warn('the hosts serve different certificates: registry-setup certs renew installs the first host\'s on all of them');
       }
       // A certificate nobody is renewing is a problem worth a non-zero exit for monitoring: expired,
       // or (for Let's Encrypt, which the timer renews) due with the last attempt failed or due for
@@ -55,7 +55,7 @@ export function certsCommand(): Command {
       const output = new Output({ json: flags.json });
       await withDeployments(targets, flags, output, 'certs-renew', async (ds) => {
         const obtained = await renewCertificates(ds, { force: flags.force, output });
-        output.event('result', { action: obtained.action, serial: obtained.serial, notAfter: obtained.notAfter });
+        printResult(output, [{ host: '', result: { action: obtained.action, serial: obtained.serial, notAfter: obtained.notAfter } }], false);
       });
     }),
   );
