@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseStorageUrl, type S3Settings } from './storage/s3/settings.js';
 import { ConfigError } from './config-error.js';
+import { REGISTRY_ENV } from '../host/contract.js';
 
 export { ConfigError };
 
@@ -87,36 +88,38 @@ export function parsePort(text: string, what: string): number {
 
 /** distribution's `REGISTRY_*` variables, so a registry:2 compose file works unchanged. */
 export function configFromEnv(env: NodeJS.ProcessEnv): Partial<RegistryConfig> {
+  // the variables by their names in the host contract (the names compose.yaml sets)
+  const vars = Object.fromEntries(Object.entries(REGISTRY_ENV).map(([key, name]) => [key, env[name]])) as Partial<Record<keyof typeof REGISTRY_ENV, string>>;
   const out: Partial<RegistryConfig> = {};
-  const addr = env.REGISTRY_HTTP_ADDR;
+  const addr = vars.httpAddr;
   if (addr) {
     const i = addr.lastIndexOf(':');
     if (i < 0) throw new ConfigError(`REGISTRY_HTTP_ADDR: "${addr}" is not host:port`);
     out.host = addr.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0';
     out.port = parsePort(addr.slice(i + 1), 'REGISTRY_HTTP_ADDR');
   }
-  if (env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY) out.dataDir = env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY;
-  if (env.REGISTRY_AUTH !== undefined && env.REGISTRY_AUTH !== '') {
-    if (env.REGISTRY_AUTH !== 'htpasswd') throw new ConfigError(`REGISTRY_AUTH: only "htpasswd" is supported, not "${env.REGISTRY_AUTH}"`);
-    if (!env.REGISTRY_AUTH_HTPASSWD_PATH) throw new ConfigError('REGISTRY_AUTH=htpasswd needs REGISTRY_AUTH_HTPASSWD_PATH');
+  if (vars.storageFilesystemRoot) out.dataDir = vars.storageFilesystemRoot;
+  if (vars.auth !== undefined && vars.auth !== '') {
+    if (vars.auth !== 'htpasswd') throw new ConfigError(`REGISTRY_AUTH: only "htpasswd" is supported, not "${vars.auth}"`);
+    if (!vars.authHtpasswdPath) throw new ConfigError('REGISTRY_AUTH=htpasswd needs REGISTRY_AUTH_HTPASSWD_PATH');
   }
-  if (env.REGISTRY_AUTH_HTPASSWD_PATH) out.htpasswd = env.REGISTRY_AUTH_HTPASSWD_PATH;
-  if (env.REGISTRY_AUTH_HTPASSWD_REALM) out.realm = env.REGISTRY_AUTH_HTPASSWD_REALM;
-  if (env.REGISTRY_STORAGE_DELETE_ENABLED) out.deleteEnabled = parseBool(env.REGISTRY_STORAGE_DELETE_ENABLED, 'REGISTRY_STORAGE_DELETE_ENABLED');
-  if (env.REGISTRY_HTTP_TLS_CERTIFICATE) out.tlsCert = env.REGISTRY_HTTP_TLS_CERTIFICATE;
-  if (env.REGISTRY_HTTP_TLS_KEY) out.tlsKey = env.REGISTRY_HTTP_TLS_KEY;
-  if (env.REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED) {
-    out.readOnly = parseBool(env.REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED, 'REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED');
+  if (vars.authHtpasswdPath) out.htpasswd = vars.authHtpasswdPath;
+  if (vars.authHtpasswdRealm) out.realm = vars.authHtpasswdRealm;
+  if (vars.storageDeleteEnabled) out.deleteEnabled = parseBool(vars.storageDeleteEnabled, 'REGISTRY_STORAGE_DELETE_ENABLED');
+  if (vars.httpTlsCertificate) out.tlsCert = vars.httpTlsCertificate;
+  if (vars.httpTlsKey) out.tlsKey = vars.httpTlsKey;
+  if (vars.storageReadOnly) {
+    out.readOnly = parseBool(vars.storageReadOnly, 'REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED');
   }
-  if (env.REGISTRY_STORAGE_URL) out.s3 = parseStorageUrl(env.REGISTRY_STORAGE_URL);
-  if (env.REGISTRY_STORAGE_S3_CREDENTIALSFILE) out.s3CredentialsFile = env.REGISTRY_STORAGE_S3_CREDENTIALSFILE;
-  if (env.REGISTRY_HTTP_SECRET) out.uploadSecret = env.REGISTRY_HTTP_SECRET;
-  if (env.REGISTRY_HTTP_SECRETFILE) out.uploadSecret = readSecretFile(env.REGISTRY_HTTP_SECRETFILE, 'REGISTRY_HTTP_SECRETFILE');
-  if (env.REGISTRY_UI_ENABLED) out.ui = parseBool(env.REGISTRY_UI_ENABLED, 'REGISTRY_UI_ENABLED');
-  if (env.REGISTRY_HTTP_ACCELREDIRECT) out.accelRedirect = parseAccelPrefix(env.REGISTRY_HTTP_ACCELREDIRECT, 'REGISTRY_HTTP_ACCELREDIRECT');
-  const age = env.REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE;
+  if (vars.storageUrl) out.s3 = parseStorageUrl(vars.storageUrl);
+  if (vars.storageS3CredentialsFile) out.s3CredentialsFile = vars.storageS3CredentialsFile;
+  if (vars.httpSecret) out.uploadSecret = vars.httpSecret;
+  if (vars.httpSecretFile) out.uploadSecret = readSecretFile(vars.httpSecretFile, 'REGISTRY_HTTP_SECRETFILE');
+  if (vars.uiEnabled) out.ui = parseBool(vars.uiEnabled, 'REGISTRY_UI_ENABLED');
+  if (vars.httpAccelRedirect) out.accelRedirect = parseAccelPrefix(vars.httpAccelRedirect, 'REGISTRY_HTTP_ACCELREDIRECT');
+  const age = vars.uploadPurgingAge;
   if (age) out.uploadMaxAgeMs = parseDuration(age, 'REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE');
-  const interval = env.REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_INTERVAL;
+  const interval = vars.uploadPurgingInterval;
   if (interval) out.uploadPurgeIntervalMs = parseDuration(interval, 'REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_INTERVAL');
   return out;
 }
