@@ -1,21 +1,12 @@
 import { Command } from 'commander';
-import { stdoutColors } from './colors.js';
-import { certificateStatus, type CertificateStatus } from '../acme/index.js';
-import { RemoteAcmeStateStore } from '../deploy/acme-remote.js';
-import { ensureCertificate, syncCertificate } from '../deploy/letsencrypt.js';
-import { reloadNginx } from '../deploy/stack.js';
-import { HOST_LAYOUT } from '../templates/render.js';
-import { addDeploymentOptions, eachDeployment, withDeployments, type Deployment, type DeploymentFlags } from '../ops/deployment.js';
-import { Output } from './output.js';
+import { stdoutColors } from '../console/colors.js';
+import type { CertificateStatus } from '../acme/index.js';
+import { certificatesOf, renewCertificates } from '../ops/certs.js';
+import { withDeployments, type DeploymentFlags } from '../ops/deployment.js';
+import { addDeploymentOptions } from './host-options.js';
+import { Output, printResult } from '../console/output.js';
 
 const TARGETS_HELP = "user@host[:port] or a Host alias from ~/.ssh/config; several, or none for the --config file's";
-
-async function readStatus(d: Deployment): Promise<CertificateStatus> {
-  const store = new RemoteAcmeStateStore(d.host, d.dir);
-  const files = await store.readCertificate();
-  if (!files) throw new Error(`no certificate is installed in ${d.dir}/tls; run registry-setup deploy (or certs renew) first`);
-  return certificateStatus(files.certPem, await store.readRenewalState());
-}
 
 function printStatus(s: CertificateStatus, indent = ''): void {
   const out = process.stdout;
@@ -37,16 +28,16 @@ export function certsCommand(): Command {
         .argument('[targets...]', TARGETS_HELP),
     ).action(async (targets: string[], flags: DeploymentFlags) => {
       const output = new Output({ json: flags.json });
-      const all = await withDeployments(targets, flags, output, 'certs-status', async (ds) => (await eachDeployment(ds, readStatus)).map((status, i) => ({ host: ds[i]!.label, status, renewed: ds[i]!.settings.tls === 'letsencrypt' })));
-      for (const { host, status } of all) {
-        if (flags.json) process.stdout.write(`${JSON.stringify({ type: 'certificate', ...(all.length > 1 ? { host } : {}), ...status })}\n`);
-        else {
+      const all = await withDeployments(targets, flags, output, 'certs-status', certificatesOf);
+      if (all.length > 1 && new Set(all.map((a) => a.status.serial)).size > 1) {
+        output.warn('the hosts serve different certificates: registry-setup certs renew installs the first host\'s on all of them');
+      }
+      if (flags.json) printResult(output, all.map(({ host, status }) => ({ host, result: { ...status } })), all.length > 1);
+      else {
+        for (const { host, status } of all) {
           if (all.length > 1) process.stdout.write(`${host}:\n`);
           printStatus(status, all.length > 1 ? '  ' : '');
         }
-      }
-      if (all.length > 1 && new Set(all.map((a) => a.status.serial)).size > 1) {
-        output.warn('the hosts serve different certificates: registry-setup certs renew installs the first host\'s on all of them');
       }
       // A certificate nobody is renewing is a problem worth a non-zero exit for monitoring: expired,
       // or (for Let's Encrypt, which the timer renews) due with the last attempt failed or due for
@@ -63,28 +54,8 @@ export function certsCommand(): Command {
     ).action(async (targets: string[], flags: DeploymentFlags & { force?: boolean }) => {
       const output = new Output({ json: flags.json });
       await withDeployments(targets, flags, output, 'certs-renew', async (ds) => {
-        const settings = ds[0]!.settings;
-        if (settings.tls !== 'letsencrypt') throw new Error(`this deployment uses --tls ${settings.tls}; only Let's Encrypt certificates are renewed here`);
-        const places = ds.map((d) => ({ host: d.host, dir: d.dir }));
-        const r = await output.step('renew', flags.force ? 'Renew the certificate (forced)' : 'Renew the certificate when due', async () => {
-          const obtained = await ensureCertificate(places, settings, { force: flags.force, log: (l) => output.event('acme', { message: l }) });
-          // every host serves the first host's certificate afterwards (a new one, or one a host lacks)
-          const synced = ds.length > 1 ? await syncCertificate(places) : [false];
-          const fresh = obtained.action !== 'not-due';
-          // always: a reload is a signal that drops no connection, and one that failed before
-          // (or a host-side renewal whose reload never happened) is made good here
-          await eachDeployment(ds, async (d) => {
-            await reloadNginx(d.exec, await d.composeTarget());
-            await d.exec.run(['rm', '-f', '--', d.path(HOST_LAYOUT.reloadMarker)]);
-          });
-          const copies = synced.filter(Boolean).length;
-          return {
-            status: !fresh && copies === 0 ? ('unchanged' as const) : ('done' as const),
-            detail: `${obtained.action}, serial ${obtained.serial}, valid until ${obtained.notAfter}${copies ? `; installed on ${copies} more host${copies === 1 ? '' : 's'}` : ''}`,
-            obtained,
-          };
-        });
-        output.event('result', { action: r.obtained.action, serial: r.obtained.serial, notAfter: r.obtained.notAfter });
+        const obtained = await renewCertificates(ds, { force: flags.force, output });
+        printResult(output, [{ host: '', result: { action: obtained.action, serial: obtained.serial, notAfter: obtained.notAfter } }], false);
       });
     }),
   );

@@ -1,4 +1,5 @@
 import { existsSync, promises as fs } from 'node:fs';
+import { isPort } from '../settings/rules.js';
 import { confirm } from '@inquirer/prompts';
 import { Command, Option } from 'commander';
 import chalk from 'chalk';
@@ -23,8 +24,9 @@ import {
 import { DEFAULT_SETTINGS, type DeploySettings, type TlsMode } from '../settings/settings.js';
 import { readRegistryPayload } from '../version.js';
 import { cliVersion } from '../ops/version.js';
-import { Output, passwordLines, revealPassword } from './output.js';
-import { addHostOptions, checkStdinClaims, connectHosts, hostLabels, isInteractive, readStdinPassword, readStdinSecret, type HostFlags } from './host-session.js';
+import { Output, passwordLines, revealPassword } from '../console/output.js';
+import { addHostOptions } from './host-options.js';
+import { checkStdinClaims, connectHosts, hostLabels, isInteractive, readStdinPassword, readStdinSecret, type HostFlags } from '../session/connect.js';
 import { runWizard } from './wizard.js';
 
 interface DeployFlags extends HostFlags {
@@ -59,7 +61,7 @@ function flagSettings(f: DeployFlags): PartialSettings {
   const port = (v: string | undefined, name: string) => {
     if (v === undefined) return undefined;
     const n = Number(v);
-    if (!/^\d+$/.test(v) || n < 1 || n > 65535) throw new SettingsError(`${name}: "${v}" is not a port number`);
+    if (!/^\d+$/.test(v) || !isPort(n)) throw new SettingsError(`${name}: "${v}" is not a port number`);
     return n;
   };
   const raw: Record<string, unknown> = {

@@ -2,11 +2,12 @@ import { confirm, input } from '@inquirer/prompts';
 import chalk from 'chalk';
 import { Command } from 'commander';
 import { formatBytes } from '../registry/format-bytes.js';
-import { addDeploymentOptions, openSessions, withLogHint, type DeploymentFlags, type HostSession } from '../ops/deployment.js';
+import { openSessions, withLogHint, type DeploymentFlags, type HostSession } from '../ops/deployment.js';
+import { addDeploymentOptions } from './host-options.js';
 import { executeDestroy, firewallItems, planDestroy, type DestroyItem, type DestroyPlan } from '../ops/destroy.js';
 import { OpsError } from '../ops/errors.js';
-import { isInteractive } from './host-session.js';
-import { eachHost, Output } from './output.js';
+import { isInteractive } from '../session/connect.js';
+import { eachHost, Output, printResult } from '../console/output.js';
 
 interface DestroyFlags extends DeploymentFlags {
   purge?: boolean;
@@ -31,12 +32,13 @@ export function destroyCommand(): Command {
     try {
       const plans = await each((s) => planDestroy(s, purge));
       if (flags.dryRun) {
-        for (const [i, s] of sessions.entries()) report(s, { removed: plans[i]!.remove, kept: plans[i]!.keep, purged: purge, dryRun: true }, plans[i]!, sessions.length > 1);
+        const dry = sessions.map((s, i) => ({ host: s.label, result: report(s, { removed: plans[i]!.remove, kept: plans[i]!.keep, purged: purge, dryRun: true }, plans[i]!, sessions.length > 1) }));
+        printResult(output, dry, sessions.length > 1);
         return;
       }
       await confirmDestroy(plans, purge, flags, sessions);
       const results = await each((s, i) => executeDestroy(s, plans[i]!, purge, s.output));
-      for (const [i, s] of sessions.entries()) report(s, results[i]!, plans[i]!, sessions.length > 1);
+      printResult(output, sessions.map((s, i) => ({ host: s.label, result: report(s, results[i]!, plans[i]!, sessions.length > 1) })), sessions.length > 1);
     } catch (err) {
       throw withLogHint(err, sessions, (logs) => `Every remote command is in ${logs}. Running destroy again is safe.`);
     } finally {
@@ -74,7 +76,8 @@ function describe(i: DestroyItem): string {
   return `${i.path} (${i.what}${i.bytes !== undefined ? `, ${formatBytes(i.bytes)}` : ''})`;
 }
 
-function report(s: HostSession, r: { removed: DestroyItem[]; kept: DestroyItem[]; purged: boolean; dryRun: boolean }, plan: DestroyPlan, several: boolean): void {
+/** Prints one host's outcome for people; returns it for --json. */
+function report(s: HostSession, r: { removed: DestroyItem[]; kept: DestroyItem[]; purged: boolean; dryRun: boolean }, plan: DestroyPlan, several: boolean): Record<string, unknown> {
   const host = s.hostName;
   // a dry run lists what the steps would remove besides files: containers and (with --purge) the image
   const removed = r.dryRun
@@ -86,10 +89,8 @@ function report(s: HostSession, r: { removed: DestroyItem[]; kept: DestroyItem[]
         ...r.removed,
       ]
     : r.removed;
-  if (s.output.json) {
-    s.output.event('result', { dryRun: r.dryRun, purged: r.purged, alreadyDestroyed: plan.alreadyDestroyed, removed, kept: r.kept });
-    return;
-  }
+  const result = { dryRun: r.dryRun, purged: r.purged, alreadyDestroyed: plan.alreadyDestroyed, removed, kept: r.kept };
+  if (s.output.json) return result;
   const err = process.stderr;
   const where = several ? s.label : host;
   const verb = r.dryRun ? 'Would remove' : 'Removed';
@@ -102,4 +103,5 @@ function report(s: HostSession, r: { removed: DestroyItem[]; kept: DestroyItem[]
     err.write(chalk.dim(`  registry-setup deploy with the same settings serves the kept images again; registry-setup destroy --purge deletes them.\n`));
   }
   if (plan.storage) err.write(chalk.dim(`  The images in ${plan.storage} were left alone: delete the bucket's contents yourself if they are no longer needed.\n`));
+  return result;
 }

@@ -1,9 +1,10 @@
 import { Command } from 'commander';
 import { formatBytes } from '../registry/format-bytes.js';
 import { GC_OPTION_HELP, humanSummary, runGc } from '../registry/gc/gc-command.js';
-import { addDeploymentOptions, eachDeployment, withDeployments, type DeploymentFlags } from '../ops/deployment.js';
+import { eachDeployment, withDeployments, type DeploymentFlags } from '../ops/deployment.js';
+import { addDeploymentOptions } from './host-options.js';
 import { runRemoteGc } from '../ops/gc.js';
-import { Output } from './output.js';
+import { Output, printResult } from '../console/output.js';
 
 interface GcCliFlags extends DeploymentFlags {
   data?: string;
@@ -43,7 +44,7 @@ export function gcCliCommand(): Command {
       // One bucket is one registry: its first host collects while the others keep serving.
       const ds = all[0]!.settings.storage ? all.slice(0, 1) : all;
       if (ds.length < all.length) output.info(`The hosts share ${all[0]!.settings.storage}: collecting on ${all[0]!.label} only.`);
-      await eachDeployment(ds, async (d) => {
+      const results = await eachDeployment(ds, async (d) => {
         const where = d.settings.storage ?? d.settings.dataDir;
         const r = await d.output.step('gc', `Collect garbage in ${where} (the registry keeps serving)`, async () => {
           const result = await runRemoteGc(d, common);
@@ -52,9 +53,10 @@ export function gcCliCommand(): Command {
           return { status: (result.report.dryRun || (n === 0 && result.report.deletedManifests.length === 0) ? 'skipped' : 'done') as 'skipped' | 'done', detail, result };
         });
         if (!r.result.stateFile) d.output.warn('this deployment has no state/ mount, so status cannot show this run: run registry-setup upgrade');
-        if (d.output.json) d.output.event('result', { report: r.result.report, ...(r.result.stateFile ? { stateFile: r.result.stateFile } : {}) });
-        else process.stdout.write(humanSummary(r.result.report, where));
+        if (!output.json) process.stdout.write(humanSummary(r.result.report, where));
+        return { host: d.label, result: { report: r.result.report, ...(r.result.stateFile ? { stateFile: r.result.stateFile } : {}) } };
       });
+      printResult(output, results, all.length > 1);
     });
   });
 }

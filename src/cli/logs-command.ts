@@ -1,7 +1,8 @@
 import { Command, Option } from 'commander';
-import { addDeploymentOptions, eachDeployment, withDeployments, type DeploymentFlags } from '../ops/deployment.js';
+import { eachDeployment, withDeployments, type DeploymentFlags } from '../ops/deployment.js';
+import { addDeploymentOptions } from './host-options.js';
 import { checkLogsOptions, linePrefixer, LOG_SERVICES, streamLogs, type LogService, type LogSink } from '../ops/logs.js';
-import { Output } from './output.js';
+import { Output, printResult } from '../console/output.js';
 
 interface LogsFlags extends DeploymentFlags {
   service?: LogService;
@@ -32,7 +33,7 @@ export function logsCommand(): Command {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       try {
-        await eachDeployment(ds, async (d) => {
+        const results = await eachDeployment(ds, async (d) => {
           const text: LogSink = (chunk, stream) => void (stream === 'stderr' ? process.stderr : process.stdout).write(chunk);
           const lines = output.json
             ? linePrefixer('', (chunk, stream) => {
@@ -44,7 +45,9 @@ export function logsCommand(): Command {
           const r = await streamLogs(d, options, lines.write, stop.signal);
           lines.flush();
           if (!r.aborted && r.code !== 0) throw new Error(`the logs command on ${d.hostName} exited with code ${r.code}`);
+          return { host: d.label, result: { stopped: r.aborted } };
         });
+        printResult(output, results, ds.length > 1);
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);

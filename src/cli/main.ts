@@ -9,8 +9,8 @@ import { statusCommand } from './status-command.js';
 import { logsCommand } from './logs-command.js';
 import { upgradeCommand } from './upgrade-command.js';
 import { destroyCommand } from './destroy-command.js';
-import { describeFailure, Output } from './output.js';
-import { configureColors } from './colors.js';
+import { describeFailure, Output } from '../console/output.js';
+import { configureColors } from '../console/colors.js';
 import { misspelledCommand } from './command-typo.js';
 
 function program(): Command {

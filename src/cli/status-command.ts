@@ -1,17 +1,13 @@
-import { stdoutColors } from './colors.js';
+import { stdoutColors } from '../console/colors.js';
 import { Command } from 'commander';
-import { addDeploymentOptions, eachDeployment, withDeployments, type DeploymentFlags } from '../ops/deployment.js';
+import { eachDeployment, withDeployments, type DeploymentFlags } from '../ops/deployment.js';
+import { addDeploymentOptions } from './host-options.js';
 import { collectStatus, formatStatus, formatStatusTable } from '../ops/status.js';
-import { Output } from './output.js';
-
-/** `--json` prints exactly one document: no progress events. */
-class DocumentOutput extends Output {
-  override event(): void {}
-}
+import { Output, printResult } from '../console/output.js';
 
 /**
  * `status [targets...]`: exit 0 when healthy, 1 when any check fails on any host (warnings do not
- * count). Several hosts: one row each, and `--json` an array.
+ * count). Several hosts: one row each (`--json`: a result with one entry per host).
  */
 export function statusCommand(): Command {
   return addDeploymentOptions(
@@ -19,7 +15,7 @@ export function statusCommand(): Command {
       .description('containers, versions, URL, certificate, disk, content, last renewal and GC (one row per host); exits 1 when anything is unhealthy')
       .argument('[targets...]', "user@host[:port] or a Host alias from ~/.ssh/config; several, or none for the --config file's"),
   ).action(async (targets: string[], flags: DeploymentFlags) => {
-    const output = flags.json ? new DocumentOutput({ json: true }) : new Output();
+    const output = new Output({ json: flags.json });
     const rows = await withDeployments(targets, flags, output, 'status', (ds) =>
       eachDeployment(ds, async (d) => {
         const r = await d.output.step('collect', `Look at the deployment in ${d.dir}`, async () => {
@@ -30,12 +26,8 @@ export function statusCommand(): Command {
       }),
     );
     const colors = { ok: stdoutColors.green, warn: stdoutColors.yellow, fail: stdoutColors.red };
-    if (rows.length === 1) {
-      const report = rows[0]!.report;
-      process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report, colors));
-    } else {
-      process.stdout.write(flags.json ? `${JSON.stringify(rows.map((r) => ({ host: r.host, ...r.report })), null, 2)}\n` : formatStatusTable(rows, colors));
-    }
+    if (flags.json) printResult(output, rows.map((r) => ({ host: r.host, result: { ...r.report } })), rows.length > 1);
+    else process.stdout.write(rows.length === 1 ? formatStatus(rows[0]!.report, colors) : formatStatusTable(rows, colors));
     process.exitCode = rows.every((r) => r.report.healthy) ? 0 : 1;
   });
 }

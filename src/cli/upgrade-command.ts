@@ -2,12 +2,13 @@ import chalk from 'chalk';
 import { Command, Option } from 'commander';
 import { generateUploadSecret, usableUploadSecret } from '../deploy/deploy.js';
 import { publicUrl } from '../deploy/verify.js';
-import { addDeploymentOptions, withDeployments, type DeploymentFlags } from '../ops/deployment.js';
+import { withDeployments, type DeploymentFlags } from '../ops/deployment.js';
+import { addDeploymentOptions } from './host-options.js';
 import { upgrade } from '../ops/upgrade.js';
 import { cliVersion } from '../ops/version.js';
-import { HOST_LAYOUT } from '../templates/render.js';
+import { HOST_LAYOUT } from '../host/contract.js';
 import { readRegistryPayload } from '../version.js';
-import { Output } from './output.js';
+import { Output, printResult } from '../console/output.js';
 
 interface UpgradeFlags extends DeploymentFlags {
   force?: boolean;
@@ -32,16 +33,16 @@ export function upgradeCommand(): Command {
       // Deployments from before upload secrets get one, the same on every host.
       const secrets = await Promise.all(ds.map((d) => d.host.readFile(d.path(HOST_LAYOUT.uploadSecret), { sudo: true })));
       const uploadSecret = secrets.map(usableUploadSecret).find((s) => s !== undefined) ?? generateUploadSecret();
+      const results: { host: string; result: Record<string, unknown> }[] = [];
       for (const d of ds) {
         const r = await upgrade(d, { version: cliVersion(), registryPayload: payload, force: Boolean(flags.force), output: d.output, publishAddress: flags.publishAddress, uploadSecret });
-        if (output.json) {
-          d.output.event('result', { from: r.from, to: r.to, changed: r.changed, image: r.image, restartMs: r.restartMs, removedImage: r.removedImage, files: r.files });
-          continue;
-        }
+        results.push({ host: d.label, result: { from: r.from, to: r.to, changed: r.changed, image: r.image, restartMs: r.restartMs, removedImage: r.removedImage, files: r.files } });
+        if (output.json) continue;
         const what = !r.changed ? `already at ${r.to}` : r.from === r.to ? `${r.to} repaired` : `upgraded from ${r.from} to ${r.to}`;
         process.stderr.write(`\n${chalk.green('✔')} ${publicUrl(d.settings)}${ds.length > 1 ? ` (${d.label})` : ''}: ${what}`);
         process.stderr.write(r.restartMs !== undefined ? ` (registry recreated, healthy ${(r.restartMs / 1000).toFixed(1)} s later)\n` : '\n');
       }
+      printResult(output, results, ds.length > 1);
     });
   });
 }

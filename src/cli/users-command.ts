@@ -2,11 +2,12 @@ import { confirm } from '@inquirer/prompts';
 import chalk from 'chalk';
 import { Command } from 'commander';
 import { publicUrl } from '../deploy/verify.js';
-import { addDeploymentOptions, eachDeployment, withDeployments, type Deployment, type DeploymentFlags } from '../ops/deployment.js';
+import { eachDeployment, withDeployments, type Deployment, type DeploymentFlags } from '../ops/deployment.js';
+import { addDeploymentOptions } from './host-options.js';
 import { checkUserName, readUsers, UsersError, waitAccepted, writeUsers } from '../ops/users.js';
 import { generatePassword } from '../users/credentials.js';
-import { checkStdinClaims, isInteractive, readStdinPassword } from './host-session.js';
-import { Output, passwordLines, revealPassword } from './output.js';
+import { checkStdinClaims, isInteractive, readStdinPassword } from '../session/connect.js';
+import { Output, passwordLines, revealPassword } from '../console/output.js';
 
 interface PasswordFlags extends DeploymentFlags {
   passwordStdin?: boolean;

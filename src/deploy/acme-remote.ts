@@ -18,7 +18,7 @@ import {
   type RenewalState,
 } from '../acme/index.js';
 import type { RemoteHost } from '../remote/index.js';
-import { HOST_LAYOUT, NGINX_UID } from '../templates/render.js';
+import { HOST_LAYOUT, NGINX_UID } from '../host/contract.js';
 
 /** Host paths of the ACME state of a deployment. */
 export function acmePaths(dir: string) {

@@ -8,14 +8,15 @@ import type { RemoteHost } from '../remote/index.js';
 import {
   SYSTEMD_DIR,
   SYSTEMD_PRESENT_ARGV,
-  composeArgv,
   enableTimerArgv,
   renewalFiles,
   renewalUnitName,
   removeRenewalArgv,
   renderDeploymentFiles,
   selfSignedTlsStep,
-  isBuildInput,
+  nginxReloadPlan,
+  startNeedsImageCheck,
+  startPlan,
   isPayloadFile,
   prunePayloadArgv,
   type ComposeTarget,
@@ -24,17 +25,18 @@ import {
   type PreflightReport,
   type RenderedDeployment,
 } from '../provision/index.js';
-import { HOST_LAYOUT, NGINX_UID, registryImageTag, storageForContainer, type NginxMode } from '../templates/render.js';
-import { acmeCaHostPath, directoryUrlOf, ensureCertificate, installedCertificate, syncCertificate } from './letsencrypt.js';
+import { HOST_LAYOUT, NGINX_UID } from '../host/contract.js';
+import { registryImageTag, storageForContainer, type NginxMode } from '../templates/render.js';
+import { acmeCaHostPath, directoryUrlOf, installedCertificate, renewAndInstall } from './letsencrypt.js';
 import { SettingsError } from '../settings/resolve.js';
 import type { DeploySettings } from '../settings/settings.js';
 import { HtpasswdFile, generatePassword } from '../users/credentials.js';
-import { eachHost, type Output, type StepStatus } from '../cli/output.js';
+import { eachHost, type Output, type StepStatus } from '../console/output.js';
 import { Executor, type FileChange } from './executor.js';
 import { checkDomainResolution, inspectHost } from './host-facts.js';
 import { ensureDocker } from './docker-install.js';
 import { openFirewall } from './firewall.js';
-import { containerFor, imageExists, listContainers, reloadNginx, stackRunning, waitHealthy, type ContainerState } from './stack.js';
+import { containerFor, imageExists, listContainers, reloadNginx, waitHealthy, type ContainerState } from './stack.js';
 import { verifyDeployment } from './verify.js';
 import { baseImages, localImageSizes, sendBaseImages } from './send-images.js';
 
@@ -131,10 +133,6 @@ class HostRun {
 
   path(rel: string): string {
     return `${this.settings.dir.replace(/\/+$/, '')}/${rel}`;
-  }
-
-  changed(rel: string): boolean {
-    return this.changedFiles.some((c) => c.path === this.path(rel));
   }
 
   async step(id: string, name: string, run: (progress: (text: string) => void) => Promise<{ status: StepStatus; detail?: string }>): Promise<void> {
@@ -312,25 +310,27 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
     // 4. Build and start; a registry whose start-up files changed (secret, credentials) is recreated.
     r.before = dryRun || !r.compose ? [] : await listContainers(r.exec, r.settings.composeProject);
     await r.step('start', 'Build the registry image and start the containers', async () => {
-      const image = registryImageTag(opts.version);
-      const buildChanged = r.changedFiles.some((c) => isBuildInput(r.settings.dir, c.path));
-      const needBuild = buildChanged || !r.compose || !(await imageExists(r.exec, image));
-      const needUp = needBuild || r.changed(HOST_LAYOUT.compose) || !stackRunning(r.before);
-      const recreate = [HOST_LAYOUT.uploadSecret, HOST_LAYOUT.s3Credentials, HOST_LAYOUT.s3Ca].some((rel) => r.changed(rel)) && containerFor(r.before, 'registry') !== undefined;
-      if (!needUp && !recreate) return { status: 'unchanged', detail: 'containers up to date' };
-      if (dryRun) return { status: 'planned', detail: needBuild ? 'build and start' : 'start' };
-      if (needBuild) await r.exec.run(composeArgv(r.target, 'build', 'registry'));
-      if (recreate) await r.exec.run(composeArgv(r.target, 'up', '-d', '--no-deps', '--force-recreate', 'registry'));
-      if (needUp) await r.exec.run(composeArgv(r.target, 'up', '-d', '--remove-orphans'));
-      r.registryRecreated = recreate;
-      return { status: 'done', detail: needBuild ? `built ${image}` : recreate ? 'registry recreated (new secret or credentials)' : undefined };
+      const observed = { target: r.target, version: opts.version, composeInstalled: r.compose !== null, changedFiles: r.changedFiles.map((c) => c.path) };
+      const imagePresent = startNeedsImageCheck(observed) ? await imageExists(r.exec, registryImageTag(opts.version)) : undefined;
+      const plan = startPlan({ ...observed, containers: r.before, imagePresent });
+      if (plan.commands.length === 0) return { status: 'unchanged', detail: 'containers up to date' };
+      if (dryRun) return { status: 'planned', detail: plan.dryRunDetail };
+      for (const argv of plan.commands) await r.exec.run(argv);
+      r.registryRecreated = plan.recreate;
+      return { status: 'done', detail: plan.detail };
     });
 
     await r.step('reload', 'Reload nginx', async () => {
-      const needReload = containerFor(r.before, 'nginx')?.state === 'running' && (r.tlsChanged || r.registryRecreated || r.changed(HOST_LAYOUT.nginxConf));
-      if (!needReload) return { status: 'unchanged' };
+      const reload = nginxReloadPlan({
+        target: r.target,
+        nginxRunning: containerFor(r.before, 'nginx')?.state === 'running',
+        changedFiles: r.changedFiles.map((c) => c.path),
+        tlsChanged: r.tlsChanged,
+        registryRecreated: r.registryRecreated,
+      });
+      if (reload.length === 0) return { status: 'unchanged' };
       if (dryRun) return { status: 'planned' };
-      await reloadNginx(r.exec, r.target);
+      for (const argv of reload) await r.exec.run(argv);
       return { status: 'done' };
     });
   });
@@ -357,24 +357,20 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
   // 6. Let's Encrypt, once for all: every token goes to every host, the certificate to all of them.
   if (settings.tls === 'letsencrypt') {
     await shared('certificate', "Let's Encrypt certificate", async () => {
-      const places = runs.map((r) => ({ host: r.host, dir: r.settings.dir }));
-      const obtained = await ensureCertificate(places, settings, {
+      const places = runs.map((r) => ({ host: r.host, dir: r.settings.dir, label: r.label, reloadNginx: () => reloadNginx(r.exec, r.target) }));
+      const { obtained, fresh, copies } = await renewAndInstall(places, settings, {
         // with several hosts the name may point at a load balancer: the HTTP check is what counts
         expectedAddresses: several ? undefined : first.dns.hostAddresses,
         log: (l) => output.event('acme', { message: l }),
-      });
-      const fresh = obtained.action !== 'not-due';
-      const synced = several ? await syncCertificate(places) : runs.map(() => false);
-      await each(async (r, i) => {
-        if (!fresh && !synced[i]) return;
-        if (!r.cert.present) {
+        // a host that served HTTP only until now switches to https
+        beforeReload: async (i) => {
+          const r = runs[i]!;
+          if (r.cert.present) return;
           const https = render(r, 'https').files.filter((f) => f.path === r.path(HOST_LAYOUT.nginxConf) || f.path === r.path(HOST_LAYOUT.deployedSettings));
           await r.exec.applyFiles(https);
-        }
-        await reloadNginx(r.exec, r.target);
+        },
       });
       const until = `valid until ${obtained.notAfter.slice(0, 10)}`;
-      const copies = synced.filter(Boolean).length;
       if (fresh) return { status: 'done', detail: `${obtained.action}, serial ${obtained.serial}, ${until}` };
       return copies ? { status: 'done', detail: `${until}, installed on ${copies} more host${copies === 1 ? '' : 's'}` } : { status: 'unchanged', detail: until };
     });

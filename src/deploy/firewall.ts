@@ -1,5 +1,5 @@
 import { ufwAllowArgv, ufwRuleComment, type UfwState } from '../provision/index.js';
-import { COMPOSE_PROJECT } from '../templates/render.js';
+import { COMPOSE_PROJECT } from '../host/contract.js';
 import type { DeploySettings } from '../settings/settings.js';
 import type { Executor } from './executor.js';
 

@@ -1,5 +1,5 @@
 import type { RemoteHost } from '../remote/index.js';
-import { HOST_LAYOUT } from '../templates/render.js';
+import { HOST_LAYOUT } from '../host/contract.js';
 import { checkPartial, type PartialSettings } from '../settings/resolve.js';
 
 export interface HostRecord {

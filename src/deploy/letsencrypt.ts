@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { certificateStatus, obtainOrRenew, resolveDirectoryUrl, resolverFor, type ObtainResult } from '../acme/index.js';
 import type { RemoteHost } from '../remote/index.js';
 import type { DeploySettings } from '../settings/settings.js';
+import { eachHost } from '../console/output.js';
 import { FanOutChallengeStore, FanOutStateStore, RemoteAcmeStateStore, RemoteChallengeStore, acmePaths } from './acme-remote.js';
 
 export function directoryUrlOf(settings: Pick<DeploySettings, 'acmeDirectory' | 'staging'>): string {
@@ -84,4 +85,47 @@ export async function syncCertificate(places: readonly CertificatePlace[]): Prom
       return true;
     }),
   );
+}
+
+/** A host that takes part in a renewal: where its files are, and how its nginx is reloaded. */
+export interface InstallPlace extends CertificatePlace {
+  /** how output names the host (with several) */
+  label: string;
+  reloadNginx(): Promise<void>;
+}
+
+export interface RenewAndInstallOptions extends EnsureCertificateOptions {
+  /** reload every host's nginx, not only those that got a new certificate (certs renew) */
+  reloadAll?: boolean;
+  /** on a host about to be reloaded, before the reload (e.g. switch nginx.conf to https) */
+  beforeReload?: (index: number) => Promise<void>;
+  /** on a host after its reload */
+  afterReload?: (index: number) => Promise<void>;
+}
+
+export interface RenewAndInstallResult {
+  obtained: ObtainResult;
+  /** a certificate was ordered this time */
+  fresh: boolean;
+  /** how many hosts other than the first got the first host's certificate */
+  copies: number;
+}
+
+/**
+ * Let's Encrypt renew + install + reload, for deploy and certs renew alike: the certificate is
+ * obtained or renewed when due (through every host), every host gets the first host's copy, and
+ * nginx is reloaded where the certificate changed (or everywhere with reloadAll).
+ */
+export async function renewAndInstall(places: readonly InstallPlace[], settings: DeploySettings, o: RenewAndInstallOptions = {}): Promise<RenewAndInstallResult> {
+  const obtained = await ensureCertificate(places, settings, o);
+  const fresh = obtained.action !== 'not-due';
+  // every host serves the first host's certificate afterwards (a new one, or one a host lacks)
+  const synced = places.length > 1 ? await syncCertificate(places) : places.map(() => false);
+  await eachHost(places, (p) => p.label, async (p, i) => {
+    if (!o.reloadAll && !fresh && !synced[i]) return;
+    await o.beforeReload?.(i);
+    await p.reloadNginx();
+    await o.afterReload?.(i);
+  });
+  return { obtained, fresh, copies: synced.filter(Boolean).length };
 }

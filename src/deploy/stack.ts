@@ -1,5 +1,5 @@
 import { composeArgv, nginxReloadArgv, registryHealthcheckArgv, type ComposeTarget } from '../provision/index.js';
-import { COMPOSE_PROJECT } from '../templates/render.js';
+import { COMPOSE_PROJECT } from '../host/contract.js';
 import type { Executor } from './executor.js';
 
 export interface ContainerState {

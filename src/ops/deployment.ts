@@ -3,10 +3,9 @@
 // public URL). No local state is needed: everything comes from the host.
 import dns from 'node:dns/promises';
 import { posix } from 'node:path';
-import { Option, type Command } from 'commander';
 import { RegistryClient } from '../client/registry-client.js';
-import { addHostOptions, connectHosts, hostLabels, type HostFlags } from '../cli/host-session.js';
-import { eachHost, type Output } from '../cli/output.js';
+import { connectHosts, hostLabels, type HostFlags } from '../session/connect.js';
+import { eachHost, type Output } from '../console/output.js';
 import { Executor } from '../deploy/executor.js';
 import { readHostRecord, type HostRecord } from '../deploy/host-record.js';
 import { listContainers, type ContainerState } from '../deploy/stack.js';
@@ -15,7 +14,7 @@ import { dockerDetectCommands, parseDockerDetect, type ComposeTarget } from '../
 import type { RemoteHost } from '../remote/index.js';
 import { completeSettings, loadConfigFile, planHosts, SettingsError } from '../settings/resolve.js';
 import { DEFAULT_SETTINGS, type DeploySettings } from '../settings/settings.js';
-import { COMPOSE_PROJECT, HOST_LAYOUT } from '../templates/render.js';
+import { COMPOSE_PROJECT, HOST_LAYOUT } from '../host/contract.js';
 import { OpsError } from './errors.js';
 import { findDeployment } from './find-deployment.js';
 
@@ -23,10 +22,6 @@ import { findDeployment } from './find-deployment.js';
 export interface DeploymentFlags extends HostFlags {
   /** tests: the isolated compose project the deploy used (hidden, like deploy's --compose-project) */
   composeProject?: string;
-}
-
-export function addDeploymentOptions(cmd: Command): Command {
-  return addHostOptions(cmd).addOption(new Option('--compose-project <name>').hideHelp());
 }
 
 export class NoDeploymentError extends OpsError {

@@ -2,11 +2,12 @@
 // certificates, the ACME account) unless --purge. Safe to run again: each run says exactly what it
 // removed and what it kept.
 import { posix } from 'node:path';
-import type { Output } from '../cli/output.js';
+import type { Output } from '../console/output.js';
 import { listContainers } from '../deploy/stack.js';
 import { composeDownArgv, ufwRemoveArgv, ufwRuleComment } from '../provision/index.js';
 import { renewalUnitName, SYSTEMD_DIR } from '../provision/renewal.js';
-import { HOST_LAYOUT, registryImageTag } from '../templates/render.js';
+import { HOST_LAYOUT } from '../host/contract.js';
+import { registryImageTag } from '../templates/render.js';
 import { detectCompose, NoDeploymentError, type HostSession } from './deployment.js';
 
 /** The renewal timer and service that deploy installs (src/provision/renewal.ts), timer first. */

@@ -4,7 +4,7 @@
 // write these labels, on stopped containers too (`docker ps -a`).
 import { posix } from 'node:path';
 import type { Argv } from '../provision/index.js';
-import { HOST_LAYOUT } from '../templates/render.js';
+import { HOST_LAYOUT } from '../host/contract.js';
 import type { Executor } from '../deploy/executor.js';
 import { OpsError } from './errors.js';
 

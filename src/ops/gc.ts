@@ -4,7 +4,7 @@
 import type { GcReport } from '../registry/gc/collect.js';
 import { containerFor } from '../deploy/stack.js';
 import type { Argv } from '../provision/index.js';
-import { CONTAINER_PATHS, HOST_LAYOUT } from '../templates/render.js';
+import { CONTAINER_PATHS, HOST_LAYOUT, IMAGE_COMMANDS } from '../host/contract.js';
 import type { Deployment } from './deployment.js';
 import { OpsError } from './errors.js';
 
@@ -23,7 +23,7 @@ export class GcError extends OpsError {}
  * container's REGISTRY_STORAGE_URL and REGISTRY_STORAGE_S3_CREDENTIALSFILE say where.
  */
 export function gcPayloadArgv(o: RemoteGcOptions, stateFile?: string, inBucket = false): Argv {
-  const argv = ['node', CONTAINER_PATHS.registryBundle, 'gc', ...(inBucket ? [] : ['--data', CONTAINER_PATHS.data]), '--json'];
+  const argv = ['node', CONTAINER_PATHS.registryBundle, IMAGE_COMMANDS.gc, ...(inBucket ? [] : ['--data', CONTAINER_PATHS.data]), '--json'];
   if (o.dryRun) argv.push('--dry-run');
   if (o.deleteUntagged) argv.push('--delete-untagged');
   if (o.grace !== undefined) argv.push('--grace', o.grace);

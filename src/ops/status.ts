@@ -5,7 +5,7 @@ import { X509Certificate } from 'node:crypto';
 import { formatBytes } from '../registry/format-bytes.js';
 import { containerFor, type ContainerState } from '../deploy/stack.js';
 import { publicUrl } from '../deploy/verify.js';
-import { CONTAINER_PATHS, HOST_LAYOUT } from '../templates/render.js';
+import { CONTAINER_PATHS, HOST_LAYOUT, IMAGE_COMMANDS } from '../host/contract.js';
 import type { ExecResult } from '../remote/remote-host.js';
 import { publicClient, type Deployment } from './deployment.js';
 import { cliVersion, compareSemver } from './version.js';
@@ -91,7 +91,7 @@ function countFromScript(out: ExecResult): ContentCount {
 /** A bucket is counted by the registry container itself: it has the storage settings and credentials. */
 async function countInBucket(d: Deployment, registry: ContainerState | undefined): Promise<ContentCount> {
   if (registry?.state !== 'running') return { error: 'the registry container is not running' };
-  const argv = ['docker', 'exec', registry.id, 'node', CONTAINER_PATHS.registryBundle, 'count'];
+  const argv = ['docker', 'exec', registry.id, 'node', CONTAINER_PATHS.registryBundle, IMAGE_COMMANDS.count];
   const r = await d.host.exec(argv, { sudo: true, allowFailure: true, timeoutMs: 120_000 });
   if (r.code === 0) {
     try {

@@ -2,11 +2,12 @@
 // with the shortest interruption: the new image is built while the old container serves, then only
 // the registry container is recreated. Data, users (auth/) and certificates (tls/) are not touched.
 import { parse as parseYaml } from 'yaml';
-import type { Output, StepStatus } from '../cli/output.js';
+import type { Output, StepStatus } from '../console/output.js';
 import type { FileChange } from '../deploy/executor.js';
-import { containerFor, imageExists, reloadNginx, waitHealthy } from '../deploy/stack.js';
-import { composeArgv, isBuildInput, isPayloadFile, prunePayloadArgv, renderDeploymentFiles, type FileSpec, type PayloadFile } from '../provision/index.js';
-import { HOST_LAYOUT, registryImageTag, type NginxMode } from '../templates/render.js';
+import { containerFor, imageExists, waitHealthy } from '../deploy/stack.js';
+import { composeArgv, isPayloadFile, prunePayloadArgv, renderDeploymentFiles, startNeedsImageCheck, upgradeRestartPlan, type FileSpec, type PayloadFile } from '../provision/index.js';
+import { HOST_LAYOUT } from '../host/contract.js';
+import { registryImageTag, type NginxMode } from '../templates/render.js';
 import { publicClient, type Deployment } from './deployment.js';
 import { OpsError } from './errors.js';
 import { compareSemver } from './version.js';
@@ -37,9 +38,6 @@ export interface UpgradeResult {
   restartMs?: number;
   removedImage?: string;
 }
-
-/** Never uploaded: upgrade leaves auth/htpasswd alone (renderDeploymentFiles wants some content). */
-const HTPASSWD_PLACEHOLDER = 'unused:$2y$10$upgradeleavesthehtpasswdfileexactlyasitisxxxxxxxxxxxxxxx\n';
 
 /**
  * Decides whether this CLI may install its version over the deployed one: same or newer is fine;
@@ -72,13 +70,13 @@ export async function upgrade(d: Deployment, o: UpgradeOptions): Promise<Upgrade
   const rendered = renderDeploymentFiles(settings, {
     version: to,
     registryPayload: o.registryPayload,
-    htpasswd: HTPASSWD_PLACEHOLDER,
     uploadSecret: o.uploadSecret,
     nginxMode,
     publishAddress: o.publishAddress,
   });
   const isRecord = (f: FileSpec) => f.path === d.path(HOST_LAYOUT.deployedSettings);
-  const files = rendered.files.filter((f) => f.path !== d.path(HOST_LAYOUT.htpasswd));
+  // no htpasswd given: upgrade leaves the users as they are
+  const files = rendered.files;
   const runtimeFiles = files.filter((f) => !isRecord(f));
 
   const step = async (id: string, name: string, run: () => Promise<{ status: StepStatus; detail?: string }>) => {
@@ -101,9 +99,11 @@ export async function upgrade(d: Deployment, o: UpgradeOptions): Promise<Upgrade
     return { status: changes.length ? 'done' : 'unchanged', detail: changes.length ? changes.map((c) => `${c.action} ${c.path.slice(d.dir.length + 1)}`).join(', ') : undefined };
   });
 
-  const buildInputs = changes.some((c) => isBuildInput(d.dir, c.path));
+  const changedFiles = changes.map((c) => c.path);
   await step('build', `Build ${image} (the running registry keeps serving)`, async () => {
-    if (!buildInputs && (await imageExists(exec, image))) return { status: 'unchanged', detail: 'image exists' };
+    // the image is built when its inputs changed, else only when it is missing
+    const imageUsable = startNeedsImageCheck({ target, version: to, composeInstalled: true, changedFiles }) && (await imageExists(exec, image));
+    if (imageUsable) return { status: 'unchanged', detail: 'image exists' };
     try {
       await exec.run(composeArgv(target, 'build', 'registry'));
     } catch (err) {
@@ -118,18 +118,12 @@ export async function upgrade(d: Deployment, o: UpgradeOptions): Promise<Upgrade
   const nginxServiceChanged = changed(HOST_LAYOUT.compose) && newCompose !== undefined && serviceOf(oldCompose, 'nginx') !== serviceOf(newCompose, 'nginx');
   const before = await d.containers();
   const oldRegistry = containerFor(before, 'registry');
-  const needRestart = !oldRegistry || oldRegistry.state !== 'running' || oldRegistry.image !== image || changed(HOST_LAYOUT.compose) || changed(HOST_LAYOUT.uploadSecret) || buildInputs;
+  const plan = upgradeRestartPlan({ target, version: to, changedFiles, containers: before, nginxServiceChanged });
   await step('restart', 'Recreate the registry container', async () => {
-    if (!needRestart) return { status: 'unchanged', detail: `already runs ${image}` };
+    if (!plan.needed) return { status: 'unchanged', detail: `already runs ${image}` };
     const started = Date.now();
     try {
-      // Only the registry: nginx keeps running and its clients stay connected. (Forced: a new upload
-      // secret alone changes nothing compose would notice.)
-      await exec.run(composeArgv(target, 'up', '-d', '--no-deps', '--force-recreate', 'registry'));
-      // nginx caches the registry's address for up to 10 s; a reload looks it up again now.
-      await reloadNginx(exec, target);
-      // A newer CLI may also have changed nginx's own service: only then is nginx recreated.
-      if (nginxServiceChanged) await exec.run(composeArgv(target, 'up', '-d', '--no-deps', 'nginx'));
+      for (const argv of plan.commands) await exec.run(argv);
       await waitHealthy(exec, target, 120_000);
     } catch (err) {
       throw new UpgradeError(`${(err as Error).message}\n${await rollBack(d, changed(HOST_LAYOUT.compose) ? oldCompose : null, target)}`);
@@ -138,8 +132,7 @@ export async function upgrade(d: Deployment, o: UpgradeOptions): Promise<Upgrade
     return { status: 'done', detail: `${oldRegistry?.image ?? 'none'} → ${image}, healthy ${(result.restartMs / 1000).toFixed(1)} s after the switch` };
   });
 
-  // a restart reloaded nginx already
-  if (changed(HOST_LAYOUT.nginxConf) && !needRestart) await reloadNginx(exec, target);
+  for (const argv of plan.reloadOnly) await exec.run(argv);
 
   await step('record', `Record version ${to} in registry-setup.json`, async () => {
     const changes = (await exec.applyFiles(files.filter(isRecord))).filter((c) => c.action !== 'unchanged');

@@ -6,7 +6,7 @@
 // itself, over HTTPS, as any client would.
 import { REGISTRY_UID } from '../settings/settings.js';
 import { validateUser } from '../settings/resolve.js';
-import { HOST_LAYOUT } from '../templates/render.js';
+import { HOST_LAYOUT } from '../host/contract.js';
 import { HtpasswdFile } from '../users/credentials.js';
 import { publicClient, type Deployment } from './deployment.js';
 import { OpsError } from './errors.js';

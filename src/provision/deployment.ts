@@ -1,21 +1,9 @@
 // The files and directories of a deployment under settings.dir, and the steps that put them in place.
 import { posix } from 'node:path';
 import { REGISTRY_UID, type DeploySettings } from '../settings/settings.js';
-import {
-  CONTAINER_PATHS,
-  HOST_LAYOUT,
-  buildCompose,
-  buildDockerfile,
-  buildDockerignore,
-  buildNginxConf,
-  storageForContainer,
-  validateVersion,
-  type ComposeOptions,
-  type NginxMode,
-} from '../templates/render.js';
-import { composeUpArgv, nginxReloadArgv, type ComposeTarget } from './docker.js';
-import { selfSignedTlsStep } from './tls.js';
-import { installDirArgv, type DirSpec, type FileSpec, type Step } from './step.js';
+import { CONTAINER_PATHS, HOST_LAYOUT } from '../host/contract.js';
+import { buildCompose, buildDockerfile, buildDockerignore, buildNginxConf, storageForContainer, validateVersion, type ComposeOptions, type NginxMode } from '../templates/render.js';
+import type { DirSpec, FileSpec } from './step.js';
 
 export interface PayloadFile {
   path: string;
@@ -75,10 +63,11 @@ export interface RenderDeploymentOptions {
   /** the package's dist/registry/: `registry.mjs` and the chunks it loads, by path inside it */
   registryPayload: readonly PayloadFile[];
   /**
-   * Content of auth/htpasswd (bcrypt entries). `null` deploys a registry WITHOUT authentication:
-   * meant for local tests only, and never the default.
+   * Content of auth/htpasswd (bcrypt entries). Omitted: the host's file stays as it is (upgrade),
+   * authentication on. `null` deploys a registry WITHOUT authentication: meant for local tests
+   * only, and never the default.
    */
-  htpasswd: string | null;
+  htpasswd?: string | null;
   /**
    * Content of upload-secret (signs upload URLs; the same on every host). compose.yaml always
    * mounts it; omit it only when the file is already on the host and stays as it is (upgrade).
@@ -161,7 +150,7 @@ export function renderDeploymentFiles(settings: DeploySettings, opts: RenderDepl
     ...opts.registryPayload.map((f) => ({ path: at(posix.join(HOST_LAYOUT.registryPayload, f.path)), content: f.content, mode: 0o644 })),
     { path: at(HOST_LAYOUT.deployedSettings), content: deployedSettingsJson(settings, version, nginxMode), mode: 0o644 },
   ];
-  if (opts.htpasswd !== null) {
+  if (opts.htpasswd !== null && opts.htpasswd !== undefined) {
     if (!/^[^:\s]+:\S+$/m.test(opts.htpasswd)) throw new Error('htpasswd content has no "user:hash" line');
     const content = opts.htpasswd.endsWith('\n') ? opts.htpasswd : `${opts.htpasswd}\n`;
     files.push({ path: at(HOST_LAYOUT.htpasswd), content, mode: 0o600, owner: uid, group: uid, sensitive: true });
@@ -176,51 +165,4 @@ export function renderDeploymentFiles(settings: DeploySettings, opts: RenderDepl
     if (storageForContainer(settings.storage).caFile !== undefined && opts.s3Ca !== undefined) files.push({ path: at(HOST_LAYOUT.s3Ca), content: opts.s3Ca, mode: 0o644 });
   }
   return { directories, files };
-}
-
-export interface DeployStepsOptions extends RenderDeploymentOptions {
-  compose: ComposeTarget['kind'];
-  /** compose project (tests only) */
-  project?: string;
-}
-
-/**
- * The deployment as steps: directories, files, a self-signed certificate when settings.tls says so
- * (custom and Let's Encrypt certificates are put in tls/ by their own code), `compose up`, and an
- * nginx reload (compose does not restart nginx when only a mounted file changed).
- */
-export function deploySteps(settings: DeploySettings, opts: DeployStepsOptions): Step[] {
-  const rendered = renderDeploymentFiles(settings, opts);
-  const target: ComposeTarget = { kind: opts.compose, dir: settings.dir, project: opts.project };
-  const steps: Step[] = [
-    {
-      id: 'deploy-directories',
-      name: `Create ${settings.dir} and ${settings.dataDir}`,
-      commands: rendered.directories.map(installDirArgv),
-      needsSudo: true,
-    },
-    {
-      id: 'deploy-files',
-      name: 'Write compose.yaml, nginx.conf, the registry image build files and htpasswd',
-      commands: [],
-      files: rendered.files,
-      needsSudo: true,
-    },
-  ];
-  if (settings.tls === 'self-signed' && (opts.nginxMode ?? 'https') === 'https') steps.push(selfSignedTlsStep(settings));
-  steps.push(
-    {
-      id: 'compose-up',
-      name: 'Build the registry image and start the containers',
-      commands: [composeUpArgv(target)],
-      needsSudo: true,
-    },
-    {
-      id: 'nginx-reload',
-      name: 'Reload nginx',
-      commands: [nginxReloadArgv(target)],
-      needsSudo: true,
-    },
-  );
-  return steps;
 }

@@ -1,6 +1,7 @@
 // Docker on the host: detection, installation by Docker's official apt repository, and compose argv.
+import { isComposeProject } from '../settings/rules.js';
 import { posix } from 'node:path';
-import { COMPOSE_PROJECT, CONTAINER_PATHS, HOST_LAYOUT } from '../templates/render.js';
+import { COMPOSE_PROJECT, CONTAINER_PATHS, HOST_LAYOUT, IMAGE_COMMANDS } from '../host/contract.js';
 import type { Arch, Probe, ProbeId, ProbeResult, SupportedOs } from './preflight.js';
 import type { Argv, Step } from './step.js';
 export type { DockerSource } from '../settings/settings.js';
@@ -209,14 +210,9 @@ export function composeCommand(kind: ComposeKind, dir: string, ...args: string[]
 
 export function composeArgv(target: ComposeTarget, ...args: string[]): Argv {
   const project = target.project ?? COMPOSE_PROJECT;
-  if (!/^[a-z0-9][a-z0-9_-]*$/.test(project)) throw new Error(`compose project name "${project}" must be lower-case letters, digits, '-' and '_'`);
+  if (!isComposeProject(project)) throw new Error(`compose project name "${project}" must be lower-case letters, digits, '-' and '_'`);
   const base = target.kind === 'v2' ? ['docker', 'compose'] : ['docker-compose'];
   return [...base, '-p', project, '-f', composeFile(target.dir), ...args];
-}
-
-/** Build the registry image and (re)create whatever changed; idempotent. */
-export function composeUpArgv(target: ComposeTarget): Argv {
-  return composeArgv(target, 'up', '-d', '--build', '--remove-orphans');
 }
 
 export function composeDownArgv(target: ComposeTarget, ...extra: string[]): Argv {
@@ -239,7 +235,7 @@ export function nginxConfigTestArgv(target: ComposeTarget): Argv {
 
 /** Run the registry's own health check inside its container. */
 export function registryHealthcheckArgv(target: ComposeTarget): Argv {
-  return composeArgv(target, 'exec', '-T', 'registry', 'node', CONTAINER_PATHS.registryBundle, 'healthcheck');
+  return composeArgv(target, 'exec', '-T', 'registry', 'node', CONTAINER_PATHS.registryBundle, IMAGE_COMMANDS.healthcheck);
 }
 
 // ---------------------------------------------------------------------------------------------

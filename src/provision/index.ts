@@ -5,5 +5,6 @@ export * from './docker.js';
 export * from './firewall.js';
 export * from './tls.js';
 export * from './deployment.js';
+export * from './deploy-plan.js';
 export * from './diff.js';
 export * from './renewal.js';

@@ -1,7 +1,7 @@
 // Pre-flight facts about a host: which commands to run, and pure parsers of their output.
 import { formatBytes } from '../registry/format-bytes.js';
 import type { DeploySettings } from '../settings/settings.js';
-import { COMPOSE_PROJECT } from '../templates/render.js';
+import { COMPOSE_PROJECT } from '../host/contract.js';
 import { dockerDetectCommands, parseDockerDetect, type DockerFacts } from './docker.js';
 import { parseUfwStatus, UFW_STATUS_ARGV, type UfwState } from './firewall.js';
 import { PreflightError, type Argv } from './step.js';

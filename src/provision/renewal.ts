@@ -1,6 +1,7 @@
 // Automatic certificate renewal on the host: a systemd timer running the renew command of the
 // registry image (no Node.js on the host), reloading nginx only after a renewal.
-import { COMPOSE_PROJECT, HOST_LAYOUT, RENEW_PATHS, RENEW_SERVICE, renderTemplate } from '../templates/render.js';
+import { COMPOSE_PROJECT, HOST_LAYOUT, RENEW_PATHS, RENEW_SERVICE, IMAGE_COMMANDS } from '../host/contract.js';
+import { renderTemplate } from '../templates/render.js';
 import type { DeploySettings } from '../settings/settings.js';
 import { shellJoin } from '../remote/quote.js';
 import { composeArgv, nginxReloadArgv, type ComposeTarget } from './docker.js';
@@ -29,7 +30,7 @@ export function renewArgv(settings: DeploySettings, o: RenewalUnitOptions): stri
   return composeArgv(
     o.target,
     'run', '--rm', '-T', '--no-deps',
-    RENEW_SERVICE, 'renew',
+    RENEW_SERVICE, IMAGE_COMMANDS.renew,
     '--state-dir', p.acmeDir, '--state-file', `${p.stateDir}/renewal.json`, '--tls-dir', p.tlsDir, '--webroot', p.webroot,
     '--domain', settings.domain,
     ...(settings.email ? ['--email', settings.email] : []),

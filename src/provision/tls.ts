@@ -1,7 +1,8 @@
 // A self-signed certificate made on the host with openssl (for `--tls self-signed`).
 import { posix } from 'node:path';
 import type { DeploySettings } from '../settings/settings.js';
-import { HOST_LAYOUT, NGINX_UID, isIpv4, validateDomain } from '../templates/render.js';
+import { HOST_LAYOUT, NGINX_UID } from '../host/contract.js';
+import { isIpv4, validateDomain } from '../templates/render.js';
 import type { Argv, Step } from './step.js';
 
 export const SELF_SIGNED_DAYS = 825;

@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import YAML from 'yaml';
 import { parseStorageUrl } from '../registry/storage/s3/settings.js';
+import { hostPathProblem, isComposeProject, isHostName, isPort, isPublishAddress } from './rules.js';
 import { DEFAULT_SETTINGS, DOCKER_SOURCES, HOST_KEYS, type DeploySettings, type HostEntry, type HostKey, type TlsMode } from './settings.js';
 
 export class SettingsError extends Error {}
@@ -20,17 +21,14 @@ const KEYS: (keyof DeploySettings)[] = [
 ];
 /** The settings every host of a deployment shares (taken from the first host when they disagree). */
 export const SHARED_KEYS = KEYS.filter((k) => !(HOST_KEYS as readonly string[]).includes(k));
-const PROJECT_RE = /^[a-z0-9][a-z0-9_-]*$/;
-const PUBLISH_RE = /^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\])$/;
 const NUMBER_KEYS = new Set<keyof DeploySettings>(['httpPort', 'httpsPort']);
 const BOOLEAN_KEYS = new Set<keyof DeploySettings>(['staging', 'ui', 'sendImages']);
 
-const DOMAIN_RE = /^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$/i;
 const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const USER_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
 export function validateDomain(value: string): string | true {
-  return DOMAIN_RE.test(value) ? true : `"${value}" is not a host name like registry.example.com`;
+  return isHostName(value) ? true : `"${value}" is not a host name like registry.example.com`;
 }
 export function validateEmail(value: string): string | true {
   return EMAIL_RE.test(value) ? true : `"${value}" is not an e-mail address`;
@@ -87,7 +85,7 @@ export function checkPartial(doc: Record<string, unknown>, source: string, { for
     const k = key as keyof DeploySettings;
     if (value === null || value === undefined) continue;
     if (NUMBER_KEYS.has(k)) {
-      if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 65535) throw new SettingsError(`${source}: ${key} must be a port number`);
+      if (typeof value !== 'number' || !isPort(value)) throw new SettingsError(`${source}: ${key} must be a port number`);
     } else if (BOOLEAN_KEYS.has(k)) {
       if (typeof value !== 'boolean') throw new SettingsError(`${source}: ${key} must be true or false`);
     } else if (typeof value !== 'string') {
@@ -116,10 +114,12 @@ function checkValues(s: PartialSettings, name: (key: keyof DeploySettings) => st
     if (ok !== true) fail(key, ok);
   }
   for (const key of ['dir', 'dataDir'] as const) {
+    const problem = s[key] === undefined ? undefined : hostPathProblem(s[key]);
+    if (problem) fail(key, problem);
+  }
+  for (const key of ['httpPort', 'httpsPort'] as const) {
     const value = s[key];
-    if (value !== undefined && !value.startsWith('/')) fail(key, `must be an absolute path on the host, not "${value}"`);
-    // systemd's ExecStart and compose's volume syntax split on whitespace; ':' ends a volume's path
-    if (value !== undefined && /[\s:%$"'\\]/.test(value)) fail(key, `"${value}" must not contain whitespace, ':', '%', '$', quotes or backslashes`);
+    if (value !== undefined && !isPort(value)) fail(key, `${value} is not a port number (1-65535)`);
   }
   if (s.httpPort !== undefined && s.httpPort === s.httpsPort) fail('httpsPort', 'must differ from the HTTP port');
   if (s.storage !== undefined) {
@@ -129,10 +129,10 @@ function checkValues(s: PartialSettings, name: (key: keyof DeploySettings) => st
       fail('storage', (err as Error).message);
     }
   }
-  if (s.composeProject !== undefined && !PROJECT_RE.test(s.composeProject)) {
+  if (s.composeProject !== undefined && !isComposeProject(s.composeProject)) {
     fail('composeProject', `compose project name "${s.composeProject}" must be lower-case letters, digits, '-' and '_'`);
   }
-  if (s.publishAddress !== undefined && !PUBLISH_RE.test(s.publishAddress)) {
+  if (s.publishAddress !== undefined && !isPublishAddress(s.publishAddress)) {
     fail('publishAddress', `publish address "${s.publishAddress}" must be an IPv4 address or a bracketed IPv6 address`);
   }
 }

@@ -69,10 +69,5 @@ export const DEFAULT_SETTINGS = {
   nginxImage: 'nginx:1.27-alpine',
 };
 
-/** The registry container's user: a fixed non-root uid so that no /etc/passwd entry is needed in the image. */
-export const REGISTRY_UID = 1000;
-/** Internal port of the registry on the compose network (never published). */
-export const REGISTRY_PORT = 5000;
-/** nginx listens on unprivileged ports inside its container; the host's 80/443 are published onto them. */
-export const NGINX_HTTP_PORT = 8080;
-export const NGINX_HTTPS_PORT = 8443;
+// The numbers the host and the image agree on live in the host contract.
+export { NGINX_HTTP_PORT, NGINX_HTTPS_PORT, REGISTRY_PORT, REGISTRY_UID } from '../host/contract.js';

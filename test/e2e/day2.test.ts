@@ -10,7 +10,7 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
 import { RegistryClient } from '../../src/client/registry-client.js';
-import { jsonEvents, startDeployBed, type DeployBed } from '../helpers/deploy-bed.js';
+import { jsonEvents, jsonResult, startDeployBed, type DeployBed } from '../helpers/deploy-bed.js';
 import { buildOciImage, buildOciIndex, readBlob, readLayoutImage, readLayoutIndexImage, MEDIA, sha256, type BuiltImage, type BuiltIndex } from '../helpers/oci.js';
 import { skopeo } from '../helpers/skopeo.js';
 import { sshdSkipReason } from '../helpers/sshd.js';
@@ -126,7 +126,7 @@ describe('day-2 commands over SSH', { skip: sshdSkipReason() }, () => {
 
     r = await rs(['users', 'list'], [], ['--json']);
     assert.equal(r.exitCode, 0, context);
-    assert.deepEqual(jsonEvents(String(r.stdout)).find((e) => e.type === 'result')!.users, ['admin', 'ci']);
+    assert.deepEqual(jsonResult(String(r.stdout)).users, ['admin', 'ci']);
     r = await rs(['users', 'add'], ['ci']);
     assert.equal(r.exitCode, 1);
     assert.match(String(r.stderr), /^registry-setup: user "ci" already exists on 127\.0\.0\.1; give it a new password with registry-setup users rotate$/m);
@@ -204,17 +204,17 @@ describe('day-2 commands over SSH', { skip: sshdSkipReason() }, () => {
     assert.equal(await ping('admin', PASSWORD), 200, 'still there after "no"');
     r = await rs(['users', 'remove'], ['admin'], ['--yes', '--json']);
     assert.equal(r.exitCode, 0, context);
-    assert.deepEqual(jsonEvents(String(r.stdout)).find((e) => e.type === 'result')!.users, []);
+    assert.deepEqual(jsonResult(String(r.stdout)).users, []);
     r = await rs(['users', 'add'], ['admin'], ['--password-stdin'], { input: PASSWORD });
     assert.equal(r.exitCode, 0, context);
     assert.ok(!(String(r.stdout) + String(r.stderr)).includes(PASSWORD), 'a password from stdin is never printed');
     assert.equal(await ping('admin', PASSWORD), 200);
   });
 
-  it('status: one JSON document when healthy; exit 1 and the failing checks when nginx is down', async () => {
+  it('status: one JSON result when healthy; exit 1 and the failing checks when nginx is down', async () => {
     let r = await rs(['status'], [], ['--json']);
     assert.equal(r.exitCode, 0, context);
-    const doc = JSON.parse(String(r.stdout)) as Record<string, any>;
+    const doc = jsonResult(String(r.stdout));
     assert.equal(doc.healthy, true);
     assert.deepEqual(doc.versions, { cli: '0.1.0', deployed: '0.1.0', image: '0.1.0' });
     assert.deepEqual(doc.containers.map((c: { service: string; state: string }) => `${c.service} ${c.state}`).sort(), ['nginx running', 'registry running']);
@@ -297,7 +297,7 @@ describe('day-2 commands over SSH', { skip: sshdSkipReason() }, () => {
 
     r = await rs(['gc'], [], ['--delete-untagged', '--grace', '0s', '--json']);
     assert.equal(r.exitCode, 0, context);
-    const report = jsonEvents(String(r.stdout)).find((e) => e.type === 'result')!.report as { deletedManifests: { repo: string; digest: string }[]; deletedBlobs: { digest: string }[]; freedBytes: number };
+    const report = jsonResult(String(r.stdout)).report as { deletedManifests: { repo: string; digest: string }[]; deletedBlobs: { digest: string }[]; freedBytes: number };
     assert.deepEqual(report.deletedManifests.filter((m) => m.repo === 'day2/gc'), [{ repo: 'day2/gc', digest: loose.manifestDigest }]);
     const deleted = new Set(report.deletedBlobs.map((b) => b.digest));
     for (const d of [loose.manifestDigest, ...looseBlobs]) assert.ok(deleted.has(d), `${d} freed`);
@@ -316,7 +316,7 @@ describe('day-2 commands over SSH', { skip: sshdSkipReason() }, () => {
     await pullByDigest('day2/app', base.manifestDigest);
 
     r = await rs(['status'], [], ['--json']);
-    const gcState = (JSON.parse(String(r.stdout)) as { gc: Record<string, unknown> }).gc;
+    const gcState = jsonResult(String(r.stdout)).gc as Record<string, unknown>;
     assert.equal(gcState.ok, true);
     assert.equal(gcState.freedBytes, report.freedBytes);
     assert.equal(existsSync(path.join(bed.installDir, 'state/gc.json')), true);
@@ -386,14 +386,14 @@ describe('day-2 commands over SSH', { skip: sshdSkipReason() }, () => {
     assert.ok(existsSync(path.join(bed.installDir, 'compose.yaml')));
     r = await rs(['destroy'], [], ['--dry-run', '--json']);
     assert.equal(r.exitCode, 0, context);
-    const plan = jsonEvents(String(r.stdout)).find((e) => e.type === 'result')!;
+    const plan = jsonResult(String(r.stdout));
     assert.equal(plan.dryRun, true);
     assert.ok((plan.removed as { path: string }[]).some((i) => i.path === path.join(bed.installDir, 'compose.yaml')));
     assert.equal((await containers(bed.project)).length, 2, 'a dry run changes nothing');
 
     r = await rs(['destroy'], [], ['--yes', '--json']);
     assert.equal(r.exitCode, 0, context);
-    const result = jsonEvents(String(r.stdout)).find((e) => e.type === 'result')!;
+    const result = jsonResult(String(r.stdout));
     const removed = (result.removed as { path: string }[]).map((i) => i.path);
     const kept = (result.kept as { path: string }[]).map((i) => i.path);
     for (const rel of ['compose.yaml', 'nginx', 'build', 'registry-setup.json', 'webroot']) {
@@ -466,7 +466,7 @@ describe('day-2 commands over SSH', { skip: sshdSkipReason() }, () => {
     assert.equal(await ping('admin', PASSWORD), 200);
 
     r = await rs(['status'], [], ['--json']);
-    const doc = JSON.parse(String(r.stdout)) as { versions: Record<string, string>; healthy: boolean; checks: { id: string; status: string; detail: string }[] };
+    const doc = jsonResult(String(r.stdout)) as { versions: Record<string, string>; healthy: boolean; checks: { id: string; status: string; detail: string }[] };
     assert.equal(r.exitCode, 0, context);
     assert.deepEqual(doc.versions, { cli: '0.1.0', deployed: '0.2.0', image: '0.2.0' });
     assert.match(doc.checks.find((c) => c.id === 'version')!.detail, /this CLI is older than the deployment/);

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { jsonEvents, startDeployBed, type DeployBed } from '../helpers/deploy-bed.js';
+import { jsonEvents, jsonResult, startDeployBed, type DeployBed } from '../helpers/deploy-bed.js';
 import { buildOciImage } from '../helpers/oci.js';
 import { skopeo } from '../helpers/skopeo.js';
 import { makeTempDir, removeDir } from '../helpers/tmp.js';
@@ -115,7 +115,7 @@ describe('deploy over SSH to this machine', { skip: sshdSkipReason() }, () => {
     const starts = await containerStarts(bed.project);
     const r = await run([...bed.deployArgs(['--dry-run', '--json', '--https-port', String(bed.httpsPort)]).map((a) => (a === bed.nginxImage ? `${bed.nginxImage}-changed` : a))]);
     assert.equal(r.exitCode, 0, failureContext);
-    const result = jsonEvents(String(r.stdout)).find((e) => e.type === 'result')!;
+    const result = jsonResult(String(r.stdout));
     const files = result.files as { path: string; action: string; diff?: string }[];
     const compose = files.find((f) => f.path.endsWith('/compose.yaml'));
     assert.equal(compose?.action, 'update');

@@ -7,7 +7,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import bcrypt from 'bcryptjs';
 import { execa } from 'execa';
-import { jsonEvents, startDeployBed, type DeployBed } from '../helpers/deploy-bed.js';
+import { jsonEvents, jsonResult, startDeployBed, type DeployBed } from '../helpers/deploy-bed.js';
 import { startPebble, type RunningPebble } from '../helpers/pebble.js';
 import { buildOciImage } from '../helpers/oci.js';
 import { skopeo } from '../helpers/skopeo.js';
@@ -173,7 +173,7 @@ describe("Let's Encrypt (pebble) certificates on deploy, renewal and status", { 
 
     const status = await cli(['certs', 'status', bed.sshd.target('root'), ...hostOpts(), '--json']);
     assert.equal(status.exitCode, 0, context);
-    const s = jsonEvents(String(status.stdout)).find((e) => e.type === 'certificate')!;
+    const s = jsonResult(String(status.stdout));
     assert.equal(String(s.serial).toLowerCase().replace(/:/g, ''), after.toLowerCase());
     assert.equal(s.lastResult, 'renewed');
     assert.deepEqual(s.names, [DOMAIN]);
@@ -218,7 +218,7 @@ describe("Let's Encrypt (pebble) certificates on deploy, renewal and status", { 
 
       const status = async () => {
         const r = await cli(['certs', 'status', bed.sshd.target('root'), ...hostOpts(), '--json']);
-        return jsonEvents(String(r.stdout)).find((e) => e.type === 'certificate')!;
+        return jsonResult(String(r.stdout));
       };
       const before = await status();
       const dueAt = Date.parse(String(before.dueAt));

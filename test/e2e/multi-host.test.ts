@@ -11,7 +11,7 @@ import tls from 'node:tls';
 import { CreateBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import YAML from 'yaml';
 import { RegistryClient } from '../../src/client/registry-client.js';
-import { jsonEvents, startDeployBed, type DeployBed, type ExtraStack } from '../helpers/deploy-bed.js';
+import { jsonEvents, jsonResult, startDeployBed, type DeployBed, type ExtraStack } from '../helpers/deploy-bed.js';
 import { buildOciImage, readLayoutImage, sha256 } from '../helpers/oci.js';
 import { rgwAvailable, startRgw, type Rgw } from '../helpers/rgw.js';
 import { s3Client } from '../helpers/s3-store.js';
@@ -181,7 +181,7 @@ describe('several hosts behind one name, sharing an S3 bucket', { skip: sshdSkip
   it('users add and rotate write one htpasswd to every host; each accepts the new password within 2 s', async () => {
     let r = await cli(['users', 'add', 'ci', ...hostFlags(), '--json']);
     assert.equal(r.exitCode, 0, context);
-    const first = String(jsonEvents(String(r.stdout)).find((e) => e.type === 'result')!.password);
+    const first = String(jsonResult(String(r.stdout)).password);
     r = await cli(['users', 'rotate', 'ci', ...hostFlags(), '--json']);
     assert.equal(r.exitCode, 0, context);
     const events = jsonEvents(String(r.stdout));
@@ -200,10 +200,10 @@ describe('several hosts behind one name, sharing an S3 bucket', { skip: sshdSkip
     assert.ok(readFileSync(path.join(stacks[0]!.installDir, 'auth/htpasswd')).equals(readFileSync(path.join(stacks[1]!.installDir, 'auth/htpasswd'))));
   });
 
-  it('status shows one row per host (--json: an array), every host healthy and on the bucket', async () => {
+  it('status shows one row per host (--json: one entry per host), every host healthy and on the bucket', async () => {
     let r = await cli(['status', ...hostFlags(), '--json']);
     assert.equal(r.exitCode, 0, context);
-    const reports = JSON.parse(String(r.stdout)) as {
+    const reports = jsonResult(String(r.stdout)).hosts as {
       host: string;
       dir: string;
       healthy: boolean;
@@ -251,7 +251,7 @@ describe('several hosts behind one name, sharing an S3 bucket', { skip: sshdSkip
   it('gc runs once, on the first host, in the bucket', async () => {
     const r = await cli(['gc', ...hostFlags(), '--dry-run', '--json']);
     assert.equal(r.exitCode, 0, context);
-    const results = jsonEvents(String(r.stdout)).filter((e) => e.type === 'result');
+    const results = jsonResult(String(r.stdout)).hosts as Record<string, unknown>[];
     assert.equal(results.length, 1);
     assert.equal(results[0]!.host, `${bed.sshd.target('root')}:${stacks[0]!.installDir}`, 'the first host collects');
     assert.ok(existsSync(path.join(stacks[0]!.installDir, 'state/gc.json')));
@@ -308,7 +308,7 @@ describe('several hosts behind one name, sharing an S3 bucket', { skip: sshdSkip
       assert.equal(pebble.orderCount(), 2);
       r = await cli(['certs', 'status', ...hostFlags(), '--json'], '', env);
       assert.equal(r.exitCode, 0, context);
-      const statuses = jsonEvents(String(r.stdout)).filter((e) => e.type === 'certificate');
+      const statuses = jsonResult(String(r.stdout)).hosts as Record<string, unknown>[];
       assert.equal(statuses.length, 2);
       for (const st of statuses) assert.equal(String(st.serial).toLowerCase().replace(/:/g, ''), renewed.toLowerCase());
     } finally {

@@ -1,6 +1,7 @@
 // The deploy testbed: this machine as the target over a real sshd, the local Docker engine, stand-in
 // base images, and the real CLI run as a subprocess with its own HOME (so known_hosts, logs and
 // registry-setup.yaml are private to the test).
+import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { execa, type Result } from 'execa';
@@ -116,6 +117,21 @@ export async function startDeployBed(name: string): Promise<DeployBed> {
     },
   };
   return bed;
+}
+
+/**
+ * The result of a `--json` run, checked against the convention every command follows (README,
+ * "--json"): stdout is JSON lines, each with a type, and the last line is the result.
+ */
+export function jsonResult(stdout: string): Record<string, any> {
+  const lines = stdout.split('\n').filter((l) => l !== '');
+  assert.ok(lines.length > 0, 'nothing on stdout');
+  const events = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  for (const e of events) assert.equal(typeof e.type, 'string', `a line without a type: ${JSON.stringify(e)}`);
+  const last = events.at(-1)!;
+  assert.equal(last.type, 'result', `the last line is not the result: ${lines.at(-1)}`);
+  assert.equal(events.filter((e) => e.type === 'result').length, 1, 'exactly one result line');
+  return last as Record<string, any>;
 }
 
 /** The JSON events a `--json` run printed. */

@@ -7,7 +7,6 @@ import { after, describe, test } from 'node:test';
 import { parse } from 'yaml';
 import type { DeploySettings } from '../../src/settings/settings.js';
 import {
-  deploySteps,
   installDirArgv,
   installFileArgv,
   isBuildInput,
@@ -175,20 +174,6 @@ describe('renderDeploymentFiles', () => {
 
   test('refuses a relative install directory', () => {
     assert.throws(() => renderDeploymentFiles({ ...settings, dir: 'registry' }, opts), /absolute path/);
-  });
-});
-
-describe('deploySteps', () => {
-  test('directories, files, self-signed TLS, compose up, nginx reload', () => {
-    const steps = deploySteps(settings, { ...opts, compose: 'v2' });
-    assert.deepEqual(steps.map((s) => s.id), ['deploy-directories', 'deploy-files', 'tls-self-signed', 'compose-up', 'nginx-reload']);
-    assert.deepEqual(steps[3]!.commands, [['docker', 'compose', '-p', 'registry-setup', '-f', '/opt/registry-setup/compose.yaml', 'up', '-d', '--build', '--remove-orphans']]);
-    assert.deepEqual(steps[4]!.commands, [['docker', 'compose', '-p', 'registry-setup', '-f', '/opt/registry-setup/compose.yaml', 'kill', '-s', 'SIGHUP', 'nginx']]);
-    assert.equal(steps[1]!.files!.length, 8, "6 files + the 2 of the payload");
-  });
-  test('no self-signed step for other TLS modes or in http-only mode', () => {
-    assert.ok(!deploySteps({ ...settings, tls: 'letsencrypt' }, { ...opts, compose: 'v1', nginxMode: 'http-only' }).some((s) => s.id === 'tls-self-signed'));
-    assert.ok(!deploySteps({ ...settings, tls: 'custom' }, { ...opts, compose: 'v1' }).some((s) => s.id === 'tls-self-signed'));
   });
 });
 

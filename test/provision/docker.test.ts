@@ -5,7 +5,6 @@ import {
   checkSupportedOs,
   composeArgv,
   composeCommand,
-  composeUpArgv,
   dockerDetectCommands,
   dockerInstallSteps,
   dockerReady,
@@ -168,7 +167,6 @@ describe('compose argv', () => {
   });
   test('helpers', () => {
     const t = { kind: 'v1' as const, dir: '/d', project: 'rs-test-1' };
-    assert.deepEqual(composeUpArgv(t), ['docker-compose', '-p', 'rs-test-1', '-f', '/d/compose.yaml', 'up', '-d', '--build', '--remove-orphans']);
     assert.deepEqual(nginxReloadArgv(t).slice(5), ['kill', '-s', 'SIGHUP', 'nginx']);
     assert.deepEqual(nginxConfigTestArgv({ kind: 'v2', dir: '/d' }), [
       'docker', 'compose', '-p', 'registry-setup', '-f', '/d/compose.yaml',

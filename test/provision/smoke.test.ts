@@ -17,9 +17,13 @@ import type { DeploySettings } from '../../src/settings/settings.js';
 import {
   composeArgv,
   composeDownArgv,
-  deploySteps,
+  installDirArgv,
   installFileArgv,
+  nginxReloadPlan,
   registryHealthcheckArgv,
+  renderDeploymentFiles,
+  selfSignedTlsStep,
+  startPlan,
   tlsPaths,
   type Argv,
   type ComposeTarget,
@@ -183,16 +187,27 @@ test('deploys with compose v1 and answers through nginx over TLS', { skip: why ?
     return `--- compose ps ---\n${ps.stdout}${ps.stderr}\n--- compose logs ---\n${r.stdout}${r.stderr}`;
   };
 
-  const steps = deploySteps(settings, {
+  // The steps production's deploy runs on a new host, from the same plan functions: directories,
+  // files, the self-signed certificate, then start (build + up); the reload as a re-run that
+  // changed the certificate would do it, once nginx runs.
+  const rendered = renderDeploymentFiles(settings, {
     version,
     registryPayload: readRegistryPayload(),
     htpasswd: await readFile(htpasswdFile, 'utf8'),
     uploadSecret: randomBytes(32).toString('base64url'),
-    compose: 'v1',
-    project: target.project,
     publishAddress: '127.0.0.1',
     healthcheck: { interval: '1s', timeout: '3s', retries: 3, startPeriod: '5s' },
   });
+  const changedFiles = rendered.files.map((f) => f.path);
+  const start = startPlan({ target, version, composeInstalled: true, changedFiles, containers: [], imagePresent: false });
+  const reload = nginxReloadPlan({ target, nginxRunning: true, changedFiles, tlsChanged: true, registryRecreated: false });
+  const steps: Step[] = [
+    { id: 'deploy-directories', name: 'directories', commands: rendered.directories.map(installDirArgv), needsSudo: true },
+    { id: 'deploy-files', name: 'files', commands: [], files: rendered.files, needsSudo: true },
+    selfSignedTlsStep(settings),
+    { id: 'compose-up', name: 'start', commands: start.commands, needsSudo: true },
+    { id: 'nginx-reload', name: 'reload', commands: reload, needsSudo: true },
+  ];
   const log = await runSteps(steps, scratch).catch(async (e: Error) => assert.fail(`${e.message}\n${await logs()}`));
   assert.deepEqual(log, ['deploy-directories: done', 'deploy-files: done', 'tls-self-signed: done', 'compose-up: done', 'nginx-reload: done']);
 

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { RegistryConfig } from '../config.js';
 import type { StorageDriver } from './driver.js';
+import { REGISTRY_ENV } from '../../host/contract.js';
 
 /** The settings that say where the registry's content is. */
 export type StorageConfig = Pick<RegistryConfig, 'dataDir' | 's3' | 's3CredentialsFile'>;
@@ -67,10 +68,10 @@ export interface StorageFlags {
  * runs with, then ./data. A data directory must exist (a typo must not look like an empty registry).
  */
 export async function openStorageFromFlags(flags: StorageFlags, { writable = false }: { writable?: boolean } = {}): Promise<StorageDriver> {
-  const storageUrl = flags.storage ?? (flags.data === undefined ? process.env.REGISTRY_STORAGE_URL : undefined);
+  const storageUrl = flags.storage ?? (flags.data === undefined ? process.env[REGISTRY_ENV.storageUrl] : undefined);
   const s3 = storageUrl ? (await import('./s3/settings.js')).parseStorageUrl(storageUrl) : undefined;
-  const dataDir = path.resolve(flags.data ?? process.env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY ?? './data');
-  const driver = await openStorage({ dataDir, s3, s3CredentialsFile: flags.s3Credentials ?? process.env.REGISTRY_STORAGE_S3_CREDENTIALSFILE }, { existing: true });
+  const dataDir = path.resolve(flags.data ?? process.env[REGISTRY_ENV.storageFilesystemRoot] ?? './data');
+  const driver = await openStorage({ dataDir, s3, s3CredentialsFile: flags.s3Credentials ?? process.env[REGISTRY_ENV.storageS3CredentialsFile] }, { existing: true });
   await driver.check?.({ writable });
   return driver;
 }

@@ -80,10 +80,26 @@ export function parseStorageUrl(text: string): S3Settings {
     endpoint: endpoint?.replace(/\/$/, ''),
     region: url.searchParams.get('region') || 'us-east-1',
     pathStyle: parseFlag(url.searchParams.get('path-style'), 'storage URL path-style') ?? endpoint !== undefined,
-    caFile: url.searchParams.get('ca') ?? undefined,
+    caFile: caOption(url),
     partSize,
     redirect: parseFlag(url.searchParams.get('redirect'), 'storage URL redirect') ?? false,
   };
+}
+
+function caOption(url: URL): string | undefined {
+  return url.searchParams.get('ca') ?? undefined;
+}
+
+/**
+ * The `ca=` file of a storage URL, read as parseStorageUrl reads it, without judging the rest: deploy
+ * uploads that file and points the option at the copy.
+ */
+export function storageCaFile(text: string): string | undefined {
+  try {
+    return caOption(new URL(text));
+  } catch {
+    return undefined;
+  }
 }
 
 /** The same settings as a URL again (for messages and for deploy to pass on). */

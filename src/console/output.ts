@@ -136,6 +136,16 @@ export async function eachHost<T, R>(items: readonly T[], host: (item: T) => str
   throw new HostsFailed(failures, items.length);
 }
 
+/**
+ * `--json`: a command's outcome, the last line it prints (progress events come before it; a failure
+ * ends with an `error` line instead). One host: its result; several: one result with a `hosts` list,
+ * each entry naming its host.
+ */
+export function printResult(output: Output, results: readonly { host: string; result: Record<string, unknown> }[], several: boolean): void {
+  if (!output.json) return;
+  output.event('result', several ? { hosts: results.map((r) => ({ host: r.host, ...r.result })) } : (results[0]?.result ?? {}));
+}
+
 export function formatMs(ms: number): string {
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
 }

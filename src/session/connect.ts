@@ -1,11 +1,10 @@
 import { mkdirSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Command } from 'commander';
 import { RemoteHost, parseTarget, terminalInteraction, type SudoPasswordSource } from '../remote/index.js';
 import { SettingsError } from '../settings/resolve.js';
 import { DEFAULT_SETTINGS } from '../settings/settings.js';
-import { eachHost, Output } from './output.js';
+import { eachHost, Output } from '../console/output.js';
 import { MIN_PASSWORD_LENGTH } from '../users/credentials.js';
 
 /** Options every command that talks to a host shares. */
@@ -17,16 +16,6 @@ export interface HostFlags {
   dir?: string;
   /** a file holding the login user's sudo password; `-` reads it from stdin */
   sudoPasswordFile?: string;
-}
-
-export function addHostOptions(cmd: Command): Command {
-  return cmd
-    .option('--config <file>', 'settings file written by an earlier deploy (registry-setup.yaml)')
-    .option('-i, --identity <file>', 'SSH private key to try first')
-    .option('--dir <path>', 'install directory on the host (default /opt/registry-setup)')
-    .option('--sudo-password-file <file>', "the login user's sudo password, for sudo that asks for one without a terminal (- reads it from stdin)")
-    .option('-y, --yes', 'do not ask: accept defaults and new host keys (a changed host key is still refused)')
-    .option('--json', 'print machine-readable JSON events instead of progress');
 }
 
 export function isInteractive(flags: HostFlags): boolean {

@@ -1,0 +1,43 @@
+// Each value rule of a deployment, written once. The values end up in nginx.conf, compose.yaml, a
+// Dockerfile, systemd units and argv: anything that could change their structure is refused rather
+// than escaped. src/settings/resolve.ts checks user input with these (its messages name the flag);
+// the renderers call the same predicates as a last guard, so both always agree.
+
+/** One label of a host name: letters, digits and '-', not at either end, at most 63. */
+const HOST_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+const HOST_NAME_RE = new RegExp(`^${HOST_LABEL}(?:\\.${HOST_LABEL})*$`);
+const IPV4_RE = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const BRACKETED_IPV6_RE = /^\[[0-9a-fA-F:]+\]$/;
+const COMPOSE_PROJECT_RE = /^[a-z0-9][a-z0-9_-]*$/;
+/** systemd's ExecStart and compose's volume syntax split on whitespace; ':' ends a volume's path; '$' and '%' are expanded. */
+const HOST_PATH_FORBIDDEN_RE = /[\s:%$"'\\]/;
+
+/** A DNS host name (the registry's domain): at most 253 characters. */
+export function isHostName(value: string): boolean {
+  return value.length <= 253 && HOST_NAME_RE.test(value);
+}
+
+export function isIpv4(value: string): boolean {
+  return IPV4_RE.test(value);
+}
+
+/** Where compose publishes nginx's ports: an IPv4 address or a bracketed IPv6 address. */
+export function isPublishAddress(value: string): boolean {
+  return IPV4_RE.test(value) || BRACKETED_IPV6_RE.test(value);
+}
+
+export function isPort(value: number): boolean {
+  return Number.isInteger(value) && value >= 1 && value <= 65535;
+}
+
+/** A compose project name (lower-case: compose v1 rejects the rest). */
+export function isComposeProject(value: string): boolean {
+  return COMPOSE_PROJECT_RE.test(value);
+}
+
+/** What is wrong with a path on the host (install or data directory), or undefined when it is usable. */
+export function hostPathProblem(value: string): string | undefined {
+  if (!value.startsWith('/')) return `must be an absolute path on the host, not "${value}"`;
+  if (HOST_PATH_FORBIDDEN_RE.test(value)) return `"${value}" must not contain whitespace, ':', '%', '$', quotes or backslashes`;
+  return undefined;
+}

@@ -1,0 +1,48 @@
+// Each value rule is written once (src/settings/rules.ts): what the settings accept, the renderers
+// accept, and what the settings refuse, the renderers refuse too.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { completeSettings } from '../../src/settings/resolve.js';
+import { buildNginxConf, composeDocument } from '../../src/templates/render.js';
+
+const base = { target: 'root@a', domain: 'registry.example.com', user: 'admin', tls: 'self-signed' as const };
+const compose = { dataDir: '/srv/registry-data', httpPort: 80, httpsPort: 443, nginxImage: 'nginx:1.27-alpine' };
+
+function agree(what: string, settingsAccept: () => unknown, rendererAccepts: () => unknown): void {
+  const ok = (f: () => unknown) => {
+    try {
+      f();
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  assert.equal(ok(settingsAccept), ok(rendererAccepts), `settings and renderer disagree on ${what}`);
+}
+
+describe('one rule per value', () => {
+  test('domain', () => {
+    const domains = ['registry.example.com', 'localhost', 'A-1.b', 'a..b', '-a.b', 'a-.b', 'bad_domain', `${'a'.repeat(63)}.b`, `${'a'.repeat(64)}.b`, `${'abcdefghi.'.repeat(25)}abcd`, 'x.com; include /etc/passwd'];
+    for (const domain of domains) agree(domain, () => completeSettings({ ...base, domain }), () => buildNginxConf({ mode: 'https', domain, httpsPort: 443 }));
+    assert.throws(() => completeSettings({ ...base, domain: `${'abcdefghi.'.repeat(25)}abcd` }), /not a host name/, '254 characters');
+  });
+
+  test('publish address', () => {
+    for (const publishAddress of ['127.0.0.1', '0.0.0.0', '[::1]', '999.1.1.1', '1.2.3', 'localhost', '[fe80::1']) {
+      agree(publishAddress, () => completeSettings({ ...base, publishAddress }), () => composeDocument(compose, { version: '1', auth: true, publishAddress }));
+    }
+    assert.throws(() => completeSettings({ ...base, publishAddress: '999.1.1.1' }), /publish address/);
+  });
+
+  test('data directory', () => {
+    for (const dataDir of ['/srv/data', 'srv/data', '/srv/a:b', '/srv/my data', '/srv/$HOME', '/srv/50%', "/srv/it's", '/srv/a\\b']) {
+      agree(dataDir, () => completeSettings({ ...base, dataDir }), () => composeDocument({ ...compose, dataDir }, { version: '1', auth: true }));
+    }
+  });
+
+  test('ports', () => {
+    for (const httpsPort of [1, 443, 65535, 0, 65536, 1.5]) {
+      agree(String(httpsPort), () => completeSettings({ ...base, httpPort: 80, httpsPort }), () => composeDocument({ ...compose, httpsPort }, { version: '1', auth: true }));
+    }
+  });
+});
