@@ -220,13 +220,18 @@ export function composeDownArgv(target: ComposeTarget, ...extra: string[]): Argv
 }
 
 /**
- * Make the running nginx re-read nginx.conf and the certificate files. A signal rather than
- * `exec nginx -s reload`: it needs no pid file, and a just-started nginx (PID 1, no handler yet)
- * ignores it harmlessly while it reads the new files anyway.
+ * Make the running nginx re-read nginx.conf and the certificate files: `nginx -s reload` run in its
+ * container (it finds the master through the pid file nginx.conf names, and refuses a broken file
+ * with nginx's own message). Not `compose kill -s SIGHUP`: Docker marks a container it sends any
+ * signal through `kill` as stopped by hand, so its restart policy no longer starts it at boot.
  */
 export function nginxReloadArgv(target: ComposeTarget): Argv {
-  return composeArgv(target, 'kill', '-s', 'SIGHUP', 'nginx');
+  // an nginx that compose has just (re)started has no pid file for a moment: retry, bounded
+  return ['sh', '-c', RELOAD_RETRY_SCRIPT, 'sh', ...composeArgv(target, 'exec', '-T', 'nginx', 'nginx', '-c', CONTAINER_PATHS.nginxConf, '-s', 'reload')];
 }
+
+/** Runs "$@" until it succeeds, at most 10 times a second apart. */
+const RELOAD_RETRY_SCRIPT = 'i=1; until "$@"; do if [ "$i" -ge 10 ]; then exit 1; fi; i=$((i + 1)); sleep 1; done';
 
 /** Test nginx.conf (and the certificates it names) in a throwaway nginx container with the real mounts. */
 export function nginxConfigTestArgv(target: ComposeTarget): Argv {

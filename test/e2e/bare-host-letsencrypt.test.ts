@@ -174,12 +174,11 @@ describe("Let's Encrypt (pebble) on a fresh Debian 13 behind ufw", { skip: bareH
     assert.match(await onHost('ufw status'), /^Status: active$/m);
   });
 
-  // Found by this test: the reload after a renewal is `docker compose kill -s SIGHUP nginx`, and
-  // Docker marks any container it sends a signal through `kill` as manually stopped (moby
-  // daemon/kill.go sets HasBeenManuallyStopped whatever the signal), so the restart policy
-  // (unless-stopped) does not start nginx again at the next boot: after the first renewal, a reboot
-  // leaves 80/443 closed. The registry container (never signalled) comes back.
-  it('after that reboot nginx serves the deployment\'s certificate again', { todo: 'nginx stays down after a reboot that follows a SIGHUP reload (docker kill marks it manually stopped)' }, async () => {
+  // Found by this test: the reload used to be `docker compose kill -s SIGHUP nginx`, and Docker
+  // marks any container it sends a signal through `kill` as stopped by hand (moby daemon/kill.go),
+  // so the restart policy (unless-stopped) did not start nginx again at the next boot: after the
+  // first renewal, a reboot left 80/443 closed. The reload is now `nginx -s reload` in the container.
+  it('after that reboot nginx serves the deployment\'s certificate again', async () => {
     // dockerd restores containers before it reports started, and the boot waited for it
     const nginx = await onHost('docker ps -a --filter "label=com.docker.compose.service=nginx" --format "{{.State}} {{.Status}}"');
     assert.match(nginx, /^running /, `nginx after the reboot: ${nginx}`);

@@ -38,7 +38,7 @@ const compose = (...args: string[]) => ['docker', 'compose', '-p', 'registry-set
 const BUILD = compose('build', 'registry');
 const UP = compose('up', '-d', '--remove-orphans');
 const RECREATE_REGISTRY = compose('up', '-d', '--no-deps', '--force-recreate', 'registry');
-const RELOAD = compose('kill', '-s', 'SIGHUP', 'nginx');
+const RELOAD = ['sh', '-c', 'i=1; until "$@"; do if [ "$i" -ge 10 ]; then exit 1; fi; i=$((i + 1)); sleep 1; done', 'sh', ...compose('exec', '-T', 'nginx', 'nginx', '-c', '/etc/registry-setup/nginx/nginx.conf', '-s', 'reload')];
 
 /** The stack as a previous deploy of `version` left it. */
 function runningStack(version = '0.1.0'): ContainerFact[] {

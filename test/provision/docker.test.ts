@@ -167,7 +167,8 @@ describe('compose argv', () => {
   });
   test('helpers', () => {
     const t = { kind: 'v1' as const, dir: '/d', project: 'rs-test-1' };
-    assert.deepEqual(nginxReloadArgv(t).slice(5), ['kill', '-s', 'SIGHUP', 'nginx']);
+    assert.deepEqual(nginxReloadArgv(t).slice(0, 2), ['sh', '-c']);
+    assert.deepEqual(nginxReloadArgv(t).slice(9), ['exec', '-T', 'nginx', 'nginx', '-c', '/etc/registry-setup/nginx/nginx.conf', '-s', 'reload']);
     assert.deepEqual(nginxConfigTestArgv({ kind: 'v2', dir: '/d' }), [
       'docker', 'compose', '-p', 'registry-setup', '-f', '/d/compose.yaml',
       'run', '--rm', '--no-deps', '-T', 'nginx', 'nginx', '-t', '-c', '/etc/registry-setup/nginx/nginx.conf',

@@ -19,7 +19,7 @@ describe('renewal units', () => {
     assert.ok(!argv.includes('--user') && !argv.includes('-v'), argv.join(' '));
     assert.equal(argv[argv.indexOf('--domain') + 1], 'registry.example.com');
     const script = String(renewalFiles(settings, opts).find((f) => f.path.endsWith('renew.sh'))!.content);
-    assert.match(script, /if \[ "\$out" = renewed \]; then\n\s+docker compose .* kill -s SIGHUP nginx\n\s+rm -f \/opt\/registry-setup\/state\/reload-pending\n/);
+    assert.match(script, /if \[ "\$out" = renewed \]; then\n\s+sh -c .* sh docker compose .* exec -T nginx nginx -c \/etc\/registry-setup\/nginx\/nginx\.conf -s reload\n\s+rm -f \/opt\/registry-setup\/state\/reload-pending\n/);
     assert.match(script, /^set -eu$/m);
     assert.equal(renewalUnitName(), 'registry-setup-renew');
     assert.equal(renewalUnitName('other'), 'registry-setup-renew-other');
