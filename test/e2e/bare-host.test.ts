@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { RegistryClient } from '../../src/client/registry-client.js';
-import { jsonEvents } from '../helpers/deploy-bed.js';
+import { jsonEvents, jsonResult } from '../helpers/deploy-bed.js';
 import { startBareHostBed, tail, type BareHostBed } from '../helpers/bare-host/bed.js';
 import { COMPOSE_PROJECT, INSTALL_DIR, firstDeploy } from '../helpers/bare-host/first-deploy.js';
 import { bareHostSkipReason } from '../helpers/bare-host/root.js';
@@ -116,7 +116,8 @@ describe('deploy onto a fresh Debian 13 host', { skip: bareHostSkipReason() }, (
   it('status, users rotate, upgrade and gc succeed against the host', async () => {
     let { r, why } = await cli(hostArgs(['status'], ['--json']));
     assert.equal(r.exitCode, 0, await why());
-    const doc = JSON.parse(String(r.stdout)) as { healthy: boolean; reachability: { anonymous?: number }; containers: { service: string; state: string }[] };
+    // --json: JSON lines, the last one the result
+    const doc = jsonResult(String(r.stdout)) as { healthy: boolean; reachability: { anonymous?: number }; containers: { service: string; state: string }[] };
     assert.equal(doc.healthy, true, await why());
     assert.equal(doc.reachability.anonymous, 401);
     assert.deepEqual(doc.containers.map((c) => `${c.service} ${c.state}`).sort(), ['nginx running', 'registry running']);
