@@ -21,7 +21,11 @@ const problem = !existsSync(DOCKERD) ? `${DOCKERD} is missing` : process.getuid?
 if (problem && process.env.CI) test('a second docker engine can run', () => assert.fail(problem));
 const skip = problem ? (process.env.CI ? 'see the failing test "a second docker engine can run"' : problem) : false;
 
+/** The second engine's bridge (interface names are at most 15 characters). */
+const BRIDGE = `rsdm${process.pid % 100000}`;
+
 describe('docker pull through registry-mirrors', { skip }, () => {
+  let bridgeMade = false;
   const tmp = new TempDirs();
   let upstream: RunningRegistry;
   let mirror: TestRegistry;
@@ -38,6 +42,11 @@ describe('docker pull through registry-mirrors', { skip }, () => {
     mirror = await startTestRegistry({ mirrors: [{ prefix: 'docker.io', url: upstream.url }], mirrorDefault: 'docker.io', mirrorTimeoutMs: 5_000 });
     // short: the engine's and its containerd's unix sockets live below it (108-byte limit)
     root = await mkdtemp('/tmp/rsdm-');
+    // A bridge of its own: an engine started with --bridge=none deletes the host's docker0, which
+    // the shared engine (and tests that reach containers at 172.17.0.1) still use. It carries no
+    // traffic: the pull goes from this engine to the mirror on loopback.
+    await run('ip', ['link', 'add', 'name', BRIDGE, 'type', 'bridge']);
+    bridgeMade = true;
     engine = startProcess(
       DOCKERD,
       [
@@ -45,7 +54,7 @@ describe('docker pull through registry-mirrors', { skip }, () => {
         '--exec-root', join(root, 'exec'),
         '-H', `unix://${root}/docker.sock`,
         '--pidfile', join(root, 'docker.pid'),
-        '--bridge=none', '--iptables=false', '--ip-masq=false',
+        `--bridge=${BRIDGE}`, '--iptables=false', '--ip-masq=false',
         '--storage-driver', 'vfs',
         '--registry-mirror', mirror.url,
       ],
@@ -62,6 +71,7 @@ describe('docker pull through registry-mirrors', { skip }, () => {
 
   after(async () => {
     await engine?.stop(20_000);
+    if (bridgeMade) await run('ip', ['link', 'del', BRIDGE], { allowFailure: true });
     if (root) await rm(root, { recursive: true, force: true });
     await mirror?.close();
     await upstream?.stop();
