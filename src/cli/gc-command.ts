@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { formatBytes } from '../registry/format-bytes.js';
 import { GC_OPTION_HELP, humanSummary, runGc } from '../registry/gc/gc-command.js';
+import { parseDuration } from '../registry/config.js';
 import { eachDeployment, withDeployments, type DeploymentFlags } from '../ops/deployment.js';
 import { addDeploymentOptions } from './host-options.js';
 import { runRemoteGc } from '../ops/gc.js';
@@ -13,6 +14,7 @@ interface GcCliFlags extends DeploymentFlags {
   grace?: string;
   settle?: string;
   stateFile?: string;
+  mirrorMaxIdle?: string;
 }
 
 /**
@@ -29,11 +31,14 @@ export function gcCliCommand(): Command {
     .option('--delete-untagged', GC_OPTION_HELP.deleteUntagged)
     .option('--grace <duration>', `${GC_OPTION_HELP.grace} (default 1h)`)
     .option('--settle <duration>', GC_OPTION_HELP.settle)
+    .option('--mirror-max-idle <duration>', GC_OPTION_HELP.mirrorMaxIdle)
     .option('--state-file <path>', `local runs: ${GC_OPTION_HELP.stateFile} (on a host: always <dir>/state/gc.json)`);
   return addDeploymentOptions(cmd).action(async (targets: string[], flags: GcCliFlags) => {
     if (targets.length > 0 && flags.data !== undefined) throw new Error('give either a target (collect on that host) or --data (collect here), not both');
     const remote = targets.length > 0 || (flags.config !== undefined && flags.data === undefined);
-    const common = { dryRun: flags.dryRun, deleteUntagged: flags.deleteUntagged, grace: flags.grace, settle: flags.settle };
+    // checked here by the payload's own parser, so a typo fails before any host is contacted
+    if (flags.mirrorMaxIdle !== undefined) parseDuration(flags.mirrorMaxIdle, '--mirror-max-idle');
+    const common = { dryRun: flags.dryRun, deleteUntagged: flags.deleteUntagged, grace: flags.grace, settle: flags.settle, mirrorMaxIdle: flags.mirrorMaxIdle };
     if (!remote) {
       await runGc({ ...common, data: flags.data, json: flags.json, stateFile: flags.stateFile });
       return;

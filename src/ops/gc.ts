@@ -14,6 +14,8 @@ export interface RemoteGcOptions {
   /** the payload's default (1h) when absent */
   grace?: string;
   settle?: string;
+  /** passed on: the payload forgets mirrored repositories nobody pulled from for this long */
+  mirrorMaxIdle?: string;
 }
 
 export class GcError extends OpsError {}
@@ -28,6 +30,7 @@ export function gcPayloadArgv(o: RemoteGcOptions, stateFile?: string, inBucket =
   if (o.deleteUntagged) argv.push('--delete-untagged');
   if (o.grace !== undefined) argv.push('--grace', o.grace);
   if (o.settle !== undefined) argv.push('--settle', o.settle);
+  if (o.mirrorMaxIdle !== undefined) argv.push('--mirror-max-idle', o.mirrorMaxIdle);
   if (stateFile) argv.push('--state-file', stateFile);
   return argv;
 }
