@@ -28,6 +28,7 @@ import { Output, passwordLines, revealPassword } from '../console/output.js';
 import { addHostOptions } from './host-options.js';
 import { checkStdinClaims, connectHosts, hostLabels, isInteractive, readStdinPassword, readStdinSecret, type HostFlags } from '../session/connect.js';
 import { runWizard } from './wizard.js';
+import { mirrorsOfConfigFile, readMirrorCredentialFiles, withoutEmptyMirrors } from '../settings/mirrors.js';
 
 interface DeployFlags extends HostFlags {
   domain?: string;
@@ -167,7 +168,7 @@ async function readS3Credentials(source: string): Promise<string> {
 async function runDeploy(targetArgs: string[], flags: DeployFlags): Promise<number> {
   const output = new Output({ json: flags.json });
   const fromFlags = flagSettings(flags);
-  const file = flags.config ? await loadConfigFile(flags.config) : {};
+  const file = flags.config ? mirrorsOfConfigFile(await loadConfigFile(flags.config)) : {};
   const entries = planHosts(targetArgs, file);
   if (entries.length === 0) throw new SettingsError('no target: give user@host (or a Host alias from ~/.ssh/config), or --config with a target or hosts');
   checkStdinClaims(flags);
@@ -196,11 +197,15 @@ async function runDeploy(targetArgs: string[], flags: DeployFlags): Promise<numb
       merged = merged.map((m) => mergeSettings([m, wizard.answers]));
       typed ??= wizard.password;
     }
-    const settings = merged.map(completeSettings);
+    const settings = merged.map(completeSettings).map(withoutEmptyMirrors);
     checkHostList(settings);
     await confirmDataDirChanges(settings, records.map((r) => r?.settings), connected.map((c) => c.label), flags, output);
     const first = settings[0]!;
     if (s3Credentials !== undefined && !first.storage) throw new SettingsError('--s3-credentials is for a bucket: give --storage s3://… too');
+    // mirrors: their credentials files read (and checked) here; prefixes new to the hosts are checked there
+    const mirrorCredentials = readMirrorCredentialFiles(first.mirrors);
+    const mirroredBefore = new Set(records.flatMap((r) => r?.settings.mirrors ?? []).map((m) => m.prefix));
+    const newMirrorPrefixes = (first.mirrors ?? []).map((m) => m.prefix).filter((p) => !mirroredBefore.has(p));
     const customTls = first.tls === 'custom' ? { cert: await readOnce(first.cert!, '--cert'), key: await readOnce(first.key!, '--key') } : undefined;
 
     const result = await deploy({
@@ -210,6 +215,8 @@ async function runDeploy(targetArgs: string[], flags: DeployFlags): Promise<numb
       password: typed,
       customTls,
       s3Credentials,
+      mirrorCredentials,
+      newMirrorPrefixes,
       dryRun: Boolean(flags.dryRun),
       output,
     });

@@ -38,6 +38,8 @@ import { ensureDocker } from './docker-install.js';
 import { openFirewall } from './firewall.js';
 import { containerFor, imageExists, listContainers, reloadNginx, waitHealthy, type ContainerState } from './stack.js';
 import { verifyDeployment } from './verify.js';
+import { mirrorPrefixClashes } from './mirror-clash.js';
+import { pruneMirrorCredentialsArgv } from '../provision/mirrors.js';
 import { baseImages, localImageSizes, sendBaseImages } from './send-images.js';
 
 /** One host of a deployment: its connection, its settings (shared ones identical on all) and its output. */
@@ -60,6 +62,10 @@ export interface DeployOptions {
   customTls?: { cert: Buffer; key: Buffer };
   /** the S3 credentials file given with --s3-credentials, normalized (otherwise the hosts' copy is kept) */
   s3Credentials?: string;
+  /** each mirror's upstream credentials, by prefix (readMirrorCredentialFiles) */
+  mirrorCredentials?: ReadonlyMap<string, string>;
+  /** mirror prefixes the hosts did not mirror before: a pushed repository under one is warned about */
+  newMirrorPrefixes?: readonly string[];
   dryRun: boolean;
   /** the command's output: steps that concern all hosts at once */
   output: Output;
@@ -191,6 +197,8 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
       if (installed.compose) r.compose = installed.compose;
       return { status: installed.status, detail: installed.detail };
     });
+    // before anything changes: a new mirror prefix hides the pushed repositories under it
+    if (opts.newMirrorPrefixes?.length) for (const w of await mirrorPrefixClashes(r.exec, r.settings, opts.newMirrorPrefixes)) r.output.warn(w);
     const ufw = r.facts.ufw;
     if (ufw) await r.step('firewall', 'Open the ports in the firewall (ufw)', async () => openFirewall(r.exec, ufw, r.settings));
   });
@@ -253,7 +261,7 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
 
   // 3. Directories, the certificate, the files. Let's Encrypt: nginx starts HTTP-only until there is a certificate.
   const render = (r: HostRun, nginxMode: NginxMode) =>
-    renderDeploymentFiles(r.settings, { version: opts.version, registryPayload: opts.registryPayload, htpasswd: htpasswdText, uploadSecret, s3Credentials, s3Ca, nginxMode });
+    renderDeploymentFiles(r.settings, { version: opts.version, registryPayload: opts.registryPayload, htpasswd: htpasswdText, uploadSecret, s3Credentials, s3Ca, nginxMode, mirrorCredentials: opts.mirrorCredentials });
   await each(async (r) => {
     if (settings.tls === 'letsencrypt') r.cert = await installedCertificate(r.host, r.settings);
     r.rendered = render(r, r.cert.present ? 'https' : 'http-only');
@@ -303,6 +311,8 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
       if (result.generatedPassword && !dryRun) passwordWritten({ user: settings.user, password: result.generatedPassword });
       r.changedFiles = (await r.exec.applyFiles(r.rendered.files, { withDiff: dryRun })).filter((c) => c.action !== 'unchanged');
       if (!dryRun && r.changedFiles.some((c) => isPayloadFile(r.settings.dir, c.path))) await r.exec.run(prunePayloadArgv(r.settings.dir, opts.registryPayload));
+      // a changed mirror list changes compose.yaml: the credentials of mirrors that are gone go too
+      if (!dryRun && r.changedFiles.some((c) => c.path === r.path(HOST_LAYOUT.compose))) await r.exec.run(pruneMirrorCredentialsArgv(r.settings));
       r.result.files.push(...r.changedFiles);
       return { status: done(r.changedFiles.length > 0), detail: r.changedFiles.length ? r.changedFiles.map((c) => `${c.action} ${c.path.slice(r.settings.dir.length + 1)}`).join(', ') : undefined };
     });

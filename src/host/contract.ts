@@ -37,6 +37,8 @@ export const CONTAINER_PATHS = {
   s3Credentials: '/etc/registry-setup/s3-credentials',
   /** the bucket endpoint's CA when the storage URL has `ca=` (host: <dir>/s3-ca.pem) */
   s3Ca: '/etc/registry-setup/s3-ca.pem',
+  /** one upstream credentials file per mirror that has them (host: <dir>/mirror-credentials/, read at start) */
+  mirrorCredentialsDir: '/etc/registry-setup/mirror-credentials',
 } as const;
 
 /** Host-side layout under settings.dir (relative paths). */
@@ -68,6 +70,8 @@ export const HOST_LAYOUT = {
   uploadSecret: 'upload-secret',
   s3Credentials: 's3-credentials',
   s3Ca: 's3-ca.pem',
+  /** upstream credentials of the mirrors, one file each (0600, the registry's uid) */
+  mirrorCredentialsDir: 'mirror-credentials',
 } as const;
 
 /** The registry container's user: a fixed non-root uid so that no /etc/passwd entry is needed in the image. */
@@ -115,4 +119,8 @@ export const REGISTRY_ENV = {
   uiEnabled: 'REGISTRY_UI_ENABLED',
   uploadPurgingAge: 'REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE',
   uploadPurgingInterval: 'REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_INTERVAL',
+  mirrors: 'REGISTRY_MIRRORS',
+  mirrorsCredentials: 'REGISTRY_MIRRORS_CREDENTIALS',
+  mirrorsDefault: 'REGISTRY_MIRRORS_DEFAULT',
+  mirrorsTagTtl: 'REGISTRY_MIRRORS_TAGTTL',
 } as const;

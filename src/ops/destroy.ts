@@ -26,6 +26,8 @@ export const GENERATED = [
   { rel: HOST_LAYOUT.deployedSettings, what: 'deployment record' },
   { rel: HOST_LAYOUT.webroot, what: 'ACME challenge webroot' },
   { rel: 'renew.sh', what: 'certificate renewal script' },
+  // deploy uploads them again from the files mirrors: names
+  { rel: HOST_LAYOUT.mirrorCredentialsDir, what: "the mirrors' upstream credentials" },
 ] as const;
 
 /**

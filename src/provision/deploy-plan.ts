@@ -23,6 +23,12 @@ function changedRel(target: ComposeTarget, changedFiles: readonly string[], rel:
   return changedFiles.includes(posix.join(target.dir.replace(/\/+$/, '') || '/', rel));
 }
 
+/** The mirrors' upstream credentials are read at start too (one file per mirror, under their directory). */
+function mirrorCredentialsChanged(target: ComposeTarget, changedFiles: readonly string[]): boolean {
+  const dir = `${posix.join(target.dir.replace(/\/+$/, '') || '/', HOST_LAYOUT.mirrorCredentialsDir)}/`;
+  return changedFiles.some((p) => p.startsWith(dir));
+}
+
 function container(containers: readonly ContainerFact[], service: string): ContainerFact | undefined {
   return containers.find((c) => c.service === service);
 }
@@ -71,7 +77,7 @@ export function startPlan(i: StartInput): StartPlan {
   const image = registryImageTag(i.version);
   const build = !startNeedsImageCheck(i) || i.imagePresent !== true;
   const up = build || changedRel(i.target, i.changedFiles, HOST_LAYOUT.compose) || !running(i.containers);
-  const recreate = REGISTRY_START_FILES.some((rel) => changedRel(i.target, i.changedFiles, rel)) && container(i.containers, 'registry') !== undefined;
+  const recreate = (REGISTRY_START_FILES.some((rel) => changedRel(i.target, i.changedFiles, rel)) || mirrorCredentialsChanged(i.target, i.changedFiles)) && container(i.containers, 'registry') !== undefined;
   const commands: Argv[] = [];
   if (build) commands.push(composeArgv(i.target, 'build', 'registry'));
   if (recreate) commands.push(composeArgv(i.target, 'up', '-d', '--no-deps', '--force-recreate', 'registry'));

@@ -4,6 +4,7 @@ import { REGISTRY_UID, type DeploySettings } from '../settings/settings.js';
 import { CONTAINER_PATHS, HOST_LAYOUT } from '../host/contract.js';
 import { buildCompose, buildDockerfile, buildDockerignore, buildNginxConf, storageForContainer, validateVersion, type ComposeOptions, type NginxMode } from '../templates/render.js';
 import type { DirSpec, FileSpec } from './step.js';
+import { mirrorCredentialFiles } from './mirrors.js';
 
 export interface PayloadFile {
   path: string;
@@ -45,6 +46,11 @@ export function isPayloadFile(installDir: string, hostPath: string): boolean {
  * of their content, so a new version's payload leaves the old chunks behind otherwise.
  */
 export function prunePayloadArgv(installDir: string, payload: readonly PayloadFile[]): string[] {
+  return pruneFilesArgv(posix.join(installDir, HOST_LAYOUT.registryPayload), payload.map((f) => f.path));
+}
+
+/** Removes every file under `dirPath` whose relative path is not in `keep` (nothing when the directory is missing). */
+export function pruneFilesArgv(dirPath: string, keep: readonly string[]): string[] {
   const script = [
     'cd "$1" || exit 0',
     'shift',
@@ -54,7 +60,7 @@ export function prunePayloadArgv(installDir: string, payload: readonly PayloadFi
     '  [ -n "$keep" ] || rm -f -- "$f" || exit 1',
     'done',
   ].join('\n');
-  return ['sh', '-c', script, 'sh', posix.join(installDir, HOST_LAYOUT.registryPayload), ...payload.map((f) => f.path)];
+  return ['sh', '-c', script, 'sh', dirPath, ...keep];
 }
 
 export interface RenderDeploymentOptions {
@@ -82,6 +88,8 @@ export interface RenderDeploymentOptions {
   /** publish the ports on this address only (tests: 127.0.0.1) */
   publishAddress?: string;
   healthcheck?: ComposeOptions['healthcheck'];
+  /** Content of each mirror's upstream credentials file, by prefix (readMirrorCredentialFiles). */
+  mirrorCredentials?: ReadonlyMap<string, string>;
 }
 
 export interface RenderedDeployment {
@@ -164,5 +172,8 @@ export function renderDeploymentFiles(settings: DeploySettings, opts: RenderDepl
     if (opts.s3Credentials !== undefined) secret(HOST_LAYOUT.s3Credentials, opts.s3Credentials);
     if (storageForContainer(settings.storage).caFile !== undefined && opts.s3Ca !== undefined) files.push({ path: at(HOST_LAYOUT.s3Ca), content: opts.s3Ca, mode: 0o644 });
   }
+  const mirrors = mirrorCredentialFiles(settings, dir, opts.mirrorCredentials);
+  directories.push(...mirrors.directories);
+  files.push(...mirrors.files);
   return { directories, files };
 }

@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import YAML from 'yaml';
 import { parseStorageUrl } from '../registry/storage/s3/settings.js';
+import { MirrorSettingsError, mirrorTagTtlProblem, parseMirrorList } from './mirrors.js';
 import { hostPathProblem, isComposeProject, isHostName, isPort, isPublishAddress } from './rules.js';
 import { DEFAULT_SETTINGS, DOCKER_SOURCES, HOST_KEYS, type DeploySettings, type HostEntry, type HostKey, type TlsMode } from './settings.js';
 
@@ -18,6 +19,7 @@ const KEYS: (keyof DeploySettings)[] = [
   'nodeImage', 'nginxImage', 'acmeDirectory', 'staging', 'acmeCa', 'ui', 'storage', 'composeProject', 'publishAddress',
   'dockerSource',
   'sendImages',
+  'mirrors', 'mirrorTagTtl',
 ];
 /** The settings every host of a deployment shares (taken from the first host when they disagree). */
 export const SHARED_KEYS = KEYS.filter((k) => !(HOST_KEYS as readonly string[]).includes(k));
@@ -84,6 +86,10 @@ export function checkPartial(doc: Record<string, unknown>, source: string, { for
     if (!KEYS.includes(key as keyof DeploySettings)) throw new SettingsError(`${source}: unknown setting "${key}" (known: ${KEYS.join(', ')}${source === 'flags' ? '' : ', hosts'})`);
     const k = key as keyof DeploySettings;
     if (value === null || value === undefined) continue;
+    if (k === 'mirrors') {
+      out[key] = checkMirrorList(value, source);
+      continue;
+    }
     if (NUMBER_KEYS.has(k)) {
       if (typeof value !== 'number' || !isPort(value)) throw new SettingsError(`${source}: ${key} must be a port number`);
     } else if (BOOLEAN_KEYS.has(k)) {
@@ -96,6 +102,16 @@ export function checkPartial(doc: Record<string, unknown>, source: string, { for
   // each value is checked where it is given, so a typo fails before any host is contacted
   if (formats) checkValues(out as PartialSettings, (key) => (source === 'flags' ? flagOf(key) : `${source}: ${key}`));
   return out as PartialSettings;
+}
+
+/** `mirrors:` (a list, unlike every other setting), checked by its own parser. */
+function checkMirrorList(value: unknown, source: string) {
+  try {
+    return parseMirrorList(value, `${source}: mirrors`);
+  } catch (err) {
+    if (err instanceof MirrorSettingsError) throw new SettingsError(err.message);
+    throw err;
+  }
 }
 
 const flagOf = (key: keyof DeploySettings): string => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
@@ -131,6 +147,10 @@ function checkValues(s: PartialSettings, name: (key: keyof DeploySettings) => st
   }
   if (s.composeProject !== undefined && !isComposeProject(s.composeProject)) {
     fail('composeProject', `compose project name "${s.composeProject}" must be lower-case letters, digits, '-' and '_'`);
+  }
+  if (s.mirrorTagTtl !== undefined) {
+    const problem = mirrorTagTtlProblem(s.mirrorTagTtl);
+    if (problem) fail('mirrorTagTtl', problem);
   }
   if (s.publishAddress !== undefined && !isPublishAddress(s.publishAddress)) {
     fail('publishAddress', `publish address "${s.publishAddress}" must be an IPv4 address or a bracketed IPv6 address`);

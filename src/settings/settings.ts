@@ -51,6 +51,23 @@ export interface DeploySettings {
    * machine's Docker over the SSH connection when the host lacks them.
    */
   sendImages?: boolean;
+  /**
+   * The pull-through cache's upstreams (see src/settings/mirrors.ts): `<domain>/<prefix>/<name>` is
+   * `<name>` at the url. Credentials are a LOCAL file path; deploy uploads its content apart.
+   */
+  mirrors?: MirrorEntry[];
+  /** how long a cached mirror tag is served before it is checked upstream again (default 5m) */
+  mirrorTagTtl?: string;
+}
+
+/** One entry of `mirrors:` in registry-setup.yaml. */
+export interface MirrorEntry {
+  prefix: string;
+  url: string;
+  /** a local file with `username = …` and `password = …` lines (0600) */
+  credentials?: string;
+  /** also answers unprefixed names that are no local repository (Docker's registry-mirrors) */
+  default?: boolean;
 }
 
 /** The settings that may differ between the hosts of one deployment (everything else is shared). */

@@ -6,6 +6,7 @@ import { isPublishAddress } from '../settings/rules.js';
 import type { DeploySettings } from '../settings/settings.js';
 import { registryImageTag } from './dockerfile.js';
 import { TemplateError } from './engine.js';
+import { mirrorCompose } from './mirrors.js';
 import { validateAbsolutePath, validateImageRef, validatePort, validateVersion } from './validate.js';
 
 
@@ -21,7 +22,8 @@ export interface ComposeOptions {
   realm?: string;
 }
 
-type ComposeSettings = Pick<DeploySettings, 'dataDir' | 'httpPort' | 'httpsPort' | 'nginxImage'> & Partial<Pick<DeploySettings, 'ui' | 'storage' | 'composeProject' | 'tls'>>;
+type ComposeSettings = Pick<DeploySettings, 'dataDir' | 'httpPort' | 'httpsPort' | 'nginxImage'> & Partial<Pick<DeploySettings, 'ui' | 'storage' | 'composeProject' | 'tls'>> &
+  Partial<Pick<DeploySettings, 'mirrors' | 'mirrorTagTtl'>>;
 
 /**
  * The storage URL as the registry container sees it: a `ca=<local file>` option points at the
@@ -99,6 +101,10 @@ export function composeDocument(settings: ComposeSettings, opts: ComposeOptions)
   }
   // Writable: `gc --state-file` run inside the container records its result here for `status`.
   registryVolumes.push(`./${HOST_LAYOUT.stateDir}:${CONTAINER_PATHS.stateDir}`, `./${HOST_LAYOUT.uploadSecret}:${CONTAINER_PATHS.uploadSecret}:ro`);
+  // The pull-through cache (mirrors:): its variables and the credentials directory.
+  const mirror = mirrorCompose(settings.mirrors, settings.mirrorTagTtl);
+  Object.assign(environment, mirror.environment);
+  registryVolumes.push(...mirror.volumes);
   const hardening = {
     read_only: true,
     security_opt: ['no-new-privileges:true'],

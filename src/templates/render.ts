@@ -7,3 +7,4 @@ export * from './validate.js';
 export * from './nginx.js';
 export * from './dockerfile.js';
 export * from './compose.js';
+export * from './mirrors.js';

@@ -7,6 +7,7 @@ import { after, describe, test } from 'node:test';
 import { REGISTRY_ENV } from '../../src/host/contract.js';
 import { configFromEnv } from '../../src/registry/config.js';
 import { composeDocument } from '../../src/templates/render.js';
+import type { DeploySettings } from '../../src/settings/settings.js';
 import { TempDirs } from '../helpers/tmp.js';
 
 const tmp = new TempDirs();
@@ -14,7 +15,7 @@ after(() => tmp.cleanup());
 
 const compose = { dataDir: '/srv/registry-data', httpPort: 80, httpsPort: 443, nginxImage: 'nginx:1.27-alpine' };
 
-function registryEnvironment(settings: typeof compose & { storage?: string; ui?: boolean }): string[] {
+function registryEnvironment(settings: typeof compose & { storage?: string; ui?: boolean; mirrors?: DeploySettings['mirrors']; mirrorTagTtl?: string }): string[] {
   const doc = composeDocument(settings, { version: '1', auth: true }) as { services: { registry: { environment: Record<string, string> } } };
   return Object.keys(doc.services.registry.environment);
 }
@@ -22,7 +23,13 @@ function registryEnvironment(settings: typeof compose & { storage?: string; ui?:
 describe('host contract', () => {
   test('compose.yaml sets only names of the contract', () => {
     const names = new Set<string>(Object.values(REGISTRY_ENV));
-    const written = [...registryEnvironment(compose), ...registryEnvironment({ ...compose, storage: 's3://bucket-a/p?endpoint=http://h:1', ui: false })];
+    const mirrors = [{ prefix: 'docker.io', url: 'https://registry-1.docker.io', credentials: './hub', default: true }];
+    const written = [
+      ...registryEnvironment(compose),
+      ...registryEnvironment({ ...compose, storage: 's3://bucket-a/p?endpoint=http://h:1', ui: false }),
+      ...registryEnvironment({ ...compose, mirrors, mirrorTagTtl: '10m' }),
+    ];
+    for (const name of ['REGISTRY_MIRRORS', 'REGISTRY_MIRRORS_CREDENTIALS', 'REGISTRY_MIRRORS_DEFAULT', 'REGISTRY_MIRRORS_TAGTTL']) assert.ok(written.includes(name), name);
     assert.ok(written.length >= 10, written.join(' '));
     for (const name of written) assert.ok(names.has(name), `${name} is not in REGISTRY_ENV`);
   });
@@ -30,6 +37,8 @@ describe('host contract', () => {
   test('the registry reads every name of the contract', async () => {
     const secretFile = join(await tmp.make('rs-contract-'), 'secret');
     writeFileSync(secretFile, 'x'.repeat(43));
+    const credentialsFile = join(await tmp.make('rs-contract-'), 'mirror-credentials');
+    writeFileSync(credentialsFile, 'username = u\npassword = p\n', { mode: 0o600 });
     const values: Record<keyof typeof REGISTRY_ENV, string> = {
       httpAddr: '127.0.0.1:5001',
       httpSecret: 'y'.repeat(43),
@@ -48,11 +57,21 @@ describe('host contract', () => {
       uiEnabled: 'false',
       uploadPurgingAge: '2h',
       uploadPurgingInterval: '3h',
+      mirrors: 'docker.io=https://registry-1.docker.io',
+      mirrorsCredentials: `docker.io=${credentialsFile}`,
+      mirrorsDefault: 'docker.io',
+      mirrorsTagTtl: '10m',
     };
     for (const [key, name] of Object.entries(REGISTRY_ENV) as [keyof typeof REGISTRY_ENV, string][]) {
       // REGISTRY_AUTH sets nothing itself: the registry reads it to refuse what it does not support
       if (key === 'auth') {
         assert.throws(() => configFromEnv({ [name]: 'token' }), /only "htpasswd"/, `${name} is not read by the registry`);
+        continue;
+      }
+      // credentials belong to a mirror: read with the list they are for
+      if (key === 'mirrorsCredentials') {
+        const config = configFromEnv({ [REGISTRY_ENV.mirrors]: values.mirrors, [name]: values[key] });
+        assert.equal(config.mirrors?.[0]?.credentialsFile, credentialsFile, `${name} is not read by the registry`);
         continue;
       }
       assert.notDeepEqual(configFromEnv({ [name]: values[key] }), {}, `${name} is not read by the registry`);
