@@ -9,6 +9,7 @@ import { CONTAINER_PATHS, HOST_LAYOUT, IMAGE_COMMANDS } from '../host/contract.j
 import type { ExecResult } from '../remote/remote-host.js';
 import { publicClient, type Deployment } from './deployment.js';
 import { cliVersion, compareSemver } from './version.js';
+import { formatMirrorSnippets, mirrorSnippets, type MirrorSnippets } from './mirror-snippets.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -34,6 +35,8 @@ export interface StatusReport {
   content: { repositories?: number; tags?: number; error?: string };
   renewal: Record<string, unknown> | null;
   gc: Record<string, unknown> | null;
+  /** with mirrors: the client configuration to pull through them (not a check) */
+  mirrors?: MirrorSnippets;
 }
 
 /** Certificate thresholds: fail when fewer days are left than this, warn below the second. */
@@ -276,6 +279,8 @@ export async function collectStatus(d: Deployment): Promise<StatusReport> {
   }
 
   report.healthy = !checks.some((c) => c.status === 'fail');
+  const snippets = mirrorSnippets(settings);
+  if (snippets) report.mirrors = snippets;
   return report;
 }
 
@@ -313,7 +318,9 @@ export function formatStatusTable(rows: { host: string; report: StatusReport }[]
   }
   const sick = rows.filter((r) => !r.report.healthy).map((r) => r.host);
   lines.push(sick.length === 0 ? color.ok(`healthy (${rows.length} hosts)`) : color.fail(`UNHEALTHY: ${sick.join(', ')}`));
-  return `${lines.join('\n')}\n`;
+  // the hosts serve one registry: its mirrors once
+  const mirrors = rows[0]?.report.mirrors;
+  return `${lines.join('\n')}\n${mirrors ? formatMirrorSnippets(mirrors) : ''}`;
 }
 
 export function formatStatus(r: StatusReport, color: Colors): string {
@@ -321,5 +328,5 @@ export function formatStatus(r: StatusReport, color: Colors): string {
   const lines = [`${r.url}  (${r.target}, ${r.dir})`];
   for (const c of r.checks) lines.push(`  ${mark[c.status]} ${c.id.padEnd(12)} ${c.detail}`);
   lines.push(r.healthy ? color.ok('healthy') : color.fail(`UNHEALTHY: ${r.checks.filter((c) => c.status === 'fail').map((c) => c.id).join(', ')}`));
-  return `${lines.join('\n')}\n`;
+  return `${lines.join('\n')}\n${r.mirrors ? formatMirrorSnippets(r.mirrors) : ''}`;
 }
