@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { AdoptAmbiguity, AdoptError, discoverStack } from '../../src/ops/adopt-discover.js';
 import { containerFileArgv, looksLikeNginx, looksLikeRegistry, registryConfigPath, type AdoptFacts, type InspectedContainer } from '../../src/ops/adopt-facts.js';
 import { nginxServers } from '../../src/ops/nginx-config.js';
+import { adoptPlanSteps, describeDiscovery, parseTagLinks, sampleTags, tagLinksArgv, TAG_SAMPLE_LIMIT } from '../../src/ops/adopt-plan.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const recorded = JSON.parse(readFileSync(path.join(here, 'fixtures', 'classic-stack-v1.inspect.json'), 'utf8')) as InspectedContainer[];
@@ -179,5 +180,52 @@ describe('adopt: reading facts', () => {
     const [s] = nginxServers(`http { upstream up { server reg:5000; server reg2; } server { listen 127.0.0.1:8443 ssl; listen 8080; server_name "a.example" b.example; # c.example\n location / { proxy_pass http://up/; } location /x { proxy_pass https://other; } } }`);
     assert.deepEqual(s, { names: ['a.example', 'b.example'], listens: [{ port: 8443, ssl: true, address: '127.0.0.1' }, { port: 8080, ssl: false }], proxiesTo: ['reg:5000', 'reg2:80', 'other:443'] });
     assert.throws(() => nginxServers('http { server { listen 80; }'), /not closed/);
+  });
+});
+
+describe('adopt: the tags recorded and the plan', () => {
+  const data = '/home/ubuntu/registry-stack/registry/data';
+  const repos = `${data}/docker/registry/v2/repositories`;
+  const digest = (n: number) => `sha256:${n.toString(16).padStart(64, '0')}`;
+
+  it('reads tags from distribution’s tag links (grep -H output), not revisions or layer links', () => {
+    const out = [
+      `${repos}/team/app/_manifests/tags/v1/current/link:${digest(1)}`,
+      `${repos}/team/app/_manifests/tags/latest/current/link:${digest(1)}`,
+      `${repos}/base/_manifests/tags/multi/current/link:${digest(2)}`,
+      `${repos}/base/_manifests/tags/multi/index/sha256/${'0'.repeat(63)}2/link:${digest(2)}`,
+      `${repos}/base/_layers/sha256/${'0'.repeat(63)}3/link:${digest(3)}`,
+      '',
+    ].join('\n');
+    assert.deepEqual(parseTagLinks(out, data), [
+      { repository: 'base', tag: 'multi', digest: digest(2) },
+      { repository: 'team/app', tag: 'latest', digest: digest(1) },
+      { repository: 'team/app', tag: 'v1', digest: digest(1) },
+    ]);
+    assert.deepEqual(tagLinksArgv(data).slice(-1), [repos]);
+  });
+
+  it('records every tag up to 1,000, then 1,000 spread over all of them', () => {
+    const tags = Array.from({ length: 2500 }, (_, i) => ({ repository: `r${String(i).padStart(4, '0')}`, tag: 't', digest: digest(i) }));
+    assert.equal(sampleTags(tags.slice(0, 999)).length, 999);
+    assert.equal(sampleTags(tags.slice(0, 1000)).length, 1000);
+    const s = sampleTags(tags);
+    assert.equal(s.length, TAG_SAMPLE_LIMIT);
+    assert.equal(new Set(s.map((t) => t.repository)).size, TAG_SAMPLE_LIMIT, 'no tag twice');
+    assert.equal(s[0], tags[0]);
+    assert.ok(s.at(-1)!.repository >= 'r2490', 'the sample reaches the end of the list');
+  });
+
+  it('the plan names the data in place, the users, certbot’s timer disabled not deleted, the old containers stopped not removed', () => {
+    const facts = { ...classicFacts(), letsencryptLive: ['registry.example.com'], certbotTimers: { 'certbot.timer': 'enabled' } };
+    const plan = adoptPlanSteps(discoverStack(facts), '/opt/registry-setup', { total: 3, sampled: 3 });
+    const text = plan.join('\n');
+    assert.match(plan[0]!, /^record all 3 tags .* in \/opt\/registry-setup\/state\/adopt\/$/);
+    assert.match(text, /read-write access to \/home\/ubuntu\/registry-stack\/registry\/data with POSIX ACLs/);
+    assert.match(text, /carry over 2 user\(s\) \(admin, ci\)/);
+    assert.match(text, /disable \(not delete\) certbot's certbot\.timer/);
+    assert.match(text, /stop \(not remove\) registry-stack_registry_1, registry-stack_nginx_1/);
+    assert.match(text, /as registry\.example\.com on HTTPS port 39537/);
+    assert.match(describeDiscovery(discoverStack(facts)).join('\n'), /a copy of certbot's \/etc\/letsencrypt\/live\/registry\.example\.com\//);
   });
 });
