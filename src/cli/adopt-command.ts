@@ -31,7 +31,7 @@ export function adoptCommand(): Command {
     const [c] = await connectHosts([spec!], flags, output, 'adopt');
     try {
       const ask: AskChoice | undefined = isInteractive(flags)
-        ? (a) => select({ message: `Found ${a.choices.length} ${a.what} (${a.flag} skips this question). Which one?`, choices: a.choices.map((v) => ({ name: v, value: v })) })
+        ? (a) => select({ message: `Found ${a.choices.length} ${a.what} (${a.flag} skips this question). Which one?`, choices: a.choices.map((v) => ({ name: v, value: v })) }, { output: process.stderr })
         : undefined;
       const survey = await output.step('survey', `Look for a hand-built registry on ${c!.host.target.host} (read-only)`, async () => {
         const s = await surveyHost(new Executor(c!.host, true), spec!.dir, { container: flags.container, domain: flags.domain }, ask);

@@ -5,6 +5,7 @@
 import YAML from 'yaml';
 import type { Argv } from '../provision/index.js';
 import type { Executor } from '../deploy/executor.js';
+import { OpsError } from './errors.js';
 
 /** The parts of `docker inspect <container>` discovery reads (Docker's own field names). */
 export interface InspectedContainer {
@@ -39,6 +40,9 @@ export interface AdoptFacts {
 
 /** Every container id, running or not. */
 export const CONTAINER_IDS_ARGV: Argv = ['docker', 'ps', '-aq', '--no-trunc'];
+
+/** The host package's nginx configuration (`nginx -T`), only when its systemd service is active. */
+export const HOST_NGINX_CONFIG_ARGV: Argv = ['sh', '-c', 'command -v nginx >/dev/null && systemctl is-active --quiet nginx && nginx -T 2>/dev/null'];
 
 /** certbot's timers: the Debian package's and the snap's. */
 export const CERTBOT_TIMERS = ['certbot.timer', 'snap.certbot.renew.timer'] as const;
@@ -106,12 +110,25 @@ export function looksLikeNginx(c: InspectedContainer): boolean {
 }
 
 /**
+ * `docker inspect` of the containers that still exist: one removed since `docker ps` makes docker
+ * exit 1 ("No such object") but it still prints the others.
+ */
+async function inspectContainers(exec: Executor, ids: string[]): Promise<InspectedContainer[]> {
+  const r = await exec.run(['docker', 'inspect', ...ids], { allowFailure: true, timeoutMs: 120_000 });
+  try {
+    return JSON.parse(r.stdout) as InspectedContainer[];
+  } catch {
+    throw new OpsError(`docker inspect failed on the host: ${r.stderr.trim().split('\n').slice(-1)[0] ?? `exit code ${r.code}`}`);
+  }
+}
+
+/**
  * Reads the facts. Read-only throughout: a command that fails leaves its fact empty (a host without
  * certbot has no timer, a stopped nginx container has no `nginx -T`).
  */
 export async function gatherAdoptFacts(exec: Executor): Promise<AdoptFacts> {
   const ids = (await exec.run(CONTAINER_IDS_ARGV)).stdout.split('\n').map((l) => l.trim()).filter(Boolean);
-  const containers = ids.length === 0 ? [] : (JSON.parse((await exec.run(['docker', 'inspect', ...ids])).stdout) as InspectedContainer[]);
+  const containers = ids.length === 0 ? [] : await inspectContainers(exec, ids);
   const facts: AdoptFacts = { containers, nginxConfigs: {}, registryConfigs: {}, htpasswd: {}, letsencryptLive: [], certbotTimers: {}, certbotCron: [] };
   const ok = async (argv: Argv): Promise<string | undefined> => {
     const r = await exec.run(argv, { allowFailure: true, timeoutMs: 60_000 });
@@ -133,8 +150,8 @@ export async function gatherAdoptFacts(exec: Executor): Promise<AdoptFacts> {
       if (r.code === 0) facts.nginxConfigs[c.Id] = r.stdout;
     }
   }
-  // a host-package nginx: its configuration as the running one reads it
-  const hostNginx = await ok(['sh', '-c', 'command -v nginx >/dev/null && pgrep -x nginx >/dev/null && nginx -T 2>/dev/null']);
+  // a host-package nginx, when its service runs (pgrep would also see the nginx of every container)
+  const hostNginx = await ok(HOST_NGINX_CONFIG_ARGV);
   if (hostNginx) facts.nginxConfigs.host = hostNginx;
   const live = await ok(['ls', '-1', '/etc/letsencrypt/live']);
   facts.letsencryptLive = (live ?? '').split('\n').map((l) => l.trim()).filter((l) => l && l !== 'README');

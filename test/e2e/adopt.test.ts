@@ -3,7 +3,10 @@
 // loopback sshd of the deploy bed: what --dry-run finds and plans, read-only.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { execa } from 'execa';
+import { startPty } from '../helpers/pty.js';
+import { repoRoot } from '../helpers/registries.js';
 import { jsonResult, startDeployBed, type DeployBed } from '../helpers/deploy-bed.js';
 import { pushFixtures, type Fixtures } from '../helpers/fixtures.js';
 import { dockerRef, skopeoInspectRaw, writeAuthfile } from '../helpers/skopeo.js';
@@ -13,6 +16,13 @@ import type { RunningRegistry } from '../helpers/registries.js';
 import { startClassicStack, STACK_USER, type RunningStack } from '../bench/stacks.js';
 
 const PASSWORD = 'e2e-adopt-classic-password';
+
+/** What a dry run must leave alone: the stack's containers (id, state, start time) and every file of its directory (path, owner, mode, size, mtime). */
+async function snapshot(containers: string[], dir: string): Promise<string> {
+  const inspect = await execa('docker', ['inspect', '--format', '{{.Id}} {{.State.Status}} {{.State.StartedAt}}', ...containers]);
+  const files = await execa('find', [dir, '-printf', '%p %u:%g %m %s %T@\\n']);
+  return `${inspect.stdout}\n${files.stdout.split('\n').sort().join('\n')}`;
+}
 
 describe('adopt a classic registry:2 stack', { skip: sshdSkipReason() }, () => {
   const tmp = new TempDirs();
@@ -47,7 +57,11 @@ describe('adopt a classic registry:2 stack', { skip: sshdSkipReason() }, () => {
     await tmp.cleanup();
   });
 
-  it('--dry-run finds the stack (compose v1 project, data, users, nginx, domain, port) and plans the switch', async () => {
+  it('--dry-run finds the stack (compose v1 project, data, users, nginx, domain, port) and plans the switch, changing nothing', async () => {
+    // the compose project's working directory: registry/data, registry/registry.password, nginx/…
+    const dataDir = (await execa('docker', ['inspect', '--format', '{{range .Mounts}}{{if eq .Destination "/data"}}{{.Source}}{{end}}{{end}}', classic.containers.registry])).stdout;
+    const stackDir = path.dirname(path.dirname(dataDir));
+    const before = await snapshot([classic.containers.registry, classic.containers.nginx], stackDir);
     const r = await adopt(['--container', registryName, '--dry-run', '--json']);
     assert.equal(r.exitCode, 0, context);
     const res = jsonResult(String(r.stdout));
@@ -65,6 +79,12 @@ describe('adopt a classic registry:2 stack', { skip: sshdSkipReason() }, () => {
     assert.deepEqual(res.tags, { total: 3, sampled: 3 }, 'v1, latest and multi are in the data directory');
     assert.ok((res.plan as string[]).some((s) => s.startsWith('record all 3 tags')), context);
     assert.ok(!String(r.stdout).includes('$2y$'), 'the password hashes are not printed');
+    const human = await adopt(['--container', registryName, '--dry-run']);
+    assert.equal(human.exitCode, 0, context);
+    assert.match(String(human.stdout), new RegExp(`^registry: +${registryName} .*compose v1 project`, 'm'), context);
+    assert.match(String(human.stdout), /^tags: +3$/m, context);
+    assert.match(String(human.stdout), /^The plan \(nothing was changed\):\n  1\. record all 3 tags/m, context);
+    assert.equal(await snapshot([classic.containers.registry, classic.containers.nginx], stackDir), before, 'a dry run changes no container and no file of the stack');
   });
 
   it('without --container on a host with several registries, or without --dry-run: one line saying what to do', async () => {
@@ -74,6 +94,19 @@ describe('adopt a classic registry:2 stack', { skip: sshdSkipReason() }, () => {
       const r = await adopt(['--dry-run']);
       assert.equal(r.exitCode, 1, context);
       assert.match(String(r.stderr), new RegExp(`running registry containers \\(.*${registryName}.*\\): pass --container`), context);
+      // on a terminal it is a question instead; typing the name picks it (the host key is known by now)
+      const argv = ['adopt', bed.sshd.target('root'), '-i', bed.sshd.clientKeyPath, '--dir', bed.installDir, '--dry-run'];
+      const term = startPty([process.execPath, path.join(repoRoot, 'bin/registry-setup.js'), ...argv], { cwd: bed.home, env: { HOME: bed.home, SSH_AUTH_SOCK: '', NO_COLOR: '1' } });
+      try {
+        await term.expect(/running\s+registry\s+containers\s+\(--container\s+skips\s+this\s+question\)\.\s+Which\s+one\?/);
+        term.send(registryName);
+        await term.expect(new RegExp(`❯\\s+${registryName}`));
+        term.send('\r');
+        assert.equal(await term.exited, 0, term.output());
+        assert.match(term.output(), new RegExp(`registry: +${registryName} `), term.output());
+      } finally {
+        term.kill();
+      }
     } finally {
       await execa('docker', ['rm', '-f', other], { reject: false });
     }
