@@ -2,14 +2,14 @@ import { select } from '@inquirer/prompts';
 import { Command } from 'commander';
 import { Executor } from '../deploy/executor.js';
 import { Output, printResult } from '../console/output.js';
-import { resolveTargets, type DeploymentFlags } from '../ops/deployment.js';
+import { resolveTargets } from '../ops/deployment.js';
 import { OpsError } from '../ops/errors.js';
 import { surveyHost, type AskChoice } from '../ops/adopt.js';
 import { describeDiscovery } from '../ops/adopt-plan.js';
-import { connectHosts, isInteractive } from '../session/connect.js';
-import { addDeploymentOptions } from './host-options.js';
+import { connectHosts, isInteractive, type HostFlags } from '../session/connect.js';
+import { addHostOptions } from './host-options.js';
 
-interface AdoptFlags extends DeploymentFlags {
+interface AdoptFlags extends HostFlags {
   dryRun?: boolean;
   container?: string;
   domain?: string;
@@ -17,7 +17,7 @@ interface AdoptFlags extends DeploymentFlags {
 
 /** `adopt <target> --dry-run`: find a hand-built registry:2 stack on the host and show the takeover plan. */
 export function adoptCommand(): Command {
-  return addDeploymentOptions(
+  return addHostOptions(
     new Command('adopt')
       .description('take over a hand-built registry:2 stack (compose or docker run, with nginx and certbot) on the host, its data in place')
       .argument('<target>', 'user@host[:port] or a Host alias from ~/.ssh/config')

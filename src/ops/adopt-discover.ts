@@ -297,7 +297,7 @@ function discoverNginx(facts: AdoptFacts, registryContainer: InspectedContainer,
     const copied = !live && domain && facts.letsencryptLive.includes(domain) ? domain : undefined;
     certificate = { certificate: server.certificate, key: server.certificateKey, hostCertificate, hostKey, ...(live ? { letsencrypt: { name: live, servedInPlace: true } } : copied ? { letsencrypt: { name: copied, servedInPlace: false } } : {}) };
   }
-  if (!plain) notes.push('nginx serves no plain-HTTP port: renewal by HTTP-01 needs port 80 reachable (give --http-port)');
+  if (!plain) notes.push('nginx serves no plain-HTTP port: Let\'s Encrypt renewal (HTTP-01) after the switch needs one reachable on port 80');
   return { kind: n.container ? 'container' : 'host', ...(container ? { container } : {}), ...(domain ? { domain } : {}), ...(httpsPort !== undefined ? { httpsPort } : {}), ...(httpPort !== undefined ? { httpPort } : {}), ...(certificate ? { certificate } : {}) };
 }
 
@@ -314,7 +314,7 @@ export function discoverStack(facts: AdoptFacts, choices: AdoptChoices = {}): Ad
       ? [nginx.container]
       : [];
   const timers = Object.entries(facts.certbotTimers).filter(([, state]) => state === 'enabled').map(([unit]) => unit);
-  if (nginx?.certificate && !nginx.certificate.letsencrypt) notes.push(`the certificate ${nginx.certificate.hostCertificate} is not certbot's: registry-setup renews it from now on with Let's Encrypt`);
+  if (nginx?.certificate && !nginx.certificate.letsencrypt) notes.push(`the certificate ${nginx.certificate.hostCertificate} is not certbot's: after the switch registry-setup renews it with Let's Encrypt`);
   if (nginx?.certificate?.letsencrypt && !nginx.certificate.letsencrypt.servedInPlace) {
     notes.push(`nginx serves a copy of certbot's /etc/letsencrypt/live/${nginx.certificate.letsencrypt.name}/ (${nginx.certificate.hostCertificate})`);
   }

@@ -33,7 +33,7 @@ describe('adopt a classic registry:2 stack', { skip: sshdSkipReason() }, () => {
   let context = '';
 
   const adopt = async (extra: string[]) => {
-    const args = ['adopt', bed.sshd.target('root'), '-i', bed.sshd.clientKeyPath, '--dir', bed.installDir, '--compose-project', bed.project, '--yes', ...extra];
+    const args = ['adopt', bed.sshd.target('root'), '-i', bed.sshd.clientKeyPath, '--dir', bed.installDir, '--yes', ...extra];
     const r = await bed.cli(args);
     context = `registry-setup ${args.join(' ')}\nexit ${r.exitCode}\nstdout:\n${String(r.stdout).slice(-3000)}\nstderr:\n${String(r.stderr).split('\n').slice(-30).join('\n')}`;
     return r;
