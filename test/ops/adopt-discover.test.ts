@@ -4,11 +4,15 @@
 // and the host's nginx package, two registries, two domains, things adopt cannot take over).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AdoptAmbiguity, AdoptError, discoverStack } from '../../src/ops/adopt-discover.js';
-import { containerFileArgv, looksLikeNginx, looksLikeRegistry, registryConfigPath, type AdoptFacts, type InspectedContainer } from '../../src/ops/adopt-facts.js';
+import { certbotCronArgv, containerFileArgv, gatherAdoptFacts, HOST_NGINX_CONFIG_ARGV, looksLikeNginx, looksLikeRegistry, registryConfigPath, type AdoptFacts, type InspectedContainer } from '../../src/ops/adopt-facts.js';
+import type { Executor } from '../../src/deploy/executor.js';
+import type { ExecResult } from '../../src/remote/index.js';
 import { nginxServers } from '../../src/ops/nginx-config.js';
 import { adoptPlanSteps, describeDiscovery, parseTagLinks, sampleTags, tagLinksArgv, TAG_SAMPLE_LIMIT } from '../../src/ops/adopt-plan.js';
 
@@ -227,5 +231,58 @@ describe('adopt: the tags recorded and the plan', () => {
     assert.match(text, /stop \(not remove\) registry-stack_registry_1, registry-stack_nginx_1/);
     assert.match(text, /as registry\.example\.com on HTTPS port 39537/);
     assert.match(describeDiscovery(discoverStack(facts)).join('\n'), /a copy of certbot's \/etc\/letsencrypt\/live\/registry\.example\.com\//);
+  });
+});
+
+describe('adopt: gathering the facts only reads', () => {
+  /** A host answering from the recorded classic stack; every argv it was asked to run. */
+  function fakeHost(opts: { goneMidway?: boolean } = {}) {
+    const ran: string[][] = [];
+    const answer = (argv: string[]): ExecResult => {
+      const line = argv.join(' ');
+      if (line.startsWith('docker ps -aq')) return { code: 0, stdout: `${REGISTRY.Id}\n${NGINX.Id}\n${opts.goneMidway ? 'deadbeef\n' : ''}`, stderr: '' };
+      if (argv[0] === 'docker' && argv[1] === 'inspect') return { code: opts.goneMidway ? 1 : 0, stdout: JSON.stringify(recorded), stderr: opts.goneMidway ? 'Error: No such object: deadbeef' : '' };
+      if (argv[0] === 'sh' && argv[2]?.startsWith('docker cp')) return { code: 0, stdout: argv[5] === '/auth/registry.password' ? HTPASSWD : REGISTRY_CONFIG, stderr: '' };
+      if (line === `docker exec ${NGINX.Id} nginx -T`) return { code: 0, stdout: nginxT, stderr: '' };
+      if (line === 'ls -1 /etc/letsencrypt/live') return { code: 0, stdout: 'README\nregistry.example.com\n', stderr: '' };
+      if (line === 'systemctl is-enabled certbot.timer') return { code: 0, stdout: 'enabled\n', stderr: '' };
+      if (line === 'systemctl is-enabled snap.certbot.renew.timer') return { code: 1, stdout: '', stderr: 'Failed to get unit file state for snap.certbot.renew.timer: No such file or directory' };
+      return { code: 1, stdout: '', stderr: '' };
+    };
+    const exec = { run: async (argv: string[]) => (ran.push(argv), answer(argv)) } as unknown as Executor;
+    return { exec, ran };
+  }
+
+  it('reads the classic stack’s facts with read-only commands', async () => {
+    const { exec, ran } = fakeHost();
+    const facts = await gatherAdoptFacts(exec);
+    assert.deepEqual(facts.htpasswd, { [REGISTRY.Id]: HTPASSWD });
+    assert.deepEqual(facts.registryConfigs, { [REGISTRY.Id]: REGISTRY_CONFIG });
+    assert.deepEqual(facts.nginxConfigs, { [NGINX.Id]: nginxT });
+    assert.deepEqual(facts.letsencryptLive, ['registry.example.com']);
+    assert.deepEqual(facts.certbotTimers, { 'certbot.timer': 'enabled' });
+    assert.equal(discoverStack(facts).nginx?.certificate?.letsencrypt?.name, 'registry.example.com');
+    const readOnly = [/^docker ps -aq/, /^docker inspect /, /^docker exec \S+ nginx -T$/, /^ls -1 /, /^systemctl is-enabled /, /^sh -c docker cp "\$1:\$2" - \| tar -xO sh /, /^sh -c command -v nginx .* nginx -T/, /^sh -c for f in .* grep -qs/];
+    for (const argv of ran) assert.ok(readOnly.some((re) => re.test(argv.join(' '))), `not a read-only command: ${argv.join(' ')}`);
+    assert.deepEqual(HOST_NGINX_CONFIG_ARGV, ran.find((a) => a.join(' ').includes('command -v nginx')));
+  });
+
+  it('a container removed between docker ps and docker inspect leaves the others', async () => {
+    const facts = await gatherAdoptFacts(fakeHost({ goneMidway: true }).exec);
+    assert.equal(facts.containers.length, 2);
+  });
+
+  it('certbot’s cron files: only those running certbot, comments ignored', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'rs-adopt-cron-'));
+    try {
+      writeFileSync(path.join(dir, 'certbot'), '0 */12 * * * root test -x /usr/bin/certbot && perl -e "sleep int(rand(43200))" && certbot -q renew\n');
+      writeFileSync(path.join(dir, 'crontab'), '# 0 0 * * * certbot renew\n17 * * * * root cd / && run-parts --report /etc/cron.hourly\n');
+      const argv = [...certbotCronArgv.slice(0, 4), path.join(dir, 'certbot'), path.join(dir, 'crontab'), path.join(dir, 'missing')];
+      const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
+      assert.equal(r.status, 0);
+      assert.equal(r.stdout, `${path.join(dir, 'certbot')}\n`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
