@@ -315,8 +315,5 @@ export function discoverStack(facts: AdoptFacts, choices: AdoptChoices = {}): Ad
       : [];
   const timers = Object.entries(facts.certbotTimers).filter(([, state]) => state === 'enabled').map(([unit]) => unit);
   if (nginx?.certificate && !nginx.certificate.letsencrypt) notes.push(`the certificate ${nginx.certificate.hostCertificate} is not certbot's: after the switch registry-setup renews it with Let's Encrypt`);
-  if (nginx?.certificate?.letsencrypt && !nginx.certificate.letsencrypt.servedInPlace) {
-    notes.push(`nginx serves a copy of certbot's /etc/letsencrypt/live/${nginx.certificate.letsencrypt.name}/ (${nginx.certificate.hostCertificate})`);
-  }
   return { registry, ...(nginx ? { nginx } : {}), certbot: { timers, cron: facts.certbotCron }, companions, notes };
 }
