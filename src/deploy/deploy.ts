@@ -39,6 +39,7 @@ import { openFirewall } from './firewall.js';
 import { containerFor, imageExists, listContainers, reloadNginx, waitHealthy, type ContainerState } from './stack.js';
 import { verifyDeployment } from './verify.js';
 import { baseImages, localImageSizes, sendBaseImages } from './send-images.js';
+import { retentionStep } from './retention.js';
 
 /** One host of a deployment: its connection, its settings (shared ones identical on all) and its output. */
 export interface DeployTarget {
@@ -334,6 +335,16 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
       return { status: 'done' };
     });
   });
+
+  // Retention (retention: in registry-setup.yaml): a daily timer on the first host (the hosts of a
+  // bucket are one registry); --dry-run shows it.
+  await each((r) =>
+    r.step('retention', 'Retention rules (daily systemd timer)', async () => {
+      const step = await retentionStep(r, { dryRun, runsHere: r === first });
+      r.result.files.push(...step.files.filter((c) => c.action !== 'unchanged'));
+      return { status: step.status, detail: step.detail };
+    }),
+  );
 
   if (dryRun) {
     if (settings.tls === 'letsencrypt') {

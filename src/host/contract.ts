@@ -116,3 +116,25 @@ export const REGISTRY_ENV = {
   uploadPurgingAge: 'REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE',
   uploadPurgingInterval: 'REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_INTERVAL',
 } as const;
+
+// Retention on the host (src/provision/retention.ts): a daily systemd timer runs the image's
+// `retention` command through this compose service (a profile keeps `up` from starting it).
+export const RETENTION_SERVICE = 'retention';
+export const RETENTION_LAYOUT = {
+  /** the `retention:` section of registry-setup.yaml, as the registry's uid reads it */
+  policy: 'retention.yaml',
+  script: 'retention.sh',
+  /** the last run's record (written by `retention --state-file`), read by `status` */
+  state: 'state/retention.json',
+} as const;
+export const RETENTION_CONTAINER_PATHS = { policy: '/etc/registry-setup/retention.yaml', state: '/var/lib/registry-setup/state/retention.json' } as const;
+/** The registry's Prometheus listener: on the compose network only (nginx does not publish it). */
+export const METRICS_PORT = 5001;
+/** The image's retention command (`node /app/registry.mjs retention …`). */
+export const RETENTION_COMMAND = 'retention';
+/** The observability settings the payload reads (deploy sets them in compose.yaml). */
+export const OBSERVE_ENV = {
+  trustProxy: 'REGISTRY_HTTP_TRUSTPROXY',
+  metricsAddr: 'REGISTRY_METRICS_ADDR',
+  stateDirectory: 'REGISTRY_STATE_DIRECTORY',
+} as const;

@@ -9,11 +9,12 @@ import { CONTAINER_PATHS, HOST_LAYOUT, IMAGE_COMMANDS } from '../host/contract.j
 import type { ExecResult } from '../remote/remote-host.js';
 import { publicClient, type Deployment } from './deployment.js';
 import { cliVersion, compareSemver } from './version.js';
+import { readRetentionFacts, retentionCheck } from './retention-status.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
 export interface Check {
-  id: 'containers' | 'version' | 'url' | 'certificate' | 'disk' | 'content' | 'renewal' | 'gc';
+  id: 'containers' | 'version' | 'url' | 'certificate' | 'disk' | 'content' | 'renewal' | 'gc' | 'retention';
   status: CheckStatus;
   detail: string;
 }
@@ -34,6 +35,8 @@ export interface StatusReport {
   content: { repositories?: number; tags?: number; error?: string };
   renewal: Record<string, unknown> | null;
   gc: Record<string, unknown> | null;
+  /** the last run of the retention rules (state/retention.json) */
+  retention?: Record<string, unknown> | null;
 }
 
 /** Certificate thresholds: fail when fewer days are left than this, warn below the second. */
@@ -274,6 +277,11 @@ export async function collectStatus(d: Deployment): Promise<StatusReport> {
     const gcCheck = checks.find((c) => c.id === 'gc')!;
     gcCheck.detail += '; this deployment cannot record GC results yet (run registry-setup upgrade)';
   }
+
+  // last retention run (the daily timer's, see src/ops/retention-status.ts): a failed or missed one fails
+  const retentionFacts = await readRetentionFacts(d);
+  report.retention = retentionFacts.record;
+  checks.push({ id: 'retention', ...retentionCheck(retentionFacts) });
 
   report.healthy = !checks.some((c) => c.status === 'fail');
   return report;

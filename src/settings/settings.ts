@@ -51,6 +51,11 @@ export interface DeploySettings {
    * machine's Docker over the SSH connection when the host lacks them.
    */
   sendImages?: boolean;
+  /**
+   * zot's `retention:` section (policies, delay), kept as written: the registry's own parser checks
+   * it (src/settings/retention.ts); deploy installs a daily timer that applies it, then gc.
+   */
+  retention?: Record<string, unknown>;
 }
 
 /** The settings that may differ between the hosts of one deployment (everything else is shared). */
