@@ -13,3 +13,20 @@ export function retentionProblem(section: unknown): string | undefined {
     throw err;
   }
 }
+
+/** Sections only registry-setup.yaml gives (no flag does). */
+export const CONFIG_SECTIONS = ['retention'] as const;
+
+/**
+ * With --config, a section comes from that file alone: removing `retention:` there removes it from
+ * the deployment (the host's record would otherwise bring it back). Without --config the host's
+ * record keeps it, as every other setting.
+ */
+export function withConfigSections<T extends Partial<Record<(typeof CONFIG_SECTIONS)[number], unknown>>>(merged: T, file: Partial<Record<(typeof CONFIG_SECTIONS)[number], unknown>>): T {
+  const out = { ...merged };
+  for (const key of CONFIG_SECTIONS) {
+    if (file[key] === undefined) delete out[key];
+    else (out as Record<string, unknown>)[key] = file[key];
+  }
+  return out;
+}

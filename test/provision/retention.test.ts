@@ -5,6 +5,7 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import { enableRetentionTimerArgv, removeRetentionArgv, retentionFiles, retentionTimerArgv, retentionUnitName } from '../../src/provision/index.js';
 import { completeSettings, loadConfigFile } from '../../src/settings/resolve.js';
+import { withConfigSections } from '../../src/settings/retention.js';
 import { composeDocument } from '../../src/templates/render.js';
 import { parseRetention } from '../../src/registry/retention/policy.js';
 import { GENERATED, renewUnits, unitPurpose } from '../../src/ops/destroy.js';
@@ -105,5 +106,13 @@ describe('retention on the host', () => {
     } finally {
       await removeDir(dir);
     }
+  });
+
+  it('with --config, retention: comes from that file alone: removing it there removes it (the host record does not bring it back)', () => {
+    const merged = { domain: 'r.example.com', retention };
+    assert.equal(withConfigSections(merged, {}).retention, undefined);
+    assert.equal(withConfigSections(merged, {}).domain, 'r.example.com');
+    const other = { policies: [] };
+    assert.deepEqual(withConfigSections(merged, { retention: other }).retention, other);
   });
 });
