@@ -40,6 +40,7 @@ import { containerFor, imageExists, listContainers, reloadNginx, waitHealthy, ty
 import { verifyDeployment } from './verify.js';
 import { baseImages, localImageSizes, sendBaseImages } from './send-images.js';
 import { retentionStep } from './retention.js';
+import { readNotifySecrets } from '../settings/notify.js';
 
 /** One host of a deployment: its connection, its settings (shared ones identical on all) and its output. */
 export interface DeployTarget {
@@ -252,9 +253,12 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
     }
   }
 
+  // notify: endpoints' HMAC secrets, read here from their local files (uploaded 0600 with the files)
+  const notifySecrets = settings.notify?.length ? await readNotifySecrets(settings.notify) : undefined;
+
   // 3. Directories, the certificate, the files. Let's Encrypt: nginx starts HTTP-only until there is a certificate.
   const render = (r: HostRun, nginxMode: NginxMode) =>
-    renderDeploymentFiles(r.settings, { version: opts.version, registryPayload: opts.registryPayload, htpasswd: htpasswdText, uploadSecret, s3Credentials, s3Ca, nginxMode });
+    renderDeploymentFiles(r.settings, { version: opts.version, registryPayload: opts.registryPayload, htpasswd: htpasswdText, uploadSecret, s3Credentials, s3Ca, nginxMode, notifySecrets });
   await each(async (r) => {
     if (settings.tls === 'letsencrypt') r.cert = await installedCertificate(r.host, r.settings);
     r.rendered = render(r, r.cert.present ? 'https' : 'http-only');

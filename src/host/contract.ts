@@ -138,3 +138,12 @@ export const OBSERVE_ENV = {
   metricsAddr: 'REGISTRY_METRICS_ADDR',
   stateDirectory: 'REGISTRY_STATE_DIRECTORY',
 } as const;
+/** Webhook endpoints from registry-setup.yaml's `notify:` (src/provision/notify.ts); read at start. */
+export const NOTIFY_LAYOUT = { dir: 'notify', endpoints: 'notify/endpoints.yaml' } as const;
+export const NOTIFY_CONTAINER_PATHS = {
+  dir: '/etc/registry-setup/notify',
+  endpoints: '/etc/registry-setup/notify/endpoints.yaml',
+  /** undelivered events wait here (writable state/, with a bucket too) */
+  eventsDir: '/var/lib/registry-setup/state/events',
+} as const;
+export const NOTIFY_ENV = { config: 'REGISTRY_NOTIFICATIONS_CONFIG', directory: 'REGISTRY_NOTIFICATIONS_DIRECTORY' } as const;

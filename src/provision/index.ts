@@ -9,3 +9,4 @@ export * from './deploy-plan.js';
 export * from './diff.js';
 export * from './renewal.js';
 export * from './retention.js';
+export * from './notify.js';

@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import YAML from 'yaml';
 import { parseStorageUrl } from '../registry/storage/s3/settings.js';
 import { retentionProblem } from './retention.js';
+import { notifyProblem } from './notify.js';
 import { hostPathProblem, isComposeProject, isHostName, isPort, isPublishAddress } from './rules.js';
 import { DEFAULT_SETTINGS, DOCKER_SOURCES, HOST_KEYS, type DeploySettings, type HostEntry, type HostKey, type TlsMode } from './settings.js';
 
@@ -20,6 +21,7 @@ const KEYS: (keyof DeploySettings)[] = [
   'dockerSource',
   'sendImages',
   'retention',
+  'notify',
 ];
 /** The settings every host of a deployment shares (taken from the first host when they disagree). */
 export const SHARED_KEYS = KEYS.filter((k) => !(HOST_KEYS as readonly string[]).includes(k));
@@ -90,6 +92,8 @@ export function checkPartial(doc: Record<string, unknown>, source: string, { for
     if (value === null || value === undefined) continue;
     if (NUMBER_KEYS.has(k)) {
       if (typeof value !== 'number' || !isPort(value)) throw new SettingsError(`${source}: ${key} must be a port number`);
+    } else if (k === 'notify') {
+      if (!Array.isArray(value)) throw new SettingsError(`${source}: notify must be a list of endpoints (url, headers, timeout, actions, repositories, hmacSecretFile)`);
     } else if (MAPPING_KEYS.has(k)) {
       if (typeof value !== 'object' || Array.isArray(value)) throw new SettingsError(`${source}: ${key} must be a mapping`);
     } else if (BOOLEAN_KEYS.has(k)) {
@@ -144,6 +148,10 @@ function checkValues(s: PartialSettings, name: (key: keyof DeploySettings) => st
   if (s.retention !== undefined) {
     const problem = retentionProblem(s.retention);
     if (problem) fail('retention', problem);
+  }
+  if (s.notify !== undefined) {
+    const problem = notifyProblem(s.notify);
+    if (problem) fail('notify', problem);
   }
 }
 

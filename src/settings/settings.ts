@@ -56,6 +56,11 @@ export interface DeploySettings {
    * it (src/settings/retention.ts); deploy installs a daily timer that applies it, then gc.
    */
   retention?: Record<string, unknown>;
+  /**
+   * Webhook endpoints (`[{name, url, headers, timeout, actions, repositories, hmacSecretFile}]`, the
+   * registry's endpoints file): hmacSecretFile is a local file, uploaded 0600 (src/settings/notify.ts).
+   */
+  notify?: Record<string, unknown>[];
 }
 
 /** The settings that may differ between the hosts of one deployment (everything else is shared). */

@@ -6,7 +6,7 @@ import { isPublishAddress } from '../settings/rules.js';
 import type { DeploySettings } from '../settings/settings.js';
 import { registryImageTag } from './dockerfile.js';
 import { RETENTION_SERVICE } from '../host/contract.js';
-import { observabilityEnvironment, retentionService } from './retention-service.js';
+import { notifyCompose, observabilityEnvironment, retentionService } from './retention-service.js';
 import { TemplateError } from './engine.js';
 import { validateAbsolutePath, validateImageRef, validatePort, validateVersion } from './validate.js';
 
@@ -23,7 +23,7 @@ export interface ComposeOptions {
   realm?: string;
 }
 
-type ComposeSettings = Pick<DeploySettings, 'dataDir' | 'httpPort' | 'httpsPort' | 'nginxImage'> & Partial<Pick<DeploySettings, 'ui' | 'storage' | 'composeProject' | 'tls'>> & Partial<Pick<DeploySettings, 'retention'>>;
+type ComposeSettings = Pick<DeploySettings, 'dataDir' | 'httpPort' | 'httpsPort' | 'nginxImage'> & Partial<Pick<DeploySettings, 'ui' | 'storage' | 'composeProject' | 'tls'>> & Partial<Pick<DeploySettings, 'retention' | 'notify'>>;
 
 /**
  * The storage URL as the registry container sees it: a `ca=<local file>` option points at the
@@ -84,6 +84,7 @@ export function composeDocument(settings: ComposeSettings, opts: ComposeOptions)
     // nginx sends blob bytes from its read-only mount of the data directory (see buildNginxConf)
     ...(s3 ? {} : { [REGISTRY_ENV.httpAccelRedirect]: BLOB_BYTES_LOCATION }),
     ...observabilityEnvironment(),
+    ...notifyCompose(settings.notify).environment,
   };
   // With a bucket there is no data directory at all. Files read once at start may be mounted alone:
   // they change only with a recreated container (deploy recreates it when they do).
@@ -102,6 +103,7 @@ export function composeDocument(settings: ComposeSettings, opts: ComposeOptions)
   }
   // Writable: `gc --state-file` run inside the container records its result here for `status`.
   registryVolumes.push(`./${HOST_LAYOUT.stateDir}:${CONTAINER_PATHS.stateDir}`, `./${HOST_LAYOUT.uploadSecret}:${CONTAINER_PATHS.uploadSecret}:ro`);
+  registryVolumes.push(...notifyCompose(settings.notify).volumes);
   const hardening = {
     read_only: true,
     security_opt: ['no-new-privileges:true'],

@@ -1,5 +1,6 @@
 // compose.yaml's parts for retention and observability, apart from compose.ts so that the
 // registry service's shape stays there.
+import { NOTIFY_CONTAINER_PATHS, NOTIFY_ENV, NOTIFY_LAYOUT } from '../host/contract.js';
 import { CONTAINER_PATHS, HOST_LAYOUT, METRICS_PORT, OBSERVE_ENV, REGISTRY_ENV, REGISTRY_UID, RETENTION_CONTAINER_PATHS, RETENTION_LAYOUT, RETENTION_SERVICE } from '../host/contract.js';
 
 /**
@@ -45,5 +46,17 @@ export function retentionService(i: RetentionServiceInput): Record<string, unkno
     environment: storage.environment,
     volumes: [...storage.volumes, `./${RETENTION_LAYOUT.policy}:${RETENTION_CONTAINER_PATHS.policy}:ro`, `./${HOST_LAYOUT.stateDir}:${CONTAINER_PATHS.stateDir}`],
     logging: i.logging,
+  };
+}
+
+/**
+ * `notify:` endpoints: the registry reads notify/endpoints.yaml (and the secrets beside it) at
+ * start, and queues undelivered events in state/events (writable, with a bucket too).
+ */
+export function notifyCompose(notify: readonly unknown[] | undefined): { environment: Record<string, string>; volumes: string[] } {
+  if (!notify || notify.length === 0) return { environment: {}, volumes: [] };
+  return {
+    environment: { [NOTIFY_ENV.config]: NOTIFY_CONTAINER_PATHS.endpoints, [NOTIFY_ENV.directory]: NOTIFY_CONTAINER_PATHS.eventsDir },
+    volumes: [`./${NOTIFY_LAYOUT.dir}:${NOTIFY_CONTAINER_PATHS.dir}:ro`],
   };
 }
