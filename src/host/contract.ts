@@ -115,6 +115,12 @@ export const REGISTRY_ENV = {
   uiEnabled: 'REGISTRY_UI_ENABLED',
   uploadPurgingAge: 'REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE',
   uploadPurgingInterval: 'REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_INTERVAL',
+  // observability (src/templates/retention-service.ts)
+  httpTrustProxy: 'REGISTRY_HTTP_TRUSTPROXY',
+  metricsAddr: 'REGISTRY_METRICS_ADDR',
+  stateDirectory: 'REGISTRY_STATE_DIRECTORY',
+  notificationsConfig: 'REGISTRY_NOTIFICATIONS_CONFIG',
+  notificationsDirectory: 'REGISTRY_NOTIFICATIONS_DIRECTORY',
 } as const;
 
 // Retention on the host (src/provision/retention.ts): a daily systemd timer runs the image's
@@ -132,12 +138,6 @@ export const RETENTION_CONTAINER_PATHS = { policy: '/etc/registry-setup/retentio
 export const METRICS_PORT = 5001;
 /** The image's retention command (`node /app/registry.mjs retention …`). */
 export const RETENTION_COMMAND = 'retention';
-/** The observability settings the payload reads (deploy sets them in compose.yaml). */
-export const OBSERVE_ENV = {
-  trustProxy: 'REGISTRY_HTTP_TRUSTPROXY',
-  metricsAddr: 'REGISTRY_METRICS_ADDR',
-  stateDirectory: 'REGISTRY_STATE_DIRECTORY',
-} as const;
 /** Webhook endpoints from registry-setup.yaml's `notify:` (src/provision/notify.ts); read at start. */
 export const NOTIFY_LAYOUT = { dir: 'notify', endpoints: 'notify/endpoints.yaml' } as const;
 export const NOTIFY_CONTAINER_PATHS = {
@@ -146,4 +146,3 @@ export const NOTIFY_CONTAINER_PATHS = {
   /** undelivered events wait here (writable state/, with a bucket too) */
   eventsDir: '/var/lib/registry-setup/state/events',
 } as const;
-export const NOTIFY_ENV = { config: 'REGISTRY_NOTIFICATIONS_CONFIG', directory: 'REGISTRY_NOTIFICATIONS_DIRECTORY' } as const;

@@ -1,7 +1,7 @@
 // compose.yaml's parts for retention and observability, apart from compose.ts so that the
 // registry service's shape stays there.
-import { NOTIFY_CONTAINER_PATHS, NOTIFY_ENV, NOTIFY_LAYOUT } from '../host/contract.js';
-import { CONTAINER_PATHS, HOST_LAYOUT, METRICS_PORT, OBSERVE_ENV, REGISTRY_ENV, REGISTRY_UID, RETENTION_CONTAINER_PATHS, RETENTION_LAYOUT, RETENTION_SERVICE } from '../host/contract.js';
+import { NOTIFY_CONTAINER_PATHS, NOTIFY_LAYOUT } from '../host/contract.js';
+import { CONTAINER_PATHS, HOST_LAYOUT, METRICS_PORT, REGISTRY_ENV, REGISTRY_UID, RETENTION_CONTAINER_PATHS, RETENTION_LAYOUT, RETENTION_SERVICE } from '../host/contract.js';
 
 /**
  * The registry's observability: client addresses from nginx's X-Real-IP in the access log (only
@@ -11,9 +11,9 @@ import { CONTAINER_PATHS, HOST_LAYOUT, METRICS_PORT, OBSERVE_ENV, REGISTRY_ENV, 
  */
 export function observabilityEnvironment(): Record<string, string> {
   return {
-    [OBSERVE_ENV.trustProxy]: 'true',
-    [OBSERVE_ENV.stateDirectory]: CONTAINER_PATHS.stateDir,
-    [OBSERVE_ENV.metricsAddr]: `0.0.0.0:${METRICS_PORT}`,
+    [REGISTRY_ENV.httpTrustProxy]: 'true',
+    [REGISTRY_ENV.stateDirectory]: CONTAINER_PATHS.stateDir,
+    [REGISTRY_ENV.metricsAddr]: `0.0.0.0:${METRICS_PORT}`,
   };
 }
 
@@ -56,7 +56,7 @@ export function retentionService(i: RetentionServiceInput): Record<string, unkno
 export function notifyCompose(notify: readonly unknown[] | undefined): { environment: Record<string, string>; volumes: string[] } {
   if (!notify || notify.length === 0) return { environment: {}, volumes: [] };
   return {
-    environment: { [NOTIFY_ENV.config]: NOTIFY_CONTAINER_PATHS.endpoints, [NOTIFY_ENV.directory]: NOTIFY_CONTAINER_PATHS.eventsDir },
+    environment: { [REGISTRY_ENV.notificationsConfig]: NOTIFY_CONTAINER_PATHS.endpoints, [REGISTRY_ENV.notificationsDirectory]: NOTIFY_CONTAINER_PATHS.eventsDir },
     volumes: [`./${NOTIFY_LAYOUT.dir}:${NOTIFY_CONTAINER_PATHS.dir}:ro`],
   };
 }
