@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import chalk from 'chalk';
 import { deploy, type DeployResult, type HostDeployResult, type PasswordCarrier } from '../deploy/deploy.js';
 import { readHostRecord } from '../deploy/host-record.js';
+import { withConfigSections } from '../settings/retention.js';
 import { publicUrl } from '../deploy/verify.js';
 import { parseCredentials } from '../registry/storage/s3/settings.js';
 import {
@@ -191,6 +192,8 @@ async function runDeploy(targetArgs: string[], flags: DeployFlags): Promise<numb
   try {
     const records = await Promise.all(connected.map((c, i) => readHostRecord(c.host, layered[i]!.dir ?? DEFAULT_SETTINGS.dir)));
     let merged = shareSettings(layered.map((l, i) => mergeSettings([l, { ...records[i]?.settings, target: undefined }, { target: l.target }])));
+    // sections of registry-setup.yaml (retention:): with --config, as that file says, absent included
+    if (flags.config) merged = merged.map((m) => withConfigSections(m, file));
     let typed = password;
     if (isInteractive(flags)) {
       const wizard = await runWizard(merged[0]!, { askPassword: password === undefined && !records[0]?.settings.user });

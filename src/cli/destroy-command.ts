@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { formatBytes } from '../registry/format-bytes.js';
 import { openSessions, withLogHint, type DeploymentFlags, type HostSession } from '../ops/deployment.js';
 import { addDeploymentOptions } from './host-options.js';
-import { executeDestroy, firewallItems, planDestroy, type DestroyItem, type DestroyPlan } from '../ops/destroy.js';
+import { executeDestroy, firewallItems, planDestroy, unitPurpose, type DestroyItem, type DestroyPlan } from '../ops/destroy.js';
 import { OpsError } from '../ops/errors.js';
 import { isInteractive } from '../session/connect.js';
 import { eachHost, Output, printResult } from '../console/output.js';
@@ -84,7 +84,7 @@ function report(s: HostSession, r: { removed: DestroyItem[]; kept: DestroyItem[]
     ? [
         ...plan.containers.map((c) => ({ path: `container ${c.service} (${c.id.slice(0, 12)})`, what: `${c.state} container` })),
         ...(r.purged && plan.image ? [{ path: `image ${plan.image}`, what: 'registry image' }] : []),
-        ...plan.units.map((u) => ({ path: `systemd unit ${u}`, what: 'certificate renewal' })),
+        ...plan.units.map((u) => ({ path: `systemd unit ${u}`, what: unitPurpose(u) })),
         ...firewallItems(plan),
         ...r.removed,
       ]

@@ -12,7 +12,7 @@ import { Output, printResult } from '../console/output.js';
 export function statusCommand(): Command {
   return addDeploymentOptions(
     new Command('status')
-      .description('containers, versions, URL, certificate, disk, content, last renewal and GC (one row per host); exits 1 when anything is unhealthy')
+      .description('containers, versions, URL, certificate, disk, content, last renewal, GC and retention run (one row per host); exits 1 when anything is unhealthy')
       .argument('[targets...]', "user@host[:port] or a Host alias from ~/.ssh/config; several, or none for the --config file's"),
   ).action(async (targets: string[], flags: DeploymentFlags) => {
     const output = new Output({ json: flags.json });

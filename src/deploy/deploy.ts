@@ -41,6 +41,8 @@ import { verifyDeployment } from './verify.js';
 import { mirrorPrefixClashes } from './mirror-clash.js';
 import { pruneMirrorCredentialsArgv } from '../provision/mirrors.js';
 import { baseImages, localImageSizes, sendBaseImages } from './send-images.js';
+import { retentionStep } from './retention.js';
+import { readNotifySecrets } from '../settings/notify.js';
 
 /** One host of a deployment: its connection, its settings (shared ones identical on all) and its output. */
 export interface DeployTarget {
@@ -259,9 +261,12 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
     }
   }
 
+  // notify: endpoints' HMAC secrets, read here from their local files (uploaded 0600 with the files)
+  const notifySecrets = settings.notify?.length ? await readNotifySecrets(settings.notify) : undefined;
+
   // 3. Directories, the certificate, the files. Let's Encrypt: nginx starts HTTP-only until there is a certificate.
   const render = (r: HostRun, nginxMode: NginxMode) =>
-    renderDeploymentFiles(r.settings, { version: opts.version, registryPayload: opts.registryPayload, htpasswd: htpasswdText, uploadSecret, s3Credentials, s3Ca, nginxMode, mirrorCredentials: opts.mirrorCredentials });
+    renderDeploymentFiles(r.settings, { version: opts.version, registryPayload: opts.registryPayload, htpasswd: htpasswdText, uploadSecret, s3Credentials, s3Ca, nginxMode, mirrorCredentials: opts.mirrorCredentials, notifySecrets });
   await each(async (r) => {
     if (settings.tls === 'letsencrypt') r.cert = await installedCertificate(r.host, r.settings);
     r.rendered = render(r, r.cert.present ? 'https' : 'http-only');
@@ -344,6 +349,16 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
       return { status: 'done' };
     });
   });
+
+  // Retention (retention: in registry-setup.yaml): a daily timer on the first host (the hosts of a
+  // bucket are one registry); --dry-run shows it.
+  await each((r) =>
+    r.step('retention', 'Retention rules (daily systemd timer)', async () => {
+      const step = await retentionStep(r, { dryRun, runsHere: r === first });
+      r.result.files.push(...step.files.filter((c) => c.action !== 'unchanged'));
+      return { status: step.status, detail: step.detail };
+    }),
+  );
 
   if (dryRun) {
     if (settings.tls === 'letsencrypt') {

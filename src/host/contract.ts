@@ -123,4 +123,34 @@ export const REGISTRY_ENV = {
   mirrorsCredentials: 'REGISTRY_MIRRORS_CREDENTIALS',
   mirrorsDefault: 'REGISTRY_MIRRORS_DEFAULT',
   mirrorsTagTtl: 'REGISTRY_MIRRORS_TAGTTL',
+  // observability (src/templates/retention-service.ts)
+  httpTrustProxy: 'REGISTRY_HTTP_TRUSTPROXY',
+  metricsAddr: 'REGISTRY_METRICS_ADDR',
+  stateDirectory: 'REGISTRY_STATE_DIRECTORY',
+  notificationsConfig: 'REGISTRY_NOTIFICATIONS_CONFIG',
+  notificationsDirectory: 'REGISTRY_NOTIFICATIONS_DIRECTORY',
+} as const;
+
+// Retention on the host (src/provision/retention.ts): a daily systemd timer runs the image's
+// `retention` command through this compose service (a profile keeps `up` from starting it).
+export const RETENTION_SERVICE = 'retention';
+export const RETENTION_LAYOUT = {
+  /** the `retention:` section of registry-setup.yaml, as the registry's uid reads it */
+  policy: 'retention.yaml',
+  script: 'retention.sh',
+  /** the last run's record (written by `retention --state-file`), read by `status` */
+  state: 'state/retention.json',
+} as const;
+export const RETENTION_CONTAINER_PATHS = { policy: '/etc/registry-setup/retention.yaml', state: '/var/lib/registry-setup/state/retention.json' } as const;
+/** The registry's Prometheus listener: on the compose network only (nginx does not publish it). */
+export const METRICS_PORT = 5001;
+/** The image's retention command (`node /app/registry.mjs retention …`). */
+export const RETENTION_COMMAND = 'retention';
+/** Webhook endpoints from registry-setup.yaml's `notify:` (src/provision/notify.ts); read at start. */
+export const NOTIFY_LAYOUT = { dir: 'notify', endpoints: 'notify/endpoints.yaml' } as const;
+export const NOTIFY_CONTAINER_PATHS = {
+  dir: '/etc/registry-setup/notify',
+  endpoints: '/etc/registry-setup/notify/endpoints.yaml',
+  /** undelivered events wait here (writable state/, with a bucket too) */
+  eventsDir: '/var/lib/registry-setup/state/events',
 } as const;

@@ -6,15 +6,23 @@ import type { Output } from '../console/output.js';
 import { listContainers } from '../deploy/stack.js';
 import { composeDownArgv, ufwRemoveArgv, ufwRuleComment } from '../provision/index.js';
 import { renewalUnitName, SYSTEMD_DIR } from '../provision/renewal.js';
-import { HOST_LAYOUT } from '../host/contract.js';
+import { HOST_LAYOUT, RETENTION_LAYOUT } from '../host/contract.js';
+import { retentionUnitName } from '../provision/retention.js';
 import { registryImageTag } from '../templates/render.js';
 import { detectCompose, NoDeploymentError, type HostSession } from './deployment.js';
 
-/** The renewal timer and service that deploy installs (src/provision/renewal.ts), timer first. */
+/**
+ * The timers and services that deploy installs, timer first: the certificate renewal
+ * (src/provision/renewal.ts) and the retention rules (src/provision/retention.ts).
+ */
 export function renewUnits(project: string): string[] {
   const unit = renewalUnitName(project);
-  return [`${unit}.timer`, `${unit}.service`];
+  const retention = retentionUnitName(project);
+  return [`${unit}.timer`, `${unit}.service`, `${retention}.timer`, `${retention}.service`];
 }
+
+/** What a unit of renewUnits is for, as destroy reports it. */
+export const unitPurpose = (unit: string): string => (unit.includes('-retention') ? 'retention rules' : 'certificate renewal');
 /** Written into state/ by destroy: lets a later `destroy` (e.g. --purge) find the data directory. */
 export const DESTROYED_RECORD = 'state/destroyed.json';
 
@@ -28,6 +36,8 @@ export const GENERATED = [
   { rel: 'renew.sh', what: 'certificate renewal script' },
   // deploy uploads them again from the files mirrors: names
   { rel: HOST_LAYOUT.mirrorCredentialsDir, what: "the mirrors' upstream credentials" },
+  { rel: RETENTION_LAYOUT.script, what: 'retention script' },
+  { rel: RETENTION_LAYOUT.policy, what: 'retention rules' },
 ] as const;
 
 /**
@@ -218,13 +228,13 @@ export async function executeDestroy(s: HostSession, plan: DestroyPlan, purge: b
     return { status: 'unchanged' as const, detail: why };
   });
 
-  await output.step('timer', 'Disable the certificate renewal timer', async () => {
+  await output.step('timer', 'Disable the timers (certificate renewal, retention)', async () => {
     if (plan.units.length === 0) return { status: 'unchanged' as const, detail: 'none installed' };
     await exec.run(['systemctl', 'disable', '--now', ...plan.units], { allowFailure: true });
     const files = plan.units.map((u) => posix.join(SYSTEMD_DIR, u));
     await exec.run(['rm', '-f', '--', ...files]);
     await exec.run(['systemctl', 'daemon-reload'], { allowFailure: true });
-    for (const u of plan.units) removed.push({ path: `systemd unit ${u}`, what: 'certificate renewal' });
+    for (const u of plan.units) removed.push({ path: `systemd unit ${u}`, what: unitPurpose(u) });
     return { status: 'done' as const, detail: plan.units.join(', ') };
   });
 

@@ -10,11 +10,12 @@ import type { ExecResult } from '../remote/remote-host.js';
 import { publicClient, type Deployment } from './deployment.js';
 import { cliVersion, compareSemver } from './version.js';
 import { formatMirrorSnippets, mirrorSnippets, type MirrorSnippets } from './mirror-snippets.js';
+import { readRetentionFacts, retentionCheck } from './retention-status.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
 export interface Check {
-  id: 'containers' | 'version' | 'url' | 'certificate' | 'disk' | 'content' | 'renewal' | 'gc';
+  id: 'containers' | 'version' | 'url' | 'certificate' | 'disk' | 'content' | 'renewal' | 'gc' | 'retention';
   status: CheckStatus;
   detail: string;
 }
@@ -37,6 +38,8 @@ export interface StatusReport {
   gc: Record<string, unknown> | null;
   /** with mirrors: the client configuration to pull through them (not a check) */
   mirrors?: MirrorSnippets;
+  /** the last run of the retention rules (state/retention.json) */
+  retention?: Record<string, unknown> | null;
 }
 
 /** Certificate thresholds: fail when fewer days are left than this, warn below the second. */
@@ -277,6 +280,11 @@ export async function collectStatus(d: Deployment): Promise<StatusReport> {
     const gcCheck = checks.find((c) => c.id === 'gc')!;
     gcCheck.detail += '; this deployment cannot record GC results yet (run registry-setup upgrade)';
   }
+
+  // last retention run (the daily timer's, see src/ops/retention-status.ts): a failed or missed one fails
+  const retentionFacts = await readRetentionFacts(d);
+  report.retention = retentionFacts.record;
+  checks.push({ id: 'retention', ...retentionCheck(retentionFacts) });
 
   report.healthy = !checks.some((c) => c.status === 'fail');
   const snippets = mirrorSnippets(settings);

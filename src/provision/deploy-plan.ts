@@ -7,6 +7,7 @@ import { HOST_LAYOUT } from '../host/contract.js';
 import { registryImageTag } from '../templates/render.js';
 import { composeArgv, nginxReloadArgv, type ComposeTarget } from './docker.js';
 import { isBuildInput } from './deployment.js';
+import { isNotifyFile } from './notify.js';
 import type { Argv } from './step.js';
 
 /** What a plan needs to know about one container of the stack (src/deploy/stack.ts reads it). */
@@ -77,7 +78,8 @@ export function startPlan(i: StartInput): StartPlan {
   const image = registryImageTag(i.version);
   const build = !startNeedsImageCheck(i) || i.imagePresent !== true;
   const up = build || changedRel(i.target, i.changedFiles, HOST_LAYOUT.compose) || !running(i.containers);
-  const recreate = (REGISTRY_START_FILES.some((rel) => changedRel(i.target, i.changedFiles, rel)) || mirrorCredentialsChanged(i.target, i.changedFiles)) && container(i.containers, 'registry') !== undefined;
+  const startFileChanged = REGISTRY_START_FILES.some((rel) => changedRel(i.target, i.changedFiles, rel)) || mirrorCredentialsChanged(i.target, i.changedFiles) || i.changedFiles.some((p) => isNotifyFile(i.target.dir, p));
+  const recreate = startFileChanged && container(i.containers, 'registry') !== undefined;
   const commands: Argv[] = [];
   if (build) commands.push(composeArgv(i.target, 'build', 'registry'));
   if (recreate) commands.push(composeArgv(i.target, 'up', '-d', '--no-deps', '--force-recreate', 'registry'));

@@ -5,6 +5,7 @@ import { CONTAINER_PATHS, HOST_LAYOUT } from '../host/contract.js';
 import { buildCompose, buildDockerfile, buildDockerignore, buildNginxConf, storageForContainer, validateVersion, type ComposeOptions, type NginxMode } from '../templates/render.js';
 import type { DirSpec, FileSpec } from './step.js';
 import { mirrorCredentialFiles } from './mirrors.js';
+import { notifyDirectory, notifyFiles } from './notify.js';
 
 export interface PayloadFile {
   path: string;
@@ -79,6 +80,11 @@ export interface RenderDeploymentOptions {
    * mounts it; omit it only when the file is already on the host and stays as it is (upgrade).
    */
   uploadSecret?: string;
+  /**
+   * The HMAC secrets of settings.notify's endpoints, by name (readNotifySecrets): with them the
+   * notify/ files are written; omitted (upgrade), the host's notify/ files stay as they are.
+   */
+  notifySecrets?: Readonly<Record<string, string>>;
   /** Content of s3-credentials (`access_key_id = …` / `secret_access_key = …`), with settings.storage. */
   s3Credentials?: string;
   /** The bucket endpoint's CA (PEM), when settings.storage has `ca=<local file>`. */
@@ -140,6 +146,7 @@ export function renderDeploymentFiles(settings: DeploySettings, opts: RenderDepl
     { path: at(HOST_LAYOUT.acmeChallengeDir), mode: 0o755 },
     { path: at(HOST_LAYOUT.stateDir), mode: 0o755, owner: uid, group: uid },
     ...(settings.storage === undefined ? [{ path: settings.dataDir, mode: 0o750, owner: uid, group: uid }] : []),
+    ...(settings.notify?.length ? [notifyDirectory(settings)] : []),
   ];
 
   const compose = buildCompose(settings, {
@@ -175,5 +182,6 @@ export function renderDeploymentFiles(settings: DeploySettings, opts: RenderDepl
   const mirrors = mirrorCredentialFiles(settings, dir, opts.mirrorCredentials);
   directories.push(...mirrors.directories);
   files.push(...mirrors.files);
+  if (settings.notify?.length && opts.notifySecrets !== undefined) files.push(...notifyFiles({ ...settings, dir }, opts.notifySecrets));
   return { directories, files };
 }

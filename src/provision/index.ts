@@ -8,3 +8,5 @@ export * from './deployment.js';
 export * from './deploy-plan.js';
 export * from './diff.js';
 export * from './renewal.js';
+export * from './retention.js';
+export * from './notify.js';

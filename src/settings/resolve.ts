@@ -2,6 +2,8 @@ import { promises as fs } from 'node:fs';
 import YAML from 'yaml';
 import { parseStorageUrl } from '../registry/storage/s3/settings.js';
 import { MirrorSettingsError, mirrorTagTtlProblem, parseMirrorList } from './mirrors.js';
+import { retentionProblem } from './retention.js';
+import { notifyProblem } from './notify.js';
 import { hostPathProblem, isComposeProject, isHostName, isPort, isPublishAddress } from './rules.js';
 import { DEFAULT_SETTINGS, DOCKER_SOURCES, HOST_KEYS, type DeploySettings, type HostEntry, type HostKey, type TlsMode } from './settings.js';
 
@@ -20,11 +22,15 @@ const KEYS: (keyof DeploySettings)[] = [
   'dockerSource',
   'sendImages',
   'mirrors', 'mirrorTagTtl',
+  'retention',
+  'notify',
 ];
 /** The settings every host of a deployment shares (taken from the first host when they disagree). */
 export const SHARED_KEYS = KEYS.filter((k) => !(HOST_KEYS as readonly string[]).includes(k));
 const NUMBER_KEYS = new Set<keyof DeploySettings>(['httpPort', 'httpsPort']);
 const BOOLEAN_KEYS = new Set<keyof DeploySettings>(['staging', 'ui', 'sendImages']);
+/** Sections of registry-setup.yaml (no flag gives them). */
+const MAPPING_KEYS = new Set<keyof DeploySettings>(['retention']);
 
 const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const USER_RE = /^[A-Za-z0-9._-]{1,64}$/;
@@ -92,6 +98,10 @@ export function checkPartial(doc: Record<string, unknown>, source: string, { for
     }
     if (NUMBER_KEYS.has(k)) {
       if (typeof value !== 'number' || !isPort(value)) throw new SettingsError(`${source}: ${key} must be a port number`);
+    } else if (k === 'notify') {
+      if (!Array.isArray(value)) throw new SettingsError(`${source}: notify must be a list of endpoints (url, headers, timeout, actions, repositories, hmacSecretFile)`);
+    } else if (MAPPING_KEYS.has(k)) {
+      if (typeof value !== 'object' || Array.isArray(value)) throw new SettingsError(`${source}: ${key} must be a mapping`);
     } else if (BOOLEAN_KEYS.has(k)) {
       if (typeof value !== 'boolean') throw new SettingsError(`${source}: ${key} must be true or false`);
     } else if (typeof value !== 'string') {
@@ -154,6 +164,14 @@ function checkValues(s: PartialSettings, name: (key: keyof DeploySettings) => st
   }
   if (s.publishAddress !== undefined && !isPublishAddress(s.publishAddress)) {
     fail('publishAddress', `publish address "${s.publishAddress}" must be an IPv4 address or a bracketed IPv6 address`);
+  }
+  if (s.retention !== undefined) {
+    const problem = retentionProblem(s.retention);
+    if (problem) fail('retention', problem);
+  }
+  if (s.notify !== undefined) {
+    const problem = notifyProblem(s.notify);
+    if (problem) fail('notify', problem);
   }
 }
 

@@ -58,6 +58,16 @@ export interface DeploySettings {
   mirrors?: MirrorEntry[];
   /** how long a cached mirror tag is served before it is checked upstream again (default 5m) */
   mirrorTagTtl?: string;
+  /**
+   * zot's `retention:` section (policies, delay), kept as written: the registry's own parser checks
+   * it (src/settings/retention.ts); deploy installs a daily timer that applies it, then gc.
+   */
+  retention?: Record<string, unknown>;
+  /**
+   * Webhook endpoints (`[{name, url, headers, timeout, actions, repositories, hmacSecretFile}]`, the
+   * registry's endpoints file): hmacSecretFile is a local file, uploaded 0600 (src/settings/notify.ts).
+   */
+  notify?: Record<string, unknown>[];
 }
 
 /** One entry of `mirrors:` in registry-setup.yaml. */

@@ -5,6 +5,8 @@ import { storageCaFile } from '../registry/storage/s3/settings.js';
 import { isPublishAddress } from '../settings/rules.js';
 import type { DeploySettings } from '../settings/settings.js';
 import { registryImageTag } from './dockerfile.js';
+import { RETENTION_SERVICE } from '../host/contract.js';
+import { notifyCompose, observabilityEnvironment, retentionService } from './retention-service.js';
 import { TemplateError } from './engine.js';
 import { mirrorCompose } from './mirrors.js';
 import { validateAbsolutePath, validateImageRef, validatePort, validateVersion } from './validate.js';
@@ -23,7 +25,7 @@ export interface ComposeOptions {
 }
 
 type ComposeSettings = Pick<DeploySettings, 'dataDir' | 'httpPort' | 'httpsPort' | 'nginxImage'> & Partial<Pick<DeploySettings, 'ui' | 'storage' | 'composeProject' | 'tls'>> &
-  Partial<Pick<DeploySettings, 'mirrors' | 'mirrorTagTtl'>>;
+  Partial<Pick<DeploySettings, 'mirrors' | 'mirrorTagTtl' | 'retention' | 'notify'>>;
 
 /**
  * The storage URL as the registry container sees it: a `ca=<local file>` option points at the
@@ -83,6 +85,8 @@ export function composeDocument(settings: ComposeSettings, opts: ComposeOptions)
     ...(settings.ui === false ? { [REGISTRY_ENV.uiEnabled]: 'false' } : {}),
     // nginx sends blob bytes from its read-only mount of the data directory (see buildNginxConf)
     ...(s3 ? {} : { [REGISTRY_ENV.httpAccelRedirect]: BLOB_BYTES_LOCATION }),
+    ...observabilityEnvironment(),
+    ...notifyCompose(settings.notify).environment,
   };
   // With a bucket there is no data directory at all. Files read once at start may be mounted alone:
   // they change only with a recreated container (deploy recreates it when they do).
@@ -105,6 +109,7 @@ export function composeDocument(settings: ComposeSettings, opts: ComposeOptions)
   const mirror = mirrorCompose(settings.mirrors, settings.mirrorTagTtl);
   Object.assign(environment, mirror.environment);
   registryVolumes.push(...mirror.volumes);
+  registryVolumes.push(...notifyCompose(settings.notify).volumes);
   const hardening = {
     read_only: true,
     security_opt: ['no-new-privileges:true'],
@@ -160,6 +165,7 @@ export function composeDocument(settings: ComposeSettings, opts: ComposeOptions)
         logging,
       },
       ...(settings.tls === 'letsencrypt' ? { [RENEW_SERVICE]: renewService(version, hardening, logging) } : {}),
+      ...(settings.retention ? { [RETENTION_SERVICE]: retentionService({ image: registryImageTag(version), dataDir, s3, hardening, logging }) } : {}),
     },
   };
 }

@@ -223,7 +223,7 @@ describe('day-2 commands over SSH', { skip: sshdSkipReason() }, () => {
     assert.ok(doc.disk.dataBytes > 24 * 1024 * 1024 && doc.disk.availableBytes > 0, JSON.stringify(doc.disk));
     assert.ok(doc.content.repositories >= 2 && doc.content.tags >= 1, JSON.stringify(doc.content));
     assert.equal(doc.renewal, null);
-    assert.deepEqual(doc.checks.map((c: { id: string }) => c.id), ['containers', 'version', 'url', 'certificate', 'disk', 'content', 'renewal', 'gc']);
+    assert.deepEqual(doc.checks.map((c: { id: string }) => c.id), ['containers', 'version', 'url', 'certificate', 'disk', 'content', 'renewal', 'gc', 'retention']);
 
     const nginx = (await containers(bed.project)).find((c) => c.service === 'nginx')!;
     await execa('docker', ['stop', '-t', '1', nginx.id]);

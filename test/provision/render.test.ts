@@ -224,6 +224,10 @@ describe('compose.yaml', () => {
       REGISTRY_AUTH: 'htpasswd',
       REGISTRY_AUTH_HTPASSWD_PATH: '/etc/registry-setup/auth/htpasswd',
       REGISTRY_AUTH_HTPASSWD_REALM: 'Registry Realm',
+      // access-log client addresses from nginx, state records in metrics, metrics on the compose network
+      REGISTRY_HTTP_TRUSTPROXY: 'true',
+      REGISTRY_STATE_DIRECTORY: '/var/lib/registry-setup/state',
+      REGISTRY_METRICS_ADDR: '0.0.0.0:5001',
     });
     assert.deepEqual(registry.volumes, [
       '/srv/registry-data:/var/lib/registry',

@@ -58,9 +58,22 @@ export function readEndpointsFile(file: string, parseDuration: (text: string, wh
   }
   const list = (doc as { endpoints?: unknown })?.endpoints;
   if (!Array.isArray(list)) throw new ConfigError(`--notify-config ${file}: needs an "endpoints:" list`);
+  return parseEndpointList(list, `--notify-config ${file}`, parseDuration);
+}
+
+/**
+ * The endpoints list itself (also `notify:` of registry-setup.yaml, checked by deploy): `where`
+ * starts each message; `readSecret` reads an hmacSecretFile (deploy checks the shape only).
+ */
+export function parseEndpointList(
+  list: unknown[],
+  whereList: string,
+  parseDuration: (text: string, what: string) => number,
+  readSecret: (file: string) => string = (f) => readFileSync(f, 'utf8'),
+): Endpoint[] {
   const names = new Set<string>();
   return list.map((raw, i) => {
-    const where = `--notify-config ${file}: endpoint ${i + 1}`;
+    const where = `${whereList}: endpoint ${i + 1}`;
     const e = raw as Record<string, unknown>;
     if (!e || typeof e !== 'object') throw new ConfigError(`${where}: not a mapping`);
     const name = typeof e.name === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(e.name) ? e.name : `endpoint-${i + 1}`;
@@ -89,7 +102,7 @@ export function readEndpointsFile(file: string, parseDuration: (text: string, wh
     let hmacSecret: string | undefined;
     if (e.hmacSecretFile !== undefined) {
       try {
-        hmacSecret = readFileSync(String(e.hmacSecretFile), 'utf8').trim();
+        hmacSecret = readSecret(String(e.hmacSecretFile)).trim();
       } catch (err) {
         throw new ConfigError(`${where}: cannot read hmacSecretFile ${String(e.hmacSecretFile)}: ${(err as NodeJS.ErrnoException).code}`);
       }
