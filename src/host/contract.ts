@@ -37,6 +37,11 @@ export const CONTAINER_PATHS = {
   s3Credentials: '/etc/registry-setup/s3-credentials',
   /** the bucket endpoint's CA when the storage URL has `ca=` (host: <dir>/s3-ca.pem) */
   s3Ca: '/etc/registry-setup/s3-ca.pem',
+  /** access control (with `access:` in registry-setup.yaml): the policy and the CI tokens, in auth/ */
+  accessPolicy: '/etc/registry-setup/auth/access.yaml',
+  ciTokens: '/etc/registry-setup/auth/tokens.yaml',
+  /** when each CI token last signed in (the registry writes it) */
+  tokensUsage: '/var/lib/registry-setup/state/tokens-usage.json',
 } as const;
 
 /** Host-side layout under settings.dir (relative paths). */
@@ -68,6 +73,10 @@ export const HOST_LAYOUT = {
   uploadSecret: 'upload-secret',
   s3Credentials: 's3-credentials',
   s3Ca: 's3-ca.pem',
+  /** access control: the policy from registry-setup.yaml's access:, the CI tokens (both 0600, the registry's uid) */
+  accessPolicy: 'auth/access.yaml',
+  ciTokens: 'auth/tokens.yaml',
+  tokensUsage: 'state/tokens-usage.json',
 } as const;
 
 /** The registry container's user: a fixed non-root uid so that no /etc/passwd entry is needed in the image. */
@@ -115,4 +124,7 @@ export const REGISTRY_ENV = {
   uiEnabled: 'REGISTRY_UI_ENABLED',
   uploadPurgingAge: 'REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE',
   uploadPurgingInterval: 'REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_INTERVAL',
+  authAccessPath: 'REGISTRY_AUTH_ACCESS_PATH',
+  authTokensPath: 'REGISTRY_AUTH_TOKENS_PATH',
+  authTokensUsagePath: 'REGISTRY_AUTH_TOKENS_USAGEPATH',
 } as const;

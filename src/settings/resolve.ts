@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import YAML from 'yaml';
 import { parseStorageUrl } from '../registry/storage/s3/settings.js';
+import { accessFromConfigText, accessSection, AccessSettingError, checkAccessText } from './access.js';
 import { hostPathProblem, isComposeProject, isHostName, isPort, isPublishAddress } from './rules.js';
 import { DEFAULT_SETTINGS, DOCKER_SOURCES, HOST_KEYS, type DeploySettings, type HostEntry, type HostKey, type TlsMode } from './settings.js';
 
@@ -18,6 +19,7 @@ const KEYS: (keyof DeploySettings)[] = [
   'nodeImage', 'nginxImage', 'acmeDirectory', 'staging', 'acmeCa', 'ui', 'storage', 'composeProject', 'publishAddress',
   'dockerSource',
   'sendImages',
+  'access',
 ];
 /** The settings every host of a deployment shares (taken from the first host when they disagree). */
 export const SHARED_KEYS = KEYS.filter((k) => !(HOST_KEYS as readonly string[]).includes(k));
@@ -54,6 +56,8 @@ export async function loadConfigFile(path: string): Promise<ConfigFile> {
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new SettingsError(`${path}: expected a mapping of settings`);
   const { hosts, ...rest } = doc as Record<string, unknown>;
+  // access: a mapping in the file, checked with its lines there; deployed as text
+  if (rest.access !== undefined && rest.access !== null) rest.access = accessOrSettingsError(() => accessFromConfigText(text, path));
   const settings: ConfigFile = checkPartial(rest, path);
   if (hosts === undefined || hosts === null) return settings;
   if (settings.target !== undefined) throw new SettingsError(`${path}: give either target or hosts, not both`);
@@ -135,6 +139,16 @@ function checkValues(s: PartialSettings, name: (key: keyof DeploySettings) => st
   if (s.publishAddress !== undefined && !isPublishAddress(s.publishAddress)) {
     fail('publishAddress', `publish address "${s.publishAddress}" must be an IPv4 address or a bracketed IPv6 address`);
   }
+  if (s.access !== undefined) accessOrSettingsError(() => checkAccessText(s.access!, name('access')));
+}
+
+function accessOrSettingsError<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (err) {
+    if (err instanceof AccessSettingError) throw new SettingsError(err.message);
+    throw err;
+  }
 }
 
 /**
@@ -164,6 +178,7 @@ export function renderConfigFile(settings: DeploySettings | DeploySettings[]): s
       return Object.keys(entry).length === 1 ? s.target : entry;
     });
   }
+  if (typeof doc.access === 'string') doc.access = accessSection(doc.access);
   return `# registry-setup settings: pass back with --config (contains no secrets)\n${YAML.stringify(doc)}`;
 }
 

@@ -51,6 +51,11 @@ export interface DeploySettings {
    * machine's Docker over the SSH connection when the host lacks them.
    */
   sendImages?: boolean;
+  /**
+   * Who may do what (the `access:` section of registry-setup.yaml, zot's accessControl shape), as
+   * YAML text: written to auth/access.yaml on every host; absent: every user may do everything.
+   */
+  access?: string;
 }
 
 /** The settings that may differ between the hosts of one deployment (everything else is shared). */

@@ -14,15 +14,15 @@ after(() => tmp.cleanup());
 
 const compose = { dataDir: '/srv/registry-data', httpPort: 80, httpsPort: 443, nginxImage: 'nginx:1.27-alpine' };
 
-function registryEnvironment(settings: typeof compose & { storage?: string; ui?: boolean }): string[] {
-  const doc = composeDocument(settings, { version: '1', auth: true }) as { services: { registry: { environment: Record<string, string> } } };
+function registryEnvironment(settings: typeof compose & { storage?: string; ui?: boolean }, accessControl = false): string[] {
+  const doc = composeDocument(settings, { version: '1', auth: true, accessControl }) as { services: { registry: { environment: Record<string, string> } } };
   return Object.keys(doc.services.registry.environment);
 }
 
 describe('host contract', () => {
   test('compose.yaml sets only names of the contract', () => {
     const names = new Set<string>(Object.values(REGISTRY_ENV));
-    const written = [...registryEnvironment(compose), ...registryEnvironment({ ...compose, storage: 's3://bucket-a/p?endpoint=http://h:1', ui: false })];
+    const written = [...registryEnvironment(compose), ...registryEnvironment({ ...compose, storage: 's3://bucket-a/p?endpoint=http://h:1', ui: false }), ...registryEnvironment(compose, true)];
     assert.ok(written.length >= 10, written.join(' '));
     for (const name of written) assert.ok(names.has(name), `${name} is not in REGISTRY_ENV`);
   });
@@ -48,6 +48,9 @@ describe('host contract', () => {
       uiEnabled: 'false',
       uploadPurgingAge: '2h',
       uploadPurgingInterval: '3h',
+      authAccessPath: '/auth/access.yaml',
+      authTokensPath: '/auth/tokens.yaml',
+      authTokensUsagePath: '/state/tokens-usage.json',
     };
     for (const [key, name] of Object.entries(REGISTRY_ENV) as [keyof typeof REGISTRY_ENV, string][]) {
       // REGISTRY_AUTH sets nothing itself: the registry reads it to refuse what it does not support
