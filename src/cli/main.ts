@@ -13,6 +13,7 @@ import { describeFailure, Output } from '../console/output.js';
 import { configureColors } from '../console/colors.js';
 import { misspelledCommand } from './command-typo.js';
 import { accessCommand } from './access-command.js';
+import { tokensCommand } from './tokens-command.js';
 
 function program(): Command {
   const root = new Command('registry-setup')
@@ -29,7 +30,8 @@ function program(): Command {
     .addCommand(logsCommand())
     .addCommand(upgradeCommand())
     .addCommand(destroyCommand())
-    .addCommand(accessCommand());
+    .addCommand(accessCommand())
+    .addCommand(tokensCommand());
   // addCommand does not pass these on: without them a subcommand's parse error exits the process
   // from inside commander, before main can add the --json error document
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
