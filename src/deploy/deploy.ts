@@ -39,7 +39,7 @@ import { openFirewall } from './firewall.js';
 import { containerFor, imageExists, listContainers, reloadNginx, waitHealthy, type ContainerState } from './stack.js';
 import { verifyDeployment } from './verify.js';
 import { baseImages, localImageSizes, sendBaseImages } from './send-images.js';
-import { policyUsersWithoutLogin, sharedTokensFile } from '../provision/access-control.js';
+import { DEPLOY_CHECK_REPOSITORY, deployCheckDenied, policyUsersWithoutLogin, sharedTokensFile } from '../provision/access-control.js';
 
 /** One host of a deployment: its connection, its settings (shared ones identical on all) and its output. */
 export interface DeployTarget {
@@ -256,6 +256,10 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
   // a user the policy names who cannot sign in is most likely a typo.
   let ciTokens: string | undefined;
   if (settings.access !== undefined) {
+    const denied = deployCheckDenied(settings.access, settings.user);
+    if (denied.length) {
+      throw new SettingsError(`the access policy does not let ${settings.user} ${denied.join(', ')} ${DEPLOY_CHECK_REPOSITORY}, where deploy checks the registry with a tiny image: give ${settings.user} the adminPolicy (or those actions on that repository)`);
+    }
     await shared('tokens', 'Access policy and CI tokens', async () => {
       const tokens = sharedTokensFile(await readAll(HOST_LAYOUT.ciTokens));
       ciTokens = tokens.content;

@@ -1,5 +1,6 @@
 // What deploy decides for access control (settings.access): the CI tokens file every host shares,
 // and the users a policy names that cannot sign in. Pure.
+import { ACTIONS } from '../registry/auth/access-policy.js';
 import { parseCiTokens } from '../registry/auth/ci-tokens.js';
 import { accessPolicyOf } from '../settings/access.js';
 
@@ -26,4 +27,16 @@ export function policyUsersWithoutLogin(accessText: string, htpasswdUsers: reado
     // a broken tokens file is the registry's to report; here it only means no token names
   }
   return policy.namedUsers.filter((n) => !htpasswdUsers.includes(n) && !tokens.includes(n));
+}
+
+/** The repository deploy's check pushes a tiny image to, and deletes it from, as the deploy user. */
+export const DEPLOY_CHECK_REPOSITORY = 'registry-setup/check';
+
+/**
+ * What the policy keeps the deploy user from doing on the check repository (deploy would write
+ * everything and then fail its check): empty when nothing.
+ */
+export function deployCheckDenied(accessText: string, user: string): string[] {
+  const policy = accessPolicyOf(accessText, 'access policy');
+  return ACTIONS.filter((a) => !policy.decide(user, DEPLOY_CHECK_REPOSITORY, a).allowed);
 }

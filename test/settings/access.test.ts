@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { planDiff, renderDeploymentFiles, type RenderDeploymentOptions } from '../../src/provision/index.js';
-import { EMPTY_TOKENS_FILE, policyUsersWithoutLogin, sharedTokensFile } from '../../src/provision/access-control.js';
+import { deployCheckDenied, EMPTY_TOKENS_FILE, policyUsersWithoutLogin, sharedTokensFile } from '../../src/provision/access-control.js';
 import { accessFileContent } from '../../src/settings/access.js';
 import { completeSettings, loadConfigFile, renderConfigFile, SettingsError } from '../../src/settings/resolve.js';
 import type { DeploySettings } from '../../src/settings/settings.js';
@@ -127,5 +127,13 @@ describe('deploying the policy', () => {
     assert.deepEqual(sharedTokensFile([null, null]), { content: EMPTY_TOKENS_FILE, changed: true });
     assert.deepEqual(sharedTokensFile([null, Buffer.from('tokens: [x]\n')]), { content: 'tokens: [x]\n', changed: true });
     assert.deepEqual(sharedTokensFile([Buffer.from(EMPTY_TOKENS_FILE)]), { content: EMPTY_TOKENS_FILE, changed: false });
+  });
+
+  test('deploy refuses a policy that would make its own check fail (the deploy user on registry-setup/check)', async () => {
+    const s = await deployed();
+    assert.deepEqual(deployCheckDenied(s.access!, 'admin'), []);
+    assert.deepEqual(deployCheckDenied(s.access!, 'web1'), ['read', 'create', 'update', 'delete']);
+    const readOnly = await deployed(CONFIG.replace('    users: [admin]\n    actions: [read, create, update, delete]', '    users: [admin]\n    actions: [read]'));
+    assert.deepEqual(deployCheckDenied(readOnly.access!, 'admin'), ['create', 'update', 'delete']);
   });
 });
