@@ -1,7 +1,8 @@
 // Access control deployed over SSH on the loopback deploy bed: deploy with an access: section in
 // registry-setup.yaml, then through nginx a read-only user pulls but may not push, `access check`
-// names the deciding rule, a token made by `tokens create` signs in and pushes within its scope
-// only, and `tokens revoke` shuts it out within 2 s without a restart.
+// names the deciding rule, a changed policy is shown by --dry-run and applied by a re-deploy
+// without a restart, a token made by `tokens create` signs in and pushes within its scope only,
+// and `tokens revoke` shuts it out within 2 s without a restart.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -116,6 +117,29 @@ describe('access control deployed over SSH', { skip: sshdSkipReason() }, () => {
     }
     assert.equal(status, 401, 'the revoked token still signs in');
     assert.ok(Date.now() - revokedAt <= 2_000, `refused only after ${Date.now() - revokedAt} ms`);
+    assert.equal(await registryStartedAt(bed.project), started, 'the registry was not restarted');
+  });
+
+  it('a changed policy: --dry-run shows its diff; the re-deploy applies it within a second, without a restart', async () => {
+    const started = await registryStartedAt(bed.project);
+    writeFileSync(path.join(bed.home, 'registry-setup.yaml'), CONFIG.replace('      defaultPolicy: [read]', '      defaultPolicy: [read, create]'));
+    const args = ['--config', 'registry-setup.yaml'];
+    let r = await bed.cli(bed.deployArgs([...args, '--dry-run']));
+    assert.equal(r.exitCode, 0, String(r.stderr).slice(-3000));
+    assert.match(String(r.stderr), /^\s*\+\s+- create$/m, 'the policy diff');
+    assert.match(String(r.stderr), /auth\/access\.yaml/);
+    r = await bed.cli(bed.deployArgs(args));
+    assert.equal(r.exitCode, 0, String(r.stderr).slice(-3000));
+    const written = Date.now();
+    const reader = client('reader', READER_PASSWORD);
+    let status = 0;
+    while (Date.now() - written < 5_000) {
+      status = (await reader.request('POST', '/v2/app/web/blobs/uploads/')).status;
+      if (status === 202) break;
+      await delay(100);
+    }
+    assert.equal(status, 202, 'reader may push now');
+    assert.ok(Date.now() - written <= 1_500, `applied only after ${Date.now() - written} ms`);
     assert.equal(await registryStartedAt(bed.project), started, 'the registry was not restarted');
   });
 });
