@@ -39,7 +39,8 @@ export function parseHostAccess(policyText: string | null, tokensText: string | 
       users,
     };
   } catch (err) {
-    if (err instanceof AccessPolicyError || err instanceof CiTokenError) throw new AccessError(`${err.message}; fix access: in registry-setup.yaml and deploy again`);
+    if (err instanceof AccessPolicyError) throw new AccessError(`${err.message}; fix access: in registry-setup.yaml and deploy again`);
+    if (err instanceof CiTokenError) throw new AccessError(`${err.message}; fix the file or revoke and create the token again`);
     throw err;
   }
 }
