@@ -14,6 +14,8 @@ import { configureColors } from '../console/colors.js';
 import { misspelledCommand } from './command-typo.js';
 import { adoptCommand } from './adopt-command.js';
 import { retentionCliCommand } from './retention-command.js';
+import { accessCommand } from './access-command.js';
+import { tokensCommand } from './tokens-command.js';
 
 function program(): Command {
   const root = new Command('registry-setup')
@@ -31,7 +33,9 @@ function program(): Command {
     .addCommand(upgradeCommand())
     .addCommand(destroyCommand())
     .addCommand(adoptCommand())
-    .addCommand(retentionCliCommand());
+    .addCommand(retentionCliCommand())
+    .addCommand(accessCommand())
+    .addCommand(tokensCommand());
   // addCommand does not pass these on: without them a subcommand's parse error exits the process
   // from inside commander, before main can add the --json error document
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];

@@ -43,6 +43,7 @@ import { pruneMirrorCredentialsArgv } from '../provision/mirrors.js';
 import { baseImages, localImageSizes, sendBaseImages } from './send-images.js';
 import { retentionStep } from './retention.js';
 import { readNotifySecrets } from '../settings/notify.js';
+import { DEPLOY_CHECK_REPOSITORY, deployCheckDenied, policyUsersWithoutLogin, sharedTokensFile } from '../provision/access-control.js';
 
 /** One host of a deployment: its connection, its settings (shared ones identical on all) and its output. */
 export interface DeployTarget {
@@ -264,9 +265,26 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
   // notify: endpoints' HMAC secrets, read here from their local files (uploaded 0600 with the files)
   const notifySecrets = settings.notify?.length ? await readNotifySecrets(settings.notify) : undefined;
 
+  // Access control: the CI tokens file is shared like htpasswd (the first host's copy goes to all);
+  // a user the policy names who cannot sign in is most likely a typo.
+  let ciTokens: string | undefined;
+  if (settings.access !== undefined) {
+    const denied = deployCheckDenied(settings.access, settings.user);
+    if (denied.length) {
+      throw new SettingsError(`the access policy does not let ${settings.user} ${denied.join(', ')} ${DEPLOY_CHECK_REPOSITORY}, where deploy checks the registry with a tiny image: give ${settings.user} the adminPolicy (or those actions on that repository)`);
+    }
+    await shared('tokens', 'Access policy and CI tokens', async () => {
+      const tokens = sharedTokensFile(await readAll(HOST_LAYOUT.ciTokens));
+      ciTokens = tokens.content;
+      const missing = policyUsersWithoutLogin(settings.access!, HtpasswdFile.parse(htpasswdText).names, ciTokens);
+      if (missing.length) output.warn(`the access policy names ${missing.join(', ')}, who ${missing.length === 1 ? 'is' : 'are'} neither a registry user nor a CI token: add them with registry-setup users add (or check the spelling)`);
+      return { status: done(tokens.changed), detail: tokens.changed ? (several ? 'tokens file copied to every host' : 'empty tokens file') : undefined };
+    });
+  }
+
   // 3. Directories, the certificate, the files. Let's Encrypt: nginx starts HTTP-only until there is a certificate.
   const render = (r: HostRun, nginxMode: NginxMode) =>
-    renderDeploymentFiles(r.settings, { version: opts.version, registryPayload: opts.registryPayload, htpasswd: htpasswdText, uploadSecret, s3Credentials, s3Ca, nginxMode, mirrorCredentials: opts.mirrorCredentials, notifySecrets });
+    renderDeploymentFiles(r.settings, { version: opts.version, registryPayload: opts.registryPayload, htpasswd: htpasswdText, uploadSecret, s3Credentials, s3Ca, nginxMode, mirrorCredentials: opts.mirrorCredentials, notifySecrets, ciTokens });
   await each(async (r) => {
     if (settings.tls === 'letsencrypt') r.cert = await installedCertificate(r.host, r.settings);
     r.rendered = render(r, r.cert.present ? 'https' : 'http-only');

@@ -1,3 +1,4 @@
+import { DEPLOY_CHECK_REPOSITORY } from '../provision/access-control.js';
 import { RegistryClient } from '../client/registry-client.js';
 import type { DeploySettings } from '../settings/settings.js';
 
@@ -34,7 +35,7 @@ export async function verifyDeployment(o: VerifyOptions): Promise<{ anonymous: n
   }
   if (o.password === undefined) return { ...ping, pushed: '' };
   if (ping.authenticated !== 200) throw new Error(`${publicUrl(o.settings)}/v2/ answered ${ping.authenticated} with the credentials of ${o.settings.user}, expected 200`);
-  const pushed = await client.pushAndPullTinyImage('registry-setup/check', 'deploy-check');
-  await client.request('DELETE', `/v2/registry-setup/check/manifests/${pushed}`);
+  const pushed = await client.pushAndPullTinyImage(DEPLOY_CHECK_REPOSITORY, 'deploy-check');
+  await client.request('DELETE', `/v2/${DEPLOY_CHECK_REPOSITORY}/manifests/${pushed}`);
   return { ...ping, pushed };
 }

@@ -39,6 +39,11 @@ export const CONTAINER_PATHS = {
   s3Ca: '/etc/registry-setup/s3-ca.pem',
   /** one upstream credentials file per mirror that has them (host: <dir>/mirror-credentials/, read at start) */
   mirrorCredentialsDir: '/etc/registry-setup/mirror-credentials',
+  /** access control (with `access:` in registry-setup.yaml): the policy and the CI tokens, in auth/ */
+  accessPolicy: '/etc/registry-setup/auth/access.yaml',
+  ciTokens: '/etc/registry-setup/auth/tokens.yaml',
+  /** when each CI token last signed in (the registry writes it) */
+  tokensUsage: '/var/lib/registry-setup/state/tokens-usage.json',
 } as const;
 
 /** Host-side layout under settings.dir (relative paths). */
@@ -72,6 +77,10 @@ export const HOST_LAYOUT = {
   s3Ca: 's3-ca.pem',
   /** upstream credentials of the mirrors, one file each (0600, the registry's uid) */
   mirrorCredentialsDir: 'mirror-credentials',
+  /** access control: the policy from registry-setup.yaml's access:, the CI tokens (both 0600, the registry's uid) */
+  accessPolicy: 'auth/access.yaml',
+  ciTokens: 'auth/tokens.yaml',
+  tokensUsage: 'state/tokens-usage.json',
 } as const;
 
 /** The registry container's user: a fixed non-root uid so that no /etc/passwd entry is needed in the image. */
@@ -129,6 +138,9 @@ export const REGISTRY_ENV = {
   stateDirectory: 'REGISTRY_STATE_DIRECTORY',
   notificationsConfig: 'REGISTRY_NOTIFICATIONS_CONFIG',
   notificationsDirectory: 'REGISTRY_NOTIFICATIONS_DIRECTORY',
+  authAccessPath: 'REGISTRY_AUTH_ACCESS_PATH',
+  authTokensPath: 'REGISTRY_AUTH_TOKENS_PATH',
+  authTokensUsagePath: 'REGISTRY_AUTH_TOKENS_USAGEPATH',
 } as const;
 
 // Retention on the host (src/provision/retention.ts): a daily systemd timer runs the image's

@@ -6,6 +6,7 @@ import { buildCompose, buildDockerfile, buildDockerignore, buildNginxConf, stora
 import type { DirSpec, FileSpec } from './step.js';
 import { mirrorCredentialFiles } from './mirrors.js';
 import { notifyDirectory, notifyFiles } from './notify.js';
+import { accessFileContent } from '../settings/access.js';
 
 export interface PayloadFile {
   path: string;
@@ -96,6 +97,11 @@ export interface RenderDeploymentOptions {
   healthcheck?: ComposeOptions['healthcheck'];
   /** Content of each mirror's upstream credentials file, by prefix (readMirrorCredentialFiles). */
   mirrorCredentials?: ReadonlyMap<string, string>;
+  /**
+   * Content of auth/tokens.yaml (CI tokens, hashed), with settings.access. Omitted: the host's
+   * file stays as it is (upgrade; `tokens` commands edit it).
+   */
+  ciTokens?: string;
 }
 
 export interface RenderedDeployment {
@@ -154,6 +160,7 @@ export function renderDeploymentFiles(settings: DeploySettings, opts: RenderDepl
     auth: opts.htpasswd !== null,
     publishAddress: opts.publishAddress ?? settings.publishAddress,
     healthcheck: opts.healthcheck,
+    accessControl: settings.access !== undefined,
   });
   const nginxConf = buildNginxConf({ mode: nginxMode, domain: settings.domain, httpsPort: settings.httpsPort, ...(settings.storage ? {} : { blobBytesDir: CONTAINER_PATHS.data }) });
 
@@ -169,6 +176,11 @@ export function renderDeploymentFiles(settings: DeploySettings, opts: RenderDepl
     if (!/^[^:\s]+:\S+$/m.test(opts.htpasswd)) throw new Error('htpasswd content has no "user:hash" line');
     const content = opts.htpasswd.endsWith('\n') ? opts.htpasswd : `${opts.htpasswd}\n`;
     files.push({ path: at(HOST_LAYOUT.htpasswd), content, mode: 0o600, owner: uid, group: uid, sensitive: true });
+  }
+  if (settings.access !== undefined && opts.htpasswd !== null) {
+    // read by the registry (uid 1000) only; replaced atomically, so the running registry applies it within a second
+    files.push({ path: at(HOST_LAYOUT.accessPolicy), content: accessFileContent(settings.access), mode: 0o600, owner: uid, group: uid });
+    if (opts.ciTokens !== undefined) files.push({ path: at(HOST_LAYOUT.ciTokens), content: opts.ciTokens, mode: 0o600, owner: uid, group: uid, sensitive: true });
   }
   const secret = (rel: string, content: string) => files.push({ path: at(rel), content: content.endsWith('\n') ? content : `${content}\n`, mode: 0o600, owner: uid, group: uid, sensitive: true });
   if (opts.uploadSecret !== undefined) {

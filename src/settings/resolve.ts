@@ -4,6 +4,7 @@ import { parseStorageUrl } from '../registry/storage/s3/settings.js';
 import { MirrorSettingsError, mirrorTagTtlProblem, parseMirrorList } from './mirrors.js';
 import { retentionProblem } from './retention.js';
 import { notifyProblem } from './notify.js';
+import { accessFromConfigText, accessSection, AccessSettingError, checkAccessText } from './access.js';
 import { hostPathProblem, isComposeProject, isHostName, isPort, isPublishAddress } from './rules.js';
 import { DEFAULT_SETTINGS, DOCKER_SOURCES, HOST_KEYS, type DeploySettings, type HostEntry, type HostKey, type TlsMode } from './settings.js';
 
@@ -24,6 +25,7 @@ const KEYS: (keyof DeploySettings)[] = [
   'mirrors', 'mirrorTagTtl',
   'retention',
   'notify',
+  'access',
 ];
 /** The settings every host of a deployment shares (taken from the first host when they disagree). */
 export const SHARED_KEYS = KEYS.filter((k) => !(HOST_KEYS as readonly string[]).includes(k));
@@ -62,6 +64,8 @@ export async function loadConfigFile(path: string): Promise<ConfigFile> {
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new SettingsError(`${path}: expected a mapping of settings`);
   const { hosts, ...rest } = doc as Record<string, unknown>;
+  // access: a mapping in the file, checked with its lines there; deployed as text
+  if (rest.access !== undefined && rest.access !== null) rest.access = accessOrSettingsError(() => accessFromConfigText(text, path));
   const settings: ConfigFile = checkPartial(rest, path);
   if (hosts === undefined || hosts === null) return settings;
   if (settings.target !== undefined) throw new SettingsError(`${path}: give either target or hosts, not both`);
@@ -173,6 +177,16 @@ function checkValues(s: PartialSettings, name: (key: keyof DeploySettings) => st
     const problem = notifyProblem(s.notify);
     if (problem) fail('notify', problem);
   }
+  if (s.access !== undefined) accessOrSettingsError(() => checkAccessText(s.access!, name('access')));
+}
+
+function accessOrSettingsError<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (err) {
+    if (err instanceof AccessSettingError) throw new SettingsError(err.message);
+    throw err;
+  }
 }
 
 /**
@@ -202,6 +216,7 @@ export function renderConfigFile(settings: DeploySettings | DeploySettings[]): s
       return Object.keys(entry).length === 1 ? s.target : entry;
     });
   }
+  if (typeof doc.access === 'string') doc.access = accessSection(doc.access);
   return `# registry-setup settings: pass back with --config (contains no secrets)\n${YAML.stringify(doc)}`;
 }
 

@@ -68,6 +68,11 @@ export interface DeploySettings {
    * registry's endpoints file): hmacSecretFile is a local file, uploaded 0600 (src/settings/notify.ts).
    */
   notify?: Record<string, unknown>[];
+  /**
+   * Who may do what (the `access:` section of registry-setup.yaml, zot's accessControl shape), as
+   * YAML text: written to auth/access.yaml on every host; absent: every user may do everything.
+   */
+  access?: string;
 }
 
 /** One entry of `mirrors:` in registry-setup.yaml. */

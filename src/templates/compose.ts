@@ -22,6 +22,8 @@ export interface ComposeOptions {
   /** Health check timing of the registry (defaults: 30s / 5s / 3 / 10s). */
   healthcheck?: Partial<{ interval: string; timeout: string; retries: number; startPeriod: string }>;
   realm?: string;
+  /** the access policy and CI tokens in auth/ (settings.access): the registry follows both files */
+  accessControl?: boolean;
 }
 
 type ComposeSettings = Pick<DeploySettings, 'dataDir' | 'httpPort' | 'httpsPort' | 'nginxImage'> & Partial<Pick<DeploySettings, 'ui' | 'storage' | 'composeProject' | 'tls'>> &
@@ -102,6 +104,11 @@ export function composeDocument(settings: ComposeSettings, opts: ComposeOptions)
     environment[REGISTRY_ENV.authHtpasswdRealm] = realm;
     // The directory, not the file: a file replaced by rename stays visible in the container.
     registryVolumes.push(`./${HOST_LAYOUT.authDir}:${CONTAINER_PATHS.authDir}:ro`);
+  }
+  if (opts.auth && opts.accessControl) {
+    environment[REGISTRY_ENV.authAccessPath] = CONTAINER_PATHS.accessPolicy;
+    environment[REGISTRY_ENV.authTokensPath] = CONTAINER_PATHS.ciTokens;
+    environment[REGISTRY_ENV.authTokensUsagePath] = CONTAINER_PATHS.tokensUsage;
   }
   // Writable: `gc --state-file` run inside the container records its result here for `status`.
   registryVolumes.push(`./${HOST_LAYOUT.stateDir}:${CONTAINER_PATHS.stateDir}`, `./${HOST_LAYOUT.uploadSecret}:${CONTAINER_PATHS.uploadSecret}:ro`);

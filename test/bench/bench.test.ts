@@ -53,7 +53,7 @@ test('the quick bench runs both registries through every scenario, with and with
   const result = JSON.parse(await readFile(join(out, files[0]!), 'utf8')) as BenchResult;
 
   assert.equal(result.meta.mode, 'quick');
-  assert.deepEqual(result.meta.scenarios, [...SCENARIOS.map((s) => s.id), 'mirror', 'deploy']);
+  assert.deepEqual(result.meta.scenarios, [...SCENARIOS.map((s) => s.id), 'mirror', 'policy', 'deploy']);
   // the pull-through cache comparison: ours fetches the image from upstream once, however many pull
   const mirror = (result as BenchResult & { mirror: MirrorBenchResult }).mirror;
   assert.equal(mirror.ours.concurrentUpstreamBytes, mirror.imageBytes, '16 concurrent cold pulls fetch the image once');

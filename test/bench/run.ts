@@ -19,6 +19,7 @@ import { CLIENT_CPU, compare, OTHER_CPU, renderReport, writeResult, type Baselin
 import { planS3, S3_KIND, S3_LABEL, S3Store, startOursOnS3, type S3Info, type S3Plan } from './s3.js';
 import { Content, FULL, QUICK, SCENARIOS, type Params, type RegistryState, type Scenario } from './scenarios.js';
 import { renderMirrorReport, runMirrorBench, type MirrorBenchResult } from './mirror.js';
+import { renderPolicyReport, runPolicyBench, type PolicyBenchResult } from './policy.js';
 import { emptyDeployInfo, removeDeployStackSync, runDeployBench, type DeployInfo } from './deploy.js';
 import { renderStack, runStackBench, type StackInfo } from './stack.js';
 import { renderBareDeploy, runBareDeployBench, type BareDeployInfo } from './bare-deploy.js';
@@ -40,6 +41,8 @@ import {
 const DEPLOY = 'deploy';
 /** The pull-through cache comparison (mirror.ts): its own servers, after the registry passes. */
 const MIRROR = 'mirror';
+/** The "with policy" pass (policy.ts): ours with a 50-glob access policy vs distribution with htpasswd. */
+const POLICY = 'policy';
 /** The stack bench's --scenarios id (ours deployed vs the classic stack; see stack.ts). */
 const STACK = 'stack';
 /** The bare-host first deploy's --scenarios id (see bare-deploy.ts). */
@@ -48,7 +51,9 @@ const DEFAULT_ROUNDS = 2;
 
 const USAGE = `usage: node --import tsx test/bench/run.ts [options]   (or: npm run bench -- [options])
 
-  --scenarios a,b   run only these (default: all): ${SCENARIOS.map((s) => s.id).join(', ')}, ${MIRROR}, ${STACK}, ${DEPLOY}, ${BARE_DEPLOY}
+  --scenarios a,b   run only these (default: all): ${SCENARIOS.map((s) => s.id).join(', ')}, ${MIRROR}, ${POLICY}, ${STACK}, ${DEPLOY}, ${BARE_DEPLOY}
+                    (${POLICY}: ours with an access policy of 50 globs and 20 users vs distribution
+                    2.8 with htpasswd: small-blob HEAD/GET and manifest GET by tag; about 2 minutes)
                     (${MIRROR}: serve --mirror vs distribution 2.8 proxy mode on one upstream: cold,
                     warm and 16 concurrent cold pulls of a 4 × 64 MiB image; about 2 minutes)
                     (${DEPLOY}: time \`registry-setup deploy\` to this machine, a first deploy and an
@@ -66,6 +71,7 @@ const USAGE = `usage: node --import tsx test/bench/run.ts [options]   (or: npm r
   --quick           small sizes and 1 s phases: proves the harness works, measures little
   --no-deploy       skip the ${DEPLOY} timing
   --no-mirror       skip the ${MIRROR} comparison
+  --no-policy       skip the ${POLICY} pass
   --no-s3           skip the S3 column (ours on the S3 driver against Ceph RGW, in the
                     throughput scenarios ${SCENARIOS.filter((s) => s.s3).map((s) => s.id).join(', ')}; on when RGW is installed)
   --out DIR         where the JSON goes (default: bench/results)
@@ -82,6 +88,7 @@ interface Options {
   /** run the deploy timing; otherwise why not */
   deploy: true | { skipped: string };
   mirror: boolean;
+  policy: boolean;
   /** run the stack bench; otherwise why not */
   stack: true | { skipped: string };
   /** run the bare-host deploy timing; otherwise why not */
@@ -108,6 +115,7 @@ function parseOptions(argv: string[]): Options | null {
       'no-s3': { type: 'boolean', default: false },
       'no-deploy': { type: 'boolean', default: false },
       'no-mirror': { type: 'boolean', default: false },
+      'no-policy': { type: 'boolean', default: false },
       stack: { type: 'boolean', default: false },
       'no-stack': { type: 'boolean', default: false },
       rounds: { type: 'string' },
@@ -122,6 +130,7 @@ function parseOptions(argv: string[]): Options | null {
   // --quick runs the deploy timing as it is: one deploy and one re-run have no smaller size.
   let deploy: Options['deploy'] = true;
   let mirror = !values['no-mirror'];
+  let policy = !values['no-policy'];
   // The stack bench takes minutes: part of a full run, in a quick run only when asked for.
   let stack: Options['stack'] = values.quick ? { skipped: 'not selected in a --quick run (--stack or --scenarios stack selects it)' } : true;
   let bareDeploy: Options['bareDeploy'] = values.quick ? { skipped: `not selected in a --quick run (--scenarios ${BARE_DEPLOY} selects it)` } : true;
@@ -130,7 +139,8 @@ function parseOptions(argv: string[]): Options | null {
   if (selection !== undefined) {
     const wanted = list(selection);
     mirror = mirror && wanted.includes(MIRROR);
-    const unknown = wanted.filter((id) => id !== DEPLOY && id !== MIRROR && id !== STACK && id !== BARE_DEPLOY && !SCENARIOS.some((s) => s.id === id));
+    policy = policy && wanted.includes(POLICY);
+    const unknown = wanted.filter((id) => id !== DEPLOY && id !== MIRROR && id !== POLICY && id !== STACK && id !== BARE_DEPLOY && !SCENARIOS.some((s) => s.id === id));
     if (unknown.length > 0 || wanted.length === 0) throw new UsageError(`unknown scenario(s): ${unknown.join(', ') || '(none given)'}`);
     scenarios = SCENARIOS.filter((s) => wanted.includes(s.id));
     deploy = wanted.includes(DEPLOY) ? true : { skipped: `not selected (${values.stack ? '--stack' : `--scenarios ${selection}`})` };
@@ -139,7 +149,7 @@ function parseOptions(argv: string[]): Options | null {
   }
   if (values['no-deploy']) {
     bareDeploy = { skipped: '--no-deploy' };
-    if (scenarios.length === 0 && stack !== true && !mirror) throw new UsageError(`--no-deploy with --scenarios ${DEPLOY} leaves nothing to run`);
+    if (scenarios.length === 0 && stack !== true && !mirror && !policy) throw new UsageError(`--no-deploy with --scenarios ${DEPLOY} leaves nothing to run`);
     deploy = { skipped: '--no-deploy' };
   }
   if (values['no-stack']) {
@@ -158,6 +168,7 @@ function parseOptions(argv: string[]): Options | null {
     scenarios,
     deploy,
     mirror,
+    policy,
     stack,
     bareDeploy,
     rounds,
@@ -331,6 +342,7 @@ async function main(): Promise<number> {
     (registryPart ? (o.quick ? 5 : 60) : 0) * 60_000 +
     (o.deploy === true ? 10 * 60_000 : 0) +
     (o.mirror ? 10 * 60_000 : 0) +
+    (o.policy ? 10 * 60_000 : 0) +
     (o.stack === true ? (o.quick ? 8 : 15 + 15 * o.rounds) * 60_000 : 0) +
     (o.bareDeploy === true ? 20 * 60_000 : 0);
   setTimeout(() => {
@@ -338,7 +350,7 @@ async function main(): Promise<number> {
     process.exit(1);
   }, limitMs).unref();
   if (!existsSync(ourRegistryBundle)) throw new Error(`${ourRegistryBundle} is missing: run \`npm run build\` first`);
-  if ((registryPart || o.mirror) && !existsSync(distributionBinary)) throw new Error(`${distributionBinary} is missing: apt-get install docker-registry`);
+  if ((registryPart || o.mirror || o.policy) && !existsSync(distributionBinary)) throw new Error(`${distributionBinary} is missing: apt-get install docker-registry`);
 
   await mkdir(o.dir, { recursive: true });
   const root = await mkdtemp(join(o.dir, 'rs-bench-'));
@@ -350,7 +362,7 @@ async function main(): Promise<number> {
   });
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(sig === 'SIGINT' ? 130 : 143));
 
-  const selected = [...o.scenarios.map((s) => s.id), ...(o.mirror ? [MIRROR] : []), ...(o.stack === true ? [STACK] : []), ...(o.deploy === true ? [DEPLOY] : []), ...(o.bareDeploy === true ? [BARE_DEPLOY] : [])];
+  const selected = [...o.scenarios.map((s) => s.id), ...(o.mirror ? [MIRROR] : []), ...(o.policy ? [POLICY] : []), ...(o.stack === true ? [STACK] : []), ...(o.deploy === true ? [DEPLOY] : []), ...(o.bareDeploy === true ? [BARE_DEPLOY] : [])];
   progress(`${o.quick ? 'quick' : 'full'} run; data under ${root}; scenarios ${selected.join(',')}${registryPart ? `; passes ${o.passes.join(',')}` : ''}`);
   let baselines: Baselines | undefined;
   let s3Info: S3Info = { enabled: false, skipped: 'no registry scenario selected' };
@@ -393,6 +405,7 @@ async function main(): Promise<number> {
   }
 
   const mirror: MirrorBenchResult | undefined = o.mirror ? await runMirrorBench({ quick: o.quick, dir: root, progress }) : undefined;
+  const policy: PolicyBenchResult | undefined = o.policy ? await runPolicyBench({ quick: o.quick, rounds: o.rounds, dir: root, progress }) : undefined;
   // After the registry passes (nothing else runs meanwhile), before the deploy timing.
   const stack: StackInfo =
     o.stack === true ? await runStackBench(progress, { quick: o.quick, rounds: o.rounds }) : { ran: false, skipped: o.stack.skipped, rounds: [], summary: [], targets: [] };
@@ -407,9 +420,9 @@ async function main(): Promise<number> {
   const [sha, dirty, distVersion] = await Promise.all([
     commandOutput('git', ['rev-parse', '--short', 'HEAD']),
     commandOutput('git', ['status', '--porcelain']),
-    registryPart || o.mirror ? commandOutput(distributionBinary, ['--version']) : Promise.resolve(''),
+    registryPart || o.mirror || o.policy ? commandOutput(distributionBinary, ['--version']) : Promise.resolve(''),
   ]);
-  const result: BenchResult & { mirror?: MirrorBenchResult } = {
+  const result: BenchResult & { mirror?: MirrorBenchResult; policy?: PolicyBenchResult } = {
     meta: {
       startedAt: startedAt.toISOString(),
       mode: o.quick ? 'quick' : 'full',
@@ -431,11 +444,12 @@ async function main(): Promise<number> {
     passes,
     deploy,
     ...(mirror ? { mirror } : {}),
+    ...(policy ? { policy } : {}),
     stack,
     bareDeploy,
   };
   const file = await writeResult(o.out, result, startedAt, sha || 'nogit');
-  process.stdout.write(`${renderReport(result)}\n${mirror ? `\n${renderMirrorReport(mirror)}\n` : ''}\n${renderStack(stack)}\n\n${renderBareDeploy(bareDeploy)}\n\nJSON: ${file}\n`);
+  process.stdout.write(`${renderReport(result)}\n${mirror ? `\n${renderMirrorReport(mirror)}\n` : ''}${policy ? `\n${renderPolicyReport(policy)}\n` : ''}\n${renderStack(stack)}\n\n${renderBareDeploy(bareDeploy)}\n\nJSON: ${file}\n`);
   if (bareDeploy.error) {
     process.stderr.write(`\nbench failed: the bare-host deploy timing: ${bareDeploy.error}\n`);
     return 1;

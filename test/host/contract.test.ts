@@ -15,8 +15,8 @@ after(() => tmp.cleanup());
 
 const compose = { dataDir: '/srv/registry-data', httpPort: 80, httpsPort: 443, nginxImage: 'nginx:1.27-alpine' };
 
-function registryEnvironment(settings: typeof compose & { storage?: string; ui?: boolean; mirrors?: DeploySettings['mirrors']; mirrorTagTtl?: string; notify?: Record<string, unknown>[] }): string[] {
-  const doc = composeDocument(settings, { version: '1', auth: true }) as { services: { registry: { environment: Record<string, string> } } };
+function registryEnvironment(settings: typeof compose & { storage?: string; ui?: boolean; mirrors?: DeploySettings['mirrors']; mirrorTagTtl?: string; notify?: Record<string, unknown>[] }, accessControl = false): string[] {
+  const doc = composeDocument(settings, { version: '1', auth: true, accessControl }) as { services: { registry: { environment: Record<string, string> } } };
   return Object.keys(doc.services.registry.environment);
 }
 
@@ -28,6 +28,7 @@ describe('host contract', () => {
       ...registryEnvironment(compose),
       ...registryEnvironment({ ...compose, storage: 's3://bucket-a/p?endpoint=http://h:1', ui: false }),
       ...registryEnvironment({ ...compose, mirrors, mirrorTagTtl: '10m' }),
+      ...registryEnvironment(compose, true),
       ...registryEnvironment({ ...compose, notify: [{ url: 'https://hooks.example.com/' }] }),
     ];
     for (const name of ['REGISTRY_MIRRORS', 'REGISTRY_MIRRORS_CREDENTIALS', 'REGISTRY_MIRRORS_DEFAULT', 'REGISTRY_MIRRORS_TAGTTL']) assert.ok(written.includes(name), name);
@@ -67,6 +68,9 @@ describe('host contract', () => {
       stateDirectory: '/state',
       notificationsConfig: '/notify/endpoints.yaml',
       notificationsDirectory: '/state/events',
+      authAccessPath: '/auth/access.yaml',
+      authTokensPath: '/auth/tokens.yaml',
+      authTokensUsagePath: '/state/tokens-usage.json',
     };
     for (const [key, name] of Object.entries(REGISTRY_ENV) as [keyof typeof REGISTRY_ENV, string][]) {
       // REGISTRY_AUTH sets nothing itself: the registry reads it to refuse what it does not support

@@ -96,8 +96,34 @@ export class AccessPolicy {
     return this.decide(who, repository, action).allowed;
   }
 
+  /** The repository globs in the order they are tried (longest first). */
+  get patterns(): string[] {
+    return this.rules.map((r) => r.glob.pattern);
+  }
+
+  /** Every user the policy names (in policies, groups and adminPolicy), sorted. */
+  get namedUsers(): string[] {
+    const names = new Set<string>([...this.userGroups.keys(), ...this.admin.users]);
+    for (const rule of this.rules) for (const p of rule.policies) for (const u of p.users) names.add(u);
+    return [...names].sort();
+  }
+
+  /**
+   * The decision for a repository that the glob `pattern` decides (the longest matching one), as
+   * `decide` makes it: for `access show`, which lists permissions per glob. Undefined `pattern`:
+   * a repository no glob matches.
+   */
+  decideAt(who: Who, pattern: string | undefined, action: Action): Decision {
+    const rule = pattern === undefined ? undefined : this.rules.find((r) => r.glob.pattern === pattern);
+    if (pattern !== undefined && !rule) throw new AccessPolicyError(`no repository glob "${pattern}" in the policy`);
+    return this.evaluateRule(who, rule, pattern ?? '(a repository no glob matches)', action);
+  }
+
   private evaluate(who: Who, repository: string, action: Action): Decision {
-    const rule = this.rules.find((r) => r.glob.matches(repository));
+    return this.evaluateRule(who, this.rules.find((r) => r.glob.matches(repository)), repository, action);
+  }
+
+  private evaluateRule(who: Who, rule: RepositoryRule | undefined, repository: string, action: Action): Decision {
     const groups = who === null ? [] : this.groupsOf(who);
     const at = rule ? `repositories[${JSON.stringify(rule.glob.pattern)}]` : '';
     if (rule) {
@@ -132,6 +158,16 @@ type Where = (node: Node | null | undefined) => string;
 export function parseAccessPolicy(text: string, source = 'access policy'): AccessPolicy {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
+  const first = doc.errors[0];
+  if (first) throw new AccessPolicyError(`${source} line ${first.linePos?.[0]?.line ?? '?'}: not valid YAML: ${first.message.split('\n')[0]}`);
+  return accessPolicyFromNode(doc.contents as Node | null, lines, source);
+}
+
+/**
+ * The policy from a node of a parsed YAML document (the whole policy file, or the `access:`
+ * section of registry-setup.yaml): errors name `source` and the line in that document.
+ */
+export function accessPolicyFromNode(node: Node | null, lines: LineCounter, source: string): AccessPolicy {
   const fail = (message: string): never => {
     throw new AccessPolicyError(`${source} ${message}`);
   };
@@ -139,9 +175,7 @@ export function parseAccessPolicy(text: string, source = 'access policy'): Acces
     const offset = node?.range?.[0];
     return offset === undefined ? '' : `line ${lines.linePos(offset).line}`;
   };
-  const first = doc.errors[0];
-  if (first) fail(`line ${first.linePos?.[0]?.line ?? '?'}: not valid YAML: ${first.message.split('\n')[0]}`);
-  let root = doc.contents as Node | null;
+  let root = node;
   if (root === null) fail('is empty: give at least `repositories:`');
   if (!isMap(root)) fail(`${where(root)}: expected a mapping with groups, repositories and adminPolicy`);
   // a whole zot `accessControl:` block, key included, is accepted as it is

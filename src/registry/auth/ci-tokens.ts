@@ -52,6 +52,11 @@ export class CiTokens {
     return this.byName.size;
   }
 
+  /** The tokens' names, sorted. */
+  get names(): string[] {
+    return [...this.byName.keys()].sort();
+  }
+
   has(name: string): boolean {
     return this.byName.has(name);
   }

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Action, Decision, Who } from '../auth/access-policy.js';
-import { describeScope, scopeAllows } from '../auth/ci-tokens.js';
+import { decideAccess } from '../auth/decide.js';
 import { parseBasic } from '../auth/htpasswd.js';
 import { TOKEN_TTL_SECONDS } from '../auth/bearer-token.js';
 import { AuthenticationRequiredError, RegistryError } from '../errors.js';
@@ -84,13 +84,7 @@ export function challenge(registry: Registry, req: IncomingMessage): string {
  * policy gives (everything, without a policy).
  */
 export function decide(registry: Registry, who: Who, repository: string, action: Action): Decision {
-  const token = who === null ? undefined : registry.ciTokens?.value.get(who);
-  if (token && !scopeAllows(token, repository, action)) {
-    return { allowed: false, rule: `the scope of token ${who} (${describeScope(token)}) has no ${action} on ${repository}` };
-  }
-  const policy = registry.access?.value;
-  if (!policy) return { allowed: true, rule: token ? `the scope of token ${who}` : 'no access policy' };
-  return policy.decide(who, repository, action);
+  return decideAccess(registry.access?.value, registry.ciTokens?.value, who, repository, action);
 }
 
 /** True when some caller may be refused something (a policy or CI tokens are in force). */
