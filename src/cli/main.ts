@@ -12,6 +12,7 @@ import { destroyCommand } from './destroy-command.js';
 import { describeFailure, Output } from '../console/output.js';
 import { configureColors } from '../console/colors.js';
 import { misspelledCommand } from './command-typo.js';
+import { backupCliCommand, restoreCliCommand } from './backup-command.js';
 
 function program(): Command {
   const root = new Command('registry-setup')
@@ -27,7 +28,9 @@ function program(): Command {
     .addCommand(statusCommand())
     .addCommand(logsCommand())
     .addCommand(upgradeCommand())
-    .addCommand(destroyCommand());
+    .addCommand(destroyCommand())
+    .addCommand(backupCliCommand())
+    .addCommand(restoreCliCommand());
   // addCommand does not pass these on: without them a subcommand's parse error exits the process
   // from inside commander, before main can add the --json error document
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];

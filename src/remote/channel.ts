@@ -17,6 +17,8 @@ export interface ChannelSpec {
   signal?: AbortSignal;
   /** receives output as it arrives (already without sudo's prompt and marker) */
   onData?: (chunk: string, stream: StreamName) => void;
+  /** receives stdout as bytes, undecoded (a binary stream); stdout then goes to neither onData nor the tail */
+  onStdoutBytes?: (chunk: Buffer) => void;
   /** keep the whole stdout/stderr (true for exec, false for streaming) */
   capture: boolean;
 }
@@ -74,6 +76,10 @@ export function runChannel(client: Client, spec: ChannelSpec): Promise<ChannelOu
 
     const emit = (buf: Buffer, name: StreamName): void => {
       if (buf.length === 0) return;
+      if (name === 'stdout' && spec.onStdoutBytes) {
+        spec.onStdoutBytes(buf);
+        return;
+      }
       if (spec.capture) (name === 'stdout' ? out : err).push(buf);
       const text = decoders[name].write(buf);
       tail = (tail + text).slice(-TAIL_CHARS);

@@ -138,6 +138,15 @@ export class RemoteHost {
     return { code: r.code, aborted: r.failure === 'aborted' };
   }
 
+  /**
+   * Runs argv whose stdout is binary (a backup stream): its bytes go to onStdout as they arrive,
+   * its stderr as text to onStderr.
+   */
+  async execBytes(argv: readonly string[], onStdout: (chunk: Buffer) => void, onStderr: (text: string) => void, opts: ExecOptions = {}): Promise<StreamResult & { tail: string }> {
+    const r = await this.run(argv, { ...opts, allowFailure: true }, false, (text, stream) => stream === 'stderr' && onStderr(text), undefined, onStdout);
+    return { code: r.code, aborted: r.failure === 'aborted', tail: this.redacted(r.tail) };
+  }
+
   /** Writes content to remotePath atomically (see files.ts). */
   async upload(remotePath: string, content: string | Buffer, opts: UploadOptions): Promise<void> {
     const size = typeof content === 'string' ? Buffer.byteLength(content) : content.length;
@@ -168,6 +177,7 @@ export class RemoteHost {
     onData?: (chunk: string, stream: StreamName) => void,
     /** what the log shows instead of the argv (for the upload/read helper scripts) */
     label?: string,
+    onStdoutBytes?: (chunk: Buffer) => void,
   ): Promise<ChannelOutcome> {
     if (this.closed) throw new RemoteError(`the connection to ${this.label} is closed`);
     this.remember(opts.secretValues);
@@ -187,6 +197,7 @@ export class RemoteHost {
       ...(timeoutMs ? { timeoutMs: timeoutMs + (TIMEOUT_KILL_AFTER_S + 10) * 1000 } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(onData ? { onData } : {}),
+      ...(onStdoutBytes ? { onStdoutBytes } : {}),
     });
     if (timeoutMs && !r.failure && (r.code === 124 || r.code === 137) && Date.now() - started >= timeoutMs) r.failure = 'timeout';
     this.log.command(this.label, { display: wrapped.display, code: r.code, durationMs: Date.now() - started, ...(r.failure ? { failure: r.failure } : {}) });
