@@ -76,7 +76,20 @@ interface BackupFlags extends StorageFlags {
   to: string;
   toS3Credentials?: string;
   verify?: boolean;
+  merge?: boolean;
   json?: boolean;
+}
+
+/**
+ * A backup replaces what its target holds (tags and repositories gone from the source go there
+ * too): the target must be empty, or a backup (backup.json), unless merging into it.
+ */
+export async function checkBackupTarget(driver: StorageDriver, merge: boolean): Promise<void> {
+  if (merge || (await readBackupManifest(driver))) return;
+  const have = await new ManifestStore(driver, new BlobStore(driver)).repositories();
+  if (have.length > 0) {
+    throw new ConfigError(`${driver.describe()} holds a registry (${have.length} repositories, e.g. ${have[0]}) but no backup.json: give an empty place or an earlier backup`);
+  }
 }
 
 export function backupCommand(): Command {
@@ -85,6 +98,7 @@ export function backupCommand(): Command {
     .requiredOption('--to <dir|s3://…|->', 'where the backup goes; a second run copies only new blobs')
     .option('--to-s3-credentials <file>', 'credentials of the backup bucket')
     .option('--verify', 're-hash every blob of the backup afterwards')
+    .option('--merge', 'add to the registry the target holds (a migration\'s last catch-up): remove nothing, keep its newer tags, no backup.json')
     .option('--json', 'JSON lines on stdout, the last one the result')
     .option('--data <dir>', 'data directory in registry:2 layout (default REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY or ./data)')
     .option('--storage <url>', 'the registry is in a bucket: s3://bucket/prefix?endpoint=… (or REGISTRY_STORAGE_URL)')
@@ -92,19 +106,25 @@ export function backupCommand(): Command {
     .action(async (flags: BackupFlags) => {
       const streaming = flags.to === '-';
       if (streaming && flags.verify) throw new ConfigError('--verify with --to -: the receiving end verifies');
+      if (streaming && flags.merge) throw new ConfigError('--merge is for a bucket or directory, not --to -');
       const out = new CopyOutput(Boolean(flags.json), 'backup', streaming);
       const source = await openStorageFromFlags(flags);
       const target = streaming ? undefined : await openBackupStore(flags.to, flags.toS3Credentials, { create: true });
       try {
         let sink;
         if (target) {
+          await checkBackupTarget(target, Boolean(flags.merge));
           sink = new DriverSink(target);
           const removed = await sink.removeUnfinished();
           if (removed > 0) out.info(`removed ${removed} unfinished blob(s) an interrupted run left`);
         } else {
           sink = new StreamSink(process.stdout, await readHaveList(process.stdin));
         }
-        const { report, manifest } = await runBackup({ source, sink, progress: out.progress });
+        const { report, manifest } = await runBackup({ source, sink, progress: out.progress, ...(flags.merge ? { merge: true } : {}) });
+        if (flags.merge && sink instanceof DriverSink) {
+          const problems = await sink.check(manifest, report.keptTargetTags);
+          if (problems.length > 0) throw new Error(`the target does not match the source after the merge: ${problems.slice(0, 3).join('; ')}`);
+        }
         const verify = target && flags.verify ? await verifyBackup(target, manifest) : undefined;
         if (flags.json || streaming) out.event('result', { ...report, ...(verify ? { verify } : {}) });
         else process.stdout.write(describeCopy('backup', report) + (verify ? describeVerify(verify) : ''));

@@ -35,6 +35,11 @@ export interface BackupOptions {
   onPhase?: (phase: BackupPhase) => Promise<void> | void;
   progress?: (p: CopyProgress) => void;
   now?: () => Date;
+  /**
+   * a migration's last catch-up into the bucket the registry now serves: nothing is removed there,
+   * no backup.json is written, and tags pushed there since the switch stay
+   */
+  merge?: boolean;
 }
 
 export interface CopyReport {
@@ -49,6 +54,8 @@ export interface CopyReport {
   /** blobs the target had already */
   skippedBlobs: number;
   dropped: string[];
+  /** tags the target had newer versions of (a merge) */
+  keptTargetTags?: string[];
   takenAt: string;
   durationMs: number;
 }
@@ -149,8 +156,9 @@ export async function runBackup(o: BackupOptions): Promise<{ report: CopyReport;
     blobs,
     dropped: closed.dropped,
   };
-  await o.sink.finish(manifest, { backup: true });
-  return { report: reportOf(manifest, copier, o.sink.describe(), started, now()), manifest };
+  const kept = await o.sink.finish(manifest, o.merge ? { backup: false, keepTargetTags: true } : { backup: true });
+  const report = reportOf(manifest, copier, o.sink.describe(), started, now());
+  return { report: o.merge ? { ...report, keptTargetTags: kept } : report, manifest };
 }
 
 export interface RestoreOptions {

@@ -15,6 +15,11 @@ import { BACKUP_MANIFEST_PATH, type BackupManifest } from './snapshot.js';
 export interface FinishOptions {
   /** a backup: remove what the snapshot no longer has (tags, repositories) and write backup.json */
   backup: boolean;
+  /**
+   * a migration's last catch-up into a bucket a registry already serves: a tag the target has is
+   * newer than the source's (pushed after the switch) and stays
+   */
+  keepTargetTags?: boolean;
 }
 
 export interface BackupSink {
@@ -25,8 +30,11 @@ export interface BackupSink {
   has(digest: string, size: number): Promise<boolean>;
   /** Stores the blob under `repo`'s upload area; it becomes visible only once its digest is verified. */
   putBlob(repo: string, digest: string, size: number, body: Readable): Promise<void>;
-  /** Writes the links (blobs, manifests, then tags last) and, for a backup, backup.json. */
-  finish(manifest: BackupManifest, opts: FinishOptions): Promise<void>;
+  /**
+   * Writes the links (blobs, manifests, then tags last) and, for a backup, backup.json. Resolves to
+   * the tags left as the target had them (`repo:tag`, with keepTargetTags).
+   */
+  finish(manifest: BackupManifest, opts: FinishOptions): Promise<string[]>;
 }
 
 const LINKS_IN_FLIGHT = 16;
@@ -69,7 +77,8 @@ export class DriverSink implements BackupSink {
     return this.driver.uploadSessions(this.blobs).purge(-60_000, await findRepositories(this.driver));
   }
 
-  async finish(manifest: BackupManifest, opts: FinishOptions): Promise<void> {
+  async finish(manifest: BackupManifest, opts: FinishOptions): Promise<string[]> {
+    const kept: string[] = [];
     const repos = Object.entries(manifest.repositories);
     await mapLimit(repos, 4, async ([name, repo]) => {
       await mapLimit(repo.layers, LINKS_IN_FLIGHT, (d) => this.blobs.link(name, d));
@@ -78,18 +87,27 @@ export class DriverSink implements BackupSink {
         for (const tag of await this.manifests.tags(name)) if (!(tag in repo.tags)) await this.manifests.deleteTag(name, tag);
       }
       // tags last: a tag never names a manifest that is not there yet
-      for (const [tag, d] of Object.entries(repo.tags)) await this.manifests.tag(name, tag, d);
+      for (const [tag, d] of Object.entries(repo.tags)) {
+        const now = opts.keepTargetTags ? await this.manifests.resolveTag(name, tag) : null;
+        if (now !== null && now !== d) kept.push(`${name}:${tag}`);
+        else if (now !== d) await this.manifests.tag(name, tag, d);
+      }
     });
-    if (!opts.backup) return;
+    if (!opts.backup) return kept.sort();
     for (const name of await this.manifests.repositories()) if (!(name in manifest.repositories)) await this.driver.delete(repoDir(name));
     await this.driver.putContent(BACKUP_MANIFEST_PATH, `${JSON.stringify(manifest, null, 1)}\n`);
+    return kept;
   }
 
-  /** After a restore: every tag names its manifest, and every blob is there with its size. */
-  async check(manifest: BackupManifest): Promise<string[]> {
+  /**
+   * After a restore: every tag names its manifest, and every blob is there with its size (`kept`:
+   * tags the target had newer versions of).
+   */
+  async check(manifest: BackupManifest, kept: readonly string[] = []): Promise<string[]> {
     const problems: string[] = [];
     for (const [name, repo] of Object.entries(manifest.repositories)) {
       for (const [tag, d] of Object.entries(repo.tags)) {
+        if (kept.includes(`${name}:${tag}`)) continue;
         const now = await this.manifests.resolveTag(name, tag);
         if (now !== d) problems.push(`${name}:${tag} names ${now ?? 'nothing'}, the backup says ${d}`);
       }

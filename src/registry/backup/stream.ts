@@ -55,8 +55,9 @@ export class StreamSink implements BackupSink {
     this.sent.add(digest);
   }
 
-  async finish(manifest: BackupManifest, opts: FinishOptions): Promise<void> {
+  async finish(manifest: BackupManifest, opts: FinishOptions): Promise<string[]> {
     await write(this.out, `${JSON.stringify({ type: 'finish', manifest, backup: opts.backup } satisfies Frame)}\n`);
+    return [];
   }
 }
 
