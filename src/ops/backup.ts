@@ -96,9 +96,10 @@ class PayloadEvents {
     }
   };
 
-  /** The line that says why the payload failed. */
-  why(code: number): string {
-    return (this.other.at(-1) ?? `exit code ${code}`).replace(/^registry: /, '');
+  /** The line that says why the payload failed, naming the data directory as the host has it. */
+  why(code: number, dataDir?: string): string {
+    const line = (this.other.at(-1) ?? `exit code ${code}`).replace(/^registry: /, '');
+    return dataDir ? line.split(CONTAINER_PATHS.data).join(dataDir) : line;
   }
 }
 
@@ -140,7 +141,7 @@ export async function runRemoteBackup(d: Deployment, o: RemoteBackupOptions): Pr
     const r = await d.host.execStream(argv, (text, stream) => stream === 'stdout' && events.feed(text), { sudo: true, stdin: credentials, allowFailure: true });
     events.feed('\n');
     const result = events.result as (CopyReport & { verify?: VerifyReport }) | undefined;
-    if (!result) throw new BackupError(`backup failed on ${d.hostName}: ${events.why(r.code)}`);
+    if (!result) throw new BackupError(`backup failed on ${d.hostName}: ${events.why(r.code, d.settings.dataDir)}`);
     const { verify, ...report } = result;
     if (verify && verify.bad.length > 0) throw new BackupError(`the backup in ${o.to} has ${verify.bad.length} damaged blob(s): ${verify.bad.slice(0, 3).map((b) => `${b.digest} (${b.problem})`).join(', ')}; run backup again`);
     return { report: report as CopyReport, ...(verify ? { verify } : {}) };
@@ -165,10 +166,10 @@ export async function runRemoteBackup(d: Deployment, o: RemoteBackupOptions): Pr
   try {
     manifest = await receiving;
   } catch (err) {
-    if (r.code !== 0 && !r.aborted) throw new BackupError(`backup failed on ${d.hostName}: ${events.why(r.code)}`);
+    if (r.code !== 0 && !r.aborted) throw new BackupError(`backup failed on ${d.hostName}: ${events.why(r.code, d.settings.dataDir)}`);
     throw new BackupError(`writing the backup into ${o.to} failed: ${(err as Error).message}`);
   }
-  if (r.code !== 0 || !events.result) throw new BackupError(`backup failed on ${d.hostName}: ${events.why(r.code)}`);
+  if (r.code !== 0 || !events.result) throw new BackupError(`backup failed on ${d.hostName}: ${events.why(r.code, d.settings.dataDir)}`);
   const { type: _type, time: _time, ...report } = events.result;
   const result: RemoteBackupResult = { report: { ...(report as unknown as CopyReport), target: local.describe() } };
   if (o.verify) {
@@ -206,7 +207,7 @@ export async function runRemoteRestore(d: Deployment, o: RemoteRestoreOptions): 
     const argv = restorePayloadArgv(container, { ...base, location: o.from, credentialsOnStdin: true });
     const r = await d.host.execStream(argv, (text) => events.feed(text), { sudo: true, stdin: credentials, allowFailure: true });
     events.feed('\n');
-    if (r.code !== 0 || !events.result) throw new BackupError(`restore failed on ${d.hostName}: ${events.why(r.code)}`);
+    if (r.code !== 0 || !events.result) throw new BackupError(`restore failed on ${d.hostName}: ${events.why(r.code, d.settings.dataDir)}`);
     return events.result as unknown as RemoteRestoreResult;
   }
 
@@ -233,7 +234,7 @@ export async function runRemoteRestore(d: Deployment, o: RemoteRestoreOptions): 
   events.feed('\n');
   // the payload refused or failed: whatever was still being sent has nowhere to go
   stream.destroy();
-  if (r.code !== 0 || !events.result) throw new BackupError(`restore failed on ${d.hostName}: ${events.why(r.code)}`);
+  if (r.code !== 0 || !events.result) throw new BackupError(`restore failed on ${d.hostName}: ${events.why(r.code, d.settings.dataDir)}`);
   await sending;
   return events.result as unknown as RemoteRestoreResult;
 }
