@@ -13,6 +13,7 @@ import { describeFailure, Output } from '../console/output.js';
 import { configureColors } from '../console/colors.js';
 import { misspelledCommand } from './command-typo.js';
 import { backupCliCommand, restoreCliCommand } from './backup-command.js';
+import { migrateCliCommand } from './migrate-command.js';
 
 function program(): Command {
   const root = new Command('registry-setup')
@@ -30,7 +31,8 @@ function program(): Command {
     .addCommand(upgradeCommand())
     .addCommand(destroyCommand())
     .addCommand(backupCliCommand())
-    .addCommand(restoreCliCommand());
+    .addCommand(restoreCliCommand())
+    .addCommand(migrateCliCommand());
   // addCommand does not pass these on: without them a subcommand's parse error exits the process
   // from inside commander, before main can add the --json error document
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
