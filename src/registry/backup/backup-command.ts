@@ -115,7 +115,8 @@ export function backupCommand(): Command {
         if (target) {
           await checkBackupTarget(target, Boolean(flags.merge));
           sink = new DriverSink(target);
-          const removed = await sink.removeUnfinished();
+          // a merge target is a live registry: its unfinished uploads are its clients'
+          const removed = flags.merge ? 0 : await sink.removeUnfinished();
           if (removed > 0) out.info(`removed ${removed} unfinished blob(s) an interrupted run left`);
         } else {
           sink = new StreamSink(process.stdout, await readHaveList(process.stdin));
