@@ -14,7 +14,7 @@ import { blobDataPath } from '../../src/registry/storage/paths.js';
 import { runBackup, runRestore, type BackupPhase } from '../../src/registry/backup/engine.js';
 import { DriverSink, readBackupManifest, verifyBackup } from '../../src/registry/backup/sink.js';
 import { receiveFrames, StreamSink } from '../../src/registry/backup/stream.js';
-import { checkRestoreTarget } from '../../src/registry/backup/backup-command.js';
+import { backupCommand, checkRestoreTarget } from '../../src/registry/backup/backup-command.js';
 import type { BackupManifest } from '../../src/registry/backup/snapshot.js';
 
 const STORM_PUSHES = 40;
@@ -203,4 +203,26 @@ describe('backup while the registry serves', () => {
     assert.deepEqual(await sink.check(restored), []);
     assert.equal((await pull(target, 'two', 'v1'))[0], manifest.repositories.two!.tags.v1);
   });
+
+  it('backup --merge into a live registry leaves its clients\' unfinished uploads alone', async () => {
+    const source = await registry();
+    const pushed = await pushImage(source, 'merged', 'merged', { tag: 'v1' });
+    const live = await registry();
+    const post = await live.fetch('/v2/busy/blobs/uploads/', { method: 'POST' });
+    assert.equal(post.status, 202);
+    const location = post.headers.get('location')!;
+    const patch = await live.fetch(location, { method: 'PATCH', body: 'first half', headers: { 'Content-Type': 'application/octet-stream' } });
+    assert.equal(patch.status, 202);
+    const write = process.stdout.write;
+    process.stdout.write = (() => true) as typeof process.stdout.write; // the command's JSON lines
+    try {
+      await backupCommand().exitOverride().parseAsync(['--data', source.dataDir, '--to', live.dataDir, '--merge', '--json'], { from: 'user' });
+    } finally {
+      process.stdout.write = write;
+    }
+    assert.equal((await pull(live, 'merged', 'v1'))[0], pushed.digest);
+    const status = await live.fetch(patch.headers.get('location') ?? location, { method: 'GET' });
+    assert.equal(status.status, 204, 'the upload session is still there');
+  });
 });
+
