@@ -159,7 +159,7 @@ export async function runRemoteBackup(d: Deployment, o: RemoteBackupOptions): Pr
   });
   receiving.catch(() => undefined);
   const argv = backupPayloadArgv(container, { inBucket, location: '-' });
-  const r = await d.host.execBytes(argv, (chunk) => stream.write(chunk), events.feed, { sudo: true, stdin: have, signal: abort.signal });
+  const r = await d.host.execBytes(argv, stream, events.feed, { sudo: true, stdin: have, signal: abort.signal });
   events.feed('\n');
   stream.end();
   let manifest: BackupManifest;
