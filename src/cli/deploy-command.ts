@@ -166,7 +166,7 @@ async function readS3Credentials(source: string): Promise<string> {
   return `access_key_id = ${c.accessKeyId}\nsecret_access_key = ${c.secretAccessKey}\n`;
 }
 
-async function runDeploy(targetArgs: string[], flags: DeployFlags): Promise<number> {
+export async function runDeploy(targetArgs: string[], flags: DeployFlags): Promise<number> {
   const output = new Output({ json: flags.json });
   const fromFlags = flagSettings(flags);
   const file = flags.config ? mirrorsOfConfigFile(await loadConfigFile(flags.config)) : {};

@@ -16,6 +16,8 @@ import { adoptCommand } from './adopt-command.js';
 import { retentionCliCommand } from './retention-command.js';
 import { accessCommand } from './access-command.js';
 import { tokensCommand } from './tokens-command.js';
+import { backupCliCommand, restoreCliCommand } from './backup-command.js';
+import { migrateCliCommand } from './migrate-command.js';
 
 function program(): Command {
   const root = new Command('registry-setup')
@@ -35,7 +37,10 @@ function program(): Command {
     .addCommand(adoptCommand())
     .addCommand(retentionCliCommand())
     .addCommand(accessCommand())
-    .addCommand(tokensCommand());
+    .addCommand(tokensCommand())
+    .addCommand(backupCliCommand())
+    .addCommand(restoreCliCommand())
+    .addCommand(migrateCliCommand());
   // addCommand does not pass these on: without them a subcommand's parse error exits the process
   // from inside commander, before main can add the --json error document
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];

@@ -107,6 +107,9 @@ export const IMAGE_COMMANDS = {
   gc: 'gc',
   count: 'count',
   renew: 'renew',
+  // backup and restore (issue 23 §2)
+  backup: 'backup',
+  restore: 'restore',
 } as const;
 
 /** The environment variables the registry reads at start (deploy writes them into compose.yaml). */

@@ -19,6 +19,8 @@ const program = new Command('registry')
       : new Command('retention').description('retention rules, then gc (see retention --help)'),
   )
   .addCommand(sub === 'count' ? (await import('./count-command.js')).countCommand() : new Command('count').description('count repositories and tags (see count --help)'))
+  .addCommand(sub === 'backup' ? (await import('./backup/backup-command.js')).backupCommand() : new Command('backup').description('copy the registry into a backup while it serves (see backup --help)'))
+  .addCommand(sub === 'restore' ? (await import('./backup/backup-command.js')).restoreCommand() : new Command('restore').description('copy a backup into an empty registry (see restore --help)'))
   .addCommand(
     sub === 'renew' ? (await import('../acme/renew-command.js')).renewCommand() : new Command('renew').description('certificate renewal (see renew --help)'),
   );

@@ -17,6 +17,13 @@ export interface ChannelSpec {
   signal?: AbortSignal;
   /** receives output as it arrives (already without sudo's prompt and marker) */
   onData?: (chunk: string, stream: StreamName) => void;
+  /**
+   * receives stdout as bytes, undecoded (a binary stream); stdout then goes to neither onData nor
+   * the tail. Returning `false` pauses the channel (the remote command blocks on a full SSH window)
+   * until the function handed to `onStdoutFull` is called: back-pressure for a slow consumer.
+   */
+  onStdoutBytes?: (chunk: Buffer) => boolean | void;
+  onStdoutFull?: (resume: () => void) => void;
   /** keep the whole stdout/stderr (true for exec, false for streaming) */
   capture: boolean;
 }
@@ -74,6 +81,14 @@ export function runChannel(client: Client, spec: ChannelSpec): Promise<ChannelOu
 
     const emit = (buf: Buffer, name: StreamName): void => {
       if (buf.length === 0) return;
+      if (name === 'stdout' && spec.onStdoutBytes) {
+        if (spec.onStdoutBytes(buf) === false && stream && spec.onStdoutFull) {
+          const paused = stream;
+          paused.pause();
+          spec.onStdoutFull(() => paused.resume());
+        }
+        return;
+      }
       if (spec.capture) (name === 'stdout' ? out : err).push(buf);
       const text = decoders[name].write(buf);
       tail = (tail + text).slice(-TAIL_CHARS);

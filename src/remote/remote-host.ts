@@ -1,7 +1,7 @@
 // A connected host: run argv commands (optionally with sudo), stream output, write and read files,
 // and log every command with secrets redacted.
 import type { Client } from 'ssh2';
-import { runChannel, type ChannelOutcome, type StreamName } from './channel.js';
+import { runChannel, type ChannelOutcome, type ChannelSpec, type StreamName } from './channel.js';
 import { CommandLog } from './command-log.js';
 import { connectChain } from './connect.js';
 import { RemoteCommandError, RemoteError, SudoError } from './errors.js';
@@ -138,6 +138,16 @@ export class RemoteHost {
     return { code: r.code, aborted: r.failure === 'aborted' };
   }
 
+  /**
+   * Runs argv whose stdout is binary (a backup stream): its bytes are written to `out` as they
+   * arrive, with back-pressure (the channel pauses while `out` is full); its stderr as text to onStderr.
+   */
+  async execBytes(argv: readonly string[], out: NodeJS.WritableStream, onStderr: (text: string) => void, opts: ExecOptions = {}): Promise<StreamResult & { tail: string }> {
+    const bytes = { onStdoutBytes: (chunk: Buffer) => out.write(chunk), onStdoutFull: (resume: () => void) => out.once('drain', resume) };
+    const r = await this.run(argv, { ...opts, allowFailure: true }, false, (text, stream) => stream === 'stderr' && onStderr(text), undefined, bytes);
+    return { code: r.code, aborted: r.failure === 'aborted', tail: this.redacted(r.tail) };
+  }
+
   /** Writes content to remotePath atomically (see files.ts). */
   async upload(remotePath: string, content: string | Buffer, opts: UploadOptions): Promise<void> {
     const size = typeof content === 'string' ? Buffer.byteLength(content) : content.length;
@@ -168,6 +178,7 @@ export class RemoteHost {
     onData?: (chunk: string, stream: StreamName) => void,
     /** what the log shows instead of the argv (for the upload/read helper scripts) */
     label?: string,
+    bytes?: Pick<ChannelSpec, 'onStdoutBytes' | 'onStdoutFull'>,
   ): Promise<ChannelOutcome> {
     if (this.closed) throw new RemoteError(`the connection to ${this.label} is closed`);
     this.remember(opts.secretValues);
@@ -187,6 +198,7 @@ export class RemoteHost {
       ...(timeoutMs ? { timeoutMs: timeoutMs + (TIMEOUT_KILL_AFTER_S + 10) * 1000 } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(onData ? { onData } : {}),
+      ...bytes,
     });
     if (timeoutMs && !r.failure && (r.code === 124 || r.code === 137) && Date.now() - started >= timeoutMs) r.failure = 'timeout';
     this.log.command(this.label, { display: wrapped.display, code: r.code, durationMs: Date.now() - started, ...(r.failure ? { failure: r.failure } : {}) });
