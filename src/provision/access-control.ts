@@ -19,6 +19,14 @@ export function sharedTokensFile(copies: readonly (Buffer | null)[]): { content:
   return { content, changed: copies.some((c) => c === null || c.toString('utf8') !== content) };
 }
 
+/**
+ * The tokens file upgrade renders: the host's copy as it is (unchanged, so not rewritten), or an
+ * empty one for a deployment from before every deployment had one (the registry needs it at start).
+ */
+export function tokensFileForUpgrade(hostCopy: Buffer | null): string {
+  return hostCopy?.toString('utf8') ?? EMPTY_TOKENS_FILE;
+}
+
 /** Names the policy gives permissions to that are neither an htpasswd user nor a CI token. */
 export function policyUsersWithoutLogin(accessText: string, htpasswdUsers: readonly string[], tokensText: string): string[] {
   const policy = accessPolicyOf(accessText, 'access policy');

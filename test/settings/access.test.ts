@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { planDiff, renderDeploymentFiles, type RenderDeploymentOptions } from '../../src/provision/index.js';
-import { deployCheckDenied, EMPTY_TOKENS_FILE, policiesToRemove, policyRemovedLine, policyUsersWithoutLogin, removeAccessPolicyArgv, sharedTokensFile } from '../../src/provision/access-control.js';
+import { deployCheckDenied, EMPTY_TOKENS_FILE, policiesToRemove, policyRemovedLine, policyUsersWithoutLogin, removeAccessPolicyArgv, sharedTokensFile, tokensFileForUpgrade } from '../../src/provision/access-control.js';
 import { withConfigSections } from '../../src/settings/retention.js';
 import { accessFileContent } from '../../src/settings/access.js';
 import { completeSettings, loadConfigFile, renderConfigFile, SettingsError } from '../../src/settings/resolve.js';
@@ -161,6 +161,16 @@ describe('deploying the policy', () => {
     assert.deepEqual(sharedTokensFile([null, null]), { content: EMPTY_TOKENS_FILE, changed: true });
     assert.deepEqual(sharedTokensFile([null, Buffer.from('tokens: [x]\n')]), { content: 'tokens: [x]\n', changed: true });
     assert.deepEqual(sharedTokensFile([Buffer.from(EMPTY_TOKENS_FILE)]), { content: EMPTY_TOKENS_FILE, changed: false });
+  });
+
+  test('upgrade keeps the host\'s tokens file as it is, and gives an older deployment without one an empty file (compose.yaml points the registry at it)', async () => {
+    const s = await deployed(CONFIG.slice(0, CONFIG.indexOf('access:')));
+    const host = `tokens:\n  - name: ci-app\n    sha256: ${'a'.repeat(64)}\n    repositories: ["app/**"]\n    actions: [read]\n`;
+    const kept = renderDeploymentFiles(s, { ...opts, htpasswd: undefined, ciTokens: tokensFileForUpgrade(Buffer.from(host)) }).files;
+    assert.equal(kept.find((f) => f.path.endsWith('/auth/tokens.yaml'))?.content, host);
+    const added = renderDeploymentFiles(s, { ...opts, htpasswd: undefined, ciTokens: tokensFileForUpgrade(null) }).files;
+    assert.equal(added.find((f) => f.path.endsWith('/auth/tokens.yaml'))?.content, EMPTY_TOKENS_FILE);
+    assert.match(added.find((f) => f.path.endsWith('/compose.yaml'))!.content as string, /REGISTRY_AUTH_TOKENS_PATH: \/etc\/registry-setup\/auth\/tokens.yaml/);
   });
 
   test('deploy refuses a policy that would make its own check fail (the deploy user on registry-setup/check)', async () => {
