@@ -1,7 +1,8 @@
 // The access: section of registry-setup.yaml: checked by the registry's parser with its lines in
 // the config file, saved back as a mapping, deployed as auth/access.yaml (0600, the registry's
 // uid) with the contract's variables in compose.yaml, shown as a diff by --dry-run; and what
-// deploy decides around it (the shared tokens file, users the policy names who cannot sign in).
+// deploy decides around it (the shared tokens file on every deployment, users the policy names who
+// cannot sign in, the removal of a policy a --config file no longer has).
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
