@@ -192,7 +192,7 @@ export async function runDeploy(targetArgs: string[], flags: DeployFlags): Promi
   try {
     const records = await Promise.all(connected.map((c, i) => readHostRecord(c.host, layered[i]!.dir ?? DEFAULT_SETTINGS.dir)));
     let merged = shareSettings(layered.map((l, i) => mergeSettings([l, { ...records[i]?.settings, target: undefined }, { target: l.target }])));
-    // sections of registry-setup.yaml (retention:): with --config, as that file says, absent included
+    // sections of registry-setup.yaml (retention:, notify:, access:): with --config, as that file says, absent included
     if (flags.config) merged = merged.map((m) => withConfigSections(m, file));
     let typed = password;
     if (isInteractive(flags)) {

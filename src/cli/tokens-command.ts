@@ -9,7 +9,7 @@ import {
   latestUse,
   readTokenEntries,
   readTokenUsage,
-  requireAccessControl,
+  requireTokensFile,
   tokenEntry,
   tokenRows,
   TokensError,
@@ -50,7 +50,7 @@ export function tokensCommand(): Command {
       const checked = checkTokenRequest(flags);
       await withDeployments(targets, flags, output, 'tokens-create', async (ds) => {
         const d = ds[0]!;
-        requireAccessControl(d);
+        await requireTokensFile(d);
         const [entries, users] = await Promise.all([readTokenEntries(d), readUsers(d)]);
         if (entries.some((t) => t.name === checked.name)) throw new TokensError(`token "${checked.name}" already exists on ${d.hostName}; revoke it first (registry-setup tokens revoke ${checked.name}) or choose another name`);
         if (users.has(checked.name)) throw new TokensError(`"${checked.name}" is a registry user on ${d.hostName}: a token needs a name of its own`);

@@ -43,7 +43,7 @@ import { pruneMirrorCredentialsArgv } from '../provision/mirrors.js';
 import { baseImages, localImageSizes, sendBaseImages } from './send-images.js';
 import { retentionStep } from './retention.js';
 import { readNotifySecrets } from '../settings/notify.js';
-import { DEPLOY_CHECK_REPOSITORY, deployCheckDenied, policyUsersWithoutLogin, sharedTokensFile } from '../provision/access-control.js';
+import { DEPLOY_CHECK_REPOSITORY, deployCheckDenied, policiesToRemove, policyRemovedLine, policyUsersWithoutLogin, removeAccessPolicyArgv, sharedTokensFile } from '../provision/access-control.js';
 
 /** One host of a deployment: its connection, its settings (shared ones identical on all) and its output. */
 export interface DeployTarget {
@@ -265,22 +265,29 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
   // notify: endpoints' HMAC secrets, read here from their local files (uploaded 0600 with the files)
   const notifySecrets = settings.notify?.length ? await readNotifySecrets(settings.notify) : undefined;
 
-  // Access control: the CI tokens file is shared like htpasswd (the first host's copy goes to all);
-  // a user the policy names who cannot sign in is most likely a typo.
+  // Access control: the CI tokens file is shared like htpasswd (the first host's copy goes to all)
+  // and written on every deployment, policy or not; a user the policy names who cannot sign in is
+  // most likely a typo. Settings without access: remove a policy the hosts still have.
   let ciTokens: string | undefined;
+  let dropPolicy: HostRun[] = [];
   if (settings.access !== undefined) {
     const denied = deployCheckDenied(settings.access, settings.user);
     if (denied.length) {
       throw new SettingsError(`the access policy does not let ${settings.user} ${denied.join(', ')} ${DEPLOY_CHECK_REPOSITORY}, where deploy checks the registry with a tiny image: give ${settings.user} the adminPolicy (or those actions on that repository)`);
     }
-    await shared('tokens', 'Access policy and CI tokens', async () => {
-      const tokens = sharedTokensFile(await readAll(HOST_LAYOUT.ciTokens));
-      ciTokens = tokens.content;
-      const missing = policyUsersWithoutLogin(settings.access!, HtpasswdFile.parse(htpasswdText).names, ciTokens);
-      if (missing.length) output.warn(`the access policy names ${missing.join(', ')}, who ${missing.length === 1 ? 'is' : 'are'} neither a registry user nor a CI token: add them with registry-setup users add (or check the spelling)`);
-      return { status: done(tokens.changed), detail: tokens.changed ? (several ? 'tokens file copied to every host' : 'empty tokens file') : undefined };
-    });
   }
+  await shared('tokens', settings.access !== undefined ? 'Access policy and CI tokens' : 'CI tokens', async () => {
+    const [copies, policies] = await Promise.all([readAll(HOST_LAYOUT.ciTokens), settings.access === undefined ? readAll(HOST_LAYOUT.accessPolicy) : Promise.resolve([])]);
+    const tokens = sharedTokensFile(copies);
+    ciTokens = tokens.content;
+    if (settings.access !== undefined) {
+      const missing = policyUsersWithoutLogin(settings.access, HtpasswdFile.parse(htpasswdText).names, ciTokens);
+      if (missing.length) output.warn(`the access policy names ${missing.join(', ')}, who ${missing.length === 1 ? 'is' : 'are'} neither a registry user nor a CI token: add them with registry-setup users add (or check the spelling)`);
+    }
+    dropPolicy = policiesToRemove(settings.access, runs, policies);
+    if (dropPolicy.length) output.warn(policyRemovedLine(dropPolicy.map((r) => r.label), dryRun));
+    return { status: done(tokens.changed), detail: tokens.changed ? (several ? 'tokens file copied to every host' : 'empty tokens file') : undefined };
+  });
 
   // 3. Directories, the certificate, the files. Let's Encrypt: nginx starts HTTP-only until there is a certificate.
   const render = (r: HostRun, nginxMode: NginxMode) =>
@@ -365,6 +372,17 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
       if (dryRun) return { status: 'planned' };
       for (const argv of reload) await r.exec.run(argv);
       return { status: 'done' };
+    });
+  });
+
+  // A dropped access: section: the registry was recreated above without the variable that reads
+  // the policy, so deleting the file now never leaves a running registry without its policy file.
+  await each(async (r) => {
+    if (!dropPolicy.includes(r)) return;
+    await r.step('access', 'Remove the access policy (no access: in the settings)', async () => {
+      if (dryRun) return { status: 'planned', detail: `remove ${HOST_LAYOUT.accessPolicy}` };
+      await r.exec.run(removeAccessPolicyArgv(r.settings.dir));
+      return { status: 'done', detail: `removed ${HOST_LAYOUT.accessPolicy}` };
     });
   });
 

@@ -27,11 +27,16 @@ export interface TokenEntry {
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
 const DAY_MS = 86_400_000;
 
-/** The deployment must have access control: the tokens file is wired in with the policy. */
-export function requireAccessControl(d: Deployment): void {
-  if (d.settings.access === undefined) {
-    throw new TokensError(`${d.hostName} has no access policy, and CI tokens come with it: add an access: section to registry-setup.yaml and deploy, then create tokens`);
-  }
+/**
+ * The registry must read the tokens file: every deployment by this version has one (an empty one
+ * when there are no tokens), with or without access:. A host without it was deployed before that.
+ */
+export async function requireTokensFile(d: Deployment): Promise<void> {
+  if ((await d.host.readFile(d.path(HOST_LAYOUT.ciTokens), { sudo: true })) === null) throw new TokensError(noTokensFileMessage(d.hostName));
+}
+
+export function noTokensFileMessage(hostName: string): string {
+  return `${hostName} has no CI tokens file yet (deployed by an older registry-setup, whose registry reads tokens only with access:): run registry-setup deploy once, then create tokens`;
 }
 
 /** The tokens file of a host (absent: none), checked by the registry's parser. */

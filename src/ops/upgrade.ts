@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import type { Output, StepStatus } from '../console/output.js';
 import type { FileChange } from '../deploy/executor.js';
 import { containerFor, imageExists, waitHealthy } from '../deploy/stack.js';
+import { tokensFileForUpgrade } from '../provision/access-control.js';
 import { composeArgv, isPayloadFile, prunePayloadArgv, renderDeploymentFiles, startNeedsImageCheck, upgradeRestartPlan, type FileSpec, type PayloadFile } from '../provision/index.js';
 import { HOST_LAYOUT } from '../host/contract.js';
 import { registryImageTag, type NginxMode } from '../templates/render.js';
@@ -67,12 +68,15 @@ export async function upgrade(d: Deployment, o: UpgradeOptions): Promise<Upgrade
   // Render with the settings exactly as recorded (the recorded target too, so registry-setup.json
   // only changes in its version).
   const settings = { ...d.settings, target: d.record.settings.target ?? d.settings.target };
+  // compose.yaml points the registry at auth/tokens.yaml, which it needs at start
+  const ciTokens = tokensFileForUpgrade(await d.host.readFile(d.path(HOST_LAYOUT.ciTokens), { sudo: true }));
   const rendered = renderDeploymentFiles(settings, {
     version: to,
     registryPayload: o.registryPayload,
     uploadSecret: o.uploadSecret,
     nginxMode,
     publishAddress: o.publishAddress,
+    ciTokens,
   });
   const isRecord = (f: FileSpec) => f.path === d.path(HOST_LAYOUT.deployedSettings);
   // no htpasswd given: upgrade leaves the users as they are

@@ -98,8 +98,8 @@ export interface RenderDeploymentOptions {
   /** Content of each mirror's upstream credentials file, by prefix (readMirrorCredentialFiles). */
   mirrorCredentials?: ReadonlyMap<string, string>;
   /**
-   * Content of auth/tokens.yaml (CI tokens, hashed), with settings.access. Omitted: the host's
-   * file stays as it is (upgrade; `tokens` commands edit it).
+   * Content of auth/tokens.yaml (CI tokens, hashed), written whenever there are users (with or
+   * without settings.access). Omitted: the host's file stays as it is (`tokens` commands edit it).
    */
   ciTokens?: string;
 }
@@ -180,8 +180,9 @@ export function renderDeploymentFiles(settings: DeploySettings, opts: RenderDepl
   if (settings.access !== undefined && opts.htpasswd !== null) {
     // read by the registry (uid 1000) only; replaced atomically, so the running registry applies it within a second
     files.push({ path: at(HOST_LAYOUT.accessPolicy), content: accessFileContent(settings.access), mode: 0o600, owner: uid, group: uid });
-    if (opts.ciTokens !== undefined) files.push({ path: at(HOST_LAYOUT.ciTokens), content: opts.ciTokens, mode: 0o600, owner: uid, group: uid, sensitive: true });
   }
+  // the CI tokens file, on every deployment with users (compose.yaml points the registry at it)
+  if (opts.ciTokens !== undefined && opts.htpasswd !== null) files.push({ path: at(HOST_LAYOUT.ciTokens), content: opts.ciTokens, mode: 0o600, owner: uid, group: uid, sensitive: true });
   const secret = (rel: string, content: string) => files.push({ path: at(rel), content: content.endsWith('\n') ? content : `${content}\n`, mode: 0o600, owner: uid, group: uid, sensitive: true });
   if (opts.uploadSecret !== undefined) {
     if (!/^\S{32,}$/.test(opts.uploadSecret)) throw new Error('the upload secret must be 32 or more characters without spaces');

@@ -15,7 +15,7 @@ export function retentionProblem(section: unknown): string | undefined {
 }
 
 /** Sections only registry-setup.yaml gives (no flag does). */
-export const CONFIG_SECTIONS = ['retention', 'notify'] as const;
+export const CONFIG_SECTIONS = ['retention', 'notify', 'access'] as const;
 
 /**
  * With --config, a section comes from that file alone: removing `retention:` there removes it from

@@ -22,7 +22,7 @@ export interface ComposeOptions {
   /** Health check timing of the registry (defaults: 30s / 5s / 3 / 10s). */
   healthcheck?: Partial<{ interval: string; timeout: string; retries: number; startPeriod: string }>;
   realm?: string;
-  /** the access policy and CI tokens in auth/ (settings.access): the registry follows both files */
+  /** the access policy in auth/ (settings.access); the CI tokens file is wired whenever there is auth */
   accessControl?: boolean;
 }
 
@@ -105,8 +105,9 @@ export function composeDocument(settings: ComposeSettings, opts: ComposeOptions)
     // The directory, not the file: a file replaced by rename stays visible in the container.
     registryVolumes.push(`./${HOST_LAYOUT.authDir}:${CONTAINER_PATHS.authDir}:ro`);
   }
-  if (opts.auth && opts.accessControl) {
-    environment[REGISTRY_ENV.authAccessPath] = CONTAINER_PATHS.accessPolicy;
+  if (opts.auth && opts.accessControl) environment[REGISTRY_ENV.authAccessPath] = CONTAINER_PATHS.accessPolicy;
+  // CI tokens on every deployment with users: without a policy a token is held to its own scope
+  if (opts.auth) {
     environment[REGISTRY_ENV.authTokensPath] = CONTAINER_PATHS.ciTokens;
     environment[REGISTRY_ENV.authTokensUsagePath] = CONTAINER_PATHS.tokensUsage;
   }

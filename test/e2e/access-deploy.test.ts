@@ -2,9 +2,10 @@
 // registry-setup.yaml, then through nginx a read-only user pulls but may not push, `access check`
 // names the deciding rule, a changed policy is shown by --dry-run and applied by a re-deploy
 // without a restart, a token made by `tokens create` signs in and pushes within its scope only,
-// and `tokens revoke` shuts it out within 2 s without a restart.
+// and `tokens revoke` shuts it out within 2 s without a restart; a --config file without access:
+// removes the policy (and says so), and tokens still work without one.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
@@ -141,5 +142,38 @@ describe('access control deployed over SSH', { skip: sshdSkipReason() }, () => {
     assert.equal(status, 202, 'reader may push now');
     assert.ok(Date.now() - written <= 1_500, `applied only after ${Date.now() - written} ms`);
     assert.equal(await registryStartedAt(bed.project), started, 'the registry was not restarted');
+  });
+
+  it('a --config file without access: removes the policy (one line, --dry-run first); tokens create works without a policy, a token held to its scope', async () => {
+    writeFileSync(path.join(bed.home, 'registry-setup.yaml'), '# no access: section\n');
+    const args = ['--config', 'registry-setup.yaml'];
+    const policyFile = path.join(bed.installDir, 'auth/access.yaml');
+    let r = await bed.cli(bed.deployArgs([...args, '--dry-run']));
+    assert.equal(r.exitCode, 0, String(r.stderr).slice(-3000));
+    assert.match(String(r.stderr), /deploy would remove the access policy from \S+: every signed-in user may then do everything again/);
+    assert.ok(existsSync(policyFile), '--dry-run removed the policy');
+    r = await bed.cli(bed.deployArgs(args));
+    assert.equal(r.exitCode, 0, String(r.stderr).slice(-3000));
+    assert.match(String(r.stderr), /deploy removes the access policy from \S+: every signed-in user may then do everything again/);
+    assert.ok(!existsSync(policyFile), 'auth/access.yaml is still there');
+    const reader = client('reader', READER_PASSWORD);
+    assert.equal((await reader.request('POST', '/v2/other/x/blobs/uploads/')).status, 202, 'without a policy every signed-in user may push');
+    r = await rs(['access', 'show']);
+    assert.equal(r.exitCode, 0, context);
+    assert.match(String(r.stdout), /^no access policy: every signed-in user may do everything/m);
+
+    r = await rs(['tokens', 'create'], [], ['--name', 'ci-read', '--repos', 'app/**', '--actions', 'read', '--json']);
+    assert.equal(r.exitCode, 0, context);
+    const token = client('ci-read', String(jsonResult(String(r.stdout)).secret));
+    const createdAt = Date.now();
+    let status = 0;
+    while (Date.now() - createdAt < 5_000) {
+      status = (await token.request('GET', '/v2/app/web/manifests/v1', { headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' } })).status;
+      if (status === 200) break;
+      await delay(100);
+    }
+    assert.equal(status, 200, 'the token reads within its scope');
+    assert.equal((await token.request('POST', '/v2/app/web/blobs/uploads/')).status, 403, 'no create in its scope');
+    assert.equal((await token.request('GET', '/v2/other/x/tags/list')).status, 403, 'nothing outside its scope');
   });
 });

@@ -11,11 +11,13 @@ import {
   parseTokenEntries,
   parseTokenUsage,
   renderTokenEntries,
+  requireTokensFile,
   tokenEntry,
   tokenRows,
   TokensError,
 } from '../../src/ops/tokens.js';
 import { EMPTY_TOKENS_FILE } from '../../src/provision/access-control.js';
+import type { Deployment } from '../../src/ops/deployment.js';
 
 const NOW = Date.parse('2026-12-06T20:00:00Z');
 
@@ -68,5 +70,25 @@ describe('tokens list', () => {
     const text = formatTokenRows(rows);
     assert.match(text, /^NAME\s+SCOPE\s+EXPIRES\s+LAST USED\n/);
     assert.match(text, /^old\s+x\/\*: read\s+2026-12-01T00:00:00Z \(expired\)\s+never$/m);
+  });
+});
+
+describe('tokens create without access:', () => {
+  // a deployment is only asked for its tokens file: every deployment by this version has one
+  const deployment = (file: Buffer | null) => {
+    const read: string[] = [];
+    const d = { hostName: 'reg-1', path: (rel: string) => `/opt/registry-setup/${rel}`, host: { readFile: async (p: string) => (read.push(p), file) } };
+    return { d: d as unknown as Deployment, read };
+  };
+
+  test('works on any deployment that has the tokens file (policy or not); an older one is told to deploy once', async () => {
+    const ok = deployment(Buffer.from(EMPTY_TOKENS_FILE));
+    await requireTokensFile(ok.d);
+    assert.deepEqual(ok.read, ['/opt/registry-setup/auth/tokens.yaml']);
+    await assert.rejects(requireTokensFile(deployment(null).d), (err: Error) => {
+      assert.ok(err instanceof TokensError);
+      assert.match(err.message, /^reg-1 has no CI tokens file yet \(deployed by an older registry-setup, whose registry reads tokens only with access:\): run registry-setup deploy once, then create tokens$/);
+      return true;
+    });
   });
 });

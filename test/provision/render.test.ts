@@ -224,6 +224,9 @@ describe('compose.yaml', () => {
       REGISTRY_AUTH: 'htpasswd',
       REGISTRY_AUTH_HTPASSWD_PATH: '/etc/registry-setup/auth/htpasswd',
       REGISTRY_AUTH_HTPASSWD_REALM: 'Registry Realm',
+      // CI tokens on every deployment with users (with or without access:)
+      REGISTRY_AUTH_TOKENS_PATH: '/etc/registry-setup/auth/tokens.yaml',
+      REGISTRY_AUTH_TOKENS_USAGEPATH: '/var/lib/registry-setup/state/tokens-usage.json',
       // access-log client addresses from nginx, state records in metrics, metrics on the compose network
       REGISTRY_HTTP_TRUSTPROXY: 'true',
       REGISTRY_STATE_DIRECTORY: '/var/lib/registry-setup/state',

@@ -1,14 +1,16 @@
 // The access: section of registry-setup.yaml: checked by the registry's parser with its lines in
 // the config file, saved back as a mapping, deployed as auth/access.yaml (0600, the registry's
 // uid) with the contract's variables in compose.yaml, shown as a diff by --dry-run; and what
-// deploy decides around it (the shared tokens file, users the policy names who cannot sign in).
+// deploy decides around it (the shared tokens file on every deployment, users the policy names who
+// cannot sign in, the removal of a policy a --config file no longer has).
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { planDiff, renderDeploymentFiles, type RenderDeploymentOptions } from '../../src/provision/index.js';
-import { deployCheckDenied, EMPTY_TOKENS_FILE, policyUsersWithoutLogin, sharedTokensFile } from '../../src/provision/access-control.js';
+import { deployCheckDenied, EMPTY_TOKENS_FILE, policiesToRemove, policyRemovedLine, policyUsersWithoutLogin, removeAccessPolicyArgv, sharedTokensFile, tokensFileForUpgrade } from '../../src/provision/access-control.js';
+import { withConfigSections } from '../../src/settings/retention.js';
 import { accessFileContent } from '../../src/settings/access.js';
 import { completeSettings, loadConfigFile, renderConfigFile, SettingsError } from '../../src/settings/resolve.js';
 import type { DeploySettings } from '../../src/settings/settings.js';
@@ -93,15 +95,48 @@ describe('deploying the policy', () => {
     assert.equal(env.REGISTRY_AUTH_ACCESS_PATH, '/etc/registry-setup/auth/access.yaml');
     assert.equal(env.REGISTRY_AUTH_TOKENS_PATH, '/etc/registry-setup/auth/tokens.yaml');
     assert.equal(env.REGISTRY_AUTH_TOKENS_USAGEPATH, '/var/lib/registry-setup/state/tokens-usage.json');
-    // upgrade renders without ciTokens: the host's tokens file is left alone
+    // rendered without ciTokens (the tokens commands own the file): the host's tokens file is left alone
     assert.ok(!renderDeploymentFiles(s, opts).files.some((f) => f.path.endsWith('/tokens.yaml')));
   });
 
-  test('without access: no policy file and no variable (every user may do everything, as before)', async () => {
+  test('without access: no policy file and no policy variable, but the tokens file and its variables (CI tokens work on every deployment)', async () => {
     const s = await deployed(CONFIG.slice(0, CONFIG.indexOf('access:')));
     const { files } = renderDeploymentFiles(s, { ...opts, ciTokens: EMPTY_TOKENS_FILE });
-    assert.ok(!files.some((f) => f.path.includes('/auth/access.yaml') || f.path.includes('/auth/tokens.yaml')));
-    assert.doesNotMatch(files.find((f) => f.path.endsWith('/compose.yaml'))!.content as string, /REGISTRY_AUTH_ACCESS_PATH|REGISTRY_AUTH_TOKENS/);
+    assert.ok(!files.some((f) => f.path.includes('/auth/access.yaml')));
+    const tokens = files.find((f) => f.path === '/opt/registry-setup/auth/tokens.yaml');
+    assert.deepEqual([tokens?.content, tokens?.mode, tokens?.owner, tokens?.sensitive], [EMPTY_TOKENS_FILE, 0o600, 1000, true]);
+    const env = parse(files.find((f) => f.path.endsWith('/compose.yaml'))!.content as string).services.registry.environment;
+    assert.equal(env.REGISTRY_AUTH_ACCESS_PATH, undefined);
+    assert.equal(env.REGISTRY_AUTH_TOKENS_PATH, '/etc/registry-setup/auth/tokens.yaml');
+    assert.equal(env.REGISTRY_AUTH_TOKENS_USAGEPATH, '/var/lib/registry-setup/state/tokens-usage.json');
+  });
+
+  test('removing access: with --config drops the policy; without --config the host record keeps it', async () => {
+    const withPolicy = await deployed();
+    const fileWithout = await loadConfigFile(await configFile(CONFIG.slice(0, CONFIG.indexOf('access:'))));
+    // the host's record (withPolicy) merged under the file, as deploy does
+    const merged = { ...withPolicy, ...fileWithout };
+    assert.equal(merged.access, withPolicy.access, 'without --config the record decides');
+    const s = completeSettings(withConfigSections(merged, fileWithout));
+    assert.equal(s.access, undefined, 'with --config the file is the whole truth');
+    // --dry-run's diff: compose.yaml loses the policy variable (the registry is recreated), the policy file is not rendered
+    const before = renderDeploymentFiles(withPolicy, { ...opts, ciTokens: EMPTY_TOKENS_FILE }).files;
+    const after = renderDeploymentFiles(s, { ...opts, ciTokens: EMPTY_TOKENS_FILE }).files;
+    const remote = new Map(before.map((f) => [f.path, { content: f.content, mode: f.mode, uid: Number(f.owner ?? 0), gid: Number(f.group ?? 0) }]));
+    const changed = planDiff(after, remote).filter((p) => p.action !== 'unchanged');
+    assert.deepEqual(changed.map((p) => p.path).sort(), ['/opt/registry-setup/compose.yaml', '/opt/registry-setup/registry-setup.json']);
+    assert.match(changed.find((p) => p.path.endsWith('/compose.yaml'))!.diff!, /^-\s+REGISTRY_AUTH_ACCESS_PATH: \/etc\/registry-setup\/auth\/access.yaml$/m);
+    // the hosts that still have a policy file lose it, and deploy says so in one line
+    const hosts = ['a', 'b', 'c'];
+    const copies = [Buffer.from('x'), null, Buffer.from('y')];
+    assert.deepEqual(policiesToRemove(undefined, hosts, copies), ['a', 'c']);
+    assert.deepEqual(policiesToRemove(withPolicy.access, hosts, copies), []);
+    assert.deepEqual(policiesToRemove(undefined, hosts, [null, null, null]), []);
+    const line = policyRemovedLine(['a', 'c'], true);
+    assert.match(line, /^the settings have no access: section, so deploy would remove the access policy from a, c: every signed-in user may then do everything again/);
+    assert.ok(!line.includes('\n'));
+    assert.match(policyRemovedLine(['a'], false), /deploy removes the access policy from a:/);
+    assert.deepEqual(removeAccessPolicyArgv('/opt/registry-setup/'), ['rm', '-f', '--', '/opt/registry-setup/auth/access.yaml']);
   });
 
   test('--dry-run shows a changed policy as a diff, and only the policy file changes', async () => {
@@ -127,6 +162,16 @@ describe('deploying the policy', () => {
     assert.deepEqual(sharedTokensFile([null, null]), { content: EMPTY_TOKENS_FILE, changed: true });
     assert.deepEqual(sharedTokensFile([null, Buffer.from('tokens: [x]\n')]), { content: 'tokens: [x]\n', changed: true });
     assert.deepEqual(sharedTokensFile([Buffer.from(EMPTY_TOKENS_FILE)]), { content: EMPTY_TOKENS_FILE, changed: false });
+  });
+
+  test('upgrade keeps the host\'s tokens file as it is, and gives an older deployment without one an empty file (compose.yaml points the registry at it)', async () => {
+    const s = await deployed(CONFIG.slice(0, CONFIG.indexOf('access:')));
+    const host = `tokens:\n  - name: ci-app\n    sha256: ${'a'.repeat(64)}\n    repositories: ["app/**"]\n    actions: [read]\n`;
+    const kept = renderDeploymentFiles(s, { ...opts, htpasswd: undefined, ciTokens: tokensFileForUpgrade(Buffer.from(host)) }).files;
+    assert.equal(kept.find((f) => f.path.endsWith('/auth/tokens.yaml'))?.content, host);
+    const added = renderDeploymentFiles(s, { ...opts, htpasswd: undefined, ciTokens: tokensFileForUpgrade(null) }).files;
+    assert.equal(added.find((f) => f.path.endsWith('/auth/tokens.yaml'))?.content, EMPTY_TOKENS_FILE);
+    assert.match(added.find((f) => f.path.endsWith('/compose.yaml'))!.content as string, /REGISTRY_AUTH_TOKENS_PATH: \/etc\/registry-setup\/auth\/tokens.yaml/);
   });
 
   test('deploy refuses a policy that would make its own check fail (the deploy user on registry-setup/check)', async () => {
