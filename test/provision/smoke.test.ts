@@ -195,6 +195,8 @@ test('deploys with compose v1 and answers through nginx over TLS', { skip: why ?
     registryPayload: readRegistryPayload(),
     htpasswd: await readFile(htpasswdFile, 'utf8'),
     uploadSecret: randomBytes(32).toString('base64url'),
+    // deploy always writes the CI tokens file (empty without tokens): the registry reads it at start
+    ciTokens: '',
     publishAddress: '127.0.0.1',
     healthcheck: { interval: '1s', timeout: '3s', retries: 3, startPeriod: '5s' },
   });
