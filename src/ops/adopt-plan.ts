@@ -56,7 +56,7 @@ export function adoptPlanSteps(d: AdoptDiscovery, installDir: string, tags: { to
   const n = d.nginx;
   if (n?.certificate) steps.push(`carry over the certificate ${n.certificate.hostCertificate} for ${n.domain ?? 'the registry'}; renewal by registry-setup's timer from now on`);
   for (const t of d.certbot.timers) steps.push(`disable (not delete) certbot's ${t}`);
-  for (const f of d.certbot.cron) steps.push(`disable (not delete) certbot's cron file ${f} (renamed with .disabled-by-registry-setup)`);
+  for (const f of d.certbot.cron) steps.push(`disable (not delete) certbot's lines in ${f} (commented out with a #disabled-by-registry-setup# mark)`);
   steps.push(`stop (not remove) ${old.map((c) => c.name).join(', ')}`);
   if (n?.kind === 'host') steps.push('stop (not remove) the host\'s nginx for the ports it served the registry on');
   const ports = n?.httpsPort !== undefined ? `HTTPS port ${n.httpsPort}${n.httpPort !== undefined ? `, HTTP port ${n.httpPort}` : ''}` : `port ${r.ports.map((p) => p.hostPort).join(', ') || '(none published)'}`;

@@ -58,6 +58,11 @@ export interface DeploySettings {
   mirrors?: MirrorEntry[];
   /** how long a cached mirror tag is served before it is checked upstream again (default 5m) */
   mirrorTagTtl?: string;
+  /**
+   * dataDir belongs to a stack that `adopt` took over: deploy leaves its owner and mode alone (the
+   * registry reaches it through ACLs adopt set), so the old stack can come back on it (--rollback).
+   */
+  adoptedData?: boolean;
 }
 
 /** One entry of `mirrors:` in registry-setup.yaml. */
