@@ -30,6 +30,8 @@ export interface AdoptRecord {
   stopped: { id: string; name: string }[];
   /** certbot's renewal that adopt disabled; rollback enables it again */
   certbot: { timers: string[]; cron: string[] };
+  /** the host's nginx package served the registry: stopped by the switch, started by rollback */
+  hostNginx?: boolean;
   /** the ACL dump of the data directory taken before the grant (relative to it) */
   aclDump: string;
   /** nginx's configuration as it was (`nginx -T`), for the person rolling back by hand */
@@ -51,6 +53,7 @@ export function buildAdoptRecord(d: AdoptDiscovery, installDir: string, tags: Ta
     stopped: old.map((c) => ({ id: c.id, name: c.name })),
     certbot: { timers: [...d.certbot.timers], cron: [...d.certbot.cron] },
     aclDump: aclDumpPath(installDir),
+    ...(d.nginx?.kind === 'host' ? { hostNginx: true } : {}),
     ...(nginxConfig !== undefined ? { nginxConfig } : {}),
     tags,
   };
@@ -119,6 +122,7 @@ export function switchArgvs(r: AdoptRecord, uid: number): Argv[] {
     ...r.certbot.timers.map((t) => ['systemctl', 'disable', '--now', t]),
     ...r.certbot.cron.map(cronDisableArgv),
     ...(r.stopped.length ? [['docker', 'stop', ...r.stopped.map((c) => c.id)]] : []),
+    ...(r.hostNginx ? [['systemctl', 'stop', 'nginx']] : []),
   ];
 }
 
@@ -128,6 +132,7 @@ export function rollbackArgvs(r: AdoptRecord): Argv[] {
     aclRestoreArgv(r.registry.dataHostPath, r.aclDump),
     ...r.certbot.cron.map(cronEnableArgv),
     ...r.certbot.timers.map((t) => ['systemctl', 'enable', '--now', t]),
+    ...(r.hostNginx ? [['systemctl', 'start', 'nginx']] : []),
     ...(r.stopped.length ? [['docker', 'start', ...r.stopped.map((c) => c.id)]] : []),
   ];
 }
