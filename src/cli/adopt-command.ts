@@ -26,6 +26,7 @@ interface AdoptFlags extends HostFlags {
   composeProject?: string;
   publishAddress?: string;
   httpPort?: string;
+  email?: string;
 }
 
 /** `adopt <target>`: find a hand-built registry:2 stack on the host and take it over (or show the plan, or roll back). */
@@ -40,6 +41,7 @@ export function adoptCommand(): Command {
       .option('--domain <name>', 'the domain to keep, when nginx serves the registry under several')
       .option('--user <name>', "the existing user whose login proves the switch (default: the htpasswd file's first)")
       .option('--password-stdin', "that user's existing password, read from stdin (needed for the switch)")
+      .option('--email <addr>', "the ACME account's e-mail, when the certificate is certbot's (our timer renews it)")
       .option('--http-port <port>', "HTTP port for our nginx when the old one had none (default 80)")
       .option('--node-image <image>', 'base image of the registry image (as deploy)')
       .option('--nginx-image <image>', 'nginx image (as deploy)')
@@ -84,7 +86,7 @@ export function adoptCommand(): Command {
         printResult(output, [{ host: spec!.label, result: { dryRun: true, found: discovery, tags: { total: tags.length, sampled: sample.length }, plan } }], false);
         return;
       }
-      const extra = { httpPort: flags.httpPort === undefined ? undefined : Number(flags.httpPort), nodeImage: flags.nodeImage, nginxImage: flags.nginxImage, composeProject: flags.composeProject, publishAddress: flags.publishAddress };
+      const extra = { email: flags.email, httpPort: flags.httpPort === undefined ? undefined : Number(flags.httpPort), nodeImage: flags.nodeImage, nginxImage: flags.nginxImage, composeProject: flags.composeProject, publishAddress: flags.publishAddress };
       const done = await takeOver({ host: c!.host, label: spec!.label, output, installDir: spec!.dir, survey: survey.survey, password: password!, user: flags.user, extra });
       if (!output.json) process.stdout.write(`Adopted ${discovery.registry.name}: https://${done.settings.domain}:${done.settings.httpsPort}, ${done.proven.tags} tag(s) proven identical, ${done.proven.user} logs in. Undo with: registry-setup adopt ${target} --rollback\n`);
       printResult(output, [{ host: spec!.label, result: { adopted: discovery.registry.name, record: done.record, proven: done.proven } }], false);

@@ -14,16 +14,25 @@ import type { TagDigest } from './adopt-plan.js';
 import { aclToolsStep, ADOPT_STATE_DIR, adoptRecordPath, buildAdoptRecord, parseAdoptRecord, rollbackArgvs, switchArgvs, type AdoptRecord } from './adopt-switch.js';
 
 /** What the new stack keeps of the old one: name, ports, data, users (pure; one line when it cannot). */
-/** `httpPort`: for our ACME/redirect listener when the old nginx had no HTTP port (default 80). */
-export function adoptedSettings(d: AdoptDiscovery, user: string | undefined, httpPort = 80): Pick<DeploySettings, 'domain' | 'httpsPort' | 'httpPort' | 'dataDir' | 'user' | 'adoptedData'> {
+/**
+ * What the new stack keeps of the old one: name, ports, data, users, certificate (pure; one line
+ * when it cannot). A certificate of certbot's is renewed by registry-setup's timer from then on
+ * (tls letsencrypt, the certificate pre-seeded, so nothing is issued now): that needs the ACME
+ * account's e-mail. Any other certificate is kept as it is (tls custom). `httpPort` is for our
+ * nginx when the old one had no HTTP port (default 80).
+ */
+export function adoptedSettings(d: AdoptDiscovery, o: { user?: string; email?: string; httpPort?: number }): Pick<DeploySettings, 'domain' | 'httpsPort' | 'httpPort' | 'dataDir' | 'user' | 'adoptedData' | 'tls' | 'email' | 'cert' | 'key'> {
   const n = d.nginx;
   if (!n?.certificate || n.httpsPort === undefined || !n.domain) {
     throw new AdoptError('adopt takes over a registry behind nginx with a certificate (HTTPS) in this version; this one has none: deploy a new registry beside it instead');
   }
   const users = d.registry.htpasswd?.users ?? [];
   if (users.length === 0) throw new AdoptError('the old registry has no htpasswd users to carry over: adopt needs one to prove the switch (a login with an existing password)');
-  if (user !== undefined && !users.includes(user)) throw new AdoptError(`--user ${user} is not among the old registry's users (${users.join(', ')})`);
-  return { domain: n.domain, httpsPort: n.httpsPort, httpPort: n.httpPort ?? httpPort, dataDir: d.registry.data.hostPath, user: user ?? users[0]!, adoptedData: true };
+  if (o.user !== undefined && !users.includes(o.user)) throw new AdoptError(`--user ${o.user} is not among the old registry's users (${users.join(', ')})`);
+  const c = n.certificate;
+  if (c.letsencrypt && o.email === undefined) throw new AdoptError(`the certificate is certbot's (${c.letsencrypt.name}): give --email ADDR, the ACME account's e-mail, so that registry-setup's timer renews it`);
+  const tls = c.letsencrypt ? { tls: 'letsencrypt' as const, email: o.email } : { tls: 'custom' as const, cert: c.hostCertificate, key: c.hostKey };
+  return { domain: n.domain, httpsPort: n.httpsPort, httpPort: n.httpPort ?? o.httpPort ?? 80, dataDir: d.registry.data.hostPath, user: o.user ?? users[0]!, adoptedData: true, ...tls };
 }
 
 const MANIFEST_ACCEPT = [

@@ -1,6 +1,9 @@
 // The takeover in order: record → switch the old stack off (ACLs, certbot, stop) → deploy our stack
 // with the same name, ports, users, certificate and data → prove → on any failure, roll back.
 import { isIP } from 'node:net';
+import { posix } from 'node:path';
+import { RemoteAcmeStateStore } from '../deploy/acme-remote.js';
+import { HOST_LAYOUT } from '../host/contract.js';
 import type { Output } from '../console/output.js';
 import { deploy } from '../deploy/deploy.js';
 import { Executor } from '../deploy/executor.js';
@@ -36,14 +39,14 @@ export interface TakeoverResult {
 export async function takeOver(o: TakeoverOptions): Promise<TakeoverResult> {
   const exec = new Executor(o.host, false);
   const d = o.survey.discovery;
-  const kept = adoptedSettings(d, o.user, o.extra.httpPort);
+  const kept = adoptedSettings(d, { user: o.user, email: o.extra.email, httpPort: o.extra.httpPort });
   const cert = d.nginx!.certificate!;
   const [certPem, keyPem] = await Promise.all([o.host.readFile(cert.hostCertificate, { sudo: true }), o.host.readFile(cert.hostKey, { sudo: true })]);
   if (!certPem || !keyPem) throw new AdoptError(`cannot read nginx's certificate ${cert.hostCertificate} or its key ${cert.hostKey} on the host`);
   const htpasswd = o.survey.facts.htpasswd[d.registry.id];
   if (!htpasswd) throw new AdoptError(`cannot read the old registry's htpasswd file (${d.registry.htpasswd?.host.hostPath ?? 'none'})`);
-  // tls custom with the certificate nginx serves now: the host paths are recorded as where it came from
-  const settings = completeSettings(mergeSettings([{ target: o.host.target.host, ...o.extra, ...kept, dir: o.installDir, tls: 'custom', cert: cert.hostCertificate, key: cert.hostKey }]));
+  // tls custom: the host paths of the certificate nginx serves now are recorded as where it came from
+  const settings = completeSettings(mergeSettings([{ target: o.host.target.host, ...o.extra, ...kept, dir: o.installDir }]));
   const project = settings.composeProject ?? 'registry-setup';
 
   const record = await o.output.step('adopt-record', `Record ${o.survey.sample.length} tag(s) and what rollback needs`, async () => {
@@ -58,15 +61,21 @@ export async function takeOver(o: TakeoverOptions): Promise<TakeoverResult> {
   try {
     await o.output.step('adopt-switch', 'Grant the registry the data in place (ACLs), disable certbot, stop the old stack', async () => {
       await switchOldStack(exec, o.installDir, record.record, htpasswd);
+      if (settings.tls === 'letsencrypt') {
+        // pre-seeded where our renewal looks: deploy finds a certificate that is not due and issues none
+        await exec.ensureDirectories([{ path: posix.join(o.installDir, HOST_LAYOUT.tlsDir), mode: 0o755 }]);
+        await new RemoteAcmeStateStore(o.host, o.installDir).writeCertificate({ certPem: certPem.toString('utf8'), keyPem: keyPem.toString('utf8') });
+      }
       return { status: 'done' as const, detail: `${record.record.stopped.map((c) => c.name).join(', ')} stopped` };
     });
     await deploy({
       targets: [{ host: o.host, settings, label: o.label, output: o.output }],
       version: cliVersion(),
       registryPayload: readRegistryPayload(),
-      customTls: { cert: certPem, key: keyPem },
+      ...(settings.tls === 'custom' ? { customTls: { cert: certPem, key: keyPem } } : {}),
       dryRun: false,
       output: o.output,
+      verifyCa: certPem,
     });
   } catch (err) {
     return undo(`the switch failed: ${(err as Error).message.split('\n')[0]}`);

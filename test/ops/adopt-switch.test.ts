@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { aclDumpArgv, aclGrantArgv, aclRestoreArgv, buildAdoptRecord, CRON_MARK, cronDisableArgv, cronEnableArgv, parseAdoptRecord, rollbackArgvs, switchArgvs } from '../../src/ops/adopt-switch.js';
 import type { AdoptDiscovery } from '../../src/ops/adopt-discover.js';
+import { adoptedSettings, stopProjectArgv } from '../../src/ops/adopt-run.js';
 import { renderDeploymentFiles } from '../../src/provision/index.js';
 import type { DeploySettings } from '../../src/settings/settings.js';
 
@@ -102,5 +103,21 @@ describe('adopt switch: record and commands', () => {
     const dirs = (s: DeploySettings) => renderDeploymentFiles(s, opts).directories.map((d) => d.path);
     assert.ok(dirs(settings).includes('/srv/registry/data'), 'a deployment of its own creates and owns it');
     assert.ok(!dirs({ ...settings, adoptedData: true }).includes('/srv/registry/data'));
+  });
+
+  it('the new stack keeps name, ports, data and users; a certbot certificate is renewed by our timer (needs --email), another kept as custom', () => {
+    const found = (cert: Record<string, unknown>, nginx: Record<string, unknown> = {}) =>
+      ({ ...discovery, registry: { ...discovery.registry, htpasswd: { users: ['admin', 'ci'] } }, nginx: { kind: 'container', domain: 'registry.example.com', httpsPort: 8443, certificate: { hostCertificate: '/srv/certs/fullchain.pem', hostKey: '/srv/certs/privkey.pem', ...cert }, ...nginx } }) as unknown as AdoptDiscovery;
+    assert.deepEqual(adoptedSettings(found({}), { httpPort: 8080 }), {
+      domain: 'registry.example.com', httpsPort: 8443, httpPort: 8080, dataDir: '/srv/registry/data', user: 'admin', adoptedData: true, tls: 'custom', cert: '/srv/certs/fullchain.pem', key: '/srv/certs/privkey.pem',
+    });
+    assert.equal(adoptedSettings(found({}, { httpPort: 80 }), { httpPort: 8080 }).httpPort, 80, "the old nginx's HTTP port wins");
+    const le = found({ letsencrypt: { name: 'registry.example.com', servedInPlace: true } });
+    assert.throws(() => adoptedSettings(le, {}), /certificate is certbot's \(registry\.example\.com\): give --email ADDR/);
+    const s = adoptedSettings(le, { email: 'ops@example.com', user: 'ci' });
+    assert.deepEqual([s.tls, s.email, s.user, s.cert], ['letsencrypt', 'ops@example.com', 'ci', undefined]);
+    assert.throws(() => adoptedSettings(le, { email: 'ops@example.com', user: 'bob' }), /--user bob is not among the old registry's users \(admin, ci\)/);
+    assert.throws(() => adoptedSettings({ ...discovery, nginx: undefined } as unknown as AdoptDiscovery, {}), /behind nginx with a certificate/);
+    assert.deepEqual(stopProjectArgv('p x').slice(-1), ['p x']);
   });
 });
