@@ -99,9 +99,12 @@ export function aclGrantArgv(dataDir: string, uid: number): Argv {
   return ['sh', '-c', script, 'sh', dataDir, String(uid)];
 }
 
-/** Puts back the ACLs (and owners) of every file the dump lists; files written since keep theirs. */
+/**
+ * Puts back the ACLs (and owners) of every file the dump lists; files written since keep theirs.
+ * No dump: the switch stopped before taking it, so nothing was granted (rollback can be repeated).
+ */
 export function aclRestoreArgv(dataDir: string, dumpFile: string): Argv {
-  return ['sh', '-c', 'cd "$1" && setfacl --restore="$2"', 'sh', dataDir, dumpFile];
+  return ['sh', '-c', '[ -f "$2" ] || exit 0; cd "$1" && setfacl --restore="$2"', 'sh', dataDir, dumpFile];
 }
 
 /** Comments out (with CRON_MARK) the lines of a cron file that run certbot; the file stays. */
