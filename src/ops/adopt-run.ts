@@ -47,6 +47,8 @@ export interface ProofOptions {
   password: string;
   ca?: Buffer;
   connectTo?: string;
+  /** instead of https://<domain>:<httpsPort> (tests) */
+  baseUrl?: string;
 }
 
 /**
@@ -54,7 +56,7 @@ export interface ProofOptions {
  * the recorded digest (the manifest's bytes hash to it). Returns the problems, none when proven.
  */
 export async function proveAdoption(tags: readonly TagDigest[], o: ProofOptions): Promise<string[]> {
-  const client = new RegistryClient({ baseUrl: publicUrl(o.settings), user: o.settings.user, password: o.password, ca: o.ca, connectTo: o.connectTo });
+  const client = new RegistryClient({ baseUrl: o.baseUrl ?? publicUrl(o.settings), user: o.settings.user, password: o.password, ca: o.ca, connectTo: o.connectTo });
   const ping = await client.ping();
   if (ping.authenticated !== 200) return [`a login as ${o.settings.user} with the password given was answered ${ping.authenticated}, not 200`];
   const problems: string[] = [];

@@ -4,12 +4,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { aclDumpArgv, aclGrantArgv, aclRestoreArgv, buildAdoptRecord, CRON_MARK, cronDisableArgv, cronEnableArgv, parseAdoptRecord, rollbackArgvs, switchArgvs } from '../../src/ops/adopt-switch.js';
 import type { AdoptDiscovery } from '../../src/ops/adopt-discover.js';
-import { adoptedSettings, stopProjectArgv } from '../../src/ops/adopt-run.js';
+import { adoptedSettings, proveAdoption, stopProjectArgv } from '../../src/ops/adopt-run.js';
 import { renderDeploymentFiles } from '../../src/provision/index.js';
 import type { DeploySettings } from '../../src/settings/settings.js';
 
@@ -121,5 +124,33 @@ describe('adopt switch: record and commands', () => {
     assert.throws(() => adoptedSettings(le, { email: 'ops@example.com', user: 'bob' }), /--user bob is not among the old registry's users \(admin, ci\)/);
     assert.throws(() => adoptedSettings({ ...discovery, nginx: undefined } as unknown as AdoptDiscovery, {}), /behind nginx with a certificate/);
     assert.deepEqual(stopProjectArgv('p x').slice(-1), ['p x']);
+  });
+
+  it('the proof: a refused login, a tag served with another digest and a missing tag are each a problem; identical ones none', async () => {
+    const manifests: Record<string, Buffer> = { '/v2/team/app/manifests/v1': Buffer.from('{"schemaVersion":2,"a":1}'), '/v2/team/app/manifests/v2': Buffer.from('{"schemaVersion":2,"b":2}') };
+    const good = `Basic ${Buffer.from('admin:secret-password').toString('base64')}`;
+    const server = createServer((req, res) => {
+      if (req.headers.authorization !== good) return void res.writeHead(401).end();
+      const body = req.url === '/v2/' ? Buffer.from('{}') : manifests[req.url ?? ''];
+      if (!body) return void res.writeHead(404).end();
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const digest = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+      const v1 = { repository: 'team/app', tag: 'v1', digest: digest(manifests['/v2/team/app/manifests/v1']!) };
+      const settings = { domain: 'registry.example.com', httpsPort: 443, user: 'admin' };
+      assert.deepEqual(await proveAdoption([v1], { settings, password: 'secret-password', baseUrl }), []);
+      assert.deepEqual(await proveAdoption([v1], { settings, password: 'wrong', baseUrl }), ['a login as admin with the password given was answered 401, not 200']);
+      const moved = { repository: 'team/app', tag: 'v2', digest: v1.digest };
+      const gone = { repository: 'team/app', tag: 'v3', digest: v1.digest };
+      assert.deepEqual((await proveAdoption([v1, moved, gone], { settings, password: 'secret-password', baseUrl })).sort(), [
+        `team/app:v2 is ${digest(manifests['/v2/team/app/manifests/v2']!)}, was ${v1.digest}`,
+        `team/app:v3 is HTTP 404, was ${v1.digest}`,
+      ]);
+    } finally {
+      server.close();
+    }
   });
 });
