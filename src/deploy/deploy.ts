@@ -72,6 +72,8 @@ export interface DeployOptions {
   dryRun: boolean;
   /** the command's output: steps that concern all hosts at once */
   output: Output;
+  /** a certificate the verify step trusts besides the system's (adopt: the old stack's, possibly self-signed) */
+  verifyCa?: Buffer;
 }
 
 type StepRecord = { id: string; status: StepStatus; detail?: string };
@@ -477,7 +479,7 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
   for (const r of runs) {
     await r.step('verify', `Verify https://${r.settings.domain}${r.settings.httpsPort === 443 ? '' : `:${r.settings.httpsPort}`}/v2/ from here`, async () => {
       const password = opts.password ?? result.generatedPassword;
-      const ca = settings.tls === 'self-signed' ? ((await r.host.readFile(r.path(HOST_LAYOUT.certificate), { sudo: true })) ?? undefined) : undefined;
+      const ca = opts.verifyCa ?? (settings.tls === 'self-signed' ? ((await r.host.readFile(r.path(HOST_LAYOUT.certificate), { sudo: true })) ?? undefined) : undefined);
       r.result.verified = await verifyDeployment({
         settings: r.settings,
         password,

@@ -54,9 +54,12 @@ export function adoptPlanSteps(d: AdoptDiscovery, installDir: string, tags: { to
     r.htpasswd ? `carry over ${r.htpasswd.users.length} user(s) (${r.htpasswd.users.join(', ')}) from ${r.htpasswd.host.hostPath}, bcrypt hashes as they are` : 'no users to carry over (the old registry had no authentication)',
   ];
   const n = d.nginx;
-  if (n?.certificate) steps.push(`carry over the certificate ${n.certificate.hostCertificate} for ${n.domain ?? 'the registry'}; renewal by registry-setup's timer from now on`);
+  if (n?.certificate) {
+    const renewal = n.certificate.letsencrypt ? "renewal by registry-setup's timer from now on (give --email, the ACME account's)" : 'kept as it is (tls custom: not from certbot, so nothing renews it)';
+    steps.push(`carry over the certificate ${n.certificate.hostCertificate} for ${n.domain ?? 'the registry'}; ${renewal}`);
+  }
   for (const t of d.certbot.timers) steps.push(`disable (not delete) certbot's ${t}`);
-  for (const f of d.certbot.cron) steps.push(`disable (not delete) certbot's cron file ${f} (renamed with .disabled-by-registry-setup)`);
+  for (const f of d.certbot.cron) steps.push(`disable (not delete) certbot's lines in ${f} (commented out with a #disabled-by-registry-setup# mark)`);
   steps.push(`stop (not remove) ${old.map((c) => c.name).join(', ')}`);
   if (n?.kind === 'host') steps.push('stop (not remove) the host\'s nginx for the ports it served the registry on');
   const ports = n?.httpsPort !== undefined ? `HTTPS port ${n.httpsPort}${n.httpPort !== undefined ? `, HTTP port ${n.httpPort}` : ''}` : `port ${r.ports.map((p) => p.hostPort).join(', ') || '(none published)'}`;

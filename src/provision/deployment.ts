@@ -151,7 +151,7 @@ export function renderDeploymentFiles(settings: DeploySettings, opts: RenderDepl
     { path: posix.dirname(at(HOST_LAYOUT.acmeChallengeDir)), mode: 0o755 },
     { path: at(HOST_LAYOUT.acmeChallengeDir), mode: 0o755 },
     { path: at(HOST_LAYOUT.stateDir), mode: 0o755, owner: uid, group: uid },
-    ...(settings.storage === undefined ? [{ path: settings.dataDir, mode: 0o750, owner: uid, group: uid }] : []),
+    ...(settings.storage === undefined && !settings.adoptedData ? [{ path: settings.dataDir, mode: 0o750, owner: uid, group: uid }] : []),
     ...(settings.notify?.length ? [notifyDirectory(settings)] : []),
   ];
 

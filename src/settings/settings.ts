@@ -73,6 +73,11 @@ export interface DeploySettings {
    * YAML text: written to auth/access.yaml on every host; absent: every user may do everything.
    */
   access?: string;
+  /**
+   * dataDir belongs to a stack that `adopt` took over: deploy leaves its owner and mode alone (the
+   * registry reaches it through ACLs adopt set), so the old stack can come back on it (--rollback).
+   */
+  adoptedData?: boolean;
 }
 
 /** One entry of `mirrors:` in registry-setup.yaml. */

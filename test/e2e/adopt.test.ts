@@ -14,6 +14,9 @@ import { sshdSkipReason } from '../helpers/sshd.js';
 import { TempDirs } from '../helpers/tmp.js';
 import type { RunningRegistry } from '../helpers/registries.js';
 import { startClassicStack, STACK_USER, type RunningStack } from '../bench/stacks.js';
+import { assertFixturesRoundTrip } from '../helpers/fixtures.js';
+import { RegistryClient } from '../../src/client/registry-client.js';
+import { sha256 } from '../helpers/oci.js';
 
 const PASSWORD = 'e2e-adopt-classic-password';
 
@@ -31,6 +34,8 @@ describe('adopt a classic registry:2 stack', { skip: sshdSkipReason() }, () => {
   let fx: Fixtures;
   let registryName = '';
   let context = '';
+  let authfile = '';
+  let signature = { tag: '', digest: '' };
 
   const adopt = async (extra: string[]) => {
     const args = ['adopt', bed.sshd.target('root'), '-i', bed.sshd.clientKeyPath, '--dir', bed.installDir, '--yes', ...extra];
@@ -44,11 +49,25 @@ describe('adopt a classic registry:2 stack', { skip: sshdSkipReason() }, () => {
     registryName = (await execa('docker', ['inspect', '--format', '{{.Name}}', classic.containers.registry])).stdout.replace(/^\//, '');
     // pushed straight to the registry's own published port (plain HTTP), as the guide's users can too
     const direct = { host: `127.0.0.1:${classic.hostPorts[1]}` } as RunningRegistry;
-    const authfile = await writeAuthfile(`${await tmp.make('rs-adopt-auth-')}/auth.json`, direct.host, STACK_USER, PASSWORD);
+    authfile = await writeAuthfile(`${await tmp.make('rs-adopt-auth-')}/auth.json`, direct.host, STACK_USER, PASSWORD);
     fx = await pushFixtures(direct, tmp, 'team/app', { imageTags: ['v1', 'latest'], indexTag: 'multi', authfile });
     // the index's digest as the old registry serves it: adopt must record exactly this one
     const served = await skopeoInspectRaw(dockerRef(direct.host, fx.repo, fx.indexTag), { authfile });
     assert.equal(served.digest, fx.index.indexDigest);
+    // a signature referrer (an OCI manifest with a subject), under the referrers tag schema as cosign tags it
+    const client = new RegistryClient({ baseUrl: `http://${direct.host}`, user: STACK_USER, password: PASSWORD });
+    const config = Buffer.from('{}');
+    const payload = Buffer.from(`signature of ${fx.image.manifestDigest}`);
+    const manifest = Buffer.from(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json',
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: await client.pushBlob(fx.repo, config), size: config.length },
+      layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: await client.pushBlob(fx.repo, payload), size: payload.length }],
+      subject: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: fx.image.manifestDigest, size: fx.image.manifest.length },
+    }));
+    signature = { tag: `${fx.image.manifestDigest.replace(':', '-')}.sig`, digest: await client.pushManifest(fx.repo, `${fx.image.manifestDigest.replace(':', '-')}.sig`, manifest, 'application/vnd.oci.image.manifest.v1+json') };
+    assert.equal(signature.digest, sha256(manifest));
   });
 
   after(async () => {
@@ -76,14 +95,14 @@ describe('adopt a classic registry:2 stack', { skip: sshdSkipReason() }, () => {
     assert.equal(found.nginx.domain, 'localhost');
     assert.equal(`https://localhost:${found.nginx.httpsPort}`, classic.url);
     assert.match(found.nginx.certificate.hostCertificate, /\/nginx\/certs\/fullchain\.pem$/);
-    assert.deepEqual(res.tags, { total: 3, sampled: 3 }, 'v1, latest and multi are in the data directory');
-    assert.ok((res.plan as string[]).some((s) => s.startsWith('record all 3 tags')), context);
+    assert.deepEqual(res.tags, { total: 4, sampled: 4 }, 'v1, latest, multi and the signature are in the data directory');
+    assert.ok((res.plan as string[]).some((s) => s.startsWith('record all 4 tags')), context);
     assert.ok(!String(r.stdout).includes('$2y$'), 'the password hashes are not printed');
     const human = await adopt(['--container', registryName, '--dry-run']);
     assert.equal(human.exitCode, 0, context);
     assert.match(String(human.stdout), new RegExp(`^registry: +${registryName} .*compose v1 project`, 'm'), context);
-    assert.match(String(human.stdout), /^tags: +3$/m, context);
-    assert.match(String(human.stdout), /^The plan \(nothing was changed\):\n  1\. record all 3 tags/m, context);
+    assert.match(String(human.stdout), /^tags: +4$/m, context);
+    assert.match(String(human.stdout), /^The plan \(nothing was changed\):\n  1\. record all 4 tags/m, context);
     assert.equal(await snapshot([classic.containers.registry, classic.containers.nginx], stackDir), before, 'a dry run changes no container and no file of the stack');
   });
 
@@ -112,6 +131,68 @@ describe('adopt a classic registry:2 stack', { skip: sshdSkipReason() }, () => {
     }
     const r = await adopt(['--container', registryName]);
     assert.equal(r.exitCode, 1, context);
-    assert.match(String(r.stderr), /^registry-setup: adopt only surveys the host in this version: run it with --dry-run/, context);
+    assert.match(String(r.stderr), /^registry-setup: adopt proves the switch with an existing user's login: pipe that password with --password-stdin/, context);
+  });
+
+  it('the switch: the same name and port serve every image with identical digests and the old password; --rollback brings the old stack back', async () => {
+    const dataDir = (await execa('docker', ['inspect', '--format', '{{range .Mounts}}{{if eq .Destination "/data"}}{{.Source}}{{end}}{{end}}', classic.containers.registry])).stdout;
+    // owner and the base entries (user::, group::, other::); `ls -l`'s group bits show the ACL mask once named entries exist
+    const base = async () => `${(await execa('stat', ['-c', '%u:%g', dataDir])).stdout} ${(await execa('getfacl', ['-p', '-n', dataDir])).stdout.split('\n').filter((l) => /^(user|group|other)::/.test(l)).join(' ')}`;
+    const ownerBefore = await base();
+    const statBefore = (await execa('stat', ['-c', '%u:%g %a', dataDir])).stdout;
+    // the ACLs of the files that are there now (our registry adds files of its own, e.g. _retention/, which keep theirs)
+    const files = (await execa('find', ['.'], { cwd: dataDir })).stdout.split('\n').sort();
+    const aclsOfFiles = async () => (await execa('getfacl', ['-p', '-n', '--', ...files], { cwd: dataDir })).stdout;
+    const aclBefore = await aclsOfFiles();
+    const port = new URL(classic.url).port;
+    const localAuth = await writeAuthfile(`${await tmp.make('rs-adopt-auth-')}/auth.json`, `localhost:${port}`, STACK_USER, PASSWORD);
+    const flags = ['--container', registryName, '--password-stdin', '--http-port', String(bed.httpPort), '--node-image', bed.nodeImage, '--nginx-image', bed.nginxImage, '--compose-project', bed.project, '--publish-address', '127.0.0.1'];
+    const args = ['adopt', bed.sshd.target('root'), '-i', bed.sshd.clientKeyPath, '--dir', bed.installDir, '--yes', ...flags, '--json'];
+    // a password the old registry does not take: the proof fails and adopt rolls back on its own
+    const refused = await bed.cli(args, { input: 'not-the-old-password' });
+    context = `registry-setup ${args.join(' ')}\nexit ${refused.exitCode}\nstdout:\n${String(refused.stdout).slice(-3000)}\nstderr:\n${String(refused.stderr).split('\n').slice(-30).join('\n')}`;
+    assert.equal(refused.exitCode, 1, context);
+    assert.match(String(refused.stderr), /^registry-setup: the proof failed \(a login as admin with the password given was answered 401, not 200\); rolled back: the old stack runs again as it was$/m, context);
+    const afterRefusal = (await execa('docker', ['inspect', '--format', '{{.State.Status}}', classic.containers.registry, classic.containers.nginx])).stdout.split('\n');
+    assert.deepEqual(afterRefusal, ['running', 'running'], context);
+    assert.equal(await aclsOfFiles(), aclBefore, 'the ACLs as they were after the automatic rollback');
+    const r = await bed.cli(args, { input: PASSWORD });
+    context = `registry-setup ${args.join(' ')}\nexit ${r.exitCode}\nstdout:\n${String(r.stdout).slice(-4000)}\nstderr:\n${String(r.stderr).split('\n').slice(-30).join('\n')}`;
+    assert.equal(r.exitCode, 0, context);
+    assert.deepEqual(jsonResult(String(r.stdout)).proven, { tags: 4, user: STACK_USER }, context);
+    // the old containers are stopped, not removed
+    const states = (await execa('docker', ['inspect', '--format', '{{.State.Status}}', classic.containers.registry, classic.containers.nginx])).stdout.split('\n');
+    assert.deepEqual(states, ['exited', 'exited']);
+    assert.equal(await base(), ownerBefore, 'owner and mode of the data directory unchanged');
+    assert.match((await execa('getfacl', ['-p', '-n', dataDir])).stdout, /^user:1000:rwx$/m, 'our registry writes through an ACL');
+    // the same https://localhost:<port>, now our stack: every image back with its digests, logged in with the old password
+    const adopted = { host: `localhost:${port}` } as RunningRegistry;
+    await assertFixturesRoundTrip(adopted, tmp, fx, { authfile: localAuth });
+    assert.equal((await skopeoInspectRaw(dockerRef(adopted.host, fx.repo, signature.tag), { authfile: localAuth })).digest, signature.digest);
+    const served = await execa('docker', ['ps', '--filter', `label=com.docker.compose.project=${bed.project}`, '--format', '{{.Ports}}']);
+    assert.match(served.stdout, new RegExp(`:${port}->`), 'our nginx holds the old HTTPS port');
+    // a wrong password is refused by ours as well
+    const wrong = new RegistryClient({ baseUrl: classic.url, user: STACK_USER, password: 'not-the-password', ca: classic.ca });
+    assert.equal((await wrong.ping()).authenticated, 401);
+
+    const back = await adopt(['--rollback', '--compose-project', bed.project]);
+    assert.equal(back.exitCode, 0, context);
+    const statesBack = (await execa('docker', ['inspect', '--format', '{{.State.Status}}', classic.containers.registry, classic.containers.nginx])).stdout.split('\n');
+    assert.deepEqual(statesBack, ['running', 'running']);
+    assert.equal(await aclsOfFiles(), aclBefore, 'the ACLs as they were');
+    assert.equal((await execa('stat', ['-c', '%u:%g %a', dataDir])).stdout, statBefore, 'owner and mode as they were');
+    const old = { host: `localhost:${port}` } as RunningRegistry;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const ping = await new RegistryClient({ baseUrl: classic.url, user: STACK_USER, password: PASSWORD, ca: classic.ca }).ping().catch(() => undefined);
+      if (ping?.authenticated === 200) break;
+      assert.ok(Date.now() < deadline, `the old stack does not answer after --rollback:\n${await classic.logTail(30)}`);
+      await new Promise((res) => setTimeout(res, 300));
+    }
+    await assertFixturesRoundTrip(old, tmp, fx, { authfile: localAuth });
+    assert.equal((await skopeoInspectRaw(dockerRef(old.host, fx.repo, signature.tag), { authfile: localAuth })).digest, signature.digest);
+    const again = await adopt(['--rollback']);
+    assert.equal(again.exitCode, 1, context);
+    assert.match(String(again.stderr), /nothing to roll back/, context);
   });
 });
