@@ -40,7 +40,7 @@ export function upgradeCommand(): Command {
         if (output.json) continue;
         const what = !r.changed ? `already at ${r.to}` : r.from === r.to ? `${r.to} repaired` : `upgraded from ${r.from} to ${r.to}`;
         process.stderr.write(`\n${chalk.green('✔')} ${publicUrl(d.settings)}${ds.length > 1 ? ` (${d.label})` : ''}: ${what}`);
-        process.stderr.write(r.restartMs !== undefined ? ` (registry recreated, healthy ${(r.restartMs / 1000).toFixed(1)} s later)\n` : '\n');
+        process.stderr.write(r.restartMs !== undefined ? ` (switched to the new registry without a gap in ${(r.restartMs / 1000).toFixed(1)} s)\n` : '\n');
       }
       printResult(output, results, ds.length > 1);
     });

@@ -116,3 +116,11 @@ export const REGISTRY_ENV = {
   uploadPurgingAge: 'REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE',
   uploadPurgingInterval: 'REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_INTERVAL',
 } as const;
+
+/**
+ * The second registry slot: `upgrade` starts the new image here beside the running registry and
+ * points nginx at it while the `registry` service is recreated (a gapless upgrade). Only `upgrade`
+ * starts it (a compose profile keeps `up` from doing so); it is removed when the upgrade ends.
+ */
+export const NEXT_REGISTRY_SERVICE = 'registry-next';
+export const NEXT_REGISTRY_PROFILE = 'upgrade';

@@ -82,6 +82,8 @@ export interface RenderDeploymentOptions {
   /** publish the ports on this address only (tests: 127.0.0.1) */
   publishAddress?: string;
   healthcheck?: ComposeOptions['healthcheck'];
+  /** the compose service nginx proxies to (default `registry`; an upgrade points it at the next slot) */
+  nginxUpstreamHost?: string;
 }
 
 export interface RenderedDeployment {
@@ -140,7 +142,7 @@ export function renderDeploymentFiles(settings: DeploySettings, opts: RenderDepl
     publishAddress: opts.publishAddress ?? settings.publishAddress,
     healthcheck: opts.healthcheck,
   });
-  const nginxConf = buildNginxConf({ mode: nginxMode, domain: settings.domain, httpsPort: settings.httpsPort, ...(settings.storage ? {} : { blobBytesDir: CONTAINER_PATHS.data }) });
+  const nginxConf = buildNginxConf({ mode: nginxMode, domain: settings.domain, httpsPort: settings.httpsPort, ...(settings.storage ? {} : { blobBytesDir: CONTAINER_PATHS.data }), ...(opts.nginxUpstreamHost ? { upstream: { host: opts.nginxUpstreamHost } } : {}) });
 
   const files: FileSpec[] = [
     { path: at(HOST_LAYOUT.compose), content: compose, mode: 0o644 },
