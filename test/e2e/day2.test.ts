@@ -15,6 +15,7 @@ import { buildOciImage, buildOciIndex, readBlob, readLayoutImage, readLayoutInde
 import { skopeo } from '../helpers/skopeo.js';
 import { sshdSkipReason } from '../helpers/sshd.js';
 import { makeTempDir, removeDir } from '../helpers/tmp.js';
+import { startTraffic, type TrafficReport } from '../helpers/registry-traffic.js';
 import { startPty } from '../helpers/pty.js';
 import { repoRoot } from '../helpers/registries.js';
 
@@ -421,43 +422,47 @@ describe('day-2 commands over SSH', { skip: sshdSkipReason() }, () => {
 
   });
 
-  it('upgrade: builds while the old registry serves, recreates only the registry, keeps data, users and certificates; an older CLI refuses', async () => {
+  /** The stack's last log lines (registry, the second slot while it exists, nginx), for a failure message. */
+  const stackLogs = async () =>
+    (await execa('docker-compose', ['-p', bed.project, '-f', path.join(bed.installDir, 'compose.yaml'), 'logs', '--no-color', '--tail', '25', 'registry', 'registry-next', 'nginx'], { reject: false })).stdout;
+  /** Pushes and pulls through nginx while `during` runs: ~8 requests a round, a round about every second, at most 400 rounds or 5 min. */
+  const withTraffic = async <T>(repo: string, during: () => Promise<T>) => {
+    const traffic = startTraffic(client(), repo, { maxRounds: 400, maxMs: 300_000, pauseMs: 100 });
+    let result: T | undefined;
+    let report: TrafficReport = { rounds: 0, requests: 0, failures: [] };
+    try {
+      result = await during();
+    } finally {
+      report = await traffic.stop();
+    }
+    process.stderr.write(`# ${repo}: ${report.rounds} rounds, ${report.requests} requests, ${report.failures.length} failed\n`);
+    const failed = report.failures.map((f) => `${f.at} ms ${f.what}: ${f.error}`).join('\n');
+    return { result: result as T, report, failed: failed && `${failed}\n${context}\n${await stackLogs()}` };
+  };
+
+  it('upgrade: builds while the old registry serves, switches to the new one beside it without failing one push or pull, keeps data, users and certificates; an older CLI refuses', async () => {
     const before = await containers(bed.project);
     const tls = fileHash(path.join(bed.installDir, 'tls/fullchain.pem')) + fileHash(path.join(bed.installDir, 'tls/privkey.pem'));
     const users = fileHash(path.join(bed.installDir, 'auth/htpasswd'));
-    // watch the public URL through the whole upgrade
-    const failures: number[] = [];
-    let probes = 0;
-    let watching = true;
-    const watcher = (async () => {
-      const anon = new RegistryClient({ baseUrl: `https://${host()}`, ca, timeoutMs: 2_000 });
-      while (watching) {
-        const at = Date.now();
-        const ok = await anon.request('GET', '/v2/', { auth: false }).then((res) => res.status === 401, () => false);
-        probes++;
-        if (!ok) failures.push(at);
-        await delay(100);
-      }
-    })();
-    let r;
-    try {
-      r = await rs(['upgrade'], [], ['--json', '--publish-address', '127.0.0.1'], { env: { REGISTRY_SETUP_VERSION_OVERRIDE: '0.2.0' } });
-    } finally {
-      watching = false;
-      await watcher;
-    }
+    const nginxConf = readFileSync(path.join(bed.installDir, 'nginx/nginx.conf'), 'utf8');
+    // pushes (chunked ones spanning the switch) and pulls through nginx during the whole upgrade
+    const upgraded = await withTraffic('day2/traffic', () =>
+      rs(['upgrade'], [], ['--json', '--publish-address', '127.0.0.1'], { env: { REGISTRY_SETUP_VERSION_OVERRIDE: '0.2.0' } }),
+    );
+    const { report, failed } = upgraded;
+    let r = upgraded.result;
     assert.equal(r.exitCode, 0, context);
+    assert.ok(report.rounds >= 5, `only ${report.rounds} rounds of traffic`);
+    assert.equal(failed, '', 'not one request failed');
     const events = jsonEvents(String(r.stdout));
     const result = events.find((e) => e.type === 'result')!;
     assert.equal(result.from, '0.1.0');
     assert.equal(result.to, '0.2.0');
-    const buildEnd = Date.parse(String(events.find((e) => e.type === 'step-end' && e.id === 'build')!.time));
-    const interruption = failures.length ? failures.at(-1)! - failures[0]! : 0;
-    process.stderr.write(`# upgrade: ${failures.length} of ${probes} probes failed, interruption ≤ ${interruption} ms\n`);
-    assert.ok(failures.every((t) => t > buildEnd), 'the old registry served until the new image was built');
-    assert.ok(interruption < 20_000, `interruption of ${interruption} ms`);
+    // the second slot is gone and nginx proxies to the registry service again, as deploy writes it
+    assert.equal(readFileSync(path.join(bed.installDir, 'nginx/nginx.conf'), 'utf8'), nginxConf);
 
     const after = await containers(bed.project);
+    assert.deepEqual(after.map((c) => c.service).sort(), ['nginx', 'registry']);
     assert.deepEqual(after.find((c) => c.service === 'nginx'), before.find((c) => c.service === 'nginx'), 'nginx was not recreated');
     assert.notEqual(after.find((c) => c.service === 'registry')!.id, before.find((c) => c.service === 'registry')!.id);
     assert.equal(fileHash(path.join(bed.installDir, 'tls/fullchain.pem')) + fileHash(path.join(bed.installDir, 'tls/privkey.pem')), tls);
@@ -477,6 +482,33 @@ describe('day-2 commands over SSH', { skip: sshdSkipReason() }, () => {
     assert.equal(r.exitCode, 1);
     assert.match(String(r.stderr), /^registry-setup: this registry-setup \(0\.1\.0\) is older than the deployment on 127\.0\.0\.1 \(0\.2\.0\); install registry-setup 0\.2\.0 or later, or pass --force to downgrade$/m);
     assert.equal(readFileSync(path.join(bed.installDir, 'registry-setup.json'), 'utf8'), record);
+  });
+
+  it('upgrade to a registry that fails its health check: rolled back, the old one serves throughout, nginx.conf and compose.yaml as before, exit 1 naming the check with its log', async () => {
+    // a payload whose registry exits at start, under a version of its own (its image is removed below)
+    const version = `0.3.0-rollback${process.pid}`;
+    const payload = path.join(work, 'broken-payload');
+    mkdirSync(payload, { recursive: true });
+    writeFileSync(path.join(payload, 'registry.mjs'), "console.error('broken-registry-for-the-rollback-test: refusing to start'); process.exit(3);\n");
+    const files = ['compose.yaml', 'nginx/nginx.conf', 'registry-setup.json'].map((f) => readFileSync(path.join(bed.installDir, f), 'utf8'));
+    const before = await containers(bed.project);
+    try {
+      const { result: r, failed } = await withTraffic('day2/rollback', () =>
+        rs(['upgrade'], [], ['--publish-address', '127.0.0.1'], { env: { REGISTRY_SETUP_VERSION_OVERRIDE: version, REGISTRY_SETUP_PAYLOAD_DIR: payload } }),
+      );
+      assert.equal(r.exitCode, 1, context);
+      assert.equal(failed, '', 'the old registry served every request');
+      const stderr = String(r.stderr);
+      assert.match(stderr, /the new registry \(registry-next\) failed its health check \(node registry\.mjs healthcheck: (restarting|exited)[;)][^\n]*; its last log lines:/, context);
+      assert.match(stderr, /broken-registry-for-the-rollback-test: refusing to start/, 'the log tail says why');
+      assert.match(stderr, /Rolled back: the registry runs 0\.2\.0 as before and nginx proxies to it as before/);
+      assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
+    } finally {
+      await execa('docker', ['image', 'rm', '-f', `registry-setup/registry:${version}`], { reject: false });
+    }
+    assert.deepEqual(['compose.yaml', 'nginx/nginx.conf', 'registry-setup.json'].map((f) => readFileSync(path.join(bed.installDir, f), 'utf8')), files);
+    assert.deepEqual(await containers(bed.project), before, 'the same registry and nginx containers, no second slot');
+    assert.equal(await ping('admin', PASSWORD), 200);
   });
 
   it('destroy --purge: after the domain is typed, deletes the data, the certificates and the image too', async () => {
