@@ -1,7 +1,7 @@
 // The waits of upgrade's gapless switch (the argv come from src/provision/gapless-plan.ts): a slot's
 // health check, and nginx's old workers finishing their requests after a reload.
 import type { Executor } from '../deploy/executor.js';
-import { containerFor, listContainers, serviceLogTail } from '../deploy/stack.js';
+import { containerFor, listContainers } from '../deploy/stack.js';
 import type { ComposeTarget } from '../provision/index.js';
 import type { Argv } from '../provision/step.js';
 
@@ -9,7 +9,7 @@ import type { Argv } from '../provision/step.js';
  * Runs a slot's own health check in its container until it passes, with a deadline; a container
  * that exits or restarts fails at once. The error names the check and ends with the slot's log tail.
  */
-export async function waitSlotHealthy(exec: Executor, target: ComposeTarget, service: string, check: Argv, timeoutMs: number): Promise<void> {
+export async function waitSlotHealthy(exec: Executor, target: ComposeTarget, service: string, check: { health: Argv; logTail: Argv }, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let state = 'not created';
   let lastCheck = '';
@@ -17,7 +17,7 @@ export async function waitSlotHealthy(exec: Executor, target: ComposeTarget, ser
     const slot = containerFor(await listContainers(exec, target.project), service);
     state = slot ? slot.state : 'not created';
     if (slot?.state === 'running') {
-      const r = await exec.run(check, { allowFailure: true, timeoutMs: 20_000 });
+      const r = await exec.run(check.health, { allowFailure: true, timeoutMs: 20_000 });
       if (r.code === 0) return;
       lastCheck = (r.stderr || r.stdout).trim().split('\n').slice(-1)[0] ?? '';
     }
@@ -26,7 +26,8 @@ export async function waitSlotHealthy(exec: Executor, target: ComposeTarget, ser
     if (Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 500));
   }
-  const logs = await serviceLogTail(exec, target, service, 15);
+  const tail = await exec.run(check.logTail, { allowFailure: true });
+  const logs = (tail.stdout + tail.stderr).trim();
   throw new Error(`the new registry (${service}) failed its health check (node registry.mjs healthcheck: ${state}${lastCheck ? `; ${lastCheck}` : ''}); its last log lines:\n${logs}`);
 }
 

@@ -51,7 +51,7 @@ export async function switchGapless(d: Deployment, o: GaplessSwitchOptions): Pro
       if (registryReplaced) {
         // the previous image is still on the host: the registry service runs it again
         await exec.run(composeArgv(target, 'up', '-d', '--no-deps', '--force-recreate', 'registry'));
-        await waitSlotHealthy(exec, target, 'registry', plan.registryHealthcheck, HEALTHY_WITHIN_MS);
+        await waitSlotHealthy(exec, target, 'registry', { health: plan.registryHealthcheck, logTail: plan.registryLogTail }, HEALTHY_WITHIN_MS);
       }
       if (nginxOnNext || o.restore.nginxConf) {
         const canonical = o.nginxConf('registry');
@@ -66,7 +66,7 @@ export async function switchGapless(d: Deployment, o: GaplessSwitchOptions): Pro
 
   try {
     for (const argv of plan.startNext) await exec.run(argv);
-    await waitSlotHealthy(exec, target, NEXT_REGISTRY_SERVICE, plan.nextHealthcheck, HEALTHY_WITHIN_MS);
+    await waitSlotHealthy(exec, target, NEXT_REGISTRY_SERVICE, { health: plan.nextHealthcheck, logTail: plan.nextLogTail }, HEALTHY_WITHIN_MS);
     nginxOnNext = true;
     await switchNginx(plan.toNext, o.nginxConf(NEXT_REGISTRY_SERVICE));
   } catch (err) {
@@ -74,7 +74,7 @@ export async function switchGapless(d: Deployment, o: GaplessSwitchOptions): Pro
   }
   try {
     for (const argv of plan.replaceRegistry) await exec.run(argv);
-    await waitSlotHealthy(exec, target, 'registry', plan.registryHealthcheck, HEALTHY_WITHIN_MS);
+    await waitSlotHealthy(exec, target, 'registry', { health: plan.registryHealthcheck, logTail: plan.registryLogTail }, HEALTHY_WITHIN_MS);
     await switchNginx(plan.toRegistry, o.nginxConf('registry'));
     nginxOnNext = false;
   } catch (err) {

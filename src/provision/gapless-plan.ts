@@ -3,7 +3,7 @@
 // beside the running registry; nginx is switched to it by a graceful reload; the `registry`
 // service is then recreated on the new image and nginx switched back, and the second slot removed.
 // Everything else (status, logs, gc, users, renewal, deploy) only ever sees the `registry` service.
-import { CONTAINER_PATHS, IMAGE_COMMANDS, NEXT_REGISTRY_SERVICE } from '../host/contract.js';
+import { CONTAINER_PATHS, IMAGE_COMMANDS, NEXT_REGISTRY_PROFILE, NEXT_REGISTRY_SERVICE } from '../host/contract.js';
 import { upgradeRestartPlan, type UpgradeRestartInput } from './deploy-plan.js';
 import { composeArgv, nginxReloadArgv, registryHealthcheckArgv, type ComposeTarget } from './docker.js';
 import type { Argv } from './step.js';
@@ -26,11 +26,14 @@ export interface GaplessPlan {
   /** 1. the new image in the second slot; then `nextHealthcheck` must pass (rolled back if not) */
   startNext: Argv[];
   nextHealthcheck: Argv;
+  /** the slot's last log lines, for the failure message */
+  nextLogTail: Argv;
   /** 2. nginx to the second slot; the old nginx workers finish their requests on the old registry */
   toNext: NginxSwitch;
   /** 3. the registry service recreated on the new image (the old one finishes its requests on SIGTERM); then `registryHealthcheck` */
   replaceRegistry: Argv[];
   registryHealthcheck: Argv;
+  registryLogTail: Argv;
   /** 4. nginx back to the registry service */
   toRegistry: NginxSwitch;
   /** 5. the second slot stopped (finishing its requests) and removed; also the rollback's cleanup */
@@ -55,15 +58,18 @@ export function gaplessUpgradePlan(i: GaplessInput): GaplessPlan {
   const t = i.target;
   const none = { needed, startNext: [], replaceRegistry: [], removeNext: [], recreateNginx: [], reloadOnly };
   const next = NEXT_REGISTRY_SERVICE;
+  const nextArgv = nextSlotArgv(t);
   return {
     ...none,
-    nextHealthcheck: composeArgv(t, 'exec', '-T', next, 'node', CONTAINER_PATHS.registryBundle, IMAGE_COMMANDS.healthcheck),
+    nextHealthcheck: nextArgv('exec', '-T', next, 'node', CONTAINER_PATHS.registryBundle, IMAGE_COMMANDS.healthcheck),
+    nextLogTail: nextArgv('logs', '--no-color', '--tail', '15', next),
     registryHealthcheck: registryHealthcheckArgv(t),
+    registryLogTail: composeArgv(t, 'logs', '--no-color', '--tail', '15', 'registry'),
     toNext: nginxSwitch(t, next),
     toRegistry: nginxSwitch(t, 'registry'),
     ...(needed
       ? {
-          startNext: [composeArgv(t, 'up', '-d', '--no-deps', '--force-recreate', next)],
+          startNext: [nextArgv('up', '-d', '--no-deps', '--force-recreate', next)],
           replaceRegistry: [composeArgv(t, 'up', '-d', '--no-deps', '--force-recreate', '-t', String(SLOT_STOP_SECONDS), 'registry')],
           removeNext: removeNextArgv(t),
           recreateNginx: i.nginxServiceChanged ? [composeArgv(t, 'up', '-d', '--no-deps', 'nginx')] : [],
@@ -72,7 +78,12 @@ export function gaplessUpgradePlan(i: GaplessInput): GaplessPlan {
   };
 }
 
+/** Compose argv for the second slot: its profile named, so no compose version treats it as disabled. */
+function nextSlotArgv(target: ComposeTarget): (...args: string[]) => Argv {
+  return (...args) => composeArgv(target, '--profile', NEXT_REGISTRY_PROFILE, ...args);
+}
+
 /** Stops the second slot, letting its requests finish, and removes it (harmless when it is not there). */
 export function removeNextArgv(target: ComposeTarget): Argv[] {
-  return [composeArgv(target, 'rm', '--stop', '--force', NEXT_REGISTRY_SERVICE)];
+  return [nextSlotArgv(target)('rm', '--stop', '--force', NEXT_REGISTRY_SERVICE)];
 }

@@ -34,14 +34,16 @@ describe('gapless upgrade plan', () => {
   test('a new version: the new image beside the old one, nginx to it, the registry replaced, nginx back, the second slot removed', () => {
     const plan = gaplessUpgradePlan({ target, version: '0.2.0', changedFiles: ['/opt/registry-setup/compose.yaml'], containers: stack(), nginxServiceChanged: false });
     assert.equal(plan.needed, true);
-    assert.deepEqual(plan.startNext, [compose('up', '-d', '--no-deps', '--force-recreate', 'registry-next')]);
-    assert.deepEqual(plan.nextHealthcheck, compose('exec', '-T', 'registry-next', 'node', '/app/registry.mjs', 'healthcheck'));
+    // every command on the second slot names its profile
+    assert.deepEqual(plan.startNext, [compose('--profile', 'upgrade', 'up', '-d', '--no-deps', '--force-recreate', 'registry-next')]);
+    assert.deepEqual(plan.nextHealthcheck, compose('--profile', 'upgrade', 'exec', '-T', 'registry-next', 'node', '/app/registry.mjs', 'healthcheck'));
+    assert.deepEqual(plan.nextLogTail, compose('--profile', 'upgrade', 'logs', '--no-color', '--tail', '15', 'registry-next'));
     assert.deepEqual(plan.toNext, { upstream: 'registry-next', commands: [NGINX_TEST, RELOAD] });
     // the old registry is stopped only now, with its grace period to finish what nginx's old workers sent
     assert.deepEqual(plan.replaceRegistry, [compose('up', '-d', '--no-deps', '--force-recreate', '-t', '40', 'registry')]);
     assert.deepEqual(plan.registryHealthcheck, compose('exec', '-T', 'registry', 'node', '/app/registry.mjs', 'healthcheck'));
     assert.deepEqual(plan.toRegistry, { upstream: 'registry', commands: [NGINX_TEST, RELOAD] });
-    assert.deepEqual(plan.removeNext, [compose('rm', '--stop', '--force', 'registry-next')]);
+    assert.deepEqual(plan.removeNext, [compose('--profile', 'upgrade', 'rm', '--stop', '--force', 'registry-next')]);
     assert.deepEqual(plan.recreateNginx, [], 'nginx keeps its clients');
     assert.deepEqual(plan.reloadOnly, []);
   });
