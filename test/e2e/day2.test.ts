@@ -445,6 +445,20 @@ describe('day-2 commands over SSH', { skip: sshdSkipReason() }, () => {
     const tls = fileHash(path.join(bed.installDir, 'tls/fullchain.pem')) + fileHash(path.join(bed.installDir, 'tls/privkey.pem'));
     const users = fileHash(path.join(bed.installDir, 'auth/htpasswd'));
     const nginxConf = readFileSync(path.join(bed.installDir, 'nginx/nginx.conf'), 'utf8');
+    // uploads started before the upgrade and finished after it, on another registry process: one
+    // without bytes yet (the old process kept it in memory only), one with its first chunk on disk
+    const c = client();
+    const octets = { 'Content-Type': 'application/octet-stream' };
+    const withDigest = (location: string, digest: string) => `${location}${location.includes('?') ? '&' : '?'}digest=${digest}`;
+    const startUpload = async () => {
+      const post = await c.request('POST', '/v2/day2/across/blobs/uploads/');
+      assert.equal(post.status, 202, post.body.toString());
+      return String(post.headers.location);
+    };
+    const emptySession = await startUpload();
+    const [first, second, whole] = [randomBytes(1000), randomBytes(1000), randomBytes(1500)];
+    const firstChunk = await c.request('PATCH', await startUpload(), { body: first, headers: { ...octets, 'Content-Range': '0-999' } });
+    assert.equal(firstChunk.status, 202);
     // pushes (chunked ones spanning the switch) and pulls through nginx during the whole upgrade
     const upgraded = await withTraffic('day2/traffic', () =>
       rs(['upgrade'], [], ['--json', '--publish-address', '127.0.0.1'], { env: { REGISTRY_SETUP_VERSION_OVERRIDE: '0.2.0' } }),
@@ -458,6 +472,13 @@ describe('day-2 commands over SSH', { skip: sshdSkipReason() }, () => {
     const result = events.find((e) => e.type === 'result')!;
     assert.equal(result.from, '0.1.0');
     assert.equal(result.to, '0.2.0');
+    const finished = await c.request('PUT', withDigest(emptySession, sha256(whole)), { body: whole, headers: octets });
+    assert.equal(finished.status, 201, `an upload without bytes started before the upgrade: ${finished.body.toString()}`);
+    const secondChunk = await c.request('PATCH', String(firstChunk.headers.location), { body: second, headers: { ...octets, 'Content-Range': '1000-1999' } });
+    assert.equal(secondChunk.status, 202, `the second chunk of an upload started before the upgrade: ${secondChunk.body.toString()}`);
+    const both = Buffer.concat([first, second]);
+    assert.equal((await c.request('PUT', withDigest(String(secondChunk.headers.location), sha256(both)))).status, 201);
+    for (const bytes of [whole, both]) assert.deepEqual(await c.pullBlob('day2/across', sha256(bytes)), bytes);
     // the second slot is gone and nginx proxies to the registry service again, as deploy writes it
     assert.equal(readFileSync(path.join(bed.installDir, 'nginx/nginx.conf'), 'utf8'), nginxConf);
 
