@@ -37,7 +37,7 @@ export interface UpgradeResult {
   changed: boolean;
   image: string;
   files: FileChange[];
-  /** from stopping the old registry to the new one passing its health check */
+  /** how long the gapless switch took (from starting the new registry to removing the second slot; nothing is refused meanwhile) */
   restartMs?: number;
   removedImage?: string;
 }
