@@ -20,6 +20,10 @@ import { startPty } from '../helpers/pty.js';
 import { repoRoot } from '../helpers/registries.js';
 
 const PASSWORD = 'e2e-day2-password-1';
+// The upgrade's version (its image tag): this run's own, as the Docker engine (and its tags) may be shared
+// with another run of this file building its own payload.
+const UPGRADED = `0.2.0-day2.${process.pid}`;
+const esc = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const NO_DEPLOYMENT = (dir: string) => `registry-setup: no registry-setup deployment found in ${dir} on 127.0.0.1; run registry-setup deploy first`;
 
 interface Container {
@@ -461,7 +465,7 @@ describe('day-2 commands over SSH', { skip: sshdSkipReason() }, () => {
     assert.equal(firstChunk.status, 202);
     // pushes (chunked ones spanning the switch) and pulls through nginx during the whole upgrade
     const upgraded = await withTraffic('day2/traffic', () =>
-      rs(['upgrade'], [], ['--json', '--publish-address', '127.0.0.1'], { env: { REGISTRY_SETUP_VERSION_OVERRIDE: '0.2.0' } }),
+      rs(['upgrade'], [], ['--json', '--publish-address', '127.0.0.1'], { env: { REGISTRY_SETUP_VERSION_OVERRIDE: UPGRADED } }),
     );
     const { report, failed } = upgraded;
     let r = upgraded.result;
@@ -471,9 +475,9 @@ describe('day-2 commands over SSH', { skip: sshdSkipReason() }, () => {
     const events = jsonEvents(String(r.stdout));
     const result = events.find((e) => e.type === 'result')!;
     assert.equal(result.from, '0.1.0');
-    assert.equal(result.to, '0.2.0');
+    assert.equal(result.to, UPGRADED);
     const finished = await c.request('PUT', withDigest(emptySession, sha256(whole)), { body: whole, headers: octets });
-    assert.equal(finished.status, 201, `an upload without bytes started before the upgrade: ${finished.body.toString()}`);
+    if (finished.status !== 201) assert.fail(`an upload without bytes started before the upgrade (${emptySession}): ${finished.status} ${finished.body.toString()}\n${context}\n${await stackLogs()}`);
     const secondChunk = await c.request('PATCH', String(firstChunk.headers.location), { body: second, headers: { ...octets, 'Content-Range': '1000-1999' } });
     assert.equal(secondChunk.status, 202, `the second chunk of an upload started before the upgrade: ${secondChunk.body.toString()}`);
     const both = Buffer.concat([first, second]);
@@ -494,14 +498,14 @@ describe('day-2 commands over SSH', { skip: sshdSkipReason() }, () => {
     r = await rs(['status'], [], ['--json']);
     const doc = jsonResult(String(r.stdout)) as { versions: Record<string, string>; healthy: boolean; checks: { id: string; status: string; detail: string }[] };
     assert.equal(r.exitCode, 0, context);
-    assert.deepEqual(doc.versions, { cli: '0.1.0', deployed: '0.2.0', image: '0.2.0' });
+    assert.deepEqual(doc.versions, { cli: '0.1.0', deployed: UPGRADED, image: UPGRADED });
     assert.match(doc.checks.find((c) => c.id === 'version')!.detail, /this CLI is older than the deployment/);
 
-    // the 0.1.0 CLI against the 0.2.0 deployment
+    // the 0.1.0 CLI against the upgraded deployment
     const record = readFileSync(path.join(bed.installDir, 'registry-setup.json'), 'utf8');
     r = await rs(['upgrade'], [], ['--publish-address', '127.0.0.1']);
     assert.equal(r.exitCode, 1);
-    assert.match(String(r.stderr), /^registry-setup: this registry-setup \(0\.1\.0\) is older than the deployment on 127\.0\.0\.1 \(0\.2\.0\); install registry-setup 0\.2\.0 or later, or pass --force to downgrade$/m);
+    assert.match(String(r.stderr), new RegExp(`^registry-setup: this registry-setup \\(0\\.1\\.0\\) is older than the deployment on 127\\.0\\.0\\.1 \\(${esc(UPGRADED)}\\); install registry-setup ${esc(UPGRADED)} or later, or pass --force to downgrade$`, 'm'));
     assert.equal(readFileSync(path.join(bed.installDir, 'registry-setup.json'), 'utf8'), record);
   });
 
@@ -522,7 +526,7 @@ describe('day-2 commands over SSH', { skip: sshdSkipReason() }, () => {
       const stderr = String(r.stderr);
       assert.match(stderr, /the new registry \(registry-next\) failed its health check \(node registry\.mjs healthcheck: (restarting|exited)[;)][^\n]*; its last log lines:/, context);
       assert.match(stderr, /broken-registry-for-the-rollback-test: refusing to start/, 'the log tail says why');
-      assert.match(stderr, /Rolled back: the registry runs 0\.2\.0 as before and nginx proxies to it as before/);
+      assert.ok(stderr.includes(`Rolled back: the registry runs ${UPGRADED} as before and nginx proxies to it as before`), stderr);
       assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
     } finally {
       await execa('docker', ['image', 'rm', '-f', `registry-setup/registry:${version}`], { reject: false });
@@ -546,7 +550,7 @@ describe('day-2 commands over SSH', { skip: sshdSkipReason() }, () => {
     assert.match(String(r.stderr), /Kept: nothing/);
     assert.ok(!existsSync(bed.installDir), 'the install directory is gone');
     assert.deepEqual(await containers(bed.project), []);
-    assert.match(String(r.stderr), /image registry-setup\/registry:0\.2\.0/);
-    assert.equal((await execa('docker', ['image', 'inspect', 'registry-setup/registry:0.2.0'], { reject: false })).exitCode, 1);
+    assert.ok(String(r.stderr).includes(`image registry-setup/registry:${UPGRADED}`), String(r.stderr));
+    assert.equal((await execa('docker', ['image', 'inspect', `registry-setup/registry:${UPGRADED}`], { reject: false })).exitCode, 1);
   });
 });
