@@ -27,7 +27,8 @@ export interface PayloadFile {
  * serving registry never parses code it does not run.
  */
 export function readRegistryPayload(): PayloadFile[] {
-  const dir = path.join(packageRoot(), 'dist', 'registry');
+  // tests: another payload (e.g. a registry that fails its health check, for upgrade's rollback)
+  const dir = process.env.REGISTRY_SETUP_PAYLOAD_DIR || path.join(packageRoot(), 'dist', 'registry');
   if (!existsSync(path.join(dir, 'registry.mjs'))) throw new Error(`${dir}/registry.mjs is missing; run \`npm run build\` in the registry-setup package`);
   return readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((e) => e.isFile())

@@ -16,13 +16,13 @@ interface UpgradeFlags extends DeploymentFlags {
 }
 
 /**
- * `upgrade [targets...] [--force]`: the registry image rebuilt from this CLI's payload, restarted
- * with a short interruption. Several hosts: one after the other, so the others keep serving.
+ * `upgrade [targets...] [--force]`: the registry image rebuilt from this CLI's payload and switched
+ * to without a gap (src/ops/gapless-upgrade.ts). Several hosts: one after the other.
  */
 export function upgradeCommand(): Command {
   return addDeploymentOptions(
     new Command('upgrade')
-      .description("rebuild the registry image from this registry-setup's version and restart only the registry (data, users and certificates stay); several hosts one at a time")
+      .description("rebuild the registry image from this registry-setup's version and switch to it without a gap: started beside the old one, nginx reloaded onto it (data, users and certificates stay); several hosts one at a time")
       .argument('[targets...]', "user@host[:port] or a Host alias from ~/.ssh/config; several, or none for the --config file's")
       .option('--force', 'also install when the deployment is newer than this registry-setup (a downgrade)')
       .addOption(new Option('--publish-address <addr>').hideHelp()),
@@ -40,7 +40,7 @@ export function upgradeCommand(): Command {
         if (output.json) continue;
         const what = !r.changed ? `already at ${r.to}` : r.from === r.to ? `${r.to} repaired` : `upgraded from ${r.from} to ${r.to}`;
         process.stderr.write(`\n${chalk.green('✔')} ${publicUrl(d.settings)}${ds.length > 1 ? ` (${d.label})` : ''}: ${what}`);
-        process.stderr.write(r.restartMs !== undefined ? ` (registry recreated, healthy ${(r.restartMs / 1000).toFixed(1)} s later)\n` : '\n');
+        process.stderr.write(r.restartMs !== undefined ? ` (switched to the new registry without a gap in ${(r.restartMs / 1000).toFixed(1)} s)\n` : '\n');
       }
       printResult(output, results, ds.length > 1);
     });

@@ -169,3 +169,11 @@ export const NOTIFY_CONTAINER_PATHS = {
   /** undelivered events wait here (writable state/, with a bucket too) */
   eventsDir: '/var/lib/registry-setup/state/events',
 } as const;
+
+/**
+ * The second registry slot: `upgrade` starts the new image here beside the running registry and
+ * points nginx at it while the `registry` service is recreated (a gapless upgrade). Only `upgrade`
+ * starts it (a compose profile keeps `up` from doing so); it is removed when the upgrade ends.
+ */
+export const NEXT_REGISTRY_SERVICE = 'registry-next';
+export const NEXT_REGISTRY_PROFILE = 'upgrade';

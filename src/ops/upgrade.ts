@@ -1,12 +1,15 @@
 // `upgrade`: the registry image rebuilt from this CLI's payload (dist/registry/) and swapped in
-// with the shortest interruption: the new image is built while the old container serves, then only
-// the registry container is recreated. Data, users (auth/) and certificates (tls/) are not touched.
+// without a gap: the new image is built while the old container serves, then started beside it and
+// nginx switched over by graceful reloads (src/ops/gapless-upgrade.ts). Data, users (auth/) and
+// certificates (tls/) are not touched.
 import { parse as parseYaml } from 'yaml';
 import type { Output, StepStatus } from '../console/output.js';
 import type { FileChange } from '../deploy/executor.js';
-import { containerFor, imageExists, waitHealthy } from '../deploy/stack.js';
+import { containerFor, imageExists } from '../deploy/stack.js';
+import { composeArgv, isPayloadFile, prunePayloadArgv, renderDeploymentFiles, startNeedsImageCheck, type FileSpec, type PayloadFile } from '../provision/index.js';
+import { gaplessUpgradePlan } from '../provision/gapless-plan.js';
+import { switchGapless } from './gapless-upgrade.js';
 import { tokensFileForUpgrade } from '../provision/access-control.js';
-import { composeArgv, isPayloadFile, prunePayloadArgv, renderDeploymentFiles, startNeedsImageCheck, upgradeRestartPlan, type FileSpec, type PayloadFile } from '../provision/index.js';
 import { HOST_LAYOUT } from '../host/contract.js';
 import { registryImageTag, type NginxMode } from '../templates/render.js';
 import { publicClient, type Deployment } from './deployment.js';
@@ -35,7 +38,7 @@ export interface UpgradeResult {
   changed: boolean;
   image: string;
   files: FileChange[];
-  /** from stopping the old registry to the new one passing its health check */
+  /** how long the gapless switch took (from starting the new registry to removing the second slot; nothing is refused meanwhile) */
   restartMs?: number;
   removedImage?: string;
 }
@@ -92,6 +95,7 @@ export async function upgrade(d: Deployment, o: UpgradeOptions): Promise<Upgrade
   // compose.yaml decides which image runs: kept to put back if the new registry fails (the old
   // image is still there then, so the old container comes back as it was).
   const oldCompose = await d.host.readFile(d.path(HOST_LAYOUT.compose), { sudo: true });
+  const oldNginxConf = await d.host.readFile(d.path(HOST_LAYOUT.nginxConf), { sudo: true });
   let changes: FileChange[] = [];
   const changed = (rel: string) => changes.some((c) => c.path === d.path(rel));
 
@@ -122,18 +126,22 @@ export async function upgrade(d: Deployment, o: UpgradeOptions): Promise<Upgrade
   const nginxServiceChanged = changed(HOST_LAYOUT.compose) && newCompose !== undefined && serviceOf(oldCompose, 'nginx') !== serviceOf(newCompose, 'nginx');
   const before = await d.containers();
   const oldRegistry = containerFor(before, 'registry');
-  const plan = upgradeRestartPlan({ target, version: to, changedFiles, containers: before, nginxServiceChanged });
-  await step('restart', 'Recreate the registry container', async () => {
+  const plan = gaplessUpgradePlan({ target, version: to, changedFiles, containers: before, nginxServiceChanged });
+  await step('restart', 'Switch to the new registry without a gap', async () => {
     if (!plan.needed) return { status: 'unchanged', detail: `already runs ${image}` };
     const started = Date.now();
-    try {
-      for (const argv of plan.commands) await exec.run(argv);
-      await waitHealthy(exec, target, 120_000);
-    } catch (err) {
-      throw new UpgradeError(`${(err as Error).message}\n${await rollBack(d, changed(HOST_LAYOUT.compose) ? oldCompose : null, target)}`);
-    }
+    const switched = switchGapless(d, {
+      plan,
+      target,
+      nginxConf: (upstream) => renderDeploymentFiles(settings, { version: to, registryPayload: o.registryPayload, nginxMode, publishAddress: o.publishAddress, nginxUpstreamHost: upstream }).files.find((f) => f.path === d.path(HOST_LAYOUT.nginxConf))!,
+      restore: { compose: changed(HOST_LAYOUT.compose) ? oldCompose : null, nginxConf: changed(HOST_LAYOUT.nginxConf) ? oldNginxConf : null },
+      output,
+    });
+    await switched.catch((err: Error) => {
+      throw new UpgradeError(err.message);
+    });
     result.restartMs = Date.now() - started;
-    return { status: 'done', detail: `${oldRegistry?.image ?? 'none'} → ${image}, healthy ${(result.restartMs / 1000).toFixed(1)} s after the switch` };
+    return { status: 'done', detail: `${oldRegistry?.image ?? 'none'} → ${image} beside it, nginx switched by reloads; ${(result.restartMs / 1000).toFixed(1)} s` };
   });
 
   for (const argv of plan.reloadOnly) await exec.run(argv);
@@ -179,18 +187,5 @@ function serviceOf(compose: string | Buffer | null, service: string): string {
     return JSON.stringify(doc?.services?.[service] ?? null);
   } catch {
     return '';
-  }
-}
-
-/** Puts the previous compose.yaml back and restarts the previous image; returns what happened. */
-async function rollBack(d: Deployment, oldCompose: Buffer | null, target: Awaited<ReturnType<Deployment['composeTarget']>>): Promise<string> {
-  if (!oldCompose) return 'Nothing to roll back to (compose.yaml did not change).';
-  try {
-    await d.host.upload(d.path(HOST_LAYOUT.compose), oldCompose, { mode: 0o644, owner: '0', group: '0', sudo: true });
-    await d.exec.run(composeArgv(target, 'up', '-d', '--no-deps', 'registry'));
-    await waitHealthy(d.exec, target, 120_000);
-    return `Rolled back: the registry runs ${d.record.registrySetupVersion} again (run registry-setup upgrade again once the cause is fixed).`;
-  } catch (err) {
-    return `Rolling back failed as well (${(err as Error).message.split('\n')[0]}); run registry-setup deploy to repair.`;
   }
 }

@@ -102,6 +102,8 @@ export interface RenderDeploymentOptions {
    * without settings.access). Omitted: the host's file stays as it is (`tokens` commands edit it).
    */
   ciTokens?: string;
+  /** the compose service nginx proxies to (default `registry`; an upgrade points it at the next slot) */
+  nginxUpstreamHost?: string;
 }
 
 export interface RenderedDeployment {
@@ -162,7 +164,7 @@ export function renderDeploymentFiles(settings: DeploySettings, opts: RenderDepl
     healthcheck: opts.healthcheck,
     accessControl: settings.access !== undefined,
   });
-  const nginxConf = buildNginxConf({ mode: nginxMode, domain: settings.domain, httpsPort: settings.httpsPort, ...(settings.storage ? {} : { blobBytesDir: CONTAINER_PATHS.data }) });
+  const nginxConf = buildNginxConf({ mode: nginxMode, domain: settings.domain, httpsPort: settings.httpsPort, ...(settings.storage ? {} : { blobBytesDir: CONTAINER_PATHS.data }), ...(opts.nginxUpstreamHost ? { upstream: { host: opts.nginxUpstreamHost } } : {}) });
 
   const files: FileSpec[] = [
     { path: at(HOST_LAYOUT.compose), content: compose, mode: 0o644 },

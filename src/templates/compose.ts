@@ -1,6 +1,6 @@
 // compose.yaml, built as an object and stringified with the yaml library.
 import { Document, isPair, isScalar, isSeq, visit } from 'yaml';
-import { BLOB_BYTES_LOCATION, COMPOSE_PROJECT, CONTAINER_PATHS, HOST_LAYOUT, NGINX_HTTP_PORT, NGINX_HTTPS_PORT, NGINX_UID, RENEW_PATHS, RENEW_SERVICE, REGISTRY_ENV, REGISTRY_PORT, REGISTRY_UID, IMAGE_COMMANDS } from '../host/contract.js';
+import { BLOB_BYTES_LOCATION, COMPOSE_PROJECT, CONTAINER_PATHS, HOST_LAYOUT, NGINX_HTTP_PORT, NGINX_HTTPS_PORT, NGINX_UID, RENEW_PATHS, RENEW_SERVICE, REGISTRY_ENV, NEXT_REGISTRY_PROFILE, NEXT_REGISTRY_SERVICE, REGISTRY_PORT, REGISTRY_UID, IMAGE_COMMANDS } from '../host/contract.js';
 import { storageCaFile } from '../registry/storage/s3/settings.js';
 import { isPublishAddress } from '../settings/rules.js';
 import type { DeploySettings } from '../settings/settings.js';
@@ -127,7 +127,7 @@ export function composeDocument(settings: ComposeSettings, opts: ComposeOptions)
   const logging = { driver: 'json-file', options: { 'max-size': '10m', 'max-file': '3' } };
   const prefix = publish === undefined ? '' : `${publish}:`;
 
-  return {
+  const doc: { 'x-registry-setup': unknown; services: Record<string, Record<string, unknown>> } = {
     'x-registry-setup': {
       version,
       // compose v1 has no `name:`; run every compose command with `-p <project>`.
@@ -176,6 +176,17 @@ export function composeDocument(settings: ComposeSettings, opts: ComposeOptions)
       ...(settings.retention ? { [RETENTION_SERVICE]: retentionService({ image: registryImageTag(version), dataDir, s3, hardening, logging }) } : {}),
     },
   };
+  doc.services = { ...doc.services, [NEXT_REGISTRY_SERVICE]: nextRegistryService(doc.services.registry!) };
+  return doc;
+}
+
+/**
+ * The upgrade's second slot: the registry service as it is (same image, mounts, hardening, health
+ * check; no ports), built by the `registry` service and started only by `upgrade` (a profile).
+ */
+function nextRegistryService(registry: Record<string, unknown>): Record<string, unknown> {
+  const { build: _build, ...rest } = registry;
+  return { ...rest, profiles: [NEXT_REGISTRY_PROFILE] };
 }
 
 /**

@@ -15,10 +15,15 @@ import { buildOciImage, buildOciIndex, readBlob, readLayoutImage, readLayoutInde
 import { skopeo } from '../helpers/skopeo.js';
 import { sshdSkipReason } from '../helpers/sshd.js';
 import { makeTempDir, removeDir } from '../helpers/tmp.js';
+import { startTraffic, type TrafficReport } from '../helpers/registry-traffic.js';
 import { startPty } from '../helpers/pty.js';
 import { repoRoot } from '../helpers/registries.js';
 
 const PASSWORD = 'e2e-day2-password-1';
+// The upgrade's version (its image tag): this run's own, as the Docker engine (and its tags) may be shared
+// with another run of this file building its own payload.
+const UPGRADED = `0.2.0-day2.${process.pid}`;
+const esc = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const NO_DEPLOYMENT = (dir: string) => `registry-setup: no registry-setup deployment found in ${dir} on 127.0.0.1; run registry-setup deploy first`;
 
 interface Container {
@@ -421,43 +426,68 @@ describe('day-2 commands over SSH', { skip: sshdSkipReason() }, () => {
 
   });
 
-  it('upgrade: builds while the old registry serves, recreates only the registry, keeps data, users and certificates; an older CLI refuses', async () => {
+  /** The stack's last log lines (registry, the second slot while it exists, nginx), for a failure message. */
+  const stackLogs = async () =>
+    (await execa('docker-compose', ['-p', bed.project, '-f', path.join(bed.installDir, 'compose.yaml'), 'logs', '--no-color', '--tail', '25', 'registry', 'registry-next', 'nginx'], { reject: false })).stdout;
+  /** Pushes and pulls through nginx while `during` runs: ~8 requests a round, a round about every second, at most 400 rounds or 5 min. */
+  const withTraffic = async <T>(repo: string, during: () => Promise<T>) => {
+    const traffic = startTraffic(client(), repo, { maxRounds: 400, maxMs: 300_000, pauseMs: 100 });
+    let result: T | undefined;
+    let report: TrafficReport = { rounds: 0, requests: 0, failures: [] };
+    try {
+      result = await during();
+    } finally {
+      report = await traffic.stop();
+    }
+    process.stderr.write(`# ${repo}: ${report.rounds} rounds, ${report.requests} requests, ${report.failures.length} failed\n`);
+    const failed = report.failures.map((f) => `${f.at} ms ${f.what}: ${f.error}`).join('\n');
+    return { result: result as T, report, failed: failed && `${failed}\n${context}\n${await stackLogs()}` };
+  };
+
+  it('upgrade: builds while the old registry serves, switches to the new one beside it without failing one push or pull, keeps data, users and certificates; an older CLI refuses', async () => {
     const before = await containers(bed.project);
     const tls = fileHash(path.join(bed.installDir, 'tls/fullchain.pem')) + fileHash(path.join(bed.installDir, 'tls/privkey.pem'));
     const users = fileHash(path.join(bed.installDir, 'auth/htpasswd'));
-    // watch the public URL through the whole upgrade
-    const failures: number[] = [];
-    let probes = 0;
-    let watching = true;
-    const watcher = (async () => {
-      const anon = new RegistryClient({ baseUrl: `https://${host()}`, ca, timeoutMs: 2_000 });
-      while (watching) {
-        const at = Date.now();
-        const ok = await anon.request('GET', '/v2/', { auth: false }).then((res) => res.status === 401, () => false);
-        probes++;
-        if (!ok) failures.push(at);
-        await delay(100);
-      }
-    })();
-    let r;
-    try {
-      r = await rs(['upgrade'], [], ['--json', '--publish-address', '127.0.0.1'], { env: { REGISTRY_SETUP_VERSION_OVERRIDE: '0.2.0' } });
-    } finally {
-      watching = false;
-      await watcher;
-    }
+    const nginxConf = readFileSync(path.join(bed.installDir, 'nginx/nginx.conf'), 'utf8');
+    // uploads started before the upgrade and finished after it, on another registry process: one
+    // without bytes yet (the old process kept it in memory only), one with its first chunk on disk
+    const c = client();
+    const octets = { 'Content-Type': 'application/octet-stream' };
+    const withDigest = (location: string, digest: string) => `${location}${location.includes('?') ? '&' : '?'}digest=${digest}`;
+    const startUpload = async () => {
+      const post = await c.request('POST', '/v2/day2/across/blobs/uploads/');
+      assert.equal(post.status, 202, post.body.toString());
+      return String(post.headers.location);
+    };
+    const emptySession = await startUpload();
+    const [first, second, whole] = [randomBytes(1000), randomBytes(1000), randomBytes(1500)];
+    const firstChunk = await c.request('PATCH', await startUpload(), { body: first, headers: { ...octets, 'Content-Range': '0-999' } });
+    assert.equal(firstChunk.status, 202);
+    // pushes (chunked ones spanning the switch) and pulls through nginx during the whole upgrade
+    const upgraded = await withTraffic('day2/traffic', () =>
+      rs(['upgrade'], [], ['--json', '--publish-address', '127.0.0.1'], { env: { REGISTRY_SETUP_VERSION_OVERRIDE: UPGRADED } }),
+    );
+    const { report, failed } = upgraded;
+    let r = upgraded.result;
     assert.equal(r.exitCode, 0, context);
+    assert.ok(report.rounds >= 5, `only ${report.rounds} rounds of traffic`);
+    assert.equal(failed, '', 'not one request failed');
     const events = jsonEvents(String(r.stdout));
     const result = events.find((e) => e.type === 'result')!;
     assert.equal(result.from, '0.1.0');
-    assert.equal(result.to, '0.2.0');
-    const buildEnd = Date.parse(String(events.find((e) => e.type === 'step-end' && e.id === 'build')!.time));
-    const interruption = failures.length ? failures.at(-1)! - failures[0]! : 0;
-    process.stderr.write(`# upgrade: ${failures.length} of ${probes} probes failed, interruption ≤ ${interruption} ms\n`);
-    assert.ok(failures.every((t) => t > buildEnd), 'the old registry served until the new image was built');
-    assert.ok(interruption < 20_000, `interruption of ${interruption} ms`);
+    assert.equal(result.to, UPGRADED);
+    const finished = await c.request('PUT', withDigest(emptySession, sha256(whole)), { body: whole, headers: octets });
+    if (finished.status !== 201) assert.fail(`an upload without bytes started before the upgrade (${emptySession}): ${finished.status} ${finished.body.toString()}\n${context}\n${await stackLogs()}`);
+    const secondChunk = await c.request('PATCH', String(firstChunk.headers.location), { body: second, headers: { ...octets, 'Content-Range': '1000-1999' } });
+    assert.equal(secondChunk.status, 202, `the second chunk of an upload started before the upgrade: ${secondChunk.body.toString()}`);
+    const both = Buffer.concat([first, second]);
+    assert.equal((await c.request('PUT', withDigest(String(secondChunk.headers.location), sha256(both)))).status, 201);
+    for (const bytes of [whole, both]) assert.deepEqual(await c.pullBlob('day2/across', sha256(bytes)), bytes);
+    // the second slot is gone and nginx proxies to the registry service again, as deploy writes it
+    assert.equal(readFileSync(path.join(bed.installDir, 'nginx/nginx.conf'), 'utf8'), nginxConf);
 
     const after = await containers(bed.project);
+    assert.deepEqual(after.map((c) => c.service).sort(), ['nginx', 'registry']);
     assert.deepEqual(after.find((c) => c.service === 'nginx'), before.find((c) => c.service === 'nginx'), 'nginx was not recreated');
     assert.notEqual(after.find((c) => c.service === 'registry')!.id, before.find((c) => c.service === 'registry')!.id);
     assert.equal(fileHash(path.join(bed.installDir, 'tls/fullchain.pem')) + fileHash(path.join(bed.installDir, 'tls/privkey.pem')), tls);
@@ -468,15 +498,42 @@ describe('day-2 commands over SSH', { skip: sshdSkipReason() }, () => {
     r = await rs(['status'], [], ['--json']);
     const doc = jsonResult(String(r.stdout)) as { versions: Record<string, string>; healthy: boolean; checks: { id: string; status: string; detail: string }[] };
     assert.equal(r.exitCode, 0, context);
-    assert.deepEqual(doc.versions, { cli: '0.1.0', deployed: '0.2.0', image: '0.2.0' });
+    assert.deepEqual(doc.versions, { cli: '0.1.0', deployed: UPGRADED, image: UPGRADED });
     assert.match(doc.checks.find((c) => c.id === 'version')!.detail, /this CLI is older than the deployment/);
 
-    // the 0.1.0 CLI against the 0.2.0 deployment
+    // the 0.1.0 CLI against the upgraded deployment
     const record = readFileSync(path.join(bed.installDir, 'registry-setup.json'), 'utf8');
     r = await rs(['upgrade'], [], ['--publish-address', '127.0.0.1']);
     assert.equal(r.exitCode, 1);
-    assert.match(String(r.stderr), /^registry-setup: this registry-setup \(0\.1\.0\) is older than the deployment on 127\.0\.0\.1 \(0\.2\.0\); install registry-setup 0\.2\.0 or later, or pass --force to downgrade$/m);
+    assert.match(String(r.stderr), new RegExp(`^registry-setup: this registry-setup \\(0\\.1\\.0\\) is older than the deployment on 127\\.0\\.0\\.1 \\(${esc(UPGRADED)}\\); install registry-setup ${esc(UPGRADED)} or later, or pass --force to downgrade$`, 'm'));
     assert.equal(readFileSync(path.join(bed.installDir, 'registry-setup.json'), 'utf8'), record);
+  });
+
+  it('upgrade to a registry that fails its health check: rolled back, the old one serves throughout, nginx.conf and compose.yaml as before, exit 1 naming the check with its log', async () => {
+    // a payload whose registry exits at start, under a version of its own (its image is removed below)
+    const version = `0.3.0-rollback${process.pid}`;
+    const payload = path.join(work, 'broken-payload');
+    mkdirSync(payload, { recursive: true });
+    writeFileSync(path.join(payload, 'registry.mjs'), "console.error('broken-registry-for-the-rollback-test: refusing to start'); process.exit(3);\n");
+    const files = ['compose.yaml', 'nginx/nginx.conf', 'registry-setup.json'].map((f) => readFileSync(path.join(bed.installDir, f), 'utf8'));
+    const before = await containers(bed.project);
+    try {
+      const { result: r, failed } = await withTraffic('day2/rollback', () =>
+        rs(['upgrade'], [], ['--publish-address', '127.0.0.1'], { env: { REGISTRY_SETUP_VERSION_OVERRIDE: version, REGISTRY_SETUP_PAYLOAD_DIR: payload } }),
+      );
+      assert.equal(r.exitCode, 1, context);
+      assert.equal(failed, '', 'the old registry served every request');
+      const stderr = String(r.stderr);
+      assert.match(stderr, /the new registry \(registry-next\) failed its health check \(node registry\.mjs healthcheck: (restarting|exited)[;)][^\n]*; its last log lines:/, context);
+      assert.match(stderr, /broken-registry-for-the-rollback-test: refusing to start/, 'the log tail says why');
+      assert.ok(stderr.includes(`Rolled back: the registry runs ${UPGRADED} as before and nginx proxies to it as before`), stderr);
+      assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
+    } finally {
+      await execa('docker', ['image', 'rm', '-f', `registry-setup/registry:${version}`], { reject: false });
+    }
+    assert.deepEqual(['compose.yaml', 'nginx/nginx.conf', 'registry-setup.json'].map((f) => readFileSync(path.join(bed.installDir, f), 'utf8')), files);
+    assert.deepEqual(await containers(bed.project), before, 'the same registry and nginx containers, no second slot');
+    assert.equal(await ping('admin', PASSWORD), 200);
   });
 
   it('destroy --purge: after the domain is typed, deletes the data, the certificates and the image too', async () => {
@@ -493,7 +550,7 @@ describe('day-2 commands over SSH', { skip: sshdSkipReason() }, () => {
     assert.match(String(r.stderr), /Kept: nothing/);
     assert.ok(!existsSync(bed.installDir), 'the install directory is gone');
     assert.deepEqual(await containers(bed.project), []);
-    assert.match(String(r.stderr), /image registry-setup\/registry:0\.2\.0/);
-    assert.equal((await execa('docker', ['image', 'inspect', 'registry-setup/registry:0.2.0'], { reject: false })).exitCode, 1);
+    assert.ok(String(r.stderr).includes(`image registry-setup/registry:${UPGRADED}`), String(r.stderr));
+    assert.equal((await execa('docker', ['image', 'inspect', `registry-setup/registry:${UPGRADED}`], { reject: false })).exitCode, 1);
   });
 });

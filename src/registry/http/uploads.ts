@@ -98,8 +98,14 @@ export async function startUpload(ctx: Ctx): Promise<void> {
   send(ctx.res, 202, progressHeaders(ctx, id, 0));
 }
 
-/** The upload id of the URL; with an upload secret its `_state` token must be valid too. */
-async function uploadId(ctx: Ctx): Promise<string> {
+/**
+ * The upload id of the URL; with an upload secret its `_state` token must be valid too. A write
+ * (`adopt`) to a session this process does not know but whose URL carries a valid token continues
+ * it as an empty session: the registry process that started it kept it in memory (no bytes yet)
+ * and has since been replaced (a gapless upgrade switches processes between two requests of one
+ * push). The token grants nothing a new POST would not.
+ */
+async function uploadId(ctx: Ctx, adopt = false): Promise<string> {
   const unknown = () => new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload unknown', { id: ctx.ref });
   if (!isValidUploadId(ctx.ref)) throw unknown();
   const secret = ctx.registry.config.uploadSecret;
@@ -111,20 +117,21 @@ async function uploadId(ctx: Ctx): Promise<string> {
       if ((await ctx.registry.uploads.size(ctx.name, ctx.ref)) === null) throw unknown();
       throw err;
     }
+    if (adopt) await ctx.registry.uploads.adopt?.(ctx.name, ctx.ref);
   }
   return ctx.ref;
 }
 
 export async function patchUpload(ctx: Ctx): Promise<void> {
   requireWritable(ctx);
-  const id = await uploadId(ctx);
+  const id = await uploadId(ctx, true);
   const size = await appendBody(ctx, id, chunkStart(ctx));
   send(ctx.res, 202, progressHeaders(ctx, id, size));
 }
 
 export async function finishUpload(ctx: Ctx): Promise<void> {
   requireWritable(ctx);
-  const id = await uploadId(ctx);
+  const id = await uploadId(ctx, true);
   const digest = requireDigest(ctx.url.searchParams.get('digest'));
   if (hasBody(ctx.req)) await appendAndCommit(ctx, id, digest, chunkStart(ctx));
   else await ctx.registry.uploads.commit(ctx.name, id, digest);

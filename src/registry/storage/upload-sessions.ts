@@ -32,6 +32,13 @@ export interface UploadSessions {
    */
   appendAndCommit(name: string, id: string, body: Readable, expectStart: number | undefined, digest: string, declaredSize?: number): Promise<number>;
   cancel(name: string, id: string): Promise<boolean>;
+  /**
+   * Takes on, as an empty session, an upload this process does not know whose URL the registry
+   * signed: another process on the same storage started it and kept it in memory only (it had no
+   * bytes yet), e.g. the registry that served before a gapless upgrade. Absent where every session
+   * is in storage from its start.
+   */
+  adopt?(name: string, id: string): Promise<void>;
   /** Deletes uploads started before `now - maxAgeMs` in these repositories; returns how many. */
   purge(maxAgeMs: number, repositories: string[]): Promise<number>;
 }

@@ -62,6 +62,12 @@ export class UploadStore extends UploadSessionStore<number, FilesystemDriver> {
     return id;
   }
 
+  async adopt(name: string, id: string): Promise<void> {
+    if ((await this.find(name, id)) !== null) return;
+    await this.markPushUnderWay(name);
+    this.unwritten.set(`${name}/${id}`, Date.now());
+  }
+
   private async markPushUnderWay(name: string): Promise<void> {
     const now = Date.now();
     if ((this.marked.get(name) ?? -Infinity) > now - MARK_EVERY_MS) return;
