@@ -140,7 +140,7 @@ export function renderDeploymentFiles(settings: DeploySettings, opts: RenderDepl
     publishAddress: opts.publishAddress ?? settings.publishAddress,
     healthcheck: opts.healthcheck,
   });
-  const nginxConf = buildNginxConf({ mode: nginxMode, domain: settings.domain, httpsPort: settings.httpsPort, ...(settings.storage ? {} : { blobBytesDir: CONTAINER_PATHS.data }) });
+  const nginxConf = buildNginxConf({ mode: nginxMode, domain: settings.domain, httpsPort: settings.httpsPort, ...(settings.storage ? {} : { blobBytesDir: CONTAINER_PATHS.data }), acmePeers: settings.acmePeers });
 
   const files: FileSpec[] = [
     { path: at(HOST_LAYOUT.compose), content: compose, mode: 0o644 },

@@ -51,10 +51,17 @@ export interface DeploySettings {
    * machine's Docker over the SSH connection when the host lacks them.
    */
   sendImages?: boolean;
+  /**
+   * How the other hosts reach this host's HTTP port to forward an ACME challenge it holds (a host
+   * name, an IPv4 or bracketed IPv6 address; default: the target's host). Several hosts only.
+   */
+  peerAddress?: string;
+  /** Derived by deploy (not set by hand): the other hosts' `address:httpPort`, where this nginx forwards challenges. */
+  acmePeers?: string[];
 }
 
 /** The settings that may differ between the hosts of one deployment (everything else is shared). */
-export const HOST_KEYS = ['target', 'dir', 'dataDir', 'httpPort', 'httpsPort', 'composeProject', 'publishAddress'] as const;
+export const HOST_KEYS = ['target', 'dir', 'dataDir', 'httpPort', 'httpsPort', 'composeProject', 'publishAddress', 'peerAddress'] as const;
 export type HostKey = (typeof HOST_KEYS)[number];
 
 /** One entry of `hosts:` in registry-setup.yaml: a target and what is different there. */
