@@ -191,3 +191,29 @@ describe('renew --slot', () => {
     assert.match(err, /^renew: failed: --slot wants I\/N with 1 <= I <= N .*"3\/2"\n$/);
   });
 });
+
+describe('certs status of a host that takes turns', () => {
+  it('shows its own turn as the due time and calls it stalled 2 days into its turn, before a lone host\'s rule would', async () => {
+    const { caSignedCert } = await import('./support.js');
+    const { certificateStatus, parseCertificate } = await import('../../src/acme/certificate.js');
+    const { TempDirs } = await import('../helpers/tmp.js');
+    const tmp = new TempDirs();
+    try {
+      const cert = await caSignedCert(await tmp.make('rs-slot-status-'), ['registry.example.com'], 90);
+      const info = parseCertificate(cert.certPem);
+      for (let index = 0; index < 4; index++) {
+        const slot = { index, count: 4 };
+        const s = renewalSchedule(info, slot);
+        const before = certificateStatus(cert.certPem, undefined, new Date(s.orderFrom.getTime() - HOUR), slot);
+        assert.equal(before.due, false);
+        assert.equal(before.dueAt, s.orderFrom.toISOString());
+        const late = new Date(s.orderFrom.getTime() + 3 * DAY);
+        assert.match(certificateStatus(cert.certPem, undefined, late, slot).warning ?? '', /is the renewal timer running\?/, `host ${index + 1}`);
+        // the lone-host rule (a third of the lifetime left) would not notice yet
+        if (late < renewalDueAt(info.notBefore, info.notAfter)) assert.equal(certificateStatus(cert.certPem, undefined, late).warning, undefined);
+      }
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+});

@@ -65,3 +65,19 @@ describe('FanOutStateStore', () => {
     assert.equal((await slow.readRenewalState())?.serial, '02', 'the slow write had finished when the failure was reported');
   });
 });
+
+describe('keepsOwnCertificate (deploy and certs renew copying the first host\'s certificate)', () => {
+  test('a host keeps its own valid certificate for the names, and gets the copy when its own is unfit', async () => {
+    const { caSignedCert, selfSignedCert } = await import('../acme/support.js');
+    const { keepsOwnCertificate } = await import('../../src/deploy/letsencrypt.js');
+    const dir = await tmp.make('rs-keep-own-');
+    const names = ['registry.example.com'];
+    const [first, own, other, self] = await Promise.all([caSignedCert(dir, names), caSignedCert(dir, names), caSignedCert(dir, ['other.example.com']), selfSignedCert(dir, names)]);
+    const now = new Date();
+    assert.equal(keepsOwnCertificate(own, undefined, first.certPem, now), true, 'its own renewal stays');
+    assert.equal(keepsOwnCertificate(own, undefined, first.certPem, new Date(now.getTime() + 70 * 86_400_000)), false, 'due: the copy');
+    assert.equal(keepsOwnCertificate(other, undefined, first.certPem, now), false, 'other names: the copy');
+    assert.equal(keepsOwnCertificate(self, undefined, first.certPem, now), false, 'self-signed placeholder: the copy');
+    assert.equal(keepsOwnCertificate({ certPem: own.certPem, keyPem: first.keyPem }, undefined, first.certPem, now), false, 'key mismatch: the copy');
+  });
+});
