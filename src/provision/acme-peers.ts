@@ -13,6 +13,8 @@ export interface PeerHost {
 
 /** `address:port` of one host's HTTP listener as the other hosts reach it. */
 export function peerOf(h: PeerHost): string {
+  // peerAddress may carry its own port (a NAT or forwarder in between); else the host's httpPort
+  if (h.peerAddress && isAcmePeer(h.peerAddress)) return h.peerAddress;
   let address = h.peerAddress ?? h.sshHost;
   if (!h.peerAddress && address.includes(':') && !address.startsWith('[')) address = `[${address}]`; // a bare IPv6 address
   const peer = `${address}:${h.httpPort}`;

@@ -137,7 +137,7 @@ function checkValues(s: PartialSettings, name: (key: keyof DeploySettings) => st
     fail('publishAddress', `publish address "${s.publishAddress}" must be an IPv4 address or a bracketed IPv6 address`);
   }
   if (s.peerAddress !== undefined && !isPeerAddress(s.peerAddress)) {
-    fail('peerAddress', `peer address "${s.peerAddress}" must be a host name, an IPv4 address or a bracketed IPv6 address`);
+    fail('peerAddress', `peer address "${s.peerAddress}" must be a host name, an IPv4 address or a bracketed IPv6 address, optionally with :port`);
   }
   if (s.acmePeers !== undefined && !(Array.isArray(s.acmePeers) && s.acmePeers.every((p) => typeof p === 'string' && isAcmePeer(p)))) {
     fail('acmePeers', 'must be a list of address:port');

@@ -53,7 +53,8 @@ export interface DeploySettings {
   sendImages?: boolean;
   /**
    * How the other hosts reach this host's HTTP port to forward an ACME challenge it holds (a host
-   * name, an IPv4 or bracketed IPv6 address; default: the target's host). Several hosts only.
+   * name, an IPv4 or bracketed IPv6 address, optionally with `:port`; default: the target's host
+   * and httpPort). Several hosts only.
    */
   peerAddress?: string;
   /** Derived by deploy (not set by hand): the other hosts' `address:httpPort`, where this nginx forwards challenges. */

@@ -44,6 +44,8 @@ describe('ACME peers', () => {
       ],
     );
     assert.deepEqual(acmePeersOf([{ sshHost: 'reg1.example.com', httpPort: 80 }]), [[]]);
+    assert.equal(peerOf({ sshHost: 'h', peerAddress: '10.0.0.5:8080', httpPort: 80 }), '10.0.0.5:8080', 'a port of its own (NAT, forwarder)');
+    assert.equal(peerOf({ sshHost: 'h', peerAddress: '[2001:db8::5]:8080', httpPort: 80 }), '[2001:db8::5]:8080');
     assert.throws(() => peerOf({ sshHost: 'bad host', httpPort: 80 }), /set peerAddress for it in registry-setup\.yaml/);
   });
 
