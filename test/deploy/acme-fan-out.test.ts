@@ -81,3 +81,21 @@ describe('keepsOwnCertificate (deploy and certs renew copying the first host\'s 
     assert.equal(keepsOwnCertificate({ certPem: own.certPem, keyPem: first.keyPem }, undefined, first.certPem, now), false, 'key mismatch: the copy');
   });
 });
+
+describe('FanOutStateStore.lock', () => {
+  test('takes every host\'s renewal lock (each host\'s timer renews too); one held elsewhere releases the others', async () => {
+    const dirs = [await tmp.make('rs-lock-a-'), await tmp.make('rs-lock-b-')];
+    const stores = dirs.map((d) => new LocalAcmeStateStore({ acmeDir: join(d, 'acme'), tlsDir: join(d, 'tls') }));
+    const fan = new FanOutStateStore(stores);
+    const release = await fan.lock();
+    for (const d of dirs) assert.equal(existsSync(join(d, 'acme/renew.lock')), true, `${d} locked`);
+    await release();
+    for (const d of dirs) assert.equal(existsSync(join(d, 'acme/renew.lock')), false, `${d} released`);
+
+    // the second host's timer is running: nothing stays locked, and the error says so
+    const timer = await stores[1]!.lock();
+    await assert.rejects(fan.lock(), /another certificate renewal is running/);
+    assert.equal(existsSync(join(dirs[0]!, 'acme/renew.lock')), false, 'the first host\'s lock was given back');
+    await timer();
+  });
+});
