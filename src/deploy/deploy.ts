@@ -164,13 +164,8 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
   const first = runs[0]!;
   const settings = first.settings;
   const several = runs.length > 1;
-  // Let's Encrypt on several hosts: each nginx asks the others for challenge tokens it lacks
-  // (recorded in the settings, so that upgrade renders the same nginx.conf).
+  // Let's Encrypt on several hosts: each nginx asks the others for challenge tokens it lacks.
   const peers = several && settings.tls === 'letsencrypt' ? acmePeersOf(runs.map((r) => ({ peerAddress: r.settings.peerAddress, sshHost: r.host.target.host, httpPort: r.settings.httpPort }))) : [];
-  runs.forEach((r, i) => {
-    if (peers[i]?.length) r.settings.acmePeers = peers[i];
-    else delete r.settings.acmePeers;
-  });
   const result: DeployResult = { changed: false, steps: [], hosts: runs.map((r) => r.result) };
   const shared = async (id: string, name: string, run: () => Promise<{ status: StepStatus; detail?: string }>) => {
     const r = await output.step(id, name, run);
@@ -261,7 +256,7 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
 
   // 3. Directories, the certificate, the files. Let's Encrypt: nginx starts HTTP-only until there is a certificate.
   const render = (r: HostRun, nginxMode: NginxMode) =>
-    renderDeploymentFiles(r.settings, { version: opts.version, registryPayload: opts.registryPayload, htpasswd: htpasswdText, uploadSecret, s3Credentials, s3Ca, nginxMode });
+    renderDeploymentFiles(r.settings, { version: opts.version, registryPayload: opts.registryPayload, htpasswd: htpasswdText, uploadSecret, s3Credentials, s3Ca, nginxMode, acmePeers: peers[runs.indexOf(r)] });
   await each(async (r) => {
     if (settings.tls === 'letsencrypt') r.cert = await installedCertificate(r.host, r.settings);
     r.rendered = render(r, r.cert.present ? 'https' : 'http-only');

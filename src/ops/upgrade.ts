@@ -73,6 +73,7 @@ export async function upgrade(d: Deployment, o: UpgradeOptions): Promise<Upgrade
     uploadSecret: o.uploadSecret,
     nginxMode,
     publishAddress: o.publishAddress,
+    acmePeers: d.record.acmePeers,
   });
   const isRecord = (f: FileSpec) => f.path === d.path(HOST_LAYOUT.deployedSettings);
   // no htpasswd given: upgrade leaves the users as they are

@@ -82,6 +82,11 @@ export interface RenderDeploymentOptions {
   /** publish the ports on this address only (tests: 127.0.0.1) */
   publishAddress?: string;
   healthcheck?: ComposeOptions['healthcheck'];
+  /**
+   * Several Let's Encrypt hosts: the others' `address:port`, where nginx forwards challenge requests
+   * it cannot answer (recorded in registry-setup.json, so that upgrade renders the same nginx.conf).
+   */
+  acmePeers?: readonly string[];
 }
 
 export interface RenderedDeployment {
@@ -91,14 +96,14 @@ export interface RenderedDeployment {
 }
 
 /** What registry-setup.json records: the settings as deployed (no secrets) and the CLI version. */
-export function deployedSettingsJson(settings: DeploySettings, version: string, nginxMode: NginxMode): string {
+export function deployedSettingsJson(settings: DeploySettings, version: string, nginxMode: NginxMode, acmePeers: readonly string[] = []): string {
   const sorted: Record<string, unknown> = {};
   for (const key of Object.keys(settings).sort()) {
     const value = (settings as unknown as Record<string, unknown>)[key];
     if (value !== undefined) sorted[key] = value;
   }
   // No timestamps: the same inputs must give the same bytes, so a re-deploy sees "unchanged".
-  return `${JSON.stringify({ registrySetupVersion: version, nginxMode, settings: sorted }, null, 2)}\n`;
+  return `${JSON.stringify({ registrySetupVersion: version, nginxMode, ...(acmePeers.length ? { acmePeers } : {}), settings: sorted }, null, 2)}\n`;
 }
 
 /**
@@ -140,7 +145,7 @@ export function renderDeploymentFiles(settings: DeploySettings, opts: RenderDepl
     publishAddress: opts.publishAddress ?? settings.publishAddress,
     healthcheck: opts.healthcheck,
   });
-  const nginxConf = buildNginxConf({ mode: nginxMode, domain: settings.domain, httpsPort: settings.httpsPort, ...(settings.storage ? {} : { blobBytesDir: CONTAINER_PATHS.data }), acmePeers: settings.acmePeers });
+  const nginxConf = buildNginxConf({ mode: nginxMode, domain: settings.domain, httpsPort: settings.httpsPort, ...(settings.storage ? {} : { blobBytesDir: CONTAINER_PATHS.data }), acmePeers: opts.acmePeers });
 
   const files: FileSpec[] = [
     { path: at(HOST_LAYOUT.compose), content: compose, mode: 0o644 },
@@ -148,7 +153,7 @@ export function renderDeploymentFiles(settings: DeploySettings, opts: RenderDepl
     { path: at(HOST_LAYOUT.dockerfile), content: buildDockerfile(settings, version), mode: 0o644 },
     { path: at(HOST_LAYOUT.dockerignore), content: buildDockerignore(), mode: 0o644 },
     ...opts.registryPayload.map((f) => ({ path: at(posix.join(HOST_LAYOUT.registryPayload, f.path)), content: f.content, mode: 0o644 })),
-    { path: at(HOST_LAYOUT.deployedSettings), content: deployedSettingsJson(settings, version, nginxMode), mode: 0o644 },
+    { path: at(HOST_LAYOUT.deployedSettings), content: deployedSettingsJson(settings, version, nginxMode, opts.acmePeers), mode: 0o644 },
   ];
   if (opts.htpasswd !== null && opts.htpasswd !== undefined) {
     if (!/^[^:\s]+:\S+$/m.test(opts.htpasswd)) throw new Error('htpasswd content has no "user:hash" line');

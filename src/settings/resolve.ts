@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import YAML from 'yaml';
 import { parseStorageUrl } from '../registry/storage/s3/settings.js';
-import { hostPathProblem, isComposeProject, isHostName, isPort, isPublishAddress, isAcmePeer, isPeerAddress } from './rules.js';
+import { hostPathProblem, isComposeProject, isHostName, isPort, isPublishAddress, isPeerAddress } from './rules.js';
 import { DEFAULT_SETTINGS, DOCKER_SOURCES, HOST_KEYS, type DeploySettings, type HostEntry, type HostKey, type TlsMode } from './settings.js';
 
 export class SettingsError extends Error {}
@@ -138,9 +138,6 @@ function checkValues(s: PartialSettings, name: (key: keyof DeploySettings) => st
   }
   if (s.peerAddress !== undefined && !isPeerAddress(s.peerAddress)) {
     fail('peerAddress', `peer address "${s.peerAddress}" must be a host name, an IPv4 address or a bracketed IPv6 address, optionally with :port`);
-  }
-  if (s.acmePeers !== undefined && !(Array.isArray(s.acmePeers) && s.acmePeers.every((p) => typeof p === 'string' && isAcmePeer(p)))) {
-    fail('acmePeers', 'must be a list of address:port');
   }
 }
 

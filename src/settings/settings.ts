@@ -57,8 +57,6 @@ export interface DeploySettings {
    * and httpPort). Several hosts only.
    */
   peerAddress?: string;
-  /** Derived by deploy (not set by hand): the other hosts' `address:httpPort`, where this nginx forwards challenges. */
-  acmePeers?: string[];
 }
 
 /** The settings that may differ between the hosts of one deployment (everything else is shared). */

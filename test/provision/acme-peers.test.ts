@@ -6,7 +6,11 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { readHostRecord } from '../../src/deploy/host-record.js';
 import { acmePeersOf, peerOf } from '../../src/provision/acme-peers.js';
+import { renderDeploymentFiles } from '../../src/provision/deployment.js';
+import type { RemoteHost } from '../../src/remote/index.js';
+import { completeSettings } from '../../src/settings/resolve.js';
 import { ACME_FORWARDED_HEADER, buildNginxConf } from '../../src/templates/nginx.js';
 import { run } from '../helpers/exec.js';
 import { freePort, waitForHttp } from '../helpers/net.js';
@@ -60,6 +64,24 @@ describe('ACME peers', () => {
     assert.match(conf, /proxy_next_upstream_tries 2;/);
     assert.throws(() => buildNginxConf({ mode: 'https', domain: DOMAIN, httpsPort: 443, acmePeers: ['10.0.0.2'] }), /not address:port/);
     assert.throws(() => buildNginxConf({ mode: 'https', domain: DOMAIN, httpsPort: 443, acmePeers: ['a;b:80'] }), /not address:port/);
+  });
+
+  test('deploy records the peers in registry-setup.json, where upgrade reads them back to render the same nginx.conf', async () => {
+    const settings = completeSettings({ target: 'root@reg1.example.com', domain: DOMAIN, user: 'admin', email: 'ops@example.com', storage: 's3://registry-images/p?endpoint=https://s3.example.com' });
+    const payload = [{ path: 'registry.mjs', content: Buffer.from('export {};\n') }];
+    const files = renderDeploymentFiles(settings, { version: '0.1.0', registryPayload: payload, htpasswd: null, acmePeers: ['10.0.0.2:80'] }).files;
+    const text = (suffix: string) => String(files.find((f) => f.path.endsWith(suffix))!.content);
+    assert.match(text('nginx/nginx.conf'), /server 10\.0\.0\.2:80 max_fails=0;/);
+    const recorded = text('registry-setup.json');
+    assert.deepEqual(JSON.parse(recorded).acmePeers, ['10.0.0.2:80']);
+    assert.equal(JSON.parse(recorded).settings.acmePeers, undefined, 'not a setting: registry-setup.yaml never carries it');
+    const hostWith = (content: string) => ({ readFile: async () => Buffer.from(content) }) as unknown as RemoteHost;
+    const record = await readHostRecord(hostWith(recorded), settings.dir);
+    assert.deepEqual(record?.acmePeers, ['10.0.0.2:80']);
+    // one host: nothing recorded, nothing forwarded
+    const alone = renderDeploymentFiles(settings, { version: '0.1.0', registryPayload: payload, htpasswd: null }).files;
+    assert.equal(JSON.parse(String(alone.find((f) => f.path.endsWith('registry-setup.json'))!.content)).acmePeers, undefined);
+    await assert.rejects(readHostRecord(hostWith(recorded.replace('10.0.0.2:80', '10.0.0.2; evil')), settings.dir), /is damaged \(acmePeers is not a list of address:port\)/);
   });
 
   test('three nginx: a token is served through any host, a miss is 404 after one hop, a peer down is skipped', { skip: skipNginx, timeout: 60_000 }, async () => {
