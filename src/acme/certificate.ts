@@ -3,6 +3,7 @@
 // 45-day certificates alike.
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import type { RenewalResult, RenewalState } from './state-store.js';
+import { renewalSchedule, type RenewalSlot } from './schedule.js';
 
 export interface CertificateInfo {
   /** DNS names from subjectAltName (lowercase, sorted) */
@@ -142,9 +143,10 @@ const stalledAfterMs = (info: CertificateInfo): number => Math.min(2 * DAY_MS, (
  * The status of an installed certificate combined with the last renewal result. `state` may be
  * undefined (never renewed by us) or describe another certificate; its run fields are shown anyway.
  */
-export function certificateStatus(certPem: string, state?: RenewalState, now: Date = new Date()): CertificateStatus {
+export function certificateStatus(certPem: string, state?: RenewalState, now: Date = new Date(), slot?: RenewalSlot): CertificateStatus {
   const info = parseCertificate(certPem);
-  const dueAt = renewalDueAt(info.notBefore, info.notAfter);
+  // with several hosts, when this host's turn to order comes (one host: a third of the lifetime left)
+  const dueAt = renewalSchedule(info, slot).orderFrom;
   const expired = now.getTime() >= info.notAfter.getTime();
   const due = now.getTime() >= dueAt.getTime();
   const status: CertificateStatus = {

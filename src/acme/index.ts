@@ -45,3 +45,13 @@ export {
   type RenewalResult,
   type RenewalState,
 } from './state-store.js';
+export {
+  SLOT_CYCLE,
+  formatRenewalSlot,
+  parseRenewalSlot,
+  renewalSchedule,
+  slotAllowsOrder,
+  timerCalendar,
+  type RenewalSchedule,
+  type RenewalSlot,
+} from './schedule.js';

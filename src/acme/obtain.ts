@@ -9,10 +9,11 @@ import { generateKeyPair } from 'node:crypto';
 import { promisify } from 'node:util';
 import acme from 'acme-client';
 import type { ChallengeStore } from './challenge-store.js';
-import { isDue, keyMatchesCertificate, normalizeDomains, parseCertificate, renewalDueAt, sameNames, type CertificateInfo } from './certificate.js';
+import { keyMatchesCertificate, normalizeDomains, parseCertificate, renewalDueAt, sameNames, type CertificateInfo } from './certificate.js';
 import { validateDirectoryUrl } from './directory.js';
 import { AcmeError, AcmeRateLimitError, AuthorizationFailedError, oneLine } from './errors.js';
 import { configureAcmeCa, installAcmeHttpPolicy } from './http-policy.js';
+import { slotAllowsOrder, type RenewalSlot } from './schedule.js';
 import { runPreflight, type PreflightOptions, type PreflightReport } from './preflight.js';
 import type { AccountRecord, AcmeStateStore, CertificateFiles, RenewalState } from './state-store.js';
 
@@ -60,6 +61,8 @@ export interface ObtainOptions {
    * not-due), so a caller whose reload failed must retry the reload itself.
    */
   onRenewed?: (result: ObtainResult) => void | Promise<void>;
+  /** this host's turn among several hosts that each order a certificate for the same name (schedule.ts) */
+  slot?: RenewalSlot;
   /** polling of pending challenges/orders (acme-client backoff); defaults 10 attempts, 5 s .. 30 s */
   polling?: { attempts?: number; minMs?: number; maxMs?: number };
 }
@@ -79,6 +82,8 @@ export function decideRenewal(input: {
   directoryUrl: string;
   now: Date;
   force?: boolean;
+  /** this host's turn among several hosts ordering for the same name */
+  slot?: RenewalSlot;
 }): RenewalDecision {
   const { installed, state, domains, directoryUrl, now } = input;
   if (!installed) return { order: true, reason: 'no certificate is installed' };
@@ -106,9 +111,10 @@ export function decideRenewal(input: {
     return { order: true, reason: `the installed certificate (serial ${info.serial}) is not the one the renewal record names (${state.serial})`, installed: info };
   }
   if (now.getTime() >= info.notAfter.getTime()) return { order: true, reason: `the installed certificate expired on ${at(info.notAfter)}`, installed: info };
-  const dueAt = renewalDueAt(info.notBefore, info.notAfter);
-  if (isDue(info, now)) return { order: true, reason: `renewal is due since ${at(dueAt)} (less than a third of the lifetime left)`, installed: info };
-  return { order: false, reason: `valid until ${at(info.notAfter)}, renewal due at ${at(dueAt)}`, installed: info };
+  // one host: due with a third of the lifetime left; several: each in its turn (schedule.ts)
+  const turn = slotAllowsOrder(info, now, input.slot);
+  if (turn.order) return { order: true, reason: turn.reason, installed: info };
+  return { order: false, reason: `valid until ${at(info.notAfter)}, ${turn.reason}`, installed: info };
 }
 
 const normalizeSerial = (serial: string): string => serial.toLowerCase().replace(/[^0-9a-f]/g, '').replace(/^0+/, '');
@@ -276,7 +282,7 @@ export async function obtainOrRenew(opts: ObtainOptions): Promise<ObtainResult> 
       log(`ignoring the unreadable renewal state: ${(e as Error).message}`);
     }
     const installed = await store.readCertificate();
-    const decision = decideRenewal({ installed, state: previous, domains, directoryUrl, now, force: opts.force });
+    const decision = decideRenewal({ installed, state: previous, domains, directoryUrl, now, force: opts.force, slot: opts.slot });
 
     if (!decision.order) {
       const info = decision.installed!;

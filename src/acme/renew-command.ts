@@ -3,7 +3,7 @@
 //   node /app/registry.mjs renew --state-dir /acme --tls-dir /tls --webroot /webroot \
 //        --domain registry.example.com --email ops@example.com [--directory URL | --staging] \
 //        [--ca-file F] [--force] [--check-via nginx:8080] [--expect-address IP]... [--dns-server IP]
-//        [--http-port 80] [--no-preflight] [--state-file F] [--tls-owner UID:GID]
+//        [--http-port 80] [--no-preflight] [--state-file F] [--tls-owner UID:GID] [--slot I/N]
 //
 // Contract (for the unit's shell):
 // - stdout: exactly one line, `renewed` when a new certificate was installed in --tls-dir (first
@@ -35,6 +35,7 @@ import { oneLine } from './errors.js';
 import type { FileOwner } from './fs-atomic.js';
 import { obtainOrRenew } from './obtain.js';
 import { resolverFor } from './preflight.js';
+import { parseRenewalSlot } from './schedule.js';
 import { LocalAcmeStateStore } from './state-store.js';
 
 export interface RenewFlags {
@@ -55,6 +56,8 @@ export interface RenewFlags {
   preflight: boolean;
   tlsOwner?: string;
   pollIntervalMs?: string;
+  /** `I/N`: this host is the I-th of N hosts that each order a certificate for the domain */
+  slot?: string;
 }
 
 /** Where the command writes; injectable for tests. */
@@ -99,6 +102,7 @@ export async function runRenew(flags: RenewFlags, io: RenewIo = defaultIo): Prom
   try {
     const directoryUrl = resolveDirectoryUrl({ directory: flags.directory, staging: flags.staging });
     const caPem = flags.caFile ? await readFile(flags.caFile, 'utf8') : undefined;
+    const slot = flags.slot === undefined ? undefined : parseRenewalSlot(flags.slot);
     const pollMs = flags.pollIntervalMs ? parsePositiveInt(flags.pollIntervalMs, '--poll-interval-ms') : undefined;
     const stateStore = new LocalAcmeStateStore({
       acmeDir: flags.stateDir,
@@ -113,6 +117,7 @@ export async function runRenew(flags: RenewFlags, io: RenewIo = defaultIo): Prom
       challengeStore: new LocalChallengeStore(flags.webroot),
       stateStore,
       force: flags.force,
+      slot,
       preflight: flags.preflight
         ? {
             httpPort: parsePortFlag(flags.httpPort, '--http-port'),
@@ -158,6 +163,7 @@ export function renewCommand(io: RenewIo = defaultIo): Command {
     .option('--dns-server <ip[:port]>', 'preflight: resolve the domain through this DNS server (repeatable; default: the system\'s)', collect)
     .option('--no-preflight', 'skip the DNS and HTTP checks before ordering')
     .option('--tls-owner <uid:gid>', 'owner of the new certificate files (default: keep the existing owner when root)')
+    .option('--slot <I/N>', 'this host is the I-th of N hosts that each order a certificate for the same name: order only in its turn')
     .addOption(new Option('--poll-interval-ms <ms>', 'minimum wait between status polls (tests)').hideHelp())
     .action(async (flags: RenewFlags) => {
       io.setExitCode(await runRenew(flags, io));

@@ -188,9 +188,22 @@ export class FanOutStateStore implements AcmeStateStore {
   writeCertificate(files: CertificateFiles): Promise<void> {
     return this.all((s) => s.writeCertificate(files));
   }
-  /** The first host's lock: its timer is the only other renewal of the deployment. */
+  /**
+   * Every host's lock, one after the other: each host's timer renews too, and this run writes every
+   * host's files. A lock that cannot be taken releases those already held.
+   */
   async lock(): Promise<() => Promise<void>> {
-    return this.first.lock ? this.first.lock() : async () => undefined;
+    const releases: Array<() => Promise<void>> = [];
+    const releaseAll = async (): Promise<void> => {
+      for (const release of releases.splice(0).reverse()) await release();
+    };
+    try {
+      for (const s of this.stores) if (s.lock) releases.push(await s.lock());
+    } catch (e) {
+      await releaseAll();
+      throw e;
+    }
+    return releaseAll;
   }
   readRenewalState(): Promise<RenewalState | undefined> {
     return this.first.readRenewalState();

@@ -26,6 +26,7 @@ import {
   type RenderedDeployment,
 } from '../provision/index.js';
 import { HOST_LAYOUT, NGINX_UID } from '../host/contract.js';
+import { acmePeersOf } from '../provision/acme-peers.js';
 import { registryImageTag, storageForContainer, type NginxMode } from '../templates/render.js';
 import { acmeCaHostPath, directoryUrlOf, installedCertificate, renewAndInstall } from './letsencrypt.js';
 import { SettingsError } from '../settings/resolve.js';
@@ -174,6 +175,8 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
   const first = runs[0]!;
   const settings = first.settings;
   const several = runs.length > 1;
+  // Let's Encrypt on several hosts: each nginx asks the others for challenge tokens it lacks.
+  const peers = several && settings.tls === 'letsencrypt' ? acmePeersOf(runs.map((r) => ({ peerAddress: r.settings.peerAddress, sshHost: r.host.target.host, httpPort: r.settings.httpPort }))) : [];
   const result: DeployResult = { changed: false, steps: [], hosts: runs.map((r) => r.result) };
   const shared = async (id: string, name: string, run: () => Promise<{ status: StepStatus; detail?: string }>) => {
     const r = await output.step(id, name, run);
@@ -293,7 +296,7 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
 
   // 3. Directories, the certificate, the files. Let's Encrypt: nginx starts HTTP-only until there is a certificate.
   const render = (r: HostRun, nginxMode: NginxMode) =>
-    renderDeploymentFiles(r.settings, { version: opts.version, registryPayload: opts.registryPayload, htpasswd: htpasswdText, uploadSecret, s3Credentials, s3Ca, nginxMode, mirrorCredentials: opts.mirrorCredentials, notifySecrets, ciTokens });
+    renderDeploymentFiles(r.settings, { version: opts.version, registryPayload: opts.registryPayload, htpasswd: htpasswdText, uploadSecret, s3Credentials, s3Ca, nginxMode, mirrorCredentials: opts.mirrorCredentials, notifySecrets, ciTokens, acmePeers: peers[runs.indexOf(r)] });
   await each(async (r) => {
     if (settings.tls === 'letsencrypt') r.cert = await installedCertificate(r.host, r.settings);
     r.rendered = render(r, r.cert.present ? 'https' : 'http-only');
@@ -437,31 +440,30 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
       if (fresh) return { status: 'done', detail: `${obtained.action}, serial ${obtained.serial}, ${until}` };
       return copies ? { status: 'done', detail: `${until}, installed on ${copies} more host${copies === 1 ? '' : 's'}` } : { status: 'unchanged', detail: until };
     });
-    // The timer runs on the first host only: it cannot reach the other hosts (see README, "Several hosts").
-    await first.step('renewal', 'Automatic renewal (systemd timer)', async () => {
-      const files = renewalFiles(first.settings, {
-        target: first.target,
-        directoryUrl: directoryUrlOf(settings),
-        acmeCaFile: settings.acmeCa ? acmeCaHostPath(first.settings.dir) : undefined,
-      });
-      const scriptOnly = files.filter((f) => !f.path.startsWith(SYSTEMD_DIR));
-      if ((await first.exec.run(SYSTEMD_PRESENT_ARGV, { allowFailure: true })).code !== 0) {
-        await first.exec.applyFiles(scriptOnly);
-        first.output.warn(`no systemd on this host: automatic renewal is not installed; run ${first.settings.dir}/renew.sh from cron twice a day`);
-        return { status: 'skipped', detail: 'no systemd' };
-      }
-      const changes = (await first.exec.applyFiles(files)).filter((c) => c.action !== 'unchanged');
-      const unit = `${renewalUnitName(first.settings.composeProject)}.timer`;
-      const enabled = (await first.exec.run(['systemctl', 'is-enabled', unit], { allowFailure: true })).code === 0;
-      if (changes.length === 0 && enabled) return { status: 'unchanged', detail: 'timer enabled' };
-      for (const argv of enableTimerArgv(first.settings.composeProject)) await first.exec.run(argv);
-      return { status: 'done', detail: 'timer enabled' };
-    });
-    if (several) {
-      output.warn(
-        `the renewal timer runs on ${first.label} only and cannot install a certificate on the other hosts: run "registry-setup certs renew --config <this deployment's registry-setup.yaml>" from here (e.g. daily from cron or CI); it renews when due through every host and installs the certificate on all of them`,
-      );
-    }
+    // Every host renews its own certificate, each in its turn (src/acme/schedule.ts); a challenge
+    // the CA sends to another host is forwarded by that host's nginx (acme-peers.ts).
+    await each((r) =>
+      r.step('renewal', 'Automatic renewal (systemd timer)', async () => {
+        const files = renewalFiles(r.settings, {
+          target: r.target,
+          directoryUrl: directoryUrlOf(settings),
+          acmeCaFile: settings.acmeCa ? acmeCaHostPath(r.settings.dir) : undefined,
+          slot: { index: runs.indexOf(r), count: runs.length },
+        });
+        const scriptOnly = files.filter((f) => !f.path.startsWith(SYSTEMD_DIR));
+        if ((await r.exec.run(SYSTEMD_PRESENT_ARGV, { allowFailure: true })).code !== 0) {
+          await r.exec.applyFiles(scriptOnly);
+          r.output.warn(`no systemd on this host: automatic renewal is not installed; run ${r.settings.dir}/renew.sh from cron twice a day`);
+          return { status: 'skipped', detail: 'no systemd' };
+        }
+        const changes = (await r.exec.applyFiles(files)).filter((c) => c.action !== 'unchanged');
+        const unit = `${renewalUnitName(r.settings.composeProject)}.timer`;
+        const enabled = (await r.exec.run(['systemctl', 'is-enabled', unit], { allowFailure: true })).code === 0;
+        if (changes.length === 0 && enabled) return { status: 'unchanged', detail: 'timer enabled' };
+        for (const argv of enableTimerArgv(r.settings.composeProject)) await r.exec.run(argv);
+        return { status: 'done', detail: 'timer enabled' };
+      }),
+    );
   } else {
     // a deployment that used Let's Encrypt before: its timer would replace this certificate
     await each((r) =>

@@ -1,10 +1,13 @@
 import type { RemoteHost } from '../remote/index.js';
 import { HOST_LAYOUT } from '../host/contract.js';
 import { checkPartial, type PartialSettings } from '../settings/resolve.js';
+import { isAcmePeer } from '../settings/rules.js';
 
 export interface HostRecord {
   registrySetupVersion: string;
   nginxMode?: string;
+  /** the other hosts' address:port for ACME challenges (several Let's Encrypt hosts) */
+  acmePeers?: string[];
   settings: PartialSettings;
 }
 
@@ -13,10 +16,14 @@ export async function readHostRecord(host: RemoteHost, dir: string): Promise<Hos
   const raw = await host.readFile(`${dir.replace(/\/+$/, '')}/${HOST_LAYOUT.deployedSettings}`, { sudo: true });
   if (!raw) return null;
   try {
-    const doc = JSON.parse(raw.toString('utf8')) as { registrySetupVersion?: unknown; nginxMode?: unknown; settings?: Record<string, unknown> };
+    const doc = JSON.parse(raw.toString('utf8')) as { registrySetupVersion?: unknown; nginxMode?: unknown; acmePeers?: unknown; settings?: Record<string, unknown> };
+    if (doc.acmePeers !== undefined && !(Array.isArray(doc.acmePeers) && doc.acmePeers.every((p) => typeof p === 'string' && isAcmePeer(p)))) {
+      throw new Error('acmePeers is not a list of address:port');
+    }
     return {
       registrySetupVersion: String(doc.registrySetupVersion ?? 'unknown'),
       nginxMode: typeof doc.nginxMode === 'string' ? doc.nginxMode : undefined,
+      ...(doc.acmePeers ? { acmePeers: doc.acmePeers as string[] } : {}),
       settings: checkPartial(doc.settings ?? {}, `${dir}/${HOST_LAYOUT.deployedSettings}`, { formats: false }),
     };
   } catch (err) {

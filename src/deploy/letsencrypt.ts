@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { certificateStatus, obtainOrRenew, resolveDirectoryUrl, resolverFor, type ObtainResult } from '../acme/index.js';
+import { certificateStatus, keyMatchesCertificate, obtainOrRenew, parseCertificate, sameNames, resolveDirectoryUrl, resolverFor, type CertificateFiles, type ObtainResult, type RenewalState } from '../acme/index.js';
 import type { RemoteHost } from '../remote/index.js';
 import type { DeploySettings } from '../settings/settings.js';
 import { eachHost } from '../console/output.js';
@@ -68,8 +68,22 @@ export async function ensureCertificate(places: readonly CertificatePlace[], set
 }
 
 /**
- * Makes every host hold the first host's certificate, key and renewal record (a host added later,
- * or one the first host's own renewal timer left behind). Returns, per host, whether it changed.
+ * A host's own certificate (its timer renewed it) stays: valid, not due, not self-signed, its key
+ * matching, for the same names as the first host's. Otherwise that host gets the first host's copy.
+ */
+export function keepsOwnCertificate(current: CertificateFiles, state: RenewalState | undefined, sourceCertPem: string, now = new Date()): boolean {
+  try {
+    const own = certificateStatus(current.certPem, state, now);
+    return !own.expired && !own.due && !own.selfSigned && sameNames(own.names, parseCertificate(sourceCertPem).names) && keyMatchesCertificate(current.certPem, current.keyPem);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Makes every host hold a valid certificate: the first host's certificate, key and renewal record
+ * go to a host that has none (added later) or whose own is due, expired or for other names (each
+ * host's timer renews its own otherwise). Returns, per host, whether it changed.
  */
 export async function syncCertificate(places: readonly CertificatePlace[]): Promise<boolean[]> {
   const stores = places.map((p) => new RemoteAcmeStateStore(p.host, p.dir));
@@ -80,6 +94,8 @@ export async function syncCertificate(places: readonly CertificatePlace[]): Prom
       if (i === 0) return false;
       const current = await store.readCertificate();
       if (current?.certPem === source.certPem && current.keyPem === source.keyPem) return false;
+      // a host that renewed its own certificate (its timer) keeps it while it is valid and not due
+      if (current && keepsOwnCertificate(current, await store.readRenewalState(), source.certPem)) return false;
       await store.writeCertificate(source);
       if (state) await store.writeRenewalState(state);
       return true;

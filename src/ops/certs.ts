@@ -1,6 +1,6 @@
 // `certs status` and `certs renew`: the certificate of every host of a deployment, read over SSH,
 // and the Let's Encrypt renewal run from here through every host.
-import { certificateStatus, type CertificateStatus, type ObtainResult } from '../acme/index.js';
+import { certificateStatus, type CertificateStatus, type ObtainResult, type RenewalSlot } from '../acme/index.js';
 import type { Output, StepStatus } from '../console/output.js';
 import { RemoteAcmeStateStore } from '../deploy/acme-remote.js';
 import { renewAndInstall } from '../deploy/letsencrypt.js';
@@ -9,11 +9,11 @@ import { HOST_LAYOUT } from '../host/contract.js';
 import { eachDeployment, type Deployment } from './deployment.js';
 
 /** One host's installed certificate and its renewal record. */
-export async function readCertificateStatus(d: Deployment): Promise<CertificateStatus> {
+export async function readCertificateStatus(d: Deployment, slot?: RenewalSlot): Promise<CertificateStatus> {
   const store = new RemoteAcmeStateStore(d.host, d.dir);
   const files = await store.readCertificate();
   if (!files) throw new Error(`no certificate is installed in ${d.dir}/tls; run registry-setup deploy (or certs renew) first`);
-  return certificateStatus(files.certPem, await store.readRenewalState());
+  return certificateStatus(files.certPem, await store.readRenewalState(), new Date(), slot);
 }
 
 export interface HostCertificate {
@@ -24,7 +24,9 @@ export interface HostCertificate {
 }
 
 export async function certificatesOf(ds: readonly Deployment[]): Promise<HostCertificate[]> {
-  return (await eachDeployment(ds, readCertificateStatus)).map((status, i) => ({ host: ds[i]!.label, status, renewed: ds[i]!.settings.tls === 'letsencrypt' }));
+  // several hosts renew in turns (deploy gives host i of n the i-th turn): a host waiting for its turn is not stalled
+  const slotOf = (d: Deployment): RenewalSlot | undefined => (ds.length > 1 ? { index: ds.indexOf(d), count: ds.length } : undefined);
+  return (await eachDeployment(ds, (d) => readCertificateStatus(d, slotOf(d)))).map((status, i) => ({ host: ds[i]!.label, status, renewed: ds[i]!.settings.tls === 'letsencrypt' }));
 }
 
 /**

@@ -80,6 +80,7 @@ export async function upgrade(d: Deployment, o: UpgradeOptions): Promise<Upgrade
     nginxMode,
     publishAddress: o.publishAddress,
     ciTokens,
+    acmePeers: d.record.acmePeers,
   });
   const isRecord = (f: FileSpec) => f.path === d.path(HOST_LAYOUT.deployedSettings);
   // no htpasswd given: upgrade leaves the users as they are
@@ -133,7 +134,7 @@ export async function upgrade(d: Deployment, o: UpgradeOptions): Promise<Upgrade
     const switched = switchGapless(d, {
       plan,
       target,
-      nginxConf: (upstream) => renderDeploymentFiles(settings, { version: to, registryPayload: o.registryPayload, nginxMode, publishAddress: o.publishAddress, nginxUpstreamHost: upstream }).files.find((f) => f.path === d.path(HOST_LAYOUT.nginxConf))!,
+      nginxConf: (upstream) => renderDeploymentFiles(settings, { version: to, registryPayload: o.registryPayload, nginxMode, publishAddress: o.publishAddress, nginxUpstreamHost: upstream, acmePeers: d.record.acmePeers }).files.find((f) => f.path === d.path(HOST_LAYOUT.nginxConf))!,
       restore: { compose: changed(HOST_LAYOUT.compose) ? oldCompose : null, nginxConf: changed(HOST_LAYOUT.nginxConf) ? oldNginxConf : null },
       output,
     });

@@ -104,6 +104,11 @@ export interface RenderDeploymentOptions {
   ciTokens?: string;
   /** the compose service nginx proxies to (default `registry`; an upgrade points it at the next slot) */
   nginxUpstreamHost?: string;
+  /**
+   * Several Let's Encrypt hosts: the others' `address:port`, where nginx forwards challenge requests
+   * it cannot answer (recorded in registry-setup.json, so that upgrade renders the same nginx.conf).
+   */
+  acmePeers?: readonly string[];
 }
 
 export interface RenderedDeployment {
@@ -113,14 +118,14 @@ export interface RenderedDeployment {
 }
 
 /** What registry-setup.json records: the settings as deployed (no secrets) and the CLI version. */
-export function deployedSettingsJson(settings: DeploySettings, version: string, nginxMode: NginxMode): string {
+export function deployedSettingsJson(settings: DeploySettings, version: string, nginxMode: NginxMode, acmePeers: readonly string[] = []): string {
   const sorted: Record<string, unknown> = {};
   for (const key of Object.keys(settings).sort()) {
     const value = (settings as unknown as Record<string, unknown>)[key];
     if (value !== undefined) sorted[key] = value;
   }
   // No timestamps: the same inputs must give the same bytes, so a re-deploy sees "unchanged".
-  return `${JSON.stringify({ registrySetupVersion: version, nginxMode, settings: sorted }, null, 2)}\n`;
+  return `${JSON.stringify({ registrySetupVersion: version, nginxMode, ...(acmePeers.length ? { acmePeers } : {}), settings: sorted }, null, 2)}\n`;
 }
 
 /**
@@ -164,7 +169,7 @@ export function renderDeploymentFiles(settings: DeploySettings, opts: RenderDepl
     healthcheck: opts.healthcheck,
     accessControl: settings.access !== undefined,
   });
-  const nginxConf = buildNginxConf({ mode: nginxMode, domain: settings.domain, httpsPort: settings.httpsPort, ...(settings.storage ? {} : { blobBytesDir: CONTAINER_PATHS.data }), ...(opts.nginxUpstreamHost ? { upstream: { host: opts.nginxUpstreamHost } } : {}) });
+  const nginxConf = buildNginxConf({ mode: nginxMode, domain: settings.domain, httpsPort: settings.httpsPort, ...(settings.storage ? {} : { blobBytesDir: CONTAINER_PATHS.data }), acmePeers: opts.acmePeers, ...(opts.nginxUpstreamHost ? { upstream: { host: opts.nginxUpstreamHost } } : {}) });
 
   const files: FileSpec[] = [
     { path: at(HOST_LAYOUT.compose), content: compose, mode: 0o644 },
@@ -172,7 +177,7 @@ export function renderDeploymentFiles(settings: DeploySettings, opts: RenderDepl
     { path: at(HOST_LAYOUT.dockerfile), content: buildDockerfile(settings, version), mode: 0o644 },
     { path: at(HOST_LAYOUT.dockerignore), content: buildDockerignore(), mode: 0o644 },
     ...opts.registryPayload.map((f) => ({ path: at(posix.join(HOST_LAYOUT.registryPayload, f.path)), content: f.content, mode: 0o644 })),
-    { path: at(HOST_LAYOUT.deployedSettings), content: deployedSettingsJson(settings, version, nginxMode), mode: 0o644 },
+    { path: at(HOST_LAYOUT.deployedSettings), content: deployedSettingsJson(settings, version, nginxMode, opts.acmePeers), mode: 0o644 },
   ];
   if (opts.htpasswd !== null && opts.htpasswd !== undefined) {
     if (!/^[^:\s]+:\S+$/m.test(opts.htpasswd)) throw new Error('htpasswd content has no "user:hash" line');

@@ -2,6 +2,7 @@
 // registry image (no Node.js on the host), reloading nginx only after a renewal.
 import { COMPOSE_PROJECT, HOST_LAYOUT, RENEW_PATHS, RENEW_SERVICE, IMAGE_COMMANDS } from '../host/contract.js';
 import { renderTemplate } from '../templates/render.js';
+import { formatRenewalSlot, timerCalendar, type RenewalSlot } from '../acme/schedule.js';
 import type { DeploySettings } from '../settings/settings.js';
 import { shellJoin } from '../remote/quote.js';
 import { composeArgv, nginxReloadArgv, type ComposeTarget } from './docker.js';
@@ -12,6 +13,8 @@ export interface RenewalUnitOptions {
   directoryUrl: string;
   /** an uploaded CA file for the ACME server's own HTTPS, as seen on the host */
   acmeCaFile?: string;
+  /** this host's turn among several hosts behind the same name (each renews its own certificate) */
+  slot?: RenewalSlot;
 }
 
 /** `registry-setup-renew`, or with the project name for a non-default compose project. */
@@ -39,6 +42,7 @@ export function renewArgv(settings: DeploySettings, o: RenewalUnitOptions): stri
     // The challenge self-test goes to nginx over the compose network: a server often cannot reach
     // its own public address.
     '--check-via', 'nginx:8080',
+    ...(o.slot && o.slot.count > 1 ? ['--slot', formatRenewalSlot(o.slot)] : []),
   );
 }
 
@@ -57,7 +61,7 @@ export function renewalFiles(settings: DeploySettings, o: RenewalUnitOptions): F
       }),
     },
     { path: `${SYSTEMD_DIR}/${unit}.service`, mode: 0o644, content: renderTemplate('renew.service.tmpl', { dir: settings.dir, script }) },
-    { path: `${SYSTEMD_DIR}/${unit}.timer`, mode: 0o644, content: renderTemplate('renew.timer.tmpl', { dir: settings.dir }) },
+    { path: `${SYSTEMD_DIR}/${unit}.timer`, mode: 0o644, content: renderTemplate('renew.timer.tmpl', { dir: settings.dir, calendar: timerCalendar(o.slot) }) },
   ];
 }
 

@@ -5,7 +5,7 @@ import { MirrorSettingsError, mirrorTagTtlProblem, parseMirrorList } from './mir
 import { retentionProblem } from './retention.js';
 import { notifyProblem } from './notify.js';
 import { accessFromConfigText, accessSection, AccessSettingError, checkAccessText } from './access.js';
-import { hostPathProblem, isComposeProject, isHostName, isPort, isPublishAddress } from './rules.js';
+import { hostPathProblem, isComposeProject, isHostName, isPort, isPublishAddress, isPeerAddress } from './rules.js';
 import { DEFAULT_SETTINGS, DOCKER_SOURCES, HOST_KEYS, type DeploySettings, type HostEntry, type HostKey, type TlsMode } from './settings.js';
 
 export class SettingsError extends Error {}
@@ -26,6 +26,7 @@ const KEYS: (keyof DeploySettings)[] = [
   'retention',
   'notify',
   'access',
+  'peerAddress',
 ];
 /** The settings every host of a deployment shares (taken from the first host when they disagree). */
 export const SHARED_KEYS = KEYS.filter((k) => !(HOST_KEYS as readonly string[]).includes(k));
@@ -168,6 +169,9 @@ function checkValues(s: PartialSettings, name: (key: keyof DeploySettings) => st
   }
   if (s.publishAddress !== undefined && !isPublishAddress(s.publishAddress)) {
     fail('publishAddress', `publish address "${s.publishAddress}" must be an IPv4 address or a bracketed IPv6 address`);
+  }
+  if (s.peerAddress !== undefined && !isPeerAddress(s.peerAddress)) {
+    fail('peerAddress', `peer address "${s.peerAddress}" must be a host name, an IPv4 address or a bracketed IPv6 address, optionally with :port`);
   }
   if (s.retention !== undefined) {
     const problem = retentionProblem(s.retention);

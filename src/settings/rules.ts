@@ -41,3 +41,24 @@ export function hostPathProblem(value: string): string | undefined {
   if (HOST_PATH_FORBIDDEN_RE.test(value)) return `"${value}" must not contain whitespace, ':', '%', '$', quotes or backslashes`;
   return undefined;
 }
+
+/**
+ * An ACME peer: how the other hosts of a deployment reach this host's HTTP port to forward ACME
+ * challenges: a host name, an IPv4 address or a bracketed IPv6 address, with `:port`.
+ */
+export function isAcmePeer(value: string): boolean {
+  const m = /^(.+):(\d{1,5})$/.exec(value);
+  return !!m && isPeerHost(m[1]!) && isPort(Number(m[2]));
+}
+
+/** The address part of an ACME peer: nginx looks a name up when it loads the file. */
+function isPeerHost(value: string): boolean {
+  // all digits and dots is meant as an IPv4 address (999.1.1.1 is not a name to look up)
+  if (/^[\d.]+$/.test(value)) return isIpv4(value);
+  return isHostName(value) || isPublishAddress(value);
+}
+
+/** What peerAddress may be: an address, with `:port` when the others reach this host's HTTP port on another port. */
+export function isPeerAddress(value: string): boolean {
+  return isPeerHost(value) || isAcmePeer(value);
+}

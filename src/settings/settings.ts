@@ -78,6 +78,12 @@ export interface DeploySettings {
    * registry reaches it through ACLs adopt set), so the old stack can come back on it (--rollback).
    */
   adoptedData?: boolean;
+  /**
+   * How the other hosts reach this host's HTTP port to forward an ACME challenge it holds (a host
+   * name, an IPv4 or bracketed IPv6 address, optionally with `:port`; default: the target's host
+   * and httpPort). Several hosts only.
+   */
+  peerAddress?: string;
 }
 
 /** One entry of `mirrors:` in registry-setup.yaml. */
@@ -91,7 +97,7 @@ export interface MirrorEntry {
 }
 
 /** The settings that may differ between the hosts of one deployment (everything else is shared). */
-export const HOST_KEYS = ['target', 'dir', 'dataDir', 'httpPort', 'httpsPort', 'composeProject', 'publishAddress'] as const;
+export const HOST_KEYS = ['target', 'dir', 'dataDir', 'httpPort', 'httpsPort', 'composeProject', 'publishAddress', 'peerAddress'] as const;
 export type HostKey = (typeof HOST_KEYS)[number];
 
 /** One entry of `hosts:` in registry-setup.yaml: a target and what is different there. */

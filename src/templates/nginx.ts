@@ -1,6 +1,6 @@
 // nginx.conf of the deployment, assembled from the templates' pieces.
 import { BLOB_BYTES_LOCATION, CONTAINER_PATHS, NGINX_HTTP_PORT, NGINX_HTTPS_PORT, REGISTRY_PORT } from '../host/contract.js';
-import { isHostName } from '../settings/rules.js';
+import { isAcmePeer, isHostName } from '../settings/rules.js';
 import { TemplateError, renderTemplate } from './engine.js';
 import { validateDomain, validatePort } from './validate.js';
 
@@ -27,6 +27,11 @@ export interface NginxConfOptions {
    * registry sends them (a bucket).
    */
   blobBytesDir?: string;
+  /**
+   * The other hosts behind the same name (`address:port` of their HTTP listeners): a challenge
+   * token this host has no file for is asked from them (acmePeersUpstream).
+   */
+  acmePeers?: readonly string[];
 }
 
 /** nginx's own listener for the by-name fallback to the registry (inside the nginx container). */
@@ -65,6 +70,46 @@ function blobBytesLocation(dir: string): string {
   ].join('\n');
 }
 
+/** The header a forwarded challenge request carries: a host never forwards such a request again. */
+export const ACME_FORWARDED_HEADER = 'X-Registry-Setup-Acme-Forwarded';
+
+/**
+ * Several hosts, each ordering its own certificate for the shared name: the CA may validate any
+ * order through any host. A token not in this host's webroot is asked from each peer in turn (a
+ * 404 or an unreachable peer moves on to the next); the forwarded request is marked, and a marked
+ * request that misses is answered 404 at once, so a request crosses at most one hop.
+ */
+function acmePeersUpstream(peers: readonly string[]): string {
+  return [
+    '    # The other hosts behind the same name, asked for ACME challenge tokens this host lacks.',
+    '    upstream acme_peers {',
+    ...peers.map((p) => `        server ${p} max_fails=0;`),
+    '    }',
+    '',
+  ].join('\n');
+}
+
+function acmePeersLocation(peers: readonly string[]): string {
+  const header = `$http_${ACME_FORWARDED_HEADER.toLowerCase().replace(/-/g, '_')}`;
+  return [
+    '',
+    '        # a token of another host\'s order (see the upstream acme_peers)',
+    '        location @acme_peers {',
+    `            if (${header}) {`,
+    '                return 404;',
+    '            }',
+    '            proxy_pass http://acme_peers;',
+    '            proxy_set_header Host $host;',
+    `            proxy_set_header ${ACME_FORWARDED_HEADER} 1;`,
+    '            proxy_next_upstream error timeout http_404 http_502 http_503 http_504;',
+    `            proxy_next_upstream_tries ${peers.length};`,
+    '            proxy_next_upstream_timeout 20s;',
+    '            proxy_connect_timeout 3s;',
+    '            proxy_read_timeout 5s;',
+    '        }',
+  ].join('\n');
+}
+
 export function buildNginxConf(opts: NginxConfOptions): string {
   const domain = validateDomain(opts.domain);
   const httpsPort = validatePort(opts.httpsPort, 'https port');
@@ -84,6 +129,13 @@ export function buildNginxConf(opts: NginxConfOptions): string {
     throw new TemplateError(`nginx blob directory "${opts.blobBytesDir}" must be an absolute path without spaces, quotes, ';', '{', '}' or '$'`);
   }
 
+  const peers = opts.acmePeers ?? [];
+  for (const p of peers) if (!isAcmePeer(p)) throw new TemplateError(`nginx ACME peer "${p}" is not address:port`);
+  const acme = {
+    acmeMiss: peers.length ? '@acme_peers' : '=404',
+    acmePeersLocation: peers.length ? acmePeersLocation(peers) : '',
+  };
+
   const servers: string[] = [];
   if (opts.mode === 'https') {
     const portSuffix = httpsPort === 443 ? '' : `:${httpsPort}`;
@@ -93,6 +145,7 @@ export function buildNginxConf(opts: NginxConfOptions): string {
         httpListenPort,
         domain,
         webroot,
+        ...acme,
         fallback: `            return 301 https://$host${portSuffix}$request_uri;`,
       }),
       renderTemplate('nginx-https-server.tmpl', {
@@ -109,6 +162,7 @@ export function buildNginxConf(opts: NginxConfOptions): string {
         httpListenPort,
         domain,
         webroot,
+        ...acme,
         fallback: [
           '            default_type text/plain;',
           '            return 503 "registry-setup: this registry has no TLS certificate yet\\n";',
@@ -120,7 +174,9 @@ export function buildNginxConf(opts: NginxConfOptions): string {
   }
   return renderTemplate('nginx.conf.tmpl', {
     tempDir,
-    upstream: opts.mode === 'https' ? `${renderTemplate('nginx-upstream.tmpl', { upstreamHost, upstreamPort, fallbackPort }).replace(/\n+$/, '')}\n` : '',
+    upstream:
+      (peers.length ? acmePeersUpstream(peers) : '') +
+      (opts.mode === 'https' ? `${renderTemplate('nginx-upstream.tmpl', { upstreamHost, upstreamPort, fallbackPort }).replace(/\n+$/, '')}\n` : ''),
     servers: servers.map((s) => s.replace(/\n+$/, '')).join('\n\n'),
   });
 }

@@ -65,3 +65,37 @@ describe('FanOutStateStore', () => {
     assert.equal((await slow.readRenewalState())?.serial, '02', 'the slow write had finished when the failure was reported');
   });
 });
+
+describe('keepsOwnCertificate (deploy and certs renew copying the first host\'s certificate)', () => {
+  test('a host keeps its own valid certificate for the names, and gets the copy when its own is unfit', async () => {
+    const { caSignedCert, selfSignedCert } = await import('../acme/support.js');
+    const { keepsOwnCertificate } = await import('../../src/deploy/letsencrypt.js');
+    const dir = await tmp.make('rs-keep-own-');
+    const names = ['registry.example.com'];
+    const [first, own, other, self] = await Promise.all([caSignedCert(dir, names), caSignedCert(dir, names), caSignedCert(dir, ['other.example.com']), selfSignedCert(dir, names)]);
+    const now = new Date();
+    assert.equal(keepsOwnCertificate(own, undefined, first.certPem, now), true, 'its own renewal stays');
+    assert.equal(keepsOwnCertificate(own, undefined, first.certPem, new Date(now.getTime() + 70 * 86_400_000)), false, 'due: the copy');
+    assert.equal(keepsOwnCertificate(other, undefined, first.certPem, now), false, 'other names: the copy');
+    assert.equal(keepsOwnCertificate(self, undefined, first.certPem, now), false, 'self-signed placeholder: the copy');
+    assert.equal(keepsOwnCertificate({ certPem: own.certPem, keyPem: first.keyPem }, undefined, first.certPem, now), false, 'key mismatch: the copy');
+  });
+});
+
+describe('FanOutStateStore.lock', () => {
+  test('takes every host\'s renewal lock (each host\'s timer renews too); one held elsewhere releases the others', async () => {
+    const dirs = [await tmp.make('rs-lock-a-'), await tmp.make('rs-lock-b-')];
+    const stores = dirs.map((d) => new LocalAcmeStateStore({ acmeDir: join(d, 'acme'), tlsDir: join(d, 'tls') }));
+    const fan = new FanOutStateStore(stores);
+    const release = await fan.lock();
+    for (const d of dirs) assert.equal(existsSync(join(d, 'acme/renew.lock')), true, `${d} locked`);
+    await release();
+    for (const d of dirs) assert.equal(existsSync(join(d, 'acme/renew.lock')), false, `${d} released`);
+
+    // the second host's timer is running: nothing stays locked, and the error says so
+    const timer = await stores[1]!.lock();
+    await assert.rejects(fan.lock(), /another certificate renewal is running/);
+    assert.equal(existsSync(join(dirs[0]!, 'acme/renew.lock')), false, 'the first host\'s lock was given back');
+    await timer();
+  });
+});

@@ -9,7 +9,9 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import tls from 'node:tls';
 import { CreateBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { execa } from 'execa';
 import YAML from 'yaml';
+import { parseCertificate, slotAllowsOrder } from '../../src/acme/index.js';
 import { RegistryClient } from '../../src/client/registry-client.js';
 import { jsonEvents, jsonResult, startDeployBed, type DeployBed, type ExtraStack } from '../helpers/deploy-bed.js';
 import { buildOciImage, readLayoutImage, sha256 } from '../helpers/oci.js';
@@ -39,6 +41,8 @@ describe('several hosts behind one name, sharing an S3 bucket', { skip: sshdSkip
   let credentialsFile: string;
   let context = '';
   const stacks: ExtraStack[] = [];
+  /** each host's HTTP port on docker0 too (port 80 is published on 127.0.0.1 only): where the other host's nginx forwards ACME challenges (peerAddress) */
+  const peerForwards: Forwarder[] = [];
 
   const cli = async (args: string[], input = '', env: Record<string, string> = {}) => {
     const r = await bed.cli(args, { input, env });
@@ -49,6 +53,15 @@ describe('several hosts behind one name, sharing an S3 bucket', { skip: sshdSkip
   const host = (s: ExtraStack) => `localhost:${s.httpsPort}`;
   const client = (s: ExtraStack, user = 'admin', password = PASSWORD) => new RegistryClient({ baseUrl: `https://${host(s)}`, user, password, ca });
   const ping = async (s: ExtraStack, user: string, password: string) => (await client(s, user, password).request('GET', '/v2/')).status;
+  /** the serial of the certificate a host's nginx serves (hex, lower case) */
+  const served = (s: ExtraStack, root: string) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = tls.connect({ host: '127.0.0.1', port: s.httpsPort, servername: 'localhost', ca: root }, () => {
+        resolve(socket.getPeerCertificate().serialNumber.toLowerCase());
+        socket.end();
+      });
+      socket.on('error', reject);
+    });
 
   before(async () => {
     [bed, rgw] = await Promise.all([startDeployBed('multi'), startRgw()]);
@@ -61,6 +74,7 @@ describe('several hosts behind one name, sharing an S3 bucket', { skip: sshdSkip
     bucket = `multi-${randomBytes(4).toString('hex')}`;
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
     storage = `s3://${bucket}/team?endpoint=http://${DOCKER_HOST_ADDRESS}:${forward.port}`;
+    for (const s of stacks) peerForwards.push(await forwardTcp(DOCKER_HOST_ADDRESS, { host: '127.0.0.1', port: s.httpPort }));
 
     work = await makeTempDir('rs-multi-work-');
     credentialsFile = path.join(work, 's3-credentials');
@@ -76,7 +90,15 @@ describe('several hosts behind one name, sharing an S3 bucket', { skip: sshdSkip
         nodeImage: bed.nodeImage,
         nginxImage: bed.nginxImage,
         publishAddress: '127.0.0.1',
-        hosts: stacks.map((s) => ({ target: bed.sshd.target('root'), dir: s.installDir, httpPort: s.httpPort, httpsPort: s.httpsPort, composeProject: s.project })),
+        hosts: stacks.map((s, i) => ({
+          target: bed.sshd.target('root'),
+          dir: s.installDir,
+          httpPort: s.httpPort,
+          httpsPort: s.httpsPort,
+          composeProject: s.project,
+          // the nginx containers reach each other's published port 80 through docker0, not 127.0.0.1
+          peerAddress: `${DOCKER_HOST_ADDRESS}:${peerForwards[i]!.port}`,
+        })),
       }),
     );
 
@@ -104,6 +126,7 @@ describe('several hosts behind one name, sharing an S3 bucket', { skip: sshdSkip
     s3?.destroy();
     await bed?.cleanup();
     await forward?.close();
+    for (const f of peerForwards) await f.close();
     await rgw?.stop();
     if (work) await removeDir(work);
   });
@@ -281,38 +304,129 @@ describe('several hosts behind one name, sharing an S3 bucket', { skip: sshdSkip
       writeFileSync(pebbleHttps, pebble.caPem);
       writeFileSync(pebbleRoot, pebble.rootPem);
       const env = { NODE_EXTRA_CA_CERTS: pebbleRoot, REGISTRY_SETUP_DNS_SERVER: pebble.dnsAddress };
-      const served = (s: ExtraStack) =>
-        new Promise<string>((resolve, reject) => {
-          const socket = tls.connect({ host: '127.0.0.1', port: s.httpsPort, servername: 'localhost', ca: pebble.rootPem }, () => {
-            resolve(socket.getPeerCertificate().serialNumber);
-            socket.end();
-          });
-          socket.on('error', reject);
-        });
       let r = await cli(['deploy', ...hostFlags(), '--tls', 'letsencrypt', '--email', 'ops@example.com', '--acme-directory', pebble.directoryUrl, '--acme-ca', pebbleHttps, '--json'], '', env);
       assert.equal(r.exitCode, 0, `${context}\npebble:\n${pebble.logTail(15)}`);
       const events = jsonEvents(String(r.stdout));
       assert.match(String(events.find((e) => e.type === 'step-end' && e.id === 'certificate')!.detail), /^issued, serial/);
       assert.equal(pebble.orderCount(), 1);
-      const issued = await served(stacks[0]!);
-      assert.equal(await served(stacks[1]!), issued, 'both hosts serve the same certificate');
-      assert.ok(events.some((e) => e.type === 'warning' && /renewal timer runs on .* only/.test(String(e.message))));
-      assert.equal(existsSync(path.join(stacks[0]!.installDir, 'renew.sh')), true, 'the renewal script is on the first host');
-      assert.equal(existsSync(path.join(stacks[1]!.installDir, 'renew.sh')), false, '... and only there');
+      const issued = await served(stacks[0]!, pebble.rootPem);
+      assert.equal(await served(stacks[1]!, pebble.rootPem), issued, 'both hosts serve the same certificate');
+      // every host renews by itself, each in its turn, and asks the other for challenge tokens it lacks
+      assert.ok(!events.some((e) => e.type === 'warning' && /renewal timer runs on/.test(String(e.message))));
+      for (const [i, s] of stacks.entries()) {
+        assert.match(readFileSync(path.join(s.installDir, 'renew.sh'), 'utf8'), new RegExp(` --slot ${i + 1}/2\\b`));
+        const other = peerForwards[1 - i]!;
+        assert.match(readFileSync(path.join(s.installDir, 'nginx/nginx.conf'), 'utf8'), new RegExp(`upstream acme_peers \\{\\s+server ${DOCKER_HOST_ADDRESS.replace(/\./g, '\\.')}:${other.port} `));
+      }
 
       r = await cli(['certs', 'renew', ...hostFlags(), '--force', '--json'], '', env);
       assert.equal(r.exitCode, 0, `${context}\npebble:\n${pebble.logTail(15)}`);
-      const renewed = await served(stacks[0]!);
+      const renewed = await served(stacks[0]!, pebble.rootPem);
       assert.notEqual(renewed, issued);
-      assert.equal(await served(stacks[1]!), renewed, 'the renewed certificate is installed on both');
+      assert.equal(await served(stacks[1]!, pebble.rootPem), renewed, 'the renewed certificate is installed on both');
       assert.equal(pebble.orderCount(), 2);
       r = await cli(['certs', 'status', ...hostFlags(), '--json'], '', env);
       assert.equal(r.exitCode, 0, context);
       const statuses = jsonResult(String(r.stdout)).hosts as Record<string, unknown>[];
       assert.equal(statuses.length, 2);
-      for (const st of statuses) assert.equal(String(st.serial).toLowerCase().replace(/:/g, ''), renewed.toLowerCase());
+      for (const st of statuses) assert.equal(String(st.serial).toLowerCase().replace(/:/g, ''), renewed);
     } finally {
       await pebble.stop();
+    }
+  });
+
+  it("each host's timer renews by itself in its turn: the second host orders, the CA reaches the first, which forwards the challenge", async () => {
+    // A CA of 90-second certificates (turns of 7.5 s) that validates on the FIRST host's port only;
+    // the renew containers reach it through docker0 (see letsencrypt.test.ts).
+    const short = await startPebble({ httpPort: stacks[0]!.httpPort, certificateValidityPeriod: 90, extraAddresses: [DOCKER_HOST_ADDRESS] });
+    const caForward = await forwardTcp(DOCKER_HOST_ADDRESS, { host: '127.0.0.1', port: Number(new URL(short.directoryUrl).port) });
+    try {
+      const shortHttps = path.join(work, 'short-https.pem');
+      const roots = path.join(work, 'short-roots.pem');
+      writeFileSync(shortHttps, short.caPem);
+      writeFileSync(roots, `${readFileSync(path.join(work, 'pebble-root.pem'), 'utf8')}\n${short.rootPem}`);
+      const env = { NODE_EXTRA_CA_CERTS: roots, REGISTRY_SETUP_DNS_SERVER: short.dnsAddress };
+      const directory = `https://${DOCKER_HOST_ADDRESS}:${caForward.port}/dir`;
+      let r = await cli(['deploy', ...hostFlags(), '--tls', 'letsencrypt', '--email', 'ops@example.com', '--acme-directory', directory, '--acme-ca', shortHttps, '--json'], '', env);
+      assert.equal(r.exitCode, 0, `${context}\npebble:\n${short.logTail(15)}`);
+      assert.equal(short.orderCount(), 1, 'deploy ordered one certificate for both hosts');
+      const deployed = await served(stacks[0]!, short.rootPem);
+      assert.equal(await served(stacks[1]!, short.rootPem), deployed);
+
+      // What a host's timer runs (ExecStart=/bin/sh <dir>/renew.sh), with --no-preflight: the
+      // container's DNS cannot resolve the test's name (letsencrypt.test.ts does the same).
+      const renewSh = async (s: ExtraStack) => {
+        const asRun = path.join(work, `renew-${s.project}.sh`);
+        writeFileSync(asRun, readFileSync(path.join(s.installDir, 'renew.sh'), 'utf8').replace(' renew renew ', ' renew renew --no-preflight '));
+        // The image's tag (registry-setup/registry:<version>) is the same for every checkout that
+        // tests on this Docker engine: build this stack's own payload into it again just before
+        // (from the layer cache: seconds).
+        await execa('docker-compose', ['-p', s.project, '-f', path.join(s.installDir, 'compose.yaml'), 'build', '-q', 'registry'], { timeout: 300_000 });
+        const run = await execa('/bin/sh', [asRun], { reject: false, timeout: 180_000 });
+        return { ...run, text: `exit ${run.exitCode}\n${run.stdout}\n${run.stderr}\npebble:\n${short.logTail(15)}` };
+      };
+      // Runs host i's timer command once its turn has come (the twice-daily timer would, later); a
+      // run that starts as its turn ends (a slow container start) says not-due: the next turn.
+      const renewInTurn = async (i: number) => {
+        const s = stacks[i]!;
+        const cert = parseCertificate(readFileSync(path.join(s.installDir, 'tls/fullchain.pem'), 'utf8'));
+        const slot = { index: i, count: 2 };
+        const deadline = Date.now() + 150_000;
+        for (let attempt = 1; ; attempt++) {
+          while (!slotAllowsOrder(cert, new Date(), slot).order) {
+            assert.ok(Date.now() < deadline, `host ${i + 1}'s turn did not come: ${slotAllowsOrder(cert, new Date(), slot).reason}`);
+            await delay(100);
+          }
+          const run = await renewSh(s);
+          assert.equal(run.exitCode, 0, run.text);
+          if (/^renew: certificate renewed$/m.test(run.stdout)) return run;
+          assert.match(run.stderr, /takes its turn at/, run.text);
+          assert.ok(attempt < 4 && Date.now() < deadline, run.text);
+        }
+      };
+      // nginx's access log is its container's output; challenge requests answered 200, counted before
+      // and after (not `docker logs --since`: the engine's clock need not be this process's)
+      const challengeGets = async (s: ExtraStack) => {
+        const id = (await execa('docker', ['ps', '-q', '--filter', `label=com.docker.compose.project=${s.project}`, '--filter', 'label=com.docker.compose.service=nginx'])).stdout.trim();
+        assert.ok(id, `${s.project}: no nginx container`);
+        const logs = await execa('docker', ['logs', id]);
+        const lines = `${logs.stdout}\n${logs.stderr}`.split('\n');
+        return { count: lines.filter((l) => /"GET \/\.well-known\/acme-challenge\/[\w-]+ HTTP\/1\.[01]" 200 /.test(l)).length, tail: lines.slice(-15).join('\n') };
+      };
+
+      // The second host first: its token goes into its own webroot only, pebble asks the first host.
+      const before = await Promise.all(stacks.map(challengeGets));
+      const second = await renewInTurn(1);
+      assert.match(second.stdout, /^renew: nginx reloaded$/m, second.text);
+      assert.equal(short.orderCount(), 2);
+      const after = await Promise.all(stacks.map(challengeGets));
+      assert.ok(after[0]!.count > before[0]!.count, `the CA asked the first host, which answered 200:\n${after[0]!.tail}`);
+      assert.ok(after[1]!.count > before[1]!.count, `the first host forwarded to the second, which answered 200:\n${after[1]!.tail}`);
+      const secondSerial = await served(stacks[1]!, short.rootPem);
+      assert.notEqual(secondSerial, deployed, 'the second host serves its renewed certificate');
+      assert.equal(await served(stacks[0]!, short.rootPem), deployed, 'the first host has not renewed yet');
+
+      // Then the first host, in its own turn (never in the second host's).
+      const first = await renewInTurn(0);
+      assert.match(first.stdout, /^renew: nginx reloaded$/m, first.text);
+      assert.equal(short.orderCount(), 3);
+      const firstSerial = await served(stacks[0]!, short.rootPem);
+      assert.ok(![deployed, secondSerial].includes(firstSerial));
+
+      // certs status lists both hosts' own certificates and last results; neither is stalled
+      r = await cli(['certs', 'status', ...hostFlags(), '--json'], '', env);
+      assert.equal(r.exitCode, 0, context);
+      const statuses = jsonResult(String(r.stdout)).hosts as Record<string, unknown>[];
+      assert.equal(statuses.length, 2);
+      const serialOf = (st: Record<string, unknown>) => String(st.serial).toLowerCase().replace(/:/g, '');
+      assert.deepEqual(statuses.map(serialOf), [firstSerial, secondSerial]);
+      for (const st of statuses) assert.equal(st.lastResult, 'renewed');
+      r = await cli(['certs', 'status', ...hostFlags()], '', env);
+      assert.equal(r.exitCode, 0, context);
+      for (const s of stacks) assert.match(String(r.stdout), new RegExp(`:${s.installDir}:\\n(  .*\\n)*  last attempt: \\S+ renewed`), String(r.stdout));
+    } finally {
+      await caForward.close();
+      await short.stop();
     }
   });
 

@@ -43,6 +43,18 @@ describe('renewal units', () => {
     assert.match(timer, /^WantedBy=timers.target$/m);
   });
 
+  it('with several hosts, each host\'s run takes its turn (--slot I/N) and its timer its own hours', () => {
+    const alone = renewArgv(settings, opts);
+    assert.ok(!alone.includes('--slot'), 'one host: no turns');
+    assert.ok(!renewArgv(settings, { ...opts, slot: { index: 0, count: 1 } }).includes('--slot'));
+    const second = renewArgv(settings, { ...opts, slot: { index: 1, count: 3 } });
+    assert.equal(second[second.indexOf('--slot') + 1], '2/3');
+    const timer = String(renewalFiles(settings, { ...opts, slot: { index: 1, count: 3 } }).find((f) => f.path.endsWith('.timer'))!.content);
+    assert.match(timer, /^OnCalendar=\*-\*-\* 03,15:00:00$/m);
+    const script = String(renewalFiles(settings, { ...opts, slot: { index: 1, count: 3 } }).find((f) => f.path.endsWith('renew.sh'))!.content);
+    assert.match(script, / --slot 2\/3/);
+  });
+
   it('the rendered units pass systemd-analyze verify', async (t) => {
     const which = await execa('sh', ['-c', 'command -v systemd-analyze'], { reject: false });
     if (which.exitCode !== 0) {

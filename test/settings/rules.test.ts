@@ -34,6 +34,16 @@ describe('one rule per value', () => {
     assert.throws(() => completeSettings({ ...base, publishAddress: '999.1.1.1' }), /publish address/);
   });
 
+  test('peer address (how the other hosts reach this one for ACME challenges)', () => {
+    for (const peerAddress of ['172.17.0.1', 'reg2.example.com', '[2001:db8::2]', '999.1.1.1', '1.2.3', 'a b', 'x;y', '[fe80::1', '-a.b']) {
+      agree(peerAddress, () => completeSettings({ ...base, peerAddress }), () => buildNginxConf({ mode: 'https', domain: base.domain, httpsPort: 443, acmePeers: [`${peerAddress}:80`] }));
+      agree(`${peerAddress}:8080`, () => completeSettings({ ...base, peerAddress: `${peerAddress}:8080` }), () => buildNginxConf({ mode: 'https', domain: base.domain, httpsPort: 443, acmePeers: [`${peerAddress}:8080`] }));
+    }
+    assert.throws(() => completeSettings({ ...base, peerAddress: '999.1.1.1' }), /--peer-address: peer address "999\.1\.1\.1" must be/);
+    assert.equal(completeSettings({ ...base, peerAddress: '172.17.0.1' }).peerAddress, '172.17.0.1');
+    assert.throws(() => completeSettings({ ...base, peerAddress: '172.17.0.1:0' }), /peer address/);
+  });
+
   test('data directory', () => {
     for (const dataDir of ['/srv/data', 'srv/data', '/srv/a:b', '/srv/my data', '/srv/$HOME', '/srv/50%', "/srv/it's", '/srv/a\\b']) {
       agree(dataDir, () => completeSettings({ ...base, dataDir }), () => composeDocument({ ...compose, dataDir }, { version: '1', auth: true }));
