@@ -8,3 +8,4 @@ export * from './deployment.js';
 export * from './deploy-plan.js';
 export * from './diff.js';
 export * from './renewal.js';
+export * from './destroy-plan.js';
