@@ -5,10 +5,13 @@
 
 /**
  * The channel must not keep the child alive: `gc` ends when its work is done, not when the CLI
- * closes the channel.
+ * closes the channel. When the CLI goes away without passing on a signal (killed with SIGKILL), the
+ * channel closes: the child stops as on SIGTERM rather than serve on without anyone to stop it.
  */
 export function releaseParentChannel(): void {
-  process.channel?.unref();
+  if (!process.channel) return;
+  process.channel.unref();
+  process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
 }
 
 /** The message a child sends its CLI parent when it fails. */

@@ -133,6 +133,18 @@ describe('registry-setup serve and gc --data run the payload bundle', { skip }, 
     assert.deepEqual(exit, { code: 137, signal: null });
   });
 
+  it('serve: when the CLI is killed outright, the payload stops too (no registry left behind)', async () => {
+    const { proc, child } = await startServe();
+    process.kill(proc.pid, 'SIGKILL');
+    // not `proc.exited`: the payload holds the CLI's output pipes open for as long as it lives
+    const deadline = Date.now() + 10_000;
+    while (alive(child) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const left = alive(child);
+    if (left) process.kill(child, 'SIGKILL');
+    assert.equal(left, false, `the payload ${child} outlived the CLI\n${proc.logTail()}`);
+    await proc.exited;
+  });
+
   it('serve: bad input is one line of the CLI\'s, no stack; the help is the payload\'s, under the CLI\'s name', async () => {
     const bad = await cli(['serve', '--port', 'abc'], dir);
     assert.equal(bad.code, 1);
