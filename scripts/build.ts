@@ -1,7 +1,8 @@
 // `npm run build`: the registry payload (dist/registry: registry.mjs and the chunks it loads on
-// demand) and the CLI (dist/cli.mjs). Both bundle the web UI; its script is browser TypeScript,
-// bundled first and put in place of src/registry/ui/assets/script.ts, so neither output imports
-// esbuild (a dev dependency) at run time.
+// demand) and the CLI (dist/cli.mjs). The payload bundles the web UI (the CLI's `serve` runs the
+// payload, so the CLI holds no UI); its script is browser TypeScript, bundled first and put in place
+// of src/registry/ui/assets/script.ts. The CLI build gets the same plugin, so that neither output
+// could import esbuild (a dev dependency) at run time.
 import { rmSync } from 'node:fs';
 import { build, type Plugin } from 'esbuild';
 import { bundleBrowserScript } from '../src/registry/ui/browser-bundle.js';

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { formatBytes } from '../registry/format-bytes.js';
-import { describeCopy, describeVerify, parseRepos } from '../registry/backup/backup-command.js';
+import { describeCopy, describeVerify, parseRepos } from '../registry/backup/backup-dir.js';
 import type { CopyProgress } from '../registry/backup/engine.js';
 import { withDeployments, type DeploymentFlags } from '../ops/deployment.js';
 import { runRemoteBackup, runRemoteRestore } from '../ops/backup.js';

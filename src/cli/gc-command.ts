@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { formatBytes } from '../registry/format-bytes.js';
-import { GC_OPTION_HELP, humanSummary, runGc } from '../registry/gc/gc-command.js';
+import { GC_OPTION_HELP, humanSummary } from '../registry/gc/gc-text.js';
+import { runLocalGc } from '../ops/local-gc.js';
 import { parseDuration } from '../registry/config.js';
 import { eachDeployment, withDeployments, type DeploymentFlags } from '../ops/deployment.js';
 import { addDeploymentOptions } from './host-options.js';
@@ -40,7 +41,10 @@ export function gcCliCommand(): Command {
     if (flags.mirrorMaxIdle !== undefined) parseDuration(flags.mirrorMaxIdle, '--mirror-max-idle');
     const common = { dryRun: flags.dryRun, deleteUntagged: flags.deleteUntagged, grace: flags.grace, settle: flags.settle, mirrorMaxIdle: flags.mirrorMaxIdle };
     if (!remote) {
-      await runGc({ ...common, data: flags.data, json: flags.json, stateFile: flags.stateFile });
+      // the payload's own gc, in a child process; --json: its report becomes the result line
+      const local = await runLocalGc({ ...common, data: flags.data, json: flags.json, stateFile: flags.stateFile });
+      if (local.code !== 0) process.exitCode = local.code;
+      else if (local.report) printResult(new Output({ json: true }), [{ host: 'local', result: { report: local.report, ...(flags.stateFile !== undefined ? { stateFile: flags.stateFile } : {}) } }], false);
       return;
     }
     if (flags.stateFile !== undefined) throw new Error('--state-file is for local runs; on a host the result is always recorded in <dir>/state/gc.json');

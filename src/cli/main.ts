@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
-import { describeStartupError, serveCommand } from '../registry/serve-command.js';
+import { describeStartupError } from '../registry/serve-command.js';
+import { serveCliCommand } from './serve-command.js';
 import { VERSION } from '../version.js';
 import { deployCommand } from './deploy-command.js';
 import { certsCommand } from './certs-command.js';
@@ -27,7 +28,7 @@ function program(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .addCommand(deployCommand(), { isDefault: true })
     .addCommand(certsCommand())
-    .addCommand(serveCommand())
+    .addCommand(serveCliCommand())
     .addCommand(gcCliCommand())
     .addCommand(usersCommand())
     .addCommand(statusCommand())

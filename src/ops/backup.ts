@@ -7,7 +7,7 @@ import { PassThrough } from 'node:stream';
 import { containerFor } from '../deploy/stack.js';
 import type { Argv } from '../provision/index.js';
 import { CONTAINER_PATHS, IMAGE_COMMANDS } from '../host/contract.js';
-import { openBackupStore } from '../registry/backup/backup-command.js';
+import { openBackupDir } from '../registry/backup/backup-dir.js';
 import { runRestore, type CopyProgress, type CopyReport } from '../registry/backup/engine.js';
 import { DriverSink, readBackupManifest, verifyBackup, type VerifyReport } from '../registry/backup/sink.js';
 import { receiveFrames, StreamSink } from '../registry/backup/stream.js';
@@ -147,7 +147,7 @@ export async function runRemoteBackup(d: Deployment, o: RemoteBackupOptions): Pr
     return { report: report as CopyReport, ...(verify ? { verify } : {}) };
   }
 
-  const local = await openBackupStore(o.to, undefined, { create: true });
+  const local = await openBackupDir(o.to, { create: true });
   const sink = new DriverSink(local);
   await sink.removeUnfinished();
   const have = [...(await scanBlobs(local))].map(([digest, info]) => `${digest} ${info.size}\n`).join('');
@@ -211,7 +211,7 @@ export async function runRemoteRestore(d: Deployment, o: RemoteRestoreOptions): 
     return events.result as unknown as RemoteRestoreResult;
   }
 
-  const local = await openBackupStore(o.from, undefined, { create: false });
+  const local = await openBackupDir(o.from, { create: false });
   const manifest = await readBackupManifest(local);
   if (!manifest) throw new BackupError(`${o.from} holds no backup (no backup.json in it): give the directory registry-setup backup wrote`);
   // an unknown name is refused here, before anything is sent

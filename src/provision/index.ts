@@ -10,3 +10,4 @@ export * from './diff.js';
 export * from './renewal.js';
 export * from './retention.js';
 export * from './notify.js';
+export * from './destroy-plan.js';

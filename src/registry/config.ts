@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseStorageUrl, type S3Settings } from './storage/s3/settings.js';
 import { ConfigError } from './config-error.js';
+import { REGISTRY_ENV } from '../host/contract.js';
 import { attachCredentials, checkMirrors, parseMirror, parseMirrorPrefix, type MirrorSettings } from './mirror/settings.js';
 
 export { ConfigError };
@@ -133,12 +134,15 @@ export function parseListenAddress(text: string, what: string): { host: string; 
   return { host: text.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0', port: parsePort(text.slice(i + 1), what) };
 }
 
-/** distribution's `REGISTRY_*` variables, so a registry:2 compose file works unchanged. */
+/**
+ * distribution's `REGISTRY_*` variables, so a registry:2 compose file works unchanged; the names deploy
+ * writes into compose.yaml come from the host contract.
+ */
 export function configFromEnv(env: NodeJS.ProcessEnv): Partial<RegistryConfig> {
   const out: Partial<RegistryConfig> = {};
-  const addr = env.REGISTRY_HTTP_ADDR;
+  const addr = env[REGISTRY_ENV.httpAddr];
   if (addr) {
-    const listen = parseListenAddress(addr, 'REGISTRY_HTTP_ADDR');
+    const listen = parseListenAddress(addr, REGISTRY_ENV.httpAddr);
     out.host = listen.host;
     out.port = listen.port;
   }
@@ -147,28 +151,28 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<RegistryConfig> {
   if (env.REGISTRY_NOTIFICATIONS_URLS) out.notify = env.REGISTRY_NOTIFICATIONS_URLS.split(/[\s,]+/).filter(Boolean);
   if (env.REGISTRY_NOTIFICATIONS_CONFIG) out.notifyConfig = env.REGISTRY_NOTIFICATIONS_CONFIG;
   if (env.REGISTRY_NOTIFICATIONS_DIRECTORY) out.eventsDir = env.REGISTRY_NOTIFICATIONS_DIRECTORY;
-  if (env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY) out.dataDir = env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY;
-  if (env.REGISTRY_AUTH !== undefined && env.REGISTRY_AUTH !== '') {
-    if (env.REGISTRY_AUTH !== 'htpasswd') throw new ConfigError(`REGISTRY_AUTH: only "htpasswd" is supported, not "${env.REGISTRY_AUTH}"`);
-    if (!env.REGISTRY_AUTH_HTPASSWD_PATH) throw new ConfigError('REGISTRY_AUTH=htpasswd needs REGISTRY_AUTH_HTPASSWD_PATH');
+  if (env[REGISTRY_ENV.storageFilesystemRoot]) out.dataDir = env[REGISTRY_ENV.storageFilesystemRoot];
+  if (env[REGISTRY_ENV.auth] !== undefined && env[REGISTRY_ENV.auth] !== '') {
+    if (env[REGISTRY_ENV.auth] !== 'htpasswd') throw new ConfigError(`${REGISTRY_ENV.auth}: only "htpasswd" is supported, not "${env[REGISTRY_ENV.auth]}"`);
+    if (!env[REGISTRY_ENV.authHtpasswdPath]) throw new ConfigError(`${REGISTRY_ENV.auth}=htpasswd needs ${REGISTRY_ENV.authHtpasswdPath}`);
   }
-  if (env.REGISTRY_AUTH_HTPASSWD_PATH) out.htpasswd = env.REGISTRY_AUTH_HTPASSWD_PATH;
+  if (env[REGISTRY_ENV.authHtpasswdPath]) out.htpasswd = env[REGISTRY_ENV.authHtpasswdPath];
   if (env.REGISTRY_AUTH_ACCESS_PATH) out.accessFile = env.REGISTRY_AUTH_ACCESS_PATH;
   if (env.REGISTRY_AUTH_TOKENS_PATH) out.tokensFile = env.REGISTRY_AUTH_TOKENS_PATH;
   if (env.REGISTRY_AUTH_TOKENS_USAGEPATH) out.tokensUsageFile = env.REGISTRY_AUTH_TOKENS_USAGEPATH;
-  if (env.REGISTRY_AUTH_HTPASSWD_REALM) out.realm = env.REGISTRY_AUTH_HTPASSWD_REALM;
-  if (env.REGISTRY_STORAGE_DELETE_ENABLED) out.deleteEnabled = parseBool(env.REGISTRY_STORAGE_DELETE_ENABLED, 'REGISTRY_STORAGE_DELETE_ENABLED');
-  if (env.REGISTRY_HTTP_TLS_CERTIFICATE) out.tlsCert = env.REGISTRY_HTTP_TLS_CERTIFICATE;
-  if (env.REGISTRY_HTTP_TLS_KEY) out.tlsKey = env.REGISTRY_HTTP_TLS_KEY;
-  if (env.REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED) {
-    out.readOnly = parseBool(env.REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED, 'REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED');
+  if (env[REGISTRY_ENV.authHtpasswdRealm]) out.realm = env[REGISTRY_ENV.authHtpasswdRealm];
+  if (env[REGISTRY_ENV.storageDeleteEnabled]) out.deleteEnabled = parseBool(env[REGISTRY_ENV.storageDeleteEnabled]!, REGISTRY_ENV.storageDeleteEnabled);
+  if (env[REGISTRY_ENV.httpTlsCertificate]) out.tlsCert = env[REGISTRY_ENV.httpTlsCertificate];
+  if (env[REGISTRY_ENV.httpTlsKey]) out.tlsKey = env[REGISTRY_ENV.httpTlsKey];
+  if (env[REGISTRY_ENV.storageReadOnly]) {
+    out.readOnly = parseBool(env[REGISTRY_ENV.storageReadOnly]!, REGISTRY_ENV.storageReadOnly);
   }
-  if (env.REGISTRY_STORAGE_URL) out.s3 = parseStorageUrl(env.REGISTRY_STORAGE_URL);
-  if (env.REGISTRY_STORAGE_S3_CREDENTIALSFILE) out.s3CredentialsFile = env.REGISTRY_STORAGE_S3_CREDENTIALSFILE;
-  if (env.REGISTRY_HTTP_SECRET) out.uploadSecret = env.REGISTRY_HTTP_SECRET;
-  if (env.REGISTRY_HTTP_SECRETFILE) out.uploadSecret = readSecretFile(env.REGISTRY_HTTP_SECRETFILE, 'REGISTRY_HTTP_SECRETFILE');
-  if (env.REGISTRY_UI_ENABLED) out.ui = parseBool(env.REGISTRY_UI_ENABLED, 'REGISTRY_UI_ENABLED');
-  if (env.REGISTRY_HTTP_ACCELREDIRECT) out.accelRedirect = parseAccelPrefix(env.REGISTRY_HTTP_ACCELREDIRECT, 'REGISTRY_HTTP_ACCELREDIRECT');
+  if (env[REGISTRY_ENV.storageUrl]) out.s3 = parseStorageUrl(env[REGISTRY_ENV.storageUrl]!);
+  if (env[REGISTRY_ENV.storageS3CredentialsFile]) out.s3CredentialsFile = env[REGISTRY_ENV.storageS3CredentialsFile];
+  if (env[REGISTRY_ENV.httpSecret]) out.uploadSecret = env[REGISTRY_ENV.httpSecret];
+  if (env[REGISTRY_ENV.httpSecretFile]) out.uploadSecret = readSecretFile(env[REGISTRY_ENV.httpSecretFile]!, REGISTRY_ENV.httpSecretFile);
+  if (env[REGISTRY_ENV.uiEnabled]) out.ui = parseBool(env[REGISTRY_ENV.uiEnabled]!, REGISTRY_ENV.uiEnabled);
+  if (env[REGISTRY_ENV.httpAccelRedirect]) out.accelRedirect = parseAccelPrefix(env[REGISTRY_ENV.httpAccelRedirect]!, REGISTRY_ENV.httpAccelRedirect);
   if (env.REGISTRY_MIRRORS) out.mirrors = splitList(env.REGISTRY_MIRRORS).map((m) => parseMirror(m, 'REGISTRY_MIRRORS'));
   if (env.REGISTRY_MIRRORS_CREDENTIALS) {
     out.mirrors = attachCredentials(out.mirrors ?? [], splitList(env.REGISTRY_MIRRORS_CREDENTIALS), 'REGISTRY_MIRRORS_CREDENTIALS');
@@ -178,10 +182,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<RegistryConfig> {
   if (env.REGISTRY_MIRRORS_TIMEOUT) out.mirrorTimeoutMs = parseDuration(env.REGISTRY_MIRRORS_TIMEOUT, 'REGISTRY_MIRRORS_TIMEOUT');
   if (env.REGISTRY_HTTP_TRUSTPROXY) out.trustProxy = parseBool(env.REGISTRY_HTTP_TRUSTPROXY, 'REGISTRY_HTTP_TRUSTPROXY');
   if (env.REGISTRY_LOG_ACCESSLOG_DISABLED) out.accessLog = !parseBool(env.REGISTRY_LOG_ACCESSLOG_DISABLED, 'REGISTRY_LOG_ACCESSLOG_DISABLED');
-  const age = env.REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE;
-  if (age) out.uploadMaxAgeMs = parseDuration(age, 'REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE');
-  const interval = env.REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_INTERVAL;
-  if (interval) out.uploadPurgeIntervalMs = parseDuration(interval, 'REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_INTERVAL');
+  const age = env[REGISTRY_ENV.uploadPurgingAge];
+  if (age) out.uploadMaxAgeMs = parseDuration(age, REGISTRY_ENV.uploadPurgingAge);
+  const interval = env[REGISTRY_ENV.uploadPurgingInterval];
+  if (interval) out.uploadPurgeIntervalMs = parseDuration(interval, REGISTRY_ENV.uploadPurgingInterval);
   return out;
 }
 

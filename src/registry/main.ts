@@ -3,6 +3,10 @@
 import { Command, CommanderError } from 'commander';
 import { describeStartupError, serveCommand } from './serve-command.js';
 import { healthcheckCommand } from './healthcheck-command.js';
+import { serveFromFlags } from './serve-run.js';
+import { releaseParentChannel, reportFailureToParent } from './parent-channel.js';
+
+releaseParentChannel();
 
 // The maintenance commands are loaded only when run: the ACME client and GC would otherwise be
 // evaluated, and held in memory, by every long-running server.
@@ -10,7 +14,7 @@ const sub = process.argv[2];
 const program = new Command('registry')
   .description('registry-setup registry payload')
   .exitOverride()
-  .addCommand(serveCommand(), { isDefault: true })
+  .addCommand(serveCommand(serveFromFlags), { isDefault: true })
   .addCommand(healthcheckCommand())
   .addCommand(sub === 'gc' ? (await import('./gc/gc-command.js')).gcCommand() : new Command('gc').description('garbage collection (see gc --help)'))
   .addCommand(
@@ -30,6 +34,8 @@ try {
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode);
   const message = describeStartupError(err);
+  // run by the CLI (`registry-setup serve`, `gc --data`): the CLI prints the failure its own way
+  if (await reportFailureToParent(message ?? (err as Error).message ?? String(err), (err as Error).stack)) process.exit(1);
   process.stderr.write(`registry: ${message ?? (err as Error).stack}\n`);
   process.exit(1);
 }

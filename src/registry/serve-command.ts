@@ -5,9 +5,8 @@ import { attachCredentials, parseMirror, parseMirrorPrefix } from './mirror/sett
 import { HtpasswdError } from './auth/htpasswd.js';
 import { AccessPolicyError } from './auth/access-policy.js';
 import { CiTokenError } from './auth/ci-tokens.js';
-import { startRegistry } from './server.js';
 
-interface ServeFlags {
+export interface ServeFlags {
   host?: string;
   port?: string;
   data?: string;
@@ -106,8 +105,13 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-/** `serve`: shared by the CLI and the image payload so both behave identically. */
-export function serveCommand(): Command {
+/**
+ * `serve`: its flags and help, shared by the CLI and the image payload so both behave identically.
+ * The payload runs the registry (src/registry/serve-run.ts); the CLI hands the flags to the payload
+ * bundle in a child process, so that this module must stay free of the server and its storage
+ * drivers (the S3 SDK among them).
+ */
+export function serveCommand(run: (flags: ServeFlags, command: Command) => Promise<void>): Command {
   return new Command('serve')
     .description('run the registry in the foreground (no Docker needed)')
     .option('--host <addr>', `address to listen on (default ${DEFAULT_CONFIG.host}, or REGISTRY_HTTP_ADDR)`)
@@ -141,31 +145,7 @@ export function serveCommand(): Command {
     .option('--no-ui', 'do not serve the web UI at / (or REGISTRY_UI_ENABLED=false)')
     .addOption(new Option('--upload-max-age <duration>', 'purge uploads older than this (default 168h)'))
     .addOption(new Option('--upload-purge-interval <duration>', 'how often to look for abandoned uploads (default 24h)'))
-    .action(async (flags: ServeFlags) => {
-      await serve(configFromFlags(flags, process.env));
-    });
-}
-
-async function serve(config: RegistryConfig): Promise<void> {
-  const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
-  const accessLog = config.accessLog ? batchedLines((text) => process.stdout.write(text)) : undefined;
-  const running = await startRegistry(config, log, { accessLog });
-  const auth = config.htpasswd ? `htpasswd ${config.htpasswd}${config.accessFile ? `, access ${config.accessFile}` : ''}${config.tokensFile ? `, tokens ${config.tokensFile}` : ''}` : 'no auth';
-  process.stdout.write(`registry listening on ${running.url} (data ${running.registry.driver.describe()}, ${auth})\n`);
-  if (running.metricsUrl) process.stdout.write(`metrics at ${running.metricsUrl}/metrics\n`);
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log(`${signal}: finishing in-flight requests`);
-    void running.close().then(() => {
-      accessLog?.flush();
-      log('stopped');
-      process.exit(0);
-    });
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+    .action(run);
 }
 
 /**

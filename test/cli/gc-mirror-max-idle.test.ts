@@ -65,7 +65,8 @@ describe('gc --mirror-max-idle', () => {
 
     const r = await runCli(['gc', '--data', mirror.dataDir, '--grace', '0s', '--settle', '10ms', '--mirror-max-idle', '24h', '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const report = JSON.parse(r.stdout) as { deletedManifests: { repo: string }[] };
+    // JSON lines, the last one the result carrying the payload's report
+    const report = (JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { type: string; report: { deletedManifests: { repo: string }[] } }).report;
     assert.ok(report.deletedManifests.some((m) => m.repo === 'up.example/team/idle'), r.stdout);
     assert.equal(await mirror.stored(blobDataPath(idle.layers[0]!)), null, "the idle mirror's layer is gone");
     assert.ok(await mirror.stored(blobDataPath(local.layers[0]!)), 'a pushed repository is never idle');

@@ -14,23 +14,13 @@ import {
   type ContainerFact,
   type RenderDeploymentOptions,
 } from '../../src/provision/index.js';
+import { DEPLOY_SETTINGS, HTPASSWD } from './settings-fixture.js';
 
-const settings: DeploySettings = {
-  target: 'deploy@203.0.113.10',
-  domain: 'registry.example.com',
-  user: 'admin',
-  tls: 'self-signed',
-  httpPort: 80,
-  httpsPort: 443,
-  dir: '/opt/registry-setup',
-  dataDir: '/srv/registry',
-  nodeImage: 'node:22-bookworm-slim',
-  nginxImage: 'nginx:1.27-alpine',
-};
+const settings: DeploySettings = DEPLOY_SETTINGS;
 const opts: RenderDeploymentOptions = {
   version: '0.1.0',
   registryPayload: [{ path: 'registry.mjs', content: 'export {};\n' }],
-  htpasswd: 'admin:$2y$10$abcdefghijklmnopqrstuu5Ilz0S3ZQkP3v1mG8t8fV1l8K0kQj7m\n',
+  htpasswd: HTPASSWD,
   uploadSecret: 'x'.repeat(43),
 };
 const target: ComposeTarget = { kind: 'v2', dir: '/opt/registry-setup' };

@@ -22,24 +22,12 @@ import {
 } from '../../src/provision/index.js';
 import { run } from '../helpers/exec.js';
 import { TempDirs } from '../helpers/tmp.js';
+import { DEPLOY_SETTINGS, HTPASSWD } from './settings-fixture.js';
 
 const tmp = new TempDirs();
 after(() => tmp.cleanup());
 
-const settings: DeploySettings = {
-  target: 'deploy@203.0.113.10',
-  domain: 'registry.example.com',
-  email: 'ops@example.com',
-  user: 'admin',
-  tls: 'self-signed',
-  httpPort: 80,
-  httpsPort: 443,
-  dir: '/opt/registry-setup',
-  dataDir: '/srv/registry',
-  nodeImage: 'node:22-bookworm-slim',
-  nginxImage: 'nginx:1.27-alpine',
-};
-const HTPASSWD = 'admin:$2y$10$abcdefghijklmnopqrstuu5Ilz0S3ZQkP3v1mG8t8fV1l8K0kQj7m\n';
+const settings: DeploySettings = { ...DEPLOY_SETTINGS, email: 'ops@example.com' };
 const PAYLOAD = [
   { path: 'registry.mjs', content: Buffer.from('import("./chunks/s3-AB12.mjs")\n') },
   { path: 'chunks/s3-AB12.mjs', content: Buffer.from('export const s3 = 1;\n') },

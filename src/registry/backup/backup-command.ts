@@ -1,8 +1,6 @@
 // `backup` and `restore` of the payload (node registry.mjs backup|restore): run beside the registry
 // (in its container on a host) while it serves. The target is a data directory, a bucket, or `-`:
 // a framed stream on stdout/stdin that `registry-setup backup|restore <target>` carries over SSH.
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { Command } from 'commander';
 import { ConfigError } from '../config-error.js';
 import { formatBytes } from '../format-bytes.js';
@@ -12,8 +10,11 @@ import { blobDataPath } from '../storage/paths.js';
 import { ManifestStore } from '../storage/manifest-store.js';
 import { BlobStore } from '../storage/blob-store.js';
 import { runBackup, runRestore, type CopyProgress, type CopyReport } from './engine.js';
-import { DriverSink, readBackupManifest, verifyBackup, type VerifyReport } from './sink.js';
+import { DriverSink, readBackupManifest, verifyBackup } from './sink.js';
 import { readHaveList, receiveFrames, StreamSink } from './stream.js';
+import { describeCopy, describeVerify, openBackupDir, parseRepos } from './backup-dir.js';
+
+export { describeCopy, describeVerify, openBackupDir, parseRepos };
 
 /** A backup's place: `-` (the stream), s3://…, or a directory (created when missing, for a backup). */
 export async function openBackupStore(where: string, credentials: string | undefined, opts: { create: boolean }): Promise<StorageDriver> {
@@ -25,11 +26,7 @@ export async function openBackupStore(where: string, credentials: string | undef
     return driver;
   }
   if (credentials) throw new ConfigError('S3 credentials are for an s3:// backup location');
-  const dir = path.resolve(where);
-  if (opts.create) mkdirSync(dir, { recursive: true });
-  const driver = await openStorage({ dataDir: dir }, { existing: true });
-  await driver.check?.({ writable: opts.create });
-  return driver;
+  return openBackupDir(where, opts);
 }
 
 /** What the commands print: human lines on stderr, or JSON lines on stdout (the last one the result). */
@@ -56,20 +53,6 @@ export class CopyOutput {
     if (this.json || this.streaming) this.event('info', { message });
     else process.stderr.write(`${this.word}: ${message}\n`);
   }
-}
-
-export function describeCopy(word: string, r: CopyReport): string {
-  const lines = [
-    `${word} ${r.source} → ${r.target}: ${r.repositories} repositories, ${r.tags} tags, ${r.blobs} blobs (snapshot of ${r.takenAt})`,
-    `  copied ${r.copiedBlobs} blob(s), ${formatBytes(r.copiedBytes)}; ${r.skippedBlobs} already there; took ${(r.durationMs / 1000).toFixed(1)} s`,
-  ];
-  if (r.dropped.length > 0) lines.push(`  left out (deleted while the backup ran): ${r.dropped.slice(0, 5).join(', ')}${r.dropped.length > 5 ? ', …' : ''}`);
-  return `${lines.join('\n')}\n`;
-}
-
-export function describeVerify(v: VerifyReport): string {
-  if (v.bad.length === 0) return `verified: all ${v.checked} blobs hash to their digests (${formatBytes(v.bytes)})\n`;
-  return `verify FAILED: ${v.bad.length} of ${v.checked} blobs are damaged:\n${v.bad.map((b) => `  ${b.digest}: ${b.problem}`).join('\n')}\nrun the backup again to replace them (a damaged blob is copied anew once removed: ${blobDataPath('<digest>')})\n`;
 }
 
 interface BackupFlags extends StorageFlags {
@@ -155,13 +138,6 @@ export async function checkRestoreTarget(driver: StorageDriver, repos: readonly 
   }
   const clash = repos.filter((r) => have.includes(r));
   if (clash.length > 0) throw new ConfigError(`${driver.describe()} has ${clash.join(', ')} already: delete it first, or leave it out of --repos`);
-}
-
-export function parseRepos(text: string | undefined): string[] | undefined {
-  if (text === undefined) return undefined;
-  const repos = text.split(',').map((r) => r.trim()).filter(Boolean);
-  if (repos.length === 0) throw new ConfigError('--repos is empty: name repositories, separated by commas');
-  return repos;
 }
 
 export function restoreCommand(): Command {

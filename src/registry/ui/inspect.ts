@@ -1,6 +1,9 @@
 import type { Registry } from '../registry.js';
 import type { Descriptor, ManifestInfo } from '../manifest-info.js';
 import { compareBytes } from '../storage/manifest-store.js';
+import type { ConfigSummary, PlatformEntry } from './api-types.js';
+
+export type { ConfigSummary, PlatformEntry };
 
 /** Config media types whose JSON is an image configuration (entrypoint, env, labels, created). */
 export const IMAGE_CONFIG_TYPES = new Set(['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json']);
@@ -15,37 +18,6 @@ export interface LoadedManifest {
 
 export type ManifestKind = 'image' | 'index' | 'artifact';
 
-export interface ConfigSummary {
-  digest: string;
-  mediaType: string;
-  size: number;
-  created?: string;
-  os?: string;
-  architecture?: string;
-  variant?: string;
-  author?: string;
-  entrypoint?: string[];
-  cmd?: string[];
-  workingDir?: string;
-  user?: string;
-  /** Names only: values may hold secrets. */
-  env: string[];
-  labels: Record<string, string>;
-  exposedPorts: string[];
-  volumes: string[];
-}
-
-export interface PlatformEntry {
-  /** `os/architecture[/variant]`, or `unknown` */
-  platform: string;
-  digest: string;
-  mediaType: string;
-  /** Compressed size of the child image: config plus layers. */
-  size: number;
-  /** A buildx attestation (provenance, SBOM) stored as an index child, not a runnable platform. */
-  attestation: boolean;
-  present: boolean;
-}
 
 /** A small bounded cache; manifest and config content never changes for a digest. */
 class Bounded<V> {

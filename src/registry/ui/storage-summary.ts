@@ -2,27 +2,9 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Registry } from '../registry.js';
 import { mapLimit } from '../map-limit.js';
+import type { DiskUsage, StorageSummary } from './api-types.js';
 
-export interface DiskUsage {
-  /** The directory statfs was asked about: the data directory, or its nearest existing parent. */
-  path: string;
-  /** Bytes of the filesystem in all. */
-  size: number;
-  /** Bytes not in use (including those reserved for root). */
-  free: number;
-  /** Bytes an unprivileged process can still write. */
-  available: number;
-}
-
-export interface StorageSummary {
-  repositories: number;
-  tags: number;
-  blobs: number;
-  /** Bytes of all blob data in the store (layers, configs, manifests), each blob once. */
-  blobBytes: number;
-  disk: DiskUsage | null;
-  computedAt: string;
-}
+export type { DiskUsage, StorageSummary };
 
 /** statfs of the data directory; before the first push it may not exist yet, so its parent counts. */
 export async function diskUsage(dataDir: string): Promise<DiskUsage | null> {

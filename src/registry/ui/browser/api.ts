@@ -1,5 +1,9 @@
 // The page's calls to the registry's UI API (relative URLs under ui/api/) and the shapes of its
 // answers, as the page uses them. No credentials are kept here: the session is an HttpOnly cookie.
+import type { ConfigSummary, PlatformEntry, StorageSummary } from '../api-types.js';
+
+// declared once, beside the server code that builds them
+export type { ConfigSummary, PlatformEntry, StorageSummary };
 
 export interface Session {
   authRequired: boolean;
@@ -43,37 +47,6 @@ export interface TagItem {
 export interface TagPage extends ListPage<TagItem> {
   canDelete: boolean;
   pullHost: string;
-}
-
-export interface StorageSummary {
-  repositories: number;
-  tags: number;
-  blobs: number;
-  blobBytes: number;
-  disk: { size: number; available: number } | null;
-}
-
-export interface PlatformEntry {
-  platform: string;
-  digest: string;
-  size: number;
-  attestation: boolean;
-  present: boolean;
-}
-
-export interface ConfigSummary {
-  os?: string;
-  architecture?: string;
-  variant?: string;
-  author?: string;
-  entrypoint?: string[];
-  cmd?: string[];
-  workingDir?: string;
-  user?: string;
-  env: string[];
-  exposedPorts: string[];
-  volumes: string[];
-  labels: Record<string, string>;
 }
 
 export interface LayerEntry {
