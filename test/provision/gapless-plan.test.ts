@@ -6,19 +6,9 @@ import { parse as parseYaml } from 'yaml';
 import type { DeploySettings } from '../../src/settings/settings.js';
 import { renderDeploymentFiles, type ComposeTarget, type ContainerFact, type RenderDeploymentOptions } from '../../src/provision/index.js';
 import { gaplessUpgradePlan } from '../../src/provision/gapless-plan.js';
+import { DEPLOY_SETTINGS } from './settings-fixture.js';
 
-const settings: DeploySettings = {
-  target: 'deploy@203.0.113.10',
-  domain: 'registry.example.com',
-  user: 'admin',
-  tls: 'self-signed',
-  httpPort: 80,
-  httpsPort: 443,
-  dir: '/opt/registry-setup',
-  dataDir: '/srv/registry',
-  nodeImage: 'node:22-bookworm-slim',
-  nginxImage: 'nginx:1.27-alpine',
-};
+const settings: DeploySettings = DEPLOY_SETTINGS;
 const opts: RenderDeploymentOptions = { version: '0.2.0', registryPayload: [{ path: 'registry.mjs', content: 'export {};\n' }], uploadSecret: 'x'.repeat(43) };
 const target: ComposeTarget = { kind: 'v1', dir: '/opt/registry-setup', project: 'rs' };
 const compose = (...args: string[]) => ['docker-compose', '-p', 'rs', '-f', '/opt/registry-setup/compose.yaml', ...args];

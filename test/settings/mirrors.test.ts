@@ -15,6 +15,7 @@ import { completeSettings, loadConfigFile, renderConfigFile, type PartialSetting
 import type { DeploySettings } from '../../src/settings/settings.js';
 import { buildCompose } from '../../src/templates/render.js';
 import { TempDirs } from '../helpers/tmp.js';
+import { DEPLOY_SETTINGS } from '../provision/settings-fixture.js';
 
 const tmp = new TempDirs();
 after(() => tmp.cleanup());
@@ -77,18 +78,7 @@ describe('mirrors: in registry-setup.yaml', () => {
   });
 });
 
-const settings: DeploySettings = {
-  target: 'root@203.0.113.10',
-  domain: 'registry.example.com',
-  user: 'admin',
-  tls: 'self-signed',
-  httpPort: 80,
-  httpsPort: 443,
-  dir: '/opt/registry-setup',
-  dataDir: '/srv/registry',
-  nodeImage: 'node:22-bookworm-slim',
-  nginxImage: 'nginx:1.27-alpine',
-};
+const settings: DeploySettings = { ...DEPLOY_SETTINGS, target: 'root@203.0.113.10' };
 const mirrors = [
   { prefix: 'docker.io', url: 'https://registry-1.docker.io', credentials: '/home/me/hub.cred', default: true },
   { prefix: 'ghcr.io', url: 'https://ghcr.io' },
