@@ -7,7 +7,7 @@
 import { posix } from 'node:path';
 import YAML from 'yaml';
 import { parseHtpasswd, HtpasswdError } from '../registry/auth/htpasswd.js';
-import { containerEnv, looksLikeNginx, looksLikeRegistry, type AdoptFacts, type InspectedContainer } from './adopt-facts.js';
+import { CERTBOT_LIVE_RE, CERTBOT_ROOT, containerEnv, looksLikeNginx, looksLikeRegistry, type AdoptFacts, type InspectedContainer } from './adopt-facts.js';
 import { nginxServers, NginxConfigError, type NginxServer } from './nginx-config.js';
 import { OpsError } from './errors.js';
 
@@ -80,8 +80,11 @@ export interface FoundCertificate {
   /** the same files on the host */
   hostCertificate: string;
   hostKey: string;
-  /** certbot's name when the files are (or are copies of) /etc/letsencrypt/live/<name>/ */
-  letsencrypt?: { name: string; servedInPlace: boolean };
+  /**
+   * certbot's name when the files are (or are copies of) <root>/live/<name>/, and its configuration
+   * directory: /etc/letsencrypt, or another (certbot --config-dir) read off the path nginx serves
+   */
+  letsencrypt?: { name: string; servedInPlace: boolean; root: string };
 }
 
 export interface FoundNginx {
@@ -293,9 +296,12 @@ function discoverNginx(facts: AdoptFacts, registryContainer: InspectedContainer,
     const hostCertificate = map(server.certificate);
     const hostKey = map(server.certificateKey);
     if (!hostCertificate || !hostKey) throw new AdoptError(`nginx's certificate ${server.certificate} is inside its container, not in a mounted directory; adopt cannot carry it over`);
-    const live = /^\/etc\/letsencrypt\/live\/([^/]+)\//.exec(hostCertificate)?.[1];
-    const copied = !live && domain && facts.letsencryptLive.includes(domain) ? domain : undefined;
-    certificate = { certificate: server.certificate, key: server.certificateKey, hostCertificate, hostKey, ...(live ? { letsencrypt: { name: live, servedInPlace: true } } : copied ? { letsencrypt: { name: copied, servedInPlace: false } } : {}) };
+    // certbot's shape: <root>/live/<name>/fullchain.pem (or cert.pem, chain.pem) beside privkey.pem
+    const live = CERTBOT_LIVE_RE.exec(hostCertificate);
+    const inPlace = live && posix.dirname(hostKey) === posix.dirname(hostCertificate) ? { name: live[2]!, servedInPlace: true, root: live[1]! } : undefined;
+    const copied = !inPlace && domain && facts.letsencryptLive.includes(domain) ? { name: domain, servedInPlace: false, root: CERTBOT_ROOT } : undefined;
+    const letsencrypt = inPlace ?? copied;
+    certificate = { certificate: server.certificate, key: server.certificateKey, hostCertificate, hostKey, ...(letsencrypt ? { letsencrypt } : {}) };
   }
   if (!plain) notes.push('nginx serves no plain-HTTP port: Let\'s Encrypt renewal (HTTP-01) after the switch needs one reachable on port 80');
   return { kind: n.container ? 'container' : 'host', ...(container ? { container } : {}), ...(domain ? { domain } : {}), ...(httpsPort !== undefined ? { httpsPort } : {}), ...(httpPort !== undefined ? { httpPort } : {}), ...(certificate ? { certificate } : {}) };

@@ -53,6 +53,22 @@ const CERTBOT_CRON_CANDIDATES = ['/etc/cron.d/certbot', '/etc/crontab', '/var/sp
 /** the cron files among the arguments that mention certbot, one per line */
 export const certbotCronArgv: Argv = ['sh', '-c', 'for f in "$@"; do [ -f "$f" ] && grep -qs "^[^#]*certbot" "$f" && printf "%s\\n" "$f"; done; exit 0', 'sh', ...CERTBOT_CRON_CANDIDATES];
 
+/** certbot's configuration directory by default (certbot --config-dir changes it). */
+export const CERTBOT_ROOT = '/etc/letsencrypt';
+
+/** A certificate file in certbot's layout: <root>/live/<name>/fullchain.pem (cert.pem, chain.pem). */
+export const CERTBOT_LIVE_RE = /^(\/.+)\/live\/([^/]+)\/(?:fullchain|cert|chain)\.pem$/;
+
+/**
+ * For a certbot root elsewhere than /etc/letsencrypt (a --config-dir under another etc/): the cron
+ * files of that etc/ too, as /etc/letsencrypt has /etc/cron.d/certbot and /etc/crontab beside it.
+ */
+export function certbotCronArgvFor(root: string): Argv {
+  const etc = root.replace(/\/+$/, '').replace(/\/[^/]+$/, '') || '/';
+  const beside = [`${etc}/cron.d/certbot`, `${etc}/crontab`].filter((f) => !CERTBOT_CRON_CANDIDATES.includes(f));
+  return [...certbotCronArgv, ...beside];
+}
+
 /** distribution's configuration file: the last argument of `serve`, else registry:2's default. */
 export function registryConfigPath(c: InspectedContainer): string {
   const args = [...(c.Config.Entrypoint ?? []), ...(c.Config.Cmd ?? [])];

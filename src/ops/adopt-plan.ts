@@ -84,7 +84,7 @@ export function describeDiscovery(d: AdoptDiscovery): string[] {
     lines.push(`domain:       ${n.domain ?? '(no server_name)'}; HTTPS port ${n.httpsPort ?? '-'}, HTTP port ${n.httpPort ?? '-'}`);
     if (n.certificate) {
       const le = n.certificate.letsencrypt;
-      lines.push(`certificate:  ${n.certificate.hostCertificate}${le ? (le.servedInPlace ? ` (certbot's ${le.name})` : ` (a copy of certbot's /etc/letsencrypt/live/${le.name}/)`) : ''}`);
+      lines.push(`certificate:  ${n.certificate.hostCertificate}${le ? (le.servedInPlace ? ` (certbot's ${le.name})` : ` (a copy of certbot's ${le.root}/live/${le.name}/)`) : ''}`);
     }
   } else lines.push('nginx:        none in front of the registry');
   lines.push(`certbot:      ${d.certbot.timers.length || d.certbot.cron.length ? [...d.certbot.timers, ...d.certbot.cron].join(', ') : 'no renewal set up'}`);

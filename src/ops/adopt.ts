@@ -3,7 +3,7 @@
 // on a terminal) only runs the pure discovery again.
 import type { Executor } from '../deploy/executor.js';
 import { AdoptAmbiguity, discoverStack, type AdoptChoices, type AdoptDiscovery } from './adopt-discover.js';
-import { gatherAdoptFacts, type AdoptFacts } from './adopt-facts.js';
+import { CERTBOT_ROOT, certbotCronArgvFor, gatherAdoptFacts, type AdoptFacts } from './adopt-facts.js';
 import { adoptPlanSteps, parseTagLinks, sampleTags, tagLinksArgv, type TagDigest } from './adopt-plan.js';
 
 export interface AdoptSurvey {
@@ -40,6 +40,13 @@ export async function discoverWithChoices(facts: AdoptFacts, given: AdoptChoices
 export async function surveyHost(exec: Executor, installDir: string, choices: AdoptChoices, ask?: AskChoice): Promise<AdoptSurvey> {
   const facts = await gatherAdoptFacts(exec);
   const discovery = await discoverWithChoices(facts, choices, ask);
+  // certbot under another root (nginx's certificate path says where): its cron files beside it too
+  const root = discovery.nginx?.certificate?.letsencrypt?.root;
+  if (root && root !== CERTBOT_ROOT) {
+    const r = await exec.run(certbotCronArgvFor(root), { allowFailure: true, timeoutMs: 60_000 });
+    const found = r.code === 0 ? r.stdout.split('\n').filter(Boolean) : [];
+    discovery.certbot.cron = [...new Set([...discovery.certbot.cron, ...found])];
+  }
   const data = discovery.registry.data.hostPath;
   const tags = parseTagLinks((await exec.run(tagLinksArgv(data), { timeoutMs: 10 * 60_000 })).stdout, data);
   const sample = sampleTags(tags);

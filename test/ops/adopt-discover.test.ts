@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AdoptAmbiguity, AdoptError, discoverStack } from '../../src/ops/adopt-discover.js';
-import { certbotCronArgv, containerFileArgv, gatherAdoptFacts, HOST_NGINX_CONFIG_ARGV, looksLikeNginx, looksLikeRegistry, registryConfigPath, type AdoptFacts, type InspectedContainer } from '../../src/ops/adopt-facts.js';
+import { certbotCronArgv, certbotCronArgvFor, containerFileArgv, gatherAdoptFacts, HOST_NGINX_CONFIG_ARGV, looksLikeNginx, looksLikeRegistry, registryConfigPath, type AdoptFacts, type InspectedContainer } from '../../src/ops/adopt-facts.js';
 import type { Executor } from '../../src/deploy/executor.js';
 import type { ExecResult } from '../../src/remote/index.js';
 import { nginxServers } from '../../src/ops/nginx-config.js';
@@ -88,7 +88,7 @@ describe('adopt: discovering the classic stack (recorded from docker-compose 1.2
   it('certbot: a copy of /etc/letsencrypt/live/<domain>/ is named, and enabled timers and cron files are listed', () => {
     const facts = { ...classicFacts(), letsencryptLive: ['registry.example.com'], certbotTimers: { 'certbot.timer': 'enabled', 'snap.certbot.renew.timer': 'disabled' }, certbotCron: ['/etc/cron.d/certbot'] };
     const d = discoverStack(facts);
-    assert.deepEqual(d.nginx?.certificate?.letsencrypt, { name: 'registry.example.com', servedInPlace: false });
+    assert.deepEqual(d.nginx?.certificate?.letsencrypt, { name: 'registry.example.com', servedInPlace: false, root: '/etc/letsencrypt' });
     assert.deepEqual(d.certbot, { timers: ['certbot.timer'], cron: ['/etc/cron.d/certbot'] });
   });
 
@@ -111,9 +111,28 @@ describe('adopt: discovering the classic stack (recorded from docker-compose 1.2
     assert.equal(d.nginx?.domain, 'registry.example.org');
     assert.equal(d.nginx?.httpsPort, 443);
     assert.equal(d.nginx?.httpPort, 80);
-    assert.deepEqual(d.nginx?.certificate?.letsencrypt, { name: 'registry.example.org', servedInPlace: true });
+    assert.deepEqual(d.nginx?.certificate?.letsencrypt, { name: 'registry.example.org', servedInPlace: true, root: '/etc/letsencrypt' });
     assert.equal(d.nginx?.certificate?.hostKey, '/etc/letsencrypt/live/registry.example.org/privkey.pem');
     assert.deepEqual(d.companions, []);
+  });
+
+  it('certbot under another root (--config-dir): the root is read off the live/<name>/ path; its cron files are looked for beside it', () => {
+    const conf = (cert: string, key: string) => `events {}\nhttp {\n  server {\n    listen 443 ssl;\n    server_name registry.example.org;\n    ssl_certificate ${cert};\n    ssl_certificate_key ${key};\n    location /v2/ { proxy_pass http://localhost:5000; }\n  }\n}\n`;
+    const registry = another(REGISTRY, 'registry', (c) => {
+      c.Config.Labels = {};
+      c.Config.Env = ['PATH=/usr/bin'];
+      c.Mounts = [{ Type: 'bind', Source: '/srv/registry', Destination: '/var/lib/registry', RW: true }, { Type: 'bind', Source: '/etc/registry', Destination: '/auth', RW: false }];
+      c.NetworkSettings = { Ports: { '5000/tcp': [{ HostIp: '127.0.0.1', HostPort: '5000' }] }, Networks: { bridge: { Aliases: null } } };
+    });
+    const config = `${REGISTRY_CONFIG}auth:\n  htpasswd:\n    realm: basic-realm\n    path: /auth/htpasswd\n`;
+    const facts = (c: string, k: string): AdoptFacts => ({ containers: [registry], nginxConfigs: { host: conf(c, k) }, registryConfigs: { [registry.Id]: config }, htpasswd: { [registry.Id]: HTPASSWD }, letsencryptLive: [], certbotTimers: {}, certbotCron: [] });
+    const le = (c: string, k: string) => discoverStack(facts(c, k)).nginx?.certificate?.letsencrypt;
+    assert.deepEqual(le('/srv/etc/letsencrypt/live/registry.example.org/fullchain.pem', '/srv/etc/letsencrypt/live/registry.example.org/privkey.pem'), { name: 'registry.example.org', servedInPlace: true, root: '/srv/etc/letsencrypt' });
+    // not certbot's shape: a key elsewhere, or a file name certbot does not write
+    assert.equal(le('/srv/live/registry/fullchain.pem', '/srv/keys/privkey.pem'), undefined);
+    assert.equal(le('/srv/live/registry/server.crt', '/srv/live/registry/server.key'), undefined);
+    assert.deepEqual(certbotCronArgvFor('/etc/letsencrypt'), certbotCronArgv, 'the default root adds nothing');
+    assert.deepEqual(certbotCronArgvFor('/srv/etc/letsencrypt/').slice(certbotCronArgv.length), ['/srv/etc/cron.d/certbot', '/srv/etc/crontab']);
   });
 
   it('two running registries stop with --container naming both; --container picks one', () => {
