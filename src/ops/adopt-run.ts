@@ -6,6 +6,9 @@ import { posix } from 'node:path';
 import type { Executor } from '../deploy/executor.js';
 import { RegistryClient } from '../client/registry-client.js';
 import { publicUrl } from '../deploy/verify.js';
+import { directoryUrlOf } from '../deploy/letsencrypt.js';
+import { parseCertificate } from '../acme/certificate.js';
+import type { RenewalState } from '../acme/state-store.js';
 import { HOST_LAYOUT } from '../host/contract.js';
 import { REGISTRY_UID, type DeploySettings } from '../settings/settings.js';
 import { AdoptError, type AdoptDiscovery } from './adopt-discover.js';
@@ -33,6 +36,25 @@ export function adoptedSettings(d: AdoptDiscovery, o: { user?: string; email?: s
   if (c.letsencrypt && o.email === undefined) throw new AdoptError(`the certificate is certbot's (${c.letsencrypt.name}): give --email ADDR, the ACME account's e-mail, so that registry-setup's timer renews it`);
   const tls = c.letsencrypt ? { tls: 'letsencrypt' as const, email: o.email } : { tls: 'custom' as const, cert: c.hostCertificate, key: c.hostKey };
   return { domain: n.domain, httpsPort: n.httpsPort, httpPort: n.httpPort ?? o.httpPort ?? 80, dataDir: d.registry.data.hostPath, user: o.user ?? users[0]!, adoptedData: true, ...tls };
+}
+
+/**
+ * The renewal record of a certbot certificate taken over: it names the certificate (serial) and the
+ * ACME directory that renews it, so that deploy and our timer see it as theirs and not due. Without
+ * it deploy would order a new certificate at once ("has no renewal record"): ACME contact at adopt.
+ */
+export function adoptedRenewalState(certPem: string, settings: Pick<DeploySettings, 'acmeDirectory' | 'staging'>, now = new Date()): RenewalState {
+  const info = parseCertificate(certPem);
+  return {
+    lastAttempt: now.toISOString(),
+    lastResult: 'not-due',
+    directoryUrl: directoryUrlOf(settings),
+    serial: info.serial,
+    notBefore: info.notBefore.toISOString(),
+    notAfter: info.notAfter.toISOString(),
+    issuer: info.issuer,
+    names: info.names,
+  };
 }
 
 const MANIFEST_ACCEPT = [

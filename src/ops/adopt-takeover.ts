@@ -13,7 +13,7 @@ import type { DeploySettings } from '../settings/settings.js';
 import { readRegistryPayload } from '../version.js';
 import { AdoptError } from './adopt-discover.js';
 import type { AdoptSurvey } from './adopt.js';
-import { adoptedSettings, proveAdoption, rollbackHost, switchOldStack, writeAdoptRecord } from './adopt-run.js';
+import { adoptedRenewalState, adoptedSettings, proveAdoption, rollbackHost, switchOldStack, writeAdoptRecord } from './adopt-run.js';
 import { adoptRecordPath } from './adopt-switch.js';
 import { cliVersion } from './version.js';
 
@@ -64,7 +64,9 @@ export async function takeOver(o: TakeoverOptions): Promise<TakeoverResult> {
       if (settings.tls === 'letsencrypt') {
         // pre-seeded where our renewal looks: deploy finds a certificate that is not due and issues none
         await exec.ensureDirectories([{ path: posix.join(o.installDir, HOST_LAYOUT.tlsDir), mode: 0o755 }]);
-        await new RemoteAcmeStateStore(o.host, o.installDir).writeCertificate({ certPem: certPem.toString('utf8'), keyPem: keyPem.toString('utf8') });
+        const store = new RemoteAcmeStateStore(o.host, o.installDir);
+        await store.writeCertificate({ certPem: certPem.toString('utf8'), keyPem: keyPem.toString('utf8') });
+        await store.writeRenewalState(adoptedRenewalState(certPem.toString('utf8'), settings));
       }
       return { status: 'done' as const, detail: `${record.record.stopped.map((c) => c.name).join(', ')} stopped` };
     });

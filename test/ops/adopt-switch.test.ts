@@ -12,7 +12,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { aclDumpArgv, aclGrantArgv, aclRestoreArgv, buildAdoptRecord, CRON_MARK, cronDisableArgv, cronEnableArgv, parseAdoptRecord, rollbackArgvs, switchArgvs } from '../../src/ops/adopt-switch.js';
 import type { AdoptDiscovery } from '../../src/ops/adopt-discover.js';
-import { adoptedSettings, proveAdoption, stopProjectArgv } from '../../src/ops/adopt-run.js';
+import { adoptedRenewalState, adoptedSettings, proveAdoption, stopProjectArgv } from '../../src/ops/adopt-run.js';
+import { parseCertificate } from '../../src/acme/certificate.js';
+import { decideRenewal } from '../../src/acme/obtain.js';
+import type { RenewalState } from '../../src/acme/state-store.js';
+import { directoryUrlOf } from '../../src/deploy/letsencrypt.js';
 import { renderDeploymentFiles } from '../../src/provision/index.js';
 import type { DeploySettings } from '../../src/settings/settings.js';
 
@@ -117,13 +121,40 @@ describe('adopt switch: record and commands', () => {
       domain: 'registry.example.com', httpsPort: 8443, httpPort: 8080, dataDir: '/srv/registry/data', user: 'admin', adoptedData: true, tls: 'custom', cert: '/srv/certs/fullchain.pem', key: '/srv/certs/privkey.pem',
     });
     assert.equal(adoptedSettings(found({}, { httpPort: 80 }), { httpPort: 8080 }).httpPort, 80, "the old nginx's HTTP port wins");
-    const le = found({ letsencrypt: { name: 'registry.example.com', servedInPlace: true } });
+    const le = found({ letsencrypt: { name: 'registry.example.com', servedInPlace: true, root: '/etc/letsencrypt' } });
     assert.throws(() => adoptedSettings(le, {}), /certificate is certbot's \(registry\.example\.com\): give --email ADDR/);
     const s = adoptedSettings(le, { email: 'ops@example.com', user: 'ci' });
     assert.deepEqual([s.tls, s.email, s.user, s.cert], ['letsencrypt', 'ops@example.com', 'ci', undefined]);
     assert.throws(() => adoptedSettings(le, { email: 'ops@example.com', user: 'bob' }), /--user bob is not among the old registry's users \(admin, ci\)/);
     assert.throws(() => adoptedSettings({ ...discovery, nginx: undefined } as unknown as AdoptDiscovery, {}), /behind nginx with a certificate/);
     assert.deepEqual(stopProjectArgv('p x').slice(-1), ['p x']);
+  });
+
+  it("certbot's certificate taken over: the renewal record adopt writes makes deploy order nothing (no ACME contact at adopt)", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'rs-adopt-renewal-'));
+    try {
+      const f = (n: string) => path.join(dir, n);
+      const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+      execFileSync('openssl', ['req', '-x509', ...ec, '-days', '90', '-subj', '/CN=test CA', '-keyout', f('ca.key'), '-out', f('ca.pem')], { stdio: 'pipe' });
+      execFileSync('openssl', ['req', ...ec, '-subj', '/CN=registry.example.com', '-keyout', f('key.pem'), '-out', f('leaf.csr')], { stdio: 'pipe' });
+      writeFileSync(f('leaf.ext'), 'subjectAltName=DNS:registry.example.com\n');
+      execFileSync('openssl', ['x509', '-req', '-in', f('leaf.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '90', '-extfile', f('leaf.ext'), '-out', f('cert.pem')], { stdio: 'pipe' });
+      const certPem = readFileSync(f('cert.pem'), 'utf8') + readFileSync(f('ca.pem'), 'utf8');
+      const installed = { certPem, keyPem: readFileSync(f('key.pem'), 'utf8') };
+      const settings = { acmeDirectory: undefined, staging: false };
+      const directoryUrl = directoryUrlOf(settings);
+      const decide = (state: RenewalState | undefined) => decideRenewal({ installed, state, domains: ['registry.example.com'], directoryUrl, now: new Date() });
+      // the certificate alone (what adopt wrote before): deploy would order one at once
+      assert.equal(decide(undefined).order, true);
+      assert.match(decide(undefined).reason, /has no renewal record/);
+      const state = adoptedRenewalState(certPem, settings);
+      assert.equal(state.directoryUrl, 'https://acme-v02.api.letsencrypt.org/directory');
+      assert.equal(state.serial, parseCertificate(certPem).serial);
+      assert.deepEqual(state.names, ['registry.example.com']);
+      assert.equal(decide(state).order, false, decide(state).reason);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('the proof: a refused login, a tag served with another digest and a missing tag are each a problem; identical ones none', async () => {
