@@ -20,11 +20,14 @@ export async function readHostRecord(host: RemoteHost, dir: string): Promise<Hos
     if (doc.acmePeers !== undefined && !(Array.isArray(doc.acmePeers) && doc.acmePeers.every((p) => typeof p === 'string' && isAcmePeer(p)))) {
       throw new Error('acmePeers is not a list of address:port');
     }
+    // adoptedData is the record's own (adopt sets it, deploy keeps it), not a setting a user gives
+    const { adoptedData, ...given } = doc.settings ?? {};
+    if (adoptedData !== undefined && typeof adoptedData !== 'boolean') throw new Error('adoptedData is not true or false');
     return {
       registrySetupVersion: String(doc.registrySetupVersion ?? 'unknown'),
       nginxMode: typeof doc.nginxMode === 'string' ? doc.nginxMode : undefined,
       ...(doc.acmePeers ? { acmePeers: doc.acmePeers as string[] } : {}),
-      settings: checkPartial(doc.settings ?? {}, `${dir}/${HOST_LAYOUT.deployedSettings}`, { formats: false }),
+      settings: { ...checkPartial(given, `${dir}/${HOST_LAYOUT.deployedSettings}`, { formats: false }), ...(adoptedData ? { adoptedData } : {}) },
     };
   } catch (err) {
     throw new Error(`${dir}/${HOST_LAYOUT.deployedSettings} on the host is damaged (${(err as Error).message}); fix or remove it and deploy again`);

@@ -18,6 +18,8 @@ import { decideRenewal } from '../../src/acme/obtain.js';
 import type { RenewalState } from '../../src/acme/state-store.js';
 import { directoryUrlOf } from '../../src/deploy/letsencrypt.js';
 import { renderDeploymentFiles } from '../../src/provision/index.js';
+import { readHostRecord } from '../../src/deploy/host-record.js';
+import type { RemoteHost } from '../../src/remote/index.js';
 import type { DeploySettings } from '../../src/settings/settings.js';
 
 const run = (argv: string[]) => execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
@@ -112,6 +114,17 @@ describe('adopt switch: record and commands', () => {
     const dirs = (s: DeploySettings) => renderDeploymentFiles(s, opts).directories.map((d) => d.path);
     assert.ok(dirs(settings).includes('/srv/registry/data'), 'a deployment of its own creates and owns it');
     assert.ok(!dirs({ ...settings, adoptedData: true }).includes('/srv/registry/data'));
+  });
+
+  it("an adopted deployment's record (adoptedData) reads back, so certs status, status and later deploys work", async () => {
+    const settings: DeploySettings = { target: 'root@203.0.113.10', domain: 'registry.example.com', user: 'admin', tls: 'letsencrypt', email: 'ops@example.com', httpPort: 80, httpsPort: 443, dir: '/opt/registry-setup', dataDir: '/srv/registry/data', nodeImage: 'node:22-bookworm-slim', nginxImage: 'nginx:1.27-alpine', adoptedData: true };
+    const opts = { version: '0.1.0', registryPayload: [{ path: 'registry.mjs', content: 'export {};\n' }], htpasswd: 'admin:$2y$05$abcdefghijklmnopqrstuu5Ilz0S3ZQkP3v1mG8t8fV1l8K0kQj7m\n', uploadSecret: 'x'.repeat(43) };
+    const recorded = String(renderDeploymentFiles(settings, opts).files.find((f) => f.path.endsWith('/registry-setup.json'))!.content);
+    const hostWith = (content: string) => ({ readFile: async () => Buffer.from(content) }) as unknown as RemoteHost;
+    const record = await readHostRecord(hostWith(recorded), settings.dir);
+    assert.equal(record?.settings.adoptedData, true);
+    assert.equal(record?.settings.tls, 'letsencrypt');
+    await assert.rejects(readHostRecord(hostWith(recorded.replace(/("adoptedData":\s*)true/, '$1"yes"')), settings.dir), /is damaged \(adoptedData is not true or false\)/);
   });
 
   it('the new stack keeps name, ports, data and users; a certbot certificate is renewed by our timer (needs --email), another kept as custom', () => {
