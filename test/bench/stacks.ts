@@ -5,7 +5,7 @@
 // - classic: the hand-built stack of classic-stack/ (nginx + distribution, bcrypt htpasswd),
 //   started with docker-compose v1 as its guide does.
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -28,7 +28,7 @@ export interface RunningStack {
   kind: StackKind;
   /** https://localhost:<port> */
   url: string;
-  /** the self-signed certificate to trust */
+  /** the certificate to trust (ours: the self-signed one; classic: the test CA that issued certbot's) */
   ca: Buffer;
   authorization: string;
   /** container name or id by role */
@@ -39,6 +39,8 @@ export interface RunningStack {
   describe: string;
   logTail(lines?: number): Promise<string>;
   stop(): Promise<void>;
+  /** classic: certbot's configuration directory (its letsencrypt/), the certificate's name, its cron file */
+  certbot?: { root: string; name: string; cron: string };
 }
 
 type Progress = (line: string) => void;
@@ -79,6 +81,47 @@ async function waitForStack(url: string, ca: Buffer, timeoutMs: number): Promise
   throw new BenchError(`${url}/v2/ did not answer 401 within ${timeoutMs / 1000} s (last: ${last})`);
 }
 
+/**
+ * certbot's files as `certbot certonly` leaves them, under <etc>/letsencrypt: archive/<name>/
+ * {cert,chain,fullchain,privkey}1.pem, live/<name>/*.pem symlinks into ../../archive/<name>/,
+ * renewal/<name>.conf, and the Debian package's cron file <etc>/cron.d/certbot. The certificate
+ * is issued by a test CA (P-256, like Let's Encrypt's ECDSA chain), not self-signed: our renewal
+ * orders anew at once for a self-signed one.
+ */
+async function writeCertbotLayout(etc: string, name: string): Promise<{ root: string; caFile: string; cron: string }> {
+  const root = join(etc, 'letsencrypt');
+  const archive = join(root, 'archive', name);
+  const live = join(root, 'live', name);
+  const work = join(etc, 'test-ca');
+  await Promise.all([archive, live, join(root, 'renewal'), join(etc, 'cron.d'), work].map((d) => mkdir(d, { recursive: true })));
+  const openssl = (args: string[]) => run('openssl', args, { timeoutMs: 30_000 });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  await openssl(['req', '-x509', ...ec, '-days', '3', '-subj', '/CN=registry-setup test CA', '-addext', 'basicConstraints=critical,CA:TRUE',
+    '-keyout', join(work, 'ca.key'), '-out', join(work, 'ca.pem')]);
+  await openssl(['req', ...ec, '-subj', `/CN=${name}`, '-keyout', join(archive, 'privkey1.pem'), '-out', join(work, 'leaf.csr')]);
+  await writeFile(join(work, 'leaf.ext'), `subjectAltName=DNS:${name}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`);
+  await openssl(['x509', '-req', '-in', join(work, 'leaf.csr'), '-CA', join(work, 'ca.pem'), '-CAkey', join(work, 'ca.key'), '-CAcreateserial',
+    '-days', '2', '-extfile', join(work, 'leaf.ext'), '-out', join(archive, 'cert1.pem')]);
+  const [leaf, ca] = await Promise.all([readFile(join(archive, 'cert1.pem')), readFile(join(work, 'ca.pem'))]);
+  await writeFile(join(archive, 'chain1.pem'), ca);
+  await writeFile(join(archive, 'fullchain1.pem'), Buffer.concat([leaf, ca]));
+  await chmod(join(archive, 'privkey1.pem'), 0o600);
+  for (const file of ['cert', 'chain', 'fullchain', 'privkey']) await symlink(`../../archive/${name}/${file}1.pem`, join(live, `${file}.pem`));
+  await writeFile(join(root, 'renewal', `${name}.conf`), [
+    '# renew_before_expiry = 30 days', 'version = 2.1.0',
+    `archive_dir = ${archive}`, `cert = ${live}/cert.pem`, `privkey = ${live}/privkey.pem`, `chain = ${live}/chain.pem`, `fullchain = ${live}/fullchain.pem`,
+    '', '[renewalparams]', 'authenticator = webroot', 'server = https://acme-v02.api.letsencrypt.org/directory', '',
+  ].join('\n'));
+  const cron = join(etc, 'cron.d', 'certbot');
+  // the Debian package's /etc/cron.d/certbot, as shipped
+  await writeFile(cron, [
+    '# /etc/cron.d/certbot: crontab entries for the certbot package', '#', '# Upstream recommends attempting renewal twice a day', '#',
+    'SHELL=/bin/sh', 'PATH=/usr/local/sbin:/usr/local/bin:/sbin:/bin:/usr/sbin:/usr/bin', '',
+    '0 */12 * * * root test -x /usr/bin/certbot -a \\! -d /run/systemd/system && perl -e \'sleep int(rand(43200))\' && certbot -q renew --no-random-sleep-on-renew', '',
+  ].join('\n'));
+  return { root, caFile: join(work, 'ca.pem'), cron };
+}
+
 /** The classic stack's compose project: fixture files rendered into a fresh working directory. */
 export async function startClassicStack(password: string, progress: Progress): Promise<RunningStack> {
   const [registryImage, nginxImage] = await Promise.all([ensureDistributionImage(), ensureNginxImage()]);
@@ -95,23 +138,20 @@ export async function startClassicStack(password: string, progress: Progress): P
     const fill = (text: string, values: Record<string, string>) => text.replace(/\{\{(\w+)\}\}/g, (_, k: string) => values[k] ?? `{{${k}}}`);
     const fixture = join(repoRoot, 'test', 'bench', 'classic-stack');
     await mkdir(join(dir, 'registry', 'data'), { recursive: true });
-    await mkdir(join(dir, 'nginx', 'certs'), { recursive: true });
+    await mkdir(join(dir, 'nginx'), { recursive: true });
     await writeFile(composeFile, fill(await readFile(join(fixture, 'compose.yaml'), 'utf8'), { registryImage, nginxImage, httpsPort: String(httpsPort) }));
     await writeFile(join(dir, 'nginx', 'nginx.conf'), fill(await readFile(join(fixture, 'nginx.conf'), 'utf8'), { domain: STACK_DOMAIN }));
     // The guide: htpasswd -Bbn (bcrypt at htpasswd's default cost, 5); here through stdin, not argv.
     await writeHtpasswd(join(dir, 'registry', 'registry.password'), [{ user: STACK_USER, password }]);
-    // certbot's certificate stands in as a self-signed one of the same key type as ours (P-256).
-    const certs = join(dir, 'nginx', 'certs');
-    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-      '-subj', `/CN=${STACK_DOMAIN}`, '-addext', `subjectAltName=DNS:${STACK_DOMAIN}`,
-      '-keyout', join(certs, 'privkey.pem'), '-out', join(certs, 'fullchain.pem')], { timeoutMs: 30_000 });
+    // certbot's certificate in certbot's layout (the compose directory stands in for /etc)
+    const certbot = await writeCertbotLayout(dir, STACK_DOMAIN);
     progress(`classic: docker-compose up (project ${project})`);
     const up = await compose(['up', '-d'], 300_000);
     if (up.code !== 0) throw new BenchError(`docker-compose up failed: ${up.stderr.trim().split('\n').slice(-10).join('\n')}`);
     const containers = { nginx: await composeContainer(project, 'nginx'), registry: await composeContainer(project, 'registry') };
     const port5000 = await run('docker', ['port', containers.registry, '5000/tcp'], { timeoutMs: 20_000 });
     const registryPort = Number(/:(\d+)\s*$/m.exec(port5000.stdout)?.[1]);
-    const ca = await readFile(join(certs, 'fullchain.pem'));
+    const ca = await readFile(certbot.caFile);
     const url = `https://${STACK_DOMAIN}:${httpsPort}`;
     try {
       await waitForStack(url, ca, 60_000);
@@ -128,6 +168,7 @@ export async function startClassicStack(password: string, progress: Progress): P
       describe: `nginx (${nginxImage}) + distribution (${registryImage}), bcrypt cost 5 htpasswd, docker-compose v1, ${url}`,
       logTail: (lines = 30) => containerLogs([containers.nginx, containers.registry], lines),
       stop,
+      certbot: { root: certbot.root, name: STACK_DOMAIN, cron: certbot.cron },
     };
   } catch (e) {
     await stop();

@@ -1,9 +1,15 @@
 // `adopt` against the classic hand-built stack (test/bench/classic-stack: distribution stand-in,
 // nginx stand-in, bcrypt htpasswd, docker-compose v1) running on this machine, reached over the
-// loopback sshd of the deploy bed: what --dry-run finds and plans, read-only.
+// loopback sshd of the deploy bed: what --dry-run finds and plans, read-only; the switch, with
+// certbot's certificate (certbot's layout under the fixture's own root) taken over for renewal,
+// and --rollback.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { execa } from 'execa';
 import { startPty } from '../helpers/pty.js';
 import { repoRoot } from '../helpers/registries.js';
@@ -27,6 +33,19 @@ async function snapshot(containers: string[], dir: string): Promise<string> {
   return `${inspect.stdout}\n${files.stdout.split('\n').sort().join('\n')}`;
 }
 
+/** The certificate served on https://localhost:<port> (not verified: the serial is what is compared). */
+function servedCertificate(port: string): Promise<{ serialNumber: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port: Number(port), servername: 'localhost', rejectUnauthorized: false, timeout: 10_000 }, () => {
+      const cert = socket.getPeerCertificate();
+      socket.end();
+      resolve({ serialNumber: cert.serialNumber });
+    });
+    socket.on('timeout', () => socket.destroy(new Error(`TLS to 127.0.0.1:${port} timed out`)));
+    socket.on('error', reject);
+  });
+}
+
 describe('adopt a classic registry:2 stack', { skip: sshdSkipReason() }, () => {
   const tmp = new TempDirs();
   let bed: DeployBed;
@@ -36,6 +55,9 @@ describe('adopt a classic registry:2 stack', { skip: sshdSkipReason() }, () => {
   let context = '';
   let authfile = '';
   let signature = { tag: '', digest: '' };
+
+  /** the serial of certbot's live/localhost/cert.pem */
+  const certbotSerial = () => new X509Certificate(readFileSync(`${classic.certbot!.root}/live/localhost/cert.pem`)).serialNumber;
 
   const adopt = async (extra: string[]) => {
     const args = ['adopt', bed.sshd.target('root'), '-i', bed.sshd.clientKeyPath, '--dir', bed.installDir, '--yes', ...extra];
@@ -94,7 +116,11 @@ describe('adopt a classic registry:2 stack', { skip: sshdSkipReason() }, () => {
     assert.equal(found.nginx.kind, 'container');
     assert.equal(found.nginx.domain, 'localhost');
     assert.equal(`https://localhost:${found.nginx.httpsPort}`, classic.url);
-    assert.match(found.nginx.certificate.hostCertificate, /\/nginx\/certs\/fullchain\.pem$/);
+    // certbot's live/<name>/ under the fixture's own root (not /etc/letsencrypt), and its cron file beside it
+    assert.equal(found.nginx.certificate.hostCertificate, `${classic.certbot!.root}/live/localhost/fullchain.pem`);
+    assert.deepEqual(found.nginx.certificate.letsencrypt, { name: 'localhost', servedInPlace: true, root: classic.certbot!.root });
+    assert.ok(found.certbot.cron.includes(classic.certbot!.cron), context);
+    assert.ok((res.plan as string[]).some((s) => s === `disable (not delete) certbot's lines in ${classic.certbot!.cron} (commented out with a #disabled-by-registry-setup# mark)`), context);
     assert.deepEqual(res.tags, { total: 4, sampled: 4 }, 'v1, latest, multi and the signature are in the data directory');
     assert.ok((res.plan as string[]).some((s) => s.startsWith('record all 4 tags')), context);
     assert.ok(!String(r.stdout).includes('$2y$'), 'the password hashes are not printed');
@@ -146,7 +172,10 @@ describe('adopt a classic registry:2 stack', { skip: sshdSkipReason() }, () => {
     const aclBefore = await aclsOfFiles();
     const port = new URL(classic.url).port;
     const localAuth = await writeAuthfile(`${await tmp.make('rs-adopt-auth-')}/auth.json`, `localhost:${port}`, STACK_USER, PASSWORD);
-    const flags = ['--container', registryName, '--password-stdin', '--http-port', String(bed.httpPort), '--node-image', bed.nodeImage, '--nginx-image', bed.nginxImage, '--compose-project', bed.project, '--publish-address', '127.0.0.1'];
+    const cronBefore = await readFile(classic.certbot!.cron);
+    const servedBefore = await servedCertificate(port);
+    assert.equal(servedBefore.serialNumber, certbotSerial(), 'the old stack serves certbot\'s certificate');
+    const flags = ['--container', registryName, '--password-stdin', '--email', 'admin@example.com', '--http-port', String(bed.httpPort), '--node-image', bed.nodeImage, '--nginx-image', bed.nginxImage, '--compose-project', bed.project, '--publish-address', '127.0.0.1'];
     const args = ['adopt', bed.sshd.target('root'), '-i', bed.sshd.clientKeyPath, '--dir', bed.installDir, '--yes', ...flags, '--json'];
     // a password the old registry does not take: the proof fails and adopt rolls back on its own
     const refused = await bed.cli(args, { input: 'not-the-old-password' });
@@ -156,6 +185,7 @@ describe('adopt a classic registry:2 stack', { skip: sshdSkipReason() }, () => {
     const afterRefusal = (await execa('docker', ['inspect', '--format', '{{.State.Status}}', classic.containers.registry, classic.containers.nginx])).stdout.split('\n');
     assert.deepEqual(afterRefusal, ['running', 'running'], context);
     assert.equal(await aclsOfFiles(), aclBefore, 'the ACLs as they were after the automatic rollback');
+    assert.deepEqual(await readFile(classic.certbot!.cron), cronBefore, "certbot's cron file as it was after the automatic rollback");
     const r = await bed.cli(args, { input: PASSWORD });
     context = `registry-setup ${args.join(' ')}\nexit ${r.exitCode}\nstdout:\n${String(r.stdout).slice(-4000)}\nstderr:\n${String(r.stderr).split('\n').slice(-30).join('\n')}`;
     assert.equal(r.exitCode, 0, context);
@@ -171,6 +201,22 @@ describe('adopt a classic registry:2 stack', { skip: sshdSkipReason() }, () => {
     assert.equal((await skopeoInspectRaw(dockerRef(adopted.host, fx.repo, signature.tag), { authfile: localAuth })).digest, signature.digest);
     const served = await execa('docker', ['ps', '--filter', `label=com.docker.compose.project=${bed.project}`, '--format', '{{.Ports}}']);
     assert.match(served.stdout, new RegExp(`:${port}->`), 'our nginx holds the old HTTPS port');
+    // certbot's certificate, now renewed by us: tls letsencrypt, the same serial served, our renewal record names it (not due)
+    const deployment = JSON.parse(await readFile(path.join(bed.installDir, 'registry-setup.json'), 'utf8')) as { settings: { tls: string; email?: string } };
+    assert.equal(deployment.settings.tls, 'letsencrypt');
+    assert.equal(deployment.settings.email, 'admin@example.com');
+    assert.equal((await servedCertificate(port)).serialNumber, servedBefore.serialNumber, 'our nginx serves certbot\'s certificate');
+    const certs = await bed.cli(['certs', 'status', bed.sshd.target('root'), '-i', bed.sshd.clientKeyPath, '--dir', bed.installDir, '--json']);
+    assert.equal(certs.exitCode, 0, `${certs.stdout}\n${certs.stderr}`);
+    const status = jsonResult(String(certs.stdout));
+    const normal = (serial: unknown) => String(serial).toLowerCase().replace(/:/g, '').replace(/^0+/, '');
+    assert.equal(normal(status.serial), normal(servedBefore.serialNumber), JSON.stringify(status));
+    assert.equal(status.due, false, JSON.stringify(status));
+    assert.equal(status.lastResult, 'not-due', 'the renewal record adopt wrote');
+    // certbot's cron line disabled (commented out), the file kept
+    const cronDuring = await readFile(classic.certbot!.cron, 'utf8');
+    assert.match(cronDuring, /^#disabled-by-registry-setup# ?0 \*\/12 \* \* \* root .*certbot -q renew/m, cronDuring);
+    assert.doesNotMatch(cronDuring, /^[^#\n].*certbot/m, cronDuring);
     // a wrong password is refused by ours as well
     const wrong = new RegistryClient({ baseUrl: classic.url, user: STACK_USER, password: 'not-the-password', ca: classic.ca });
     assert.equal((await wrong.ping()).authenticated, 401);
@@ -190,6 +236,8 @@ describe('adopt a classic registry:2 stack', { skip: sshdSkipReason() }, () => {
       await new Promise((res) => setTimeout(res, 300));
     }
     await assertFixturesRoundTrip(old, tmp, fx, { authfile: localAuth });
+    assert.deepEqual(await readFile(classic.certbot!.cron), cronBefore, "certbot's cron file restored byte for byte");
+    assert.equal((await servedCertificate(port)).serialNumber, servedBefore.serialNumber, "the old nginx serves certbot's certificate again");
     assert.equal((await skopeoInspectRaw(dockerRef(old.host, fx.repo, signature.tag), { authfile: localAuth })).digest, signature.digest);
     const again = await adopt(['--rollback']);
     assert.equal(again.exitCode, 1, context);
