@@ -144,6 +144,10 @@ export const REGISTRY_ENV = {
   authAccessPath: 'REGISTRY_AUTH_ACCESS_PATH',
   authTokensPath: 'REGISTRY_AUTH_TOKENS_PATH',
   authTokensUsagePath: 'REGISTRY_AUTH_TOKENS_USAGEPATH',
+  // read by the registry but not written by deploy (a hand-written compose file or `serve` may set them)
+  notificationsUrls: 'REGISTRY_NOTIFICATIONS_URLS',
+  mirrorsTimeout: 'REGISTRY_MIRRORS_TIMEOUT',
+  logAccessLogDisabled: 'REGISTRY_LOG_ACCESSLOG_DISABLED',
 } as const;
 
 // Retention on the host (src/provision/retention.ts): a daily systemd timer runs the image's

@@ -146,20 +146,20 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<RegistryConfig> {
     out.host = listen.host;
     out.port = listen.port;
   }
-  if (env.REGISTRY_METRICS_ADDR) out.metricsListen = parseListenAddress(env.REGISTRY_METRICS_ADDR, 'REGISTRY_METRICS_ADDR');
-  if (env.REGISTRY_STATE_DIRECTORY) out.stateDir = env.REGISTRY_STATE_DIRECTORY;
-  if (env.REGISTRY_NOTIFICATIONS_URLS) out.notify = env.REGISTRY_NOTIFICATIONS_URLS.split(/[\s,]+/).filter(Boolean);
-  if (env.REGISTRY_NOTIFICATIONS_CONFIG) out.notifyConfig = env.REGISTRY_NOTIFICATIONS_CONFIG;
-  if (env.REGISTRY_NOTIFICATIONS_DIRECTORY) out.eventsDir = env.REGISTRY_NOTIFICATIONS_DIRECTORY;
+  if (env[REGISTRY_ENV.metricsAddr]) out.metricsListen = parseListenAddress(env[REGISTRY_ENV.metricsAddr]!, REGISTRY_ENV.metricsAddr);
+  if (env[REGISTRY_ENV.stateDirectory]) out.stateDir = env[REGISTRY_ENV.stateDirectory];
+  if (env[REGISTRY_ENV.notificationsUrls]) out.notify = env[REGISTRY_ENV.notificationsUrls]!.split(/[\s,]+/).filter(Boolean);
+  if (env[REGISTRY_ENV.notificationsConfig]) out.notifyConfig = env[REGISTRY_ENV.notificationsConfig];
+  if (env[REGISTRY_ENV.notificationsDirectory]) out.eventsDir = env[REGISTRY_ENV.notificationsDirectory];
   if (env[REGISTRY_ENV.storageFilesystemRoot]) out.dataDir = env[REGISTRY_ENV.storageFilesystemRoot];
   if (env[REGISTRY_ENV.auth] !== undefined && env[REGISTRY_ENV.auth] !== '') {
     if (env[REGISTRY_ENV.auth] !== 'htpasswd') throw new ConfigError(`${REGISTRY_ENV.auth}: only "htpasswd" is supported, not "${env[REGISTRY_ENV.auth]}"`);
     if (!env[REGISTRY_ENV.authHtpasswdPath]) throw new ConfigError(`${REGISTRY_ENV.auth}=htpasswd needs ${REGISTRY_ENV.authHtpasswdPath}`);
   }
   if (env[REGISTRY_ENV.authHtpasswdPath]) out.htpasswd = env[REGISTRY_ENV.authHtpasswdPath];
-  if (env.REGISTRY_AUTH_ACCESS_PATH) out.accessFile = env.REGISTRY_AUTH_ACCESS_PATH;
-  if (env.REGISTRY_AUTH_TOKENS_PATH) out.tokensFile = env.REGISTRY_AUTH_TOKENS_PATH;
-  if (env.REGISTRY_AUTH_TOKENS_USAGEPATH) out.tokensUsageFile = env.REGISTRY_AUTH_TOKENS_USAGEPATH;
+  if (env[REGISTRY_ENV.authAccessPath]) out.accessFile = env[REGISTRY_ENV.authAccessPath];
+  if (env[REGISTRY_ENV.authTokensPath]) out.tokensFile = env[REGISTRY_ENV.authTokensPath];
+  if (env[REGISTRY_ENV.authTokensUsagePath]) out.tokensUsageFile = env[REGISTRY_ENV.authTokensUsagePath];
   if (env[REGISTRY_ENV.authHtpasswdRealm]) out.realm = env[REGISTRY_ENV.authHtpasswdRealm];
   if (env[REGISTRY_ENV.storageDeleteEnabled]) out.deleteEnabled = parseBool(env[REGISTRY_ENV.storageDeleteEnabled]!, REGISTRY_ENV.storageDeleteEnabled);
   if (env[REGISTRY_ENV.httpTlsCertificate]) out.tlsCert = env[REGISTRY_ENV.httpTlsCertificate];
@@ -173,15 +173,15 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<RegistryConfig> {
   if (env[REGISTRY_ENV.httpSecretFile]) out.uploadSecret = readSecretFile(env[REGISTRY_ENV.httpSecretFile]!, REGISTRY_ENV.httpSecretFile);
   if (env[REGISTRY_ENV.uiEnabled]) out.ui = parseBool(env[REGISTRY_ENV.uiEnabled]!, REGISTRY_ENV.uiEnabled);
   if (env[REGISTRY_ENV.httpAccelRedirect]) out.accelRedirect = parseAccelPrefix(env[REGISTRY_ENV.httpAccelRedirect]!, REGISTRY_ENV.httpAccelRedirect);
-  if (env.REGISTRY_MIRRORS) out.mirrors = splitList(env.REGISTRY_MIRRORS).map((m) => parseMirror(m, 'REGISTRY_MIRRORS'));
-  if (env.REGISTRY_MIRRORS_CREDENTIALS) {
-    out.mirrors = attachCredentials(out.mirrors ?? [], splitList(env.REGISTRY_MIRRORS_CREDENTIALS), 'REGISTRY_MIRRORS_CREDENTIALS');
+  if (env[REGISTRY_ENV.mirrors]) out.mirrors = splitList(env[REGISTRY_ENV.mirrors]!).map((m) => parseMirror(m, REGISTRY_ENV.mirrors));
+  if (env[REGISTRY_ENV.mirrorsCredentials]) {
+    out.mirrors = attachCredentials(out.mirrors ?? [], splitList(env[REGISTRY_ENV.mirrorsCredentials]!), REGISTRY_ENV.mirrorsCredentials);
   }
-  if (env.REGISTRY_MIRRORS_DEFAULT) out.mirrorDefault = parseMirrorPrefix(env.REGISTRY_MIRRORS_DEFAULT, 'REGISTRY_MIRRORS_DEFAULT');
-  if (env.REGISTRY_MIRRORS_TAGTTL) out.mirrorTagTtlMs = parseDuration(env.REGISTRY_MIRRORS_TAGTTL, 'REGISTRY_MIRRORS_TAGTTL');
-  if (env.REGISTRY_MIRRORS_TIMEOUT) out.mirrorTimeoutMs = parseDuration(env.REGISTRY_MIRRORS_TIMEOUT, 'REGISTRY_MIRRORS_TIMEOUT');
-  if (env.REGISTRY_HTTP_TRUSTPROXY) out.trustProxy = parseBool(env.REGISTRY_HTTP_TRUSTPROXY, 'REGISTRY_HTTP_TRUSTPROXY');
-  if (env.REGISTRY_LOG_ACCESSLOG_DISABLED) out.accessLog = !parseBool(env.REGISTRY_LOG_ACCESSLOG_DISABLED, 'REGISTRY_LOG_ACCESSLOG_DISABLED');
+  if (env[REGISTRY_ENV.mirrorsDefault]) out.mirrorDefault = parseMirrorPrefix(env[REGISTRY_ENV.mirrorsDefault]!, REGISTRY_ENV.mirrorsDefault);
+  if (env[REGISTRY_ENV.mirrorsTagTtl]) out.mirrorTagTtlMs = parseDuration(env[REGISTRY_ENV.mirrorsTagTtl]!, REGISTRY_ENV.mirrorsTagTtl);
+  if (env[REGISTRY_ENV.mirrorsTimeout]) out.mirrorTimeoutMs = parseDuration(env[REGISTRY_ENV.mirrorsTimeout]!, REGISTRY_ENV.mirrorsTimeout);
+  if (env[REGISTRY_ENV.httpTrustProxy]) out.trustProxy = parseBool(env[REGISTRY_ENV.httpTrustProxy]!, REGISTRY_ENV.httpTrustProxy);
+  if (env[REGISTRY_ENV.logAccessLogDisabled]) out.accessLog = !parseBool(env[REGISTRY_ENV.logAccessLogDisabled]!, REGISTRY_ENV.logAccessLogDisabled);
   const age = env[REGISTRY_ENV.uploadPurgingAge];
   if (age) out.uploadMaxAgeMs = parseDuration(age, REGISTRY_ENV.uploadPurgingAge);
   const interval = env[REGISTRY_ENV.uploadPurgingInterval];

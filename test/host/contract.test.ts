@@ -1,7 +1,7 @@
 // The host contract: every REGISTRY_* name deploy writes into compose.yaml is one the registry
 // reads, and the registry reads every name of the contract.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { REGISTRY_ENV } from '../../src/host/contract.js';
@@ -71,6 +71,9 @@ describe('host contract', () => {
       authAccessPath: '/auth/access.yaml',
       authTokensPath: '/auth/tokens.yaml',
       authTokensUsagePath: '/state/tokens-usage.json',
+      notificationsUrls: 'https://hooks.example.com/a',
+      mirrorsTimeout: '30s',
+      logAccessLogDisabled: 'true',
     };
     for (const [key, name] of Object.entries(REGISTRY_ENV) as [keyof typeof REGISTRY_ENV, string][]) {
       // REGISTRY_AUTH sets nothing itself: the registry reads it to refuse what it does not support
@@ -86,5 +89,13 @@ describe('host contract', () => {
       }
       assert.notDeepEqual(configFromEnv({ [name]: values[key] }), {}, `${name} is not read by the registry`);
     }
+  });
+
+  test('the registry reads every REGISTRY_* name through the contract, none as a literal', () => {
+    // a name spelled out in config.ts would be one the contract (and so deploy) does not know of
+    const source = readFileSync(new URL('../../src/registry/config.ts', import.meta.url), 'utf8');
+    const literals = source.match(/['"`]REGISTRY_[A-Z][A-Z0-9_]*/g) ?? [];
+    assert.deepEqual(literals, [], 'src/registry/config.ts names REGISTRY_* variables as literals: add them to REGISTRY_ENV');
+    assert.match(source, /env\[REGISTRY_ENV\.httpAddr\]/, 'config.ts no longer reads the environment through REGISTRY_ENV');
   });
 });
