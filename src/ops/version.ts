@@ -11,7 +11,8 @@ import { VERSION } from '../version.js';
  */
 export function cliVersion(): string {
   const override = process.env.REGISTRY_SETUP_VERSION_OVERRIDE;
-  return override ? validateVersion(override) : VERSION;
+  // the one check of the version: it tags the image and is written into compose.yaml and the Dockerfile
+  return validateVersion(override || VERSION);
 }
 
 interface SemVer {

@@ -2,7 +2,7 @@
 import { posix } from 'node:path';
 import { REGISTRY_UID, type DeploySettings } from '../settings/settings.js';
 import { CONTAINER_PATHS, HOST_LAYOUT } from '../host/contract.js';
-import { buildCompose, buildDockerfile, buildDockerignore, buildNginxConf, storageForContainer, validateVersion, type ComposeOptions, type NginxMode } from '../templates/render.js';
+import { buildCompose, buildDockerfile, buildDockerignore, buildNginxConf, storageForContainer, type ComposeOptions, type NginxMode } from '../templates/render.js';
 import type { DirSpec, FileSpec } from './step.js';
 import { mirrorCredentialFiles } from './mirrors.js';
 import { notifyDirectory, notifyFiles } from './notify.js';
@@ -138,7 +138,7 @@ export function deployedSettingsJson(settings: DeploySettings, version: string, 
  *   the webroot). The tls/ directory is created here but its files come from the TLS step.
  */
 export function renderDeploymentFiles(settings: DeploySettings, opts: RenderDeploymentOptions): RenderedDeployment {
-  const version = validateVersion(opts.version);
+  const { version } = opts;
   const nginxMode = opts.nginxMode ?? 'https';
   const dir = settings.dir.replace(/\/+$/, '') || '/';
   if (!dir.startsWith('/')) throw new Error(`the install directory must be an absolute path, not "${settings.dir}"`);

@@ -6,6 +6,7 @@
 import { posix } from 'node:path';
 import { HOST_LAYOUT, RETENTION_LAYOUT } from '../host/contract.js';
 import { registryImageTag } from '../templates/render.js';
+import { isVersion } from '../settings/rules.js';
 import { composeDownArgv, type ComposeTarget } from './docker.js';
 import { ufwRemoveArgv } from './firewall.js';
 import { renewalUnitName, SYSTEMD_DIR } from './renewal.js';
@@ -106,12 +107,8 @@ export function destroyTarget(dir: string, project: string, record: DeployedReco
     }
   }
   dataDir = dataDir.length > 1 ? dataDir.replace(/\/+$/, '') : dataDir;
-  let image: string | undefined;
-  try {
-    image = version ? registryImageTag(version) : undefined;
-  } catch {
-    image = undefined;
-  }
+  // the version is the host record's: an unusable one names no image
+  const image = version && isVersion(version) ? registryImageTag(version) : undefined;
   return { dir, project, dataDir, ...(storage ? { storage } : {}), domain, version, image, alreadyDestroyed: !record };
 }
 

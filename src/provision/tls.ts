@@ -2,7 +2,7 @@
 import { posix } from 'node:path';
 import type { DeploySettings } from '../settings/settings.js';
 import { HOST_LAYOUT, NGINX_UID } from '../host/contract.js';
-import { isIpv4, validateDomain } from '../templates/render.js';
+import { isIpv4 } from '../settings/rules.js';
 import type { Argv, Step } from './step.js';
 
 export const SELF_SIGNED_DAYS = 825;
@@ -25,7 +25,7 @@ export function tlsPaths(installDir: string): TlsPaths {
 
 /** `DNS:<name>`, or `IP:<address>` when the "domain" is an IPv4 address. */
 export function subjectAltName(domain: string): string {
-  return isIpv4(domain) ? `IP:${domain}` : `DNS:${validateDomain(domain)}`;
+  return isIpv4(domain) ? `IP:${domain}` : `DNS:${domain}`;
 }
 
 /** The openssl argv: P-256 key, no passphrase, CN and SAN = the domain. */
@@ -49,7 +49,7 @@ export function selfSignedOpensslArgv(domain: string, paths: Pick<TlsPaths, 'cer
  * instead of -ext, hence the fallback), and IP addresses as "IP Address:1.2.3.4".
  */
 export function selfSignedCheckArgv(domain: string, paths: Pick<TlsPaths, 'certificate' | 'privateKey'>): Argv {
-  const expected = isIpv4(domain) ? `IP Address:${domain}` : `DNS:${validateDomain(domain)}`;
+  const expected = isIpv4(domain) ? `IP Address:${domain}` : `DNS:${domain}`;
   const script = [
     'test -s "$2" || exit 1',
     `openssl x509 -in "$1" -noout -checkend ${SELF_SIGNED_RENEW_BEFORE_SECONDS} >/dev/null 2>&1 || exit 1`,

@@ -6,6 +6,7 @@ import { retentionProblem } from './retention.js';
 import { notifyProblem } from './notify.js';
 import { accessFromConfigText, accessSection, AccessSettingError, checkAccessText } from './access.js';
 import { hostPathProblem, isComposeProject, isHostName, isPort, isPublishAddress, isPeerAddress } from './rules.js';
+import { isImageRef } from './rules.js';
 import { DEFAULT_SETTINGS, DOCKER_SOURCES, HOST_KEYS, type DeploySettings, type HostEntry, type HostKey, type TlsMode } from './settings.js';
 
 export class SettingsError extends Error {}
@@ -182,6 +183,10 @@ function checkValues(s: PartialSettings, name: (key: keyof DeploySettings) => st
     if (problem) fail('notify', problem);
   }
   if (s.access !== undefined) accessOrSettingsError(() => checkAccessText(s.access!, name('access')));
+  for (const key of ['nodeImage', 'nginxImage'] as const) {
+    const value = s[key];
+    if (value !== undefined && !isImageRef(value)) fail(key, `"${value}" is not an image reference`);
+  }
 }
 
 function accessOrSettingsError<T>(run: () => T): T {

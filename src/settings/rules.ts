@@ -1,7 +1,8 @@
 // Each value rule of a deployment, written once. The values end up in nginx.conf, compose.yaml, a
 // Dockerfile, systemd units and argv: anything that could change their structure is refused rather
 // than escaped. src/settings/resolve.ts checks user input with these (its messages name the flag);
-// the renderers call the same predicates as a last guard, so both always agree.
+// renderers and plans take the settings as checked and only check values from elsewhere (the
+// version, fixed ports, a flag-given publish address) with the same predicates.
 
 /** One label of a host name: letters, digits and '-', not at either end, at most 63. */
 const HOST_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
@@ -61,4 +62,14 @@ function isPeerHost(value: string): boolean {
 /** What peerAddress may be: an address, with `:port` when the others reach this host's HTTP port on another port. */
 export function isPeerAddress(value: string): boolean {
   return isPeerHost(value) || isAcmePeer(value);
+}
+
+/** An image reference as docker accepts it (repository[:tag][@digest]): no whitespace or quotes. */
+export function isImageRef(value: string): boolean {
+  return value.length <= 512 && /^[a-z0-9][a-z0-9._\/:@-]*$/i.test(value);
+}
+
+/** A registry-setup version: it becomes the registry image's tag. */
+export function isVersion(value: string): boolean {
+  return /^[0-9A-Za-z][0-9A-Za-z.+_-]{0,127}$/.test(value);
 }

@@ -9,7 +9,6 @@ import { RETENTION_SERVICE } from '../host/contract.js';
 import { notifyCompose, observabilityEnvironment, retentionService } from './retention-service.js';
 import { TemplateError } from './engine.js';
 import { mirrorCompose } from './mirrors.js';
-import { validateAbsolutePath, validateImageRef, validatePort, validateVersion } from './validate.js';
 
 
 export interface ComposeOptions {
@@ -58,12 +57,10 @@ const DURATION_RE = /^\d+(?:ms|s|m|h)$/;
  * relative (`./auth`), which compose resolves against the directory of compose.yaml.
  */
 export function composeDocument(settings: ComposeSettings, opts: ComposeOptions): Record<string, unknown> {
-  const version = validateVersion(opts.version);
-  const dataDir = validateAbsolutePath(settings.dataDir, 'dataDir');
-  const httpPort = validatePort(settings.httpPort, 'http port');
-  const httpsPort = validatePort(settings.httpsPort, 'https port');
-  if (httpPort === httpsPort) throw new TemplateError(`the http and https ports must differ (both are ${httpPort})`);
-  const nginxImage = validateImageRef(settings.nginxImage, 'nginxImage');
+  // settings and version come checked (src/settings/resolve.ts, cliVersion): no second check here
+  const { version } = opts;
+  const dataDir = settings.dataDir.length > 1 ? settings.dataDir.replace(/\/+$/, '') : settings.dataDir;
+  const { httpPort, httpsPort, nginxImage } = settings;
   const publish = opts.publishAddress;
   if (publish !== undefined && !isPublishAddress(publish)) {
     throw new TemplateError(`publish address "${publish}" must be an IPv4 address or a bracketed IPv6 address`);

@@ -2,13 +2,13 @@
 import { REGISTRY_IMAGE_REPO, REGISTRY_PORT, REGISTRY_UID } from '../host/contract.js';
 import type { DeploySettings } from '../settings/settings.js';
 import { renderTemplate } from './engine.js';
-import { validateImageRef, validateVersion } from './validate.js';
 
 
 export function buildDockerfile(settings: Pick<DeploySettings, 'nodeImage'>, version: string): string {
   return renderTemplate('Dockerfile.tmpl', {
-    nodeImage: validateImageRef(settings.nodeImage, 'nodeImage'),
-    version: validateVersion(version),
+    // both checked before they get here: nodeImage by the settings, the version by cliVersion
+    nodeImage: settings.nodeImage,
+    version,
     uid: REGISTRY_UID,
     gid: REGISTRY_UID,
     port: REGISTRY_PORT,
@@ -20,5 +20,5 @@ export function buildDockerignore(): string {
 }
 
 export function registryImageTag(version: string): string {
-  return `${REGISTRY_IMAGE_REPO}:${validateVersion(version)}`;
+  return `${REGISTRY_IMAGE_REPO}:${version}`;
 }

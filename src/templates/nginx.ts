@@ -2,7 +2,7 @@
 import { BLOB_BYTES_LOCATION, CONTAINER_PATHS, NGINX_HTTP_PORT, NGINX_HTTPS_PORT, REGISTRY_PORT } from '../host/contract.js';
 import { isAcmePeer, isHostName } from '../settings/rules.js';
 import { TemplateError, renderTemplate } from './engine.js';
-import { validateDomain, validatePort } from './validate.js';
+import { validatePort } from './validate.js';
 
 
 /**
@@ -111,8 +111,8 @@ function acmePeersLocation(peers: readonly string[]): string {
 }
 
 export function buildNginxConf(opts: NginxConfOptions): string {
-  const domain = validateDomain(opts.domain);
-  const httpsPort = validatePort(opts.httpsPort, 'https port');
+  // the domain and the HTTPS port are settings (checked by src/settings/resolve.ts); the rest is not
+  const { domain, httpsPort } = opts;
   const tlsDir = opts.paths?.tlsDir ?? CONTAINER_PATHS.tlsDir;
   const webroot = opts.paths?.webroot ?? CONTAINER_PATHS.webroot;
   const tempDir = opts.paths?.tempDir ?? CONTAINER_PATHS.temp;

@@ -181,7 +181,6 @@ describe('self-signed TLS', () => {
     ]);
     assert.equal(step.needsSudo, true);
     assert.equal(subjectAltName('192.0.2.7'), 'IP:192.0.2.7');
-    assert.throws(() => selfSignedTlsStep({ ...settings, domain: '-bad;' }), /not a valid host name/);
   });
 
   test('the step runs here: check fails before, passes after, fails for another name', { skip: process.getuid?.() !== 0 ? 'needs root (chown 101)' : false }, async () => {

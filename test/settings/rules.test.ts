@@ -1,5 +1,6 @@
-// Each value rule is written once (src/settings/rules.ts): what the settings accept, the renderers
-// accept, and what the settings refuse, the renderers refuse too.
+// Each value rule is written once (src/settings/rules.ts). Settings-only values (domain, data
+// directory, ports, images) are checked by the settings alone: the renderers take them as given.
+// Where a renderer also takes values from elsewhere (publish address, ACME peers), the two agree.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { completeSettings } from '../../src/settings/resolve.js';
@@ -20,10 +21,21 @@ function agree(what: string, settingsAccept: () => unknown, rendererAccepts: () 
   assert.equal(ok(settingsAccept), ok(rendererAccepts), `settings and renderer disagree on ${what}`);
 }
 
+function accepts(what: string, settings: () => unknown, expected: boolean): void {
+  let ok = true;
+  try {
+    settings();
+  } catch {
+    ok = false;
+  }
+  assert.equal(ok, expected, `the settings ${expected ? 'refuse' : 'accept'} ${what}`);
+}
+
 describe('one rule per value', () => {
   test('domain', () => {
     const domains = ['registry.example.com', 'localhost', 'A-1.b', 'a..b', '-a.b', 'a-.b', 'bad_domain', `${'a'.repeat(63)}.b`, `${'a'.repeat(64)}.b`, `${'abcdefghi.'.repeat(25)}abcd`, 'x.com; include /etc/passwd'];
-    for (const domain of domains) agree(domain, () => completeSettings({ ...base, domain }), () => buildNginxConf({ mode: 'https', domain, httpsPort: 443 }));
+    const refused = new Set(['a..b', '-a.b', 'a-.b', 'bad_domain', `${'a'.repeat(64)}.b`, `${'abcdefghi.'.repeat(25)}abcd`, 'x.com; include /etc/passwd']);
+    for (const domain of domains) accepts(domain, () => completeSettings({ ...base, domain }), !refused.has(domain));
     assert.throws(() => completeSettings({ ...base, domain: `${'abcdefghi.'.repeat(25)}abcd` }), /not a host name/, '254 characters');
   });
 
@@ -46,13 +58,23 @@ describe('one rule per value', () => {
 
   test('data directory', () => {
     for (const dataDir of ['/srv/data', 'srv/data', '/srv/a:b', '/srv/my data', '/srv/$HOME', '/srv/50%', "/srv/it's", '/srv/a\\b']) {
-      agree(dataDir, () => completeSettings({ ...base, dataDir }), () => composeDocument({ ...compose, dataDir }, { version: '1', auth: true }));
+      accepts(dataDir, () => completeSettings({ ...base, dataDir }), dataDir === '/srv/data');
     }
   });
 
   test('ports', () => {
     for (const httpsPort of [1, 443, 65535, 0, 65536, 1.5]) {
-      agree(String(httpsPort), () => completeSettings({ ...base, httpPort: 80, httpsPort }), () => composeDocument({ ...compose, httpsPort }, { version: '1', auth: true }));
+      accepts(String(httpsPort), () => completeSettings({ ...base, httpPort: 80, httpsPort }), [1, 443, 65535].includes(httpsPort));
     }
+    assert.throws(() => completeSettings({ ...base, httpPort: 8080, httpsPort: 8080 }), /--https-port: must differ/);
+  });
+
+  test('images', () => {
+    for (const image of ['nginx:1.27-alpine', 'docker.io/library/node:22@sha256:abc', 'nginx latest', 'node\nRUN rm -rf /', '"x"', '']) {
+      const good = ['nginx:1.27-alpine', 'docker.io/library/node:22@sha256:abc'].includes(image);
+      accepts(`nginxImage ${image}`, () => completeSettings({ ...base, nginxImage: image }), good);
+      accepts(`nodeImage ${image}`, () => completeSettings({ ...base, nodeImage: image }), good);
+    }
+    assert.throws(() => completeSettings({ ...base, nginxImage: 'nginx latest' }), /--nginx-image: "nginx latest" is not an image reference/);
   });
 });
