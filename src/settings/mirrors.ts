@@ -39,7 +39,7 @@ function parseEntry(item: unknown, where: string): MirrorEntry {
       throw err;
     }
   };
-  if (typeof item === 'string') return wrap(() => parseMirror(item, where));
+  if (typeof item === 'string') return composeSafe(wrap(() => parseMirror(item, where)), where);
   if (typeof item !== 'object' || item === null || Array.isArray(item)) {
     throw new MirrorSettingsError(`${where}: expected PREFIX=URL or a mapping with prefix and url`);
   }
@@ -51,7 +51,7 @@ function parseEntry(item: unknown, where: string): MirrorEntry {
     if (typeof raw[key] !== 'string') throw new MirrorSettingsError(`${where}.${key} must be a string`);
   }
   const parsed = wrap(() => parseMirror(`${raw.prefix as string}=${raw.url as string}`, `${where}`));
-  const entry: MirrorEntry = { prefix: parsed.prefix, url: parsed.url };
+  const entry: MirrorEntry = composeSafe({ prefix: parsed.prefix, url: parsed.url }, where);
   if (raw.credentials !== undefined && raw.credentials !== null) {
     if (typeof raw.credentials !== 'string' || raw.credentials.trim() === '') throw new MirrorSettingsError(`${where}.credentials must be the path of a local file`);
     entry.credentials = raw.credentials;
@@ -60,6 +60,15 @@ function parseEntry(item: unknown, where: string): MirrorEntry {
     if (typeof raw.default !== 'boolean') throw new MirrorSettingsError(`${where}.default must be true or false`);
     if (raw.default) entry.default = true;
   }
+  return entry;
+}
+
+/**
+ * The URL goes into compose.yaml's REGISTRY_MIRRORS (a comma-separated list that compose
+ * interpolates): a host name with ',' or '$' is a valid URL but would change that list.
+ */
+function composeSafe(entry: MirrorEntry, where: string): MirrorEntry {
+  if (/[\s,$]/.test(entry.url)) throw new MirrorSettingsError(`${where}: ${entry.url} must not contain spaces, commas or '$'`);
   return entry;
 }
 

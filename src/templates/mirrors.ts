@@ -4,7 +4,6 @@
 import { posix } from 'node:path';
 import { CONTAINER_PATHS, HOST_LAYOUT, REGISTRY_ENV } from '../host/contract.js';
 import type { MirrorEntry } from '../settings/settings.js';
-import { TemplateError } from './engine.js';
 
 /** A mirror's credentials file name under mirror-credentials/: '/' is no name character, '+' is none of a prefix. */
 export function mirrorCredentialsFileName(prefix: string): string {
@@ -19,11 +18,7 @@ export interface MirrorCompose {
 /** Nothing when there are no mirrors: the registry then serves no upstream at all. */
 export function mirrorCompose(mirrors: readonly MirrorEntry[] | undefined, tagTtl: string | undefined): MirrorCompose {
   if (!mirrors || mirrors.length === 0) return { environment: {}, volumes: [] };
-  // a last guard: the settings parser already refused these (compose would interpolate '$')
-  for (const m of mirrors) {
-    if (/[\s,=$]/.test(m.prefix) || /[\s,$]/.test(m.url)) throw new TemplateError(`mirror ${m.prefix}=${m.url} must not contain spaces, commas or '$'`);
-  }
-  if (tagTtl !== undefined && !/^[0-9.a-z]+$/.test(tagTtl)) throw new TemplateError(`mirror tag TTL "${tagTtl}" is not a duration like 5m`);
+  // the entries and the TTL come checked by src/settings/mirrors.ts (nothing here for compose to interpolate)
   const withCredentials = mirrors.filter((m) => m.credentials !== undefined);
   const def = mirrors.find((m) => m.default);
   const environment: Record<string, string> = {

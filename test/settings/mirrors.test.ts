@@ -55,6 +55,9 @@ describe('mirrors: in registry-setup.yaml', () => {
     ['mirrors:\n  - { prefix: docker.io, url: "https://r", default: "yes" }', /: mirrors\[0\]\.default must be true or false/],
     ['mirrors:\n  - a=https://a\n  - a/b=https://b', /: mirrors: the prefixes "a" and "a\/b" overlap/],
     ['mirrors:\n  - { prefix: a, url: "https://a", default: true }\n  - { prefix: b, url: "https://b", default: true }', /: mirrors: only one mirror can be the default \(a, b are\)/],
+    // valid URLs that would change compose.yaml's REGISTRY_MIRRORS list or be interpolated by compose
+    ['mirrors:\n  - docker.io=https://a$b.example.com', /: mirrors\[0\]: https:\/\/a\$b\.example\.com must not contain spaces, commas or '\$'/],
+    ['mirrors:\n  - { prefix: docker.io, url: "https://a,b.example.com" }', /: mirrors\[0\]: https:\/\/a,b\.example\.com must not contain/],
     ['mirrorTagTtl: 5 minutes', /: mirrorTagTtl: "5 minutes" is not a duration like 5m/],
   ];
   for (const [yaml, message] of cases) {
