@@ -114,7 +114,7 @@ describe('several hosts behind one name, sharing an S3 bucket', { skip: sshdSkip
     // per-host progress: every host's steps are reported, named by host
     for (const h of hosts) {
       const ids = events.filter((e) => e.type === 'step-end' && e.host === h.host).map((e) => e.id);
-      assert.deepEqual(ids, ['connect', 'preflight', 'docker', 'directories', 'tls', 'files', 'start', 'reload', 'healthy', 'renewal', 'verify']);
+      assert.deepEqual(ids, ['connect', 'preflight', 'docker', 'directories', 'tls', 'files', 'start', 'reload', 'retention', 'healthy', 'renewal', 'verify']);
     }
     certDir = path.join(work, 'certs');
     mkdirSync(certDir);
