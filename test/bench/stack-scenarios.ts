@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { run } from '../helpers/exec.js';
 import { once } from 'node:events';
 import { RegistryApi, withDigest } from './api.js';
+import { pullInThreads } from './pull-workers.js';
 import { StackMonitor } from './cgroup.js';
 import { BenchError, BlobSource, GiB, MiB, runPool, Samples } from './client.js';
 import { Content, FULL, QUICK, type Metric, type Params } from './scenarios.js';
@@ -159,28 +160,40 @@ const bigPush: StackScenario = {
   },
 };
 
+/** Threads of the big pull: two layers at once, each on a core of its own (see pull-workers.ts). */
+const PULL_STREAMS = 2;
+
 const bigPull: StackScenario = {
   id: 'big-pull',
   title: 'big blobs, GET + sha256',
   async run(ctx) {
     const { api, monitor, content, p } = ctx;
+    const n = content.big.length * p.pullRounds;
+    const jobs = Array.from({ length: n }, (_, i) => content.big[i % content.big.length]!).map((b) => ({ path: `/v2/${REPO.big}/blobs/${b.digest()}`, digest: b.digest(), size: b.size }));
+    // As docker pull: the layers at once, a thread each, every body's sha256 checked.
     let bytes = 0;
     const r = await withCpu(monitor, async () => {
-      const pool = await runPool(1, content.big.length * p.pullRounds, deadline(p.phaseCapMs), async (i) => {
+      bytes = await pullInThreads({ label: api.label, url: ctx.url, ca: ctx.ca, authorization: ctx.authorization }, jobs, PULL_STREAMS);
+    });
+    // The same GETs one after the other on one thread: what a single-threaded client gets.
+    let oneBytes = 0;
+    const one = await withCpu(monitor, async () => {
+      const pool = await runPool(1, n, deadline(p.phaseCapMs), async (i) => {
         const b = content.big[i % content.big.length]!;
-        const n = await api.getBlob(REPO.big, { digest: b.digest(), size: b.size });
-        bytes += n;
+        oneBytes += await api.getBlob(REPO.big, { digest: b.digest(), size: b.size });
       });
       if (pool.done === 0) throw new BenchError('big pull: no GET completed');
     });
     // The same GETs with curl into /dev/null: a client costing a fraction of ours (no sha256, TLS in
-    // C), to tell how much of the pull rate above is the client's share of the machine.
-    const n = content.big.length * p.pullRounds;
-    const urls = Array.from({ length: n }, (_, i) => `${ctx.url}/v2/${REPO.big}/blobs/${content.big[i % content.big.length]!.digest()}`);
+    // C), to tell how much of the one-stream rate is the client's share of the machine.
+    const urls = jobs.map((j) => `${ctx.url}${j.path}`);
     const c = await withCpu(monitor, () => curlPull(ctx, urls, content.big[0]!.size));
     return {
       'big pull MiB/s': m(bytes / MiB / r.seconds, 'MiB/s', 'higher'),
       ...cpuPerGiB('big pull', r, bytes),
+      'big pull MiB/s, one stream, one thread': m(oneBytes / MiB / one.seconds, 'MiB/s', 'info'),
+      'big pull, one stream: CPU s/GiB, stack': m(Object.values(one.cpu).reduce((a, b) => a + b, 0) / (oneBytes / GiB), 's', 'info'),
+      'big pull, one stream: CPU s/GiB, the bench client': m(one.client / (oneBytes / GiB), 's', 'info'),
       'big pull MiB/s, curl to /dev/null (no sha256)': m((n * content.big[0]!.size) / MiB / c.seconds, 'MiB/s', 'info'),
       'big pull with curl: CPU s/GiB, stack': m(Object.values(c.cpu).reduce((a, b) => a + b, 0) / ((n * content.big[0]!.size) / GiB), 's', 'info'),
     };

@@ -11,6 +11,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { run } from '../helpers/exec.js';
 import { basicAuth, freePort } from '../helpers/net.js';
 import { ensureNodeImage } from '../helpers/standin-images.js';
+import { pullInThreads } from './pull-workers.js';
 import { RegistryApi } from './api.js';
 import { ContainerCgroup, containerPid, dockerProxies, parseProcCgroup } from './cgroup.js';
 import { BlobSource, HttpTarget, MiB, sha256 } from './client.js';
@@ -128,6 +129,11 @@ test('the classic stack fixture asks for credentials, takes a push with them, an
       const data = randomBytes(4096);
       await api.pushMonolithic('smoke/small', data, sha256(data));
       await api.getBlob('smoke/small', { digest: sha256(data), size: data.length });
+      // the big pull's threads: each checks size and sha256 of what it pulled
+      const job = { path: `/v2/smoke/small/blobs/${sha256(data)}`, digest: sha256(data), size: data.length };
+      const target = { label: 'classic', url: stack.url, ca: stack.ca, authorization: stack.authorization };
+      assert.equal(await pullInThreads(target, [job, job, job], 2), 3 * data.length);
+      await assert.rejects(pullInThreads(target, [job, { ...job, digest: sha256(Buffer.from('other')) }], 2), /sha256 of the body is sha256:[0-9a-f]{64}, expected/);
       const big = new BlobSource(1001 * MiB, Buffer.from('over 1000m\n'), randomBytes(MiB));
       const upload = await api.startUpload('smoke/big');
       const t0 = performance.now();
