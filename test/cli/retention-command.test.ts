@@ -109,5 +109,13 @@ describe('registry-setup retention --data --policy', { skip: built ? false : 'di
     const none = await cli(['retention', '--data', reg.dataDir]);
     assert.equal(none.code, 1);
     assert.match(none.stderr, /--data DIR and --policy FILE/);
+    const missing = await cli(['retention', '--data', reg.dataDir, '--policy', `${reg.dataDir}-missing.yaml`]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /--policy \S+-missing\.yaml: cannot read it \(ENOENT\): give the path of a file holding the retention: rules/);
+    writeFileSync(bad, 'policies: [unclosed\n');
+    const notYaml = await cli(['retention', '--data', reg.dataDir, '--policy', bad]);
+    assert.equal(notYaml.code, 1);
+    assert.match(notYaml.stderr, /-bad\.yaml: not YAML or JSON: /);
+    assert.ok(!/\n\s+at /.test(notYaml.stderr), notYaml.stderr);
   });
 });

@@ -39,11 +39,17 @@ const DEFAULT_DELAY_MS = 24 * 3600_000;
 
 /** A `retention:` section alone, or a file whose top level has `retention:` (YAML or JSON). */
 export function readRetentionFile(file: string): RetentionRules {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`--policy ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): give the path of a file holding the retention: rules`);
+  }
   let doc: unknown;
   try {
-    doc = parseYaml(readFileSync(file, 'utf8'));
+    doc = parseYaml(text);
   } catch (err) {
-    throw new ConfigError(`--policy ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new ConfigError(`--policy ${file}: not YAML or JSON: ${(err as Error).message.split('\n')[0]}`);
   }
   return parseRetention(doc, `--policy ${file}`);
 }
