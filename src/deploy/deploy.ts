@@ -3,7 +3,6 @@
 // upload secret, the S3 credentials, the certificate) is decided once, between two phases.
 import { readFile } from 'node:fs/promises';
 import bcrypt from 'bcryptjs';
-import type { RemoteHost } from '../remote/index.js';
 import {
   SYSTEMD_PRESENT_ARGV,
   renewalFiles,
@@ -16,28 +15,23 @@ import {
   startPlan,
   isPayloadFile,
   prunePayloadArgv,
-  type ComposeTarget,
-  type PayloadFile,
   type FileSpec,
-  type PreflightReport,
-  type RenderedDeployment,
 } from '../provision/index.js';
 import { HOST_LAYOUT } from '../host/contract.js';
 import { acmePeersOf } from '../provision/acme-peers.js';
 import { registryImageTag, storageForContainer, type NginxMode } from '../templates/render.js';
 import { acmeCaHostPath, directoryUrlOf, installedCertificate, renewAndInstall } from './letsencrypt.js';
 import { SettingsError } from '../settings/resolve.js';
-import type { DeploySettings } from '../settings/settings.js';
 import { HtpasswdFile, generatePassword } from '../users/credentials.js';
 import { decideSecrets, decideUsers, generateUploadSecret, storedHash } from '../provision/shared-secrets.js';
 import { noRenewalPlan, renewalTimerPlan, renewalWithoutSystemd, renewScriptPath } from '../provision/renewal-plan.js';
 import { verifyChoice, verifyDetail } from '../provision/verify-plan.js';
-import { eachHost, type Output, type StepStatus } from '../console/output.js';
-import { Executor, type FileChange } from './executor.js';
+import { eachHost, type StepStatus } from '../console/output.js';
+import { HostRun, type DeployOptions, type DeployResult, type PasswordCarrier } from './deploy-run.js';
 import { checkDomainResolution, inspectHost } from './host-facts.js';
 import { ensureDocker } from './docker-install.js';
 import { openFirewall } from './firewall.js';
-import { containerFor, imageExists, listContainers, reloadNginx, waitHealthy, type ContainerState } from './stack.js';
+import { containerFor, imageExists, listContainers, reloadNginx, waitHealthy } from './stack.js';
 import { verifyDeployment } from './verify.js';
 import { mirrorPrefixClashes } from './mirror-clash.js';
 import { pruneMirrorCredentialsArgv } from '../provision/mirrors.js';
@@ -46,109 +40,10 @@ import { retentionStep } from './retention.js';
 import { readNotifySecrets } from '../settings/notify.js';
 import { DEPLOY_CHECK_REPOSITORY, deployCheckDenied, policiesToRemove, policyRemovedLine, policyUsersWithoutLogin, removeAccessPolicyArgv, sharedTokensFile } from '../provision/access-control.js';
 
-/** One host of a deployment: its connection, its settings (shared ones identical on all) and its output. */
-export interface DeployTarget {
-  host: RemoteHost;
-  settings: DeploySettings;
-  /** how output names the host (with several) */
-  label: string;
-  output: Output;
-}
-
-export interface DeployOptions {
-  targets: DeployTarget[];
-  version: string;
-  /** the package's dist/registry/ (readRegistryPayload) */
-  registryPayload: readonly PayloadFile[];
-  /** a password the user gave (stdin or wizard); otherwise one is generated for a new user */
-  password?: string;
-  /** local files of `--tls custom` */
-  customTls?: { cert: Buffer; key: Buffer };
-  /** the S3 credentials file given with --s3-credentials, normalized (otherwise the hosts' copy is kept) */
-  s3Credentials?: string;
-  /** each mirror's upstream credentials, by prefix (readMirrorCredentialFiles) */
-  mirrorCredentials?: ReadonlyMap<string, string>;
-  /** mirror prefixes the hosts did not mirror before: a pushed repository under one is warned about */
-  newMirrorPrefixes?: readonly string[];
-  dryRun: boolean;
-  /** the command's output: steps that concern all hosts at once */
-  output: Output;
-  /** a certificate the verify step trusts besides the system's (adopt: the old stack's, possibly self-signed) */
-  verifyCa?: Buffer;
-}
-
-type StepRecord = { id: string; status: StepStatus; detail?: string };
-
-export interface HostDeployResult {
-  host: string;
-  target: string;
-  dir: string;
-  changed: boolean;
-  steps: StepRecord[];
-  files: FileChange[];
-  verified?: { anonymous: number; authenticated: number; pushed: string };
-}
-
-export interface DeployResult {
-  changed: boolean;
-  /** the steps that concern all hosts at once (users, secrets, the Let's Encrypt certificate) */
-  steps: StepRecord[];
-  hosts: HostDeployResult[];
-  /** set only when this run generated the first user's password (shown once) */
-  generatedPassword?: string;
-}
-
 // decided in src/provision/shared-secrets.ts; upgrade shares them from here
 export { generateUploadSecret, usableUploadSecret } from '../provision/shared-secrets.js';
 
-/** Everything deploy knows about one host while it runs. */
-class HostRun {
-  readonly exec: Executor;
-  readonly host: RemoteHost;
-  readonly settings: DeploySettings;
-  readonly output: Output;
-  readonly result: HostDeployResult;
-  facts!: PreflightReport;
-  dns!: Awaited<ReturnType<typeof checkDomainResolution>>;
-  compose: ComposeTarget['kind'] | null = null;
-  cert = { present: true, due: false };
-  rendered!: RenderedDeployment;
-  changedFiles: FileChange[] = [];
-  before: ContainerState[] = [];
-  tlsChanged = false;
-  registryRecreated = false;
-
-  constructor(t: DeployTarget, dryRun: boolean) {
-    this.host = t.host;
-    this.settings = t.settings;
-    this.output = t.output;
-    this.exec = new Executor(t.host, dryRun);
-    this.result = { host: t.label, target: t.settings.target, dir: t.settings.dir, changed: false, steps: [], files: [] };
-  }
-
-  get label(): string {
-    return this.result.host;
-  }
-
-  get target(): ComposeTarget {
-    return { kind: this.compose ?? 'v2', dir: this.settings.dir, project: this.settings.composeProject };
-  }
-
-  path(rel: string): string {
-    return `${this.settings.dir.replace(/\/+$/, '')}/${rel}`;
-  }
-
-  async step(id: string, name: string, run: (progress: (text: string) => void) => Promise<{ status: StepStatus; detail?: string }>): Promise<void> {
-    const r = await this.output.step(id, name, run);
-    this.result.steps.push({ id, status: r.status, detail: r.detail });
-    if (r.status === 'done' || r.status === 'planned') this.result.changed = true;
-  }
-}
-
-/** A deploy that fails after writing a generated password carries it, so that it is not lost. */
-export interface PasswordCarrier {
-  generatedPassword?: { user: string; password: string };
-}
+export type { DeployOptions, DeployResult, DeployTarget, HostDeployResult, PasswordCarrier } from './deploy-run.js';
 
 export async function deploy(opts: DeployOptions): Promise<DeployResult> {
   let written: PasswordCarrier['generatedPassword'];
