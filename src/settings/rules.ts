@@ -1,8 +1,9 @@
 // Each value rule of a deployment, written once. The values end up in nginx.conf, compose.yaml, a
 // Dockerfile, systemd units and argv: anything that could change their structure is refused rather
-// than escaped. src/settings/resolve.ts checks user input with these (its messages name the flag);
-// renderers and plans take the settings as checked and only check values from elsewhere (the
-// version, fixed ports, a flag-given publish address) with the same predicates.
+// than escaped. src/settings/resolve.ts checks user input with these (its messages name the flag;
+// a flag outside the settings, like upgrade's --publish-address, goes through it too); renderers
+// and plans take the settings as checked and only check values from elsewhere (the version, fixed
+// ports) with the same predicates.
 
 /** One label of a host name: letters, digits and '-', not at either end, at most 63. */
 const HOST_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';

@@ -2,7 +2,6 @@
 import { Document, isPair, isScalar, isSeq, visit } from 'yaml';
 import { BLOB_BYTES_LOCATION, COMPOSE_PROJECT, CONTAINER_PATHS, HOST_LAYOUT, NGINX_HTTP_PORT, NGINX_HTTPS_PORT, NGINX_UID, RENEW_PATHS, RENEW_SERVICE, REGISTRY_ENV, NEXT_REGISTRY_PROFILE, NEXT_REGISTRY_SERVICE, REGISTRY_PORT, REGISTRY_UID, IMAGE_COMMANDS } from '../host/contract.js';
 import { storageCaFile } from '../registry/storage/s3/settings.js';
-import { isPublishAddress } from '../settings/rules.js';
 import type { DeploySettings } from '../settings/settings.js';
 import { registryImageTag } from './dockerfile.js';
 import { RETENTION_SERVICE } from '../host/contract.js';
@@ -61,10 +60,8 @@ export function composeDocument(settings: ComposeSettings, opts: ComposeOptions)
   const { version } = opts;
   const dataDir = settings.dataDir.length > 1 ? settings.dataDir.replace(/\/+$/, '') : settings.dataDir;
   const { httpPort, httpsPort, nginxImage } = settings;
+  // a publish address comes checked too: from the settings, or upgrade's flag through the same rule
   const publish = opts.publishAddress;
-  if (publish !== undefined && !isPublishAddress(publish)) {
-    throw new TemplateError(`publish address "${publish}" must be an IPv4 address or a bracketed IPv6 address`);
-  }
   const hc = { interval: '30s', timeout: '5s', retries: 3, startPeriod: '10s', ...opts.healthcheck };
   for (const d of [hc.interval, hc.timeout, hc.startPeriod]) {
     if (!DURATION_RE.test(d)) throw new TemplateError(`health check duration "${d}" is not like 30s`);

@@ -62,6 +62,16 @@ describe('the CLI on bad input', { skip: existsSync(path.join(repoRoot, 'dist/cl
     }
   });
 
+  it('--publish-address: upgrade\'s flag is refused with deploy\'s line, before connecting', async () => {
+    const line = 'registry-setup: --publish-address: publish address "nonsense" must be an IPv4 address or a bracketed IPv6 address\n';
+    for (const args of [['upgrade', target, '--publish-address', 'nonsense'], [...base, '--publish-address', 'nonsense']]) {
+      const r = await cli(args);
+      assert.equal(r.code, 1, args.join(' '));
+      assert.equal(r.stderr, line, `${args.join(' ')}: one line, no connection attempt\n${r.stderr}`);
+      assert.equal(r.stdout, '');
+    }
+  });
+
   it('users: the name comes last, and a chosen password has the wizard\'s minimum length', async () => {
     const cases: [string[], string, RegExp][] = [
       [['users', 'remove', target], '', /^registry-setup: "root@127\.0\.0\.1:1" looks like a target, not a user name; the name comes last: registry-setup users remove \[targets\.\.\.\] <name>/],
