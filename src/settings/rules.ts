@@ -45,6 +45,15 @@ export function hostPathProblem(value: string): string | undefined {
 }
 
 /**
+ * What compose would do to the storage URL (the payload's parser judges the rest): compose.yaml
+ * carries it as written in REGISTRY_STORAGE_URL, where compose interpolates '$' and a space would
+ * not survive; undefined when it is safe.
+ */
+export function storageComposeProblem(value: string): string | undefined {
+  return /[\s$]/.test(value) ? `storage "${value}" must not contain spaces or '$' (compose would read '$' as a variable)` : undefined;
+}
+
+/**
  * An ACME peer: how the other hosts of a deployment reach this host's HTTP port to forward ACME
  * challenges: a host name, an IPv4 address or a bracketed IPv6 address, with `:port`.
  */

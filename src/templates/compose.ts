@@ -29,11 +29,10 @@ type ComposeSettings = Pick<DeploySettings, 'dataDir' | 'httpPort' | 'httpsPort'
 
 /**
  * The storage URL as the registry container sees it: a `ca=<local file>` option points at the
- * uploaded copy instead (returned as caFile, to upload). The rest is passed on as written.
+ * uploaded copy instead (returned as caFile, to upload). The rest is passed on as written: the
+ * settings checked it (an s3:// URL the registry parses, nothing compose would interpolate).
  */
 export function storageForContainer(storage: string): { url: string; caFile?: string } {
-  // `$` would be interpolated by compose; the registry validates everything else at start.
-  if (!/^s3:\/\/[^\s$]+$/.test(storage)) throw new TemplateError(`storage "${storage}" must be an s3:// URL without spaces or '$'`);
   // the storage URL's own parser (the registry's) says which CA file is meant
   const caFile = storageCaFile(storage);
   if (caFile === undefined) return { url: storage };

@@ -50,6 +50,7 @@ describe('the CLI on bad input', { skip: existsSync(path.join(repoRoot, 'dist/cl
       [[...base, '--dir', 'relative'], /^registry-setup: --dir: must be an absolute path/],
       [[...base, '--http-port', '8080', '--https-port', '8080'], /^registry-setup: --https-port: must differ from the HTTP port/],
       [[...base, '--storage', 'http://x'], /^registry-setup: --storage: /],
+      [[...base, '--storage', 's3://b/p?x=$y'], /^registry-setup: --storage: storage "s3:\/\/b\/p\?x=\$y" must not contain spaces or '\$' \(compose would read '\$' as a variable\)\n$/],
       [[...base, '--tls', 'custom', '--cert', path.join(home, 'missing.pem'), '--key', path.join(home, 'missing.key')], /^registry-setup: --cert .*missing\.pem: cannot read it \(ENOENT\)/],
       [['deploy', target, '--config', config], /^registry-setup: .*registry-setup\.yaml: dir: must be an absolute path on the host, not "relative\/path"/],
     ];

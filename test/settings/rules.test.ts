@@ -47,6 +47,17 @@ describe('one rule per value', () => {
     assert.throws(() => checkPartial({ publishAddress: '999.1.1.1' }, 'flags'), (err: unknown) => err instanceof SettingsError && err.message === '--publish-address: publish address "999.1.1.1" must be an IPv4 address or a bracketed IPv6 address');
   });
 
+  test("storage URL: the settings refuse what compose would interpolate, from flags, files and records alike", () => {
+    const line = (url: string) => `storage "${url}" must not contain spaces or '$' (compose would read '$' as a variable)`;
+    for (const storage of ['s3://images/p?endpoint=http://h/$HOME', 's3://images/p?x=$y', 's3://images/my prefix']) {
+      assert.throws(() => checkPartial({ storage }, 'flags'), (err: unknown) => err instanceof SettingsError && err.message === `--storage: ${line(storage)}`, storage);
+      assert.throws(() => checkPartial({ storage }, 'registry-setup.yaml'), (err: unknown) => err instanceof SettingsError && err.message === `registry-setup.yaml: storage: ${line(storage)}`, storage);
+      // a host's record is read without format checks; completing the settings checks it
+      assert.throws(() => completeSettings({ ...base, storage }), (err: unknown) => err instanceof SettingsError && err.message === `--storage: ${line(storage)}`, storage);
+    }
+    assert.equal(completeSettings({ ...base, storage: 's3://images/p?endpoint=http://h:9000' }).storage, 's3://images/p?endpoint=http://h:9000');
+  });
+
   test('peer address (how the other hosts reach this one for ACME challenges)', () => {
     for (const peerAddress of ['172.17.0.1', 'reg2.example.com', '[2001:db8::2]', '999.1.1.1', '1.2.3', 'a b', 'x;y', '[fe80::1', '-a.b']) {
       agree(peerAddress, () => completeSettings({ ...base, peerAddress }), () => buildNginxConf({ mode: 'https', domain: base.domain, httpsPort: 443, acmePeers: [`${peerAddress}:80`] }));
