@@ -118,7 +118,7 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
   let s3Credentials: string | undefined;
   await shared('secrets', settings.storage ? 'Upload secret and S3 credentials' : 'Upload secret', async () => {
     const [secretCopies, credentialCopies] = await Promise.all([readAll(HOST_LAYOUT.uploadSecret), settings.storage ? readAll(HOST_LAYOUT.s3Credentials) : Promise.resolve([])]);
-    const secrets = decideSecrets({ secretCopies, credentialCopies, storage: settings.storage !== undefined, givenCredentials: opts.s3Credentials, several, generateSecret: generateUploadSecret });
+    const secrets = decideSecrets({ secretCopies, credentialCopies, storage: Boolean(settings.storage), givenCredentials: opts.s3Credentials, several, generateSecret: generateUploadSecret });
     ({ uploadSecret, s3Credentials } = secrets);
     return { status: done(secrets.changed), detail: secrets.detail };
   });
