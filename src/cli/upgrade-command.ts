@@ -7,6 +7,7 @@ import { addDeploymentOptions } from './host-options.js';
 import { upgrade } from '../ops/upgrade.js';
 import { cliVersion } from '../ops/version.js';
 import { HOST_LAYOUT } from '../host/contract.js';
+import { checkPartial } from '../settings/resolve.js';
 import { readRegistryPayload } from '../version.js';
 import { Output, printResult } from '../console/output.js';
 
@@ -27,6 +28,8 @@ export function upgradeCommand(): Command {
       .option('--force', 'also install when the deployment is newer than this registry-setup (a downgrade)')
       .addOption(new Option('--publish-address <addr>').hideHelp()),
   ).action(async (targets: string[], flags: UpgradeFlags) => {
+    // deploy's rule and message for the same flag, before any host is contacted
+    const { publishAddress } = checkPartial(flags.publishAddress === undefined ? {} : { publishAddress: flags.publishAddress }, 'flags');
     const output = new Output({ json: flags.json });
     const payload = readRegistryPayload();
     await withDeployments(targets, flags, output, 'upgrade', async (ds) => {
@@ -35,7 +38,7 @@ export function upgradeCommand(): Command {
       const uploadSecret = secrets.map(usableUploadSecret).find((s) => s !== undefined) ?? generateUploadSecret();
       const results: { host: string; result: Record<string, unknown> }[] = [];
       for (const d of ds) {
-        const r = await upgrade(d, { version: cliVersion(), registryPayload: payload, force: Boolean(flags.force), output: d.output, publishAddress: flags.publishAddress, uploadSecret });
+        const r = await upgrade(d, { version: cliVersion(), registryPayload: payload, force: Boolean(flags.force), output: d.output, publishAddress, uploadSecret });
         results.push({ host: d.label, result: { from: r.from, to: r.to, changed: r.changed, image: r.image, restartMs: r.restartMs, removedImage: r.removedImage, files: r.files } });
         if (output.json) continue;
         const what = !r.changed ? `already at ${r.to}` : r.from === r.to ? `${r.to} repaired` : `upgraded from ${r.from} to ${r.to}`;

@@ -1,43 +1,37 @@
 // `deploy`: one or several hosts get identical stacks. Every phase runs on all hosts side by side
 // and the next phase starts when all are through, so what several hosts must share (the users, the
 // upload secret, the S3 credentials, the certificate) is decided once, between two phases.
-import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import bcrypt from 'bcryptjs';
-import type { RemoteHost } from '../remote/index.js';
 import {
-  SYSTEMD_DIR,
   SYSTEMD_PRESENT_ARGV,
-  enableTimerArgv,
   renewalFiles,
   renewalUnitName,
-  removeRenewalArgv,
   renderDeploymentFiles,
   selfSignedTlsStep,
+  tlsFileSpecs,
   nginxReloadPlan,
   startNeedsImageCheck,
   startPlan,
   isPayloadFile,
   prunePayloadArgv,
-  type ComposeTarget,
-  type PayloadFile,
   type FileSpec,
-  type PreflightReport,
-  type RenderedDeployment,
 } from '../provision/index.js';
-import { HOST_LAYOUT, NGINX_UID } from '../host/contract.js';
+import { HOST_LAYOUT } from '../host/contract.js';
 import { acmePeersOf } from '../provision/acme-peers.js';
 import { registryImageTag, storageForContainer, type NginxMode } from '../templates/render.js';
 import { acmeCaHostPath, directoryUrlOf, installedCertificate, renewAndInstall } from './letsencrypt.js';
 import { SettingsError } from '../settings/resolve.js';
-import type { DeploySettings } from '../settings/settings.js';
 import { HtpasswdFile, generatePassword } from '../users/credentials.js';
-import { eachHost, type Output, type StepStatus } from '../console/output.js';
-import { Executor, type FileChange } from './executor.js';
+import { decideSecrets, decideUsers, generateUploadSecret, storedHash } from '../provision/shared-secrets.js';
+import { noRenewalPlan, renewalTimerPlan, renewalWithoutSystemd, renewScriptPath } from '../provision/renewal-plan.js';
+import { verifyChoice, verifyDetail } from '../provision/verify-plan.js';
+import { eachHost, type StepStatus } from '../console/output.js';
+import { HostRun, type DeployOptions, type DeployResult, type PasswordCarrier } from './deploy-run.js';
 import { checkDomainResolution, inspectHost } from './host-facts.js';
 import { ensureDocker } from './docker-install.js';
 import { openFirewall } from './firewall.js';
-import { containerFor, imageExists, listContainers, reloadNginx, waitHealthy, type ContainerState } from './stack.js';
+import { containerFor, imageExists, listContainers, reloadNginx, waitHealthy } from './stack.js';
 import { verifyDeployment } from './verify.js';
 import { mirrorPrefixClashes } from './mirror-clash.js';
 import { pruneMirrorCredentialsArgv } from '../provision/mirrors.js';
@@ -46,118 +40,10 @@ import { retentionStep } from './retention.js';
 import { readNotifySecrets } from '../settings/notify.js';
 import { DEPLOY_CHECK_REPOSITORY, deployCheckDenied, policiesToRemove, policyRemovedLine, policyUsersWithoutLogin, removeAccessPolicyArgv, sharedTokensFile } from '../provision/access-control.js';
 
-/** One host of a deployment: its connection, its settings (shared ones identical on all) and its output. */
-export interface DeployTarget {
-  host: RemoteHost;
-  settings: DeploySettings;
-  /** how output names the host (with several) */
-  label: string;
-  output: Output;
-}
+// decided in src/provision/shared-secrets.ts; upgrade shares them from here
+export { generateUploadSecret, usableUploadSecret } from '../provision/shared-secrets.js';
 
-export interface DeployOptions {
-  targets: DeployTarget[];
-  version: string;
-  /** the package's dist/registry/ (readRegistryPayload) */
-  registryPayload: readonly PayloadFile[];
-  /** a password the user gave (stdin or wizard); otherwise one is generated for a new user */
-  password?: string;
-  /** local files of `--tls custom` */
-  customTls?: { cert: Buffer; key: Buffer };
-  /** the S3 credentials file given with --s3-credentials, normalized (otherwise the hosts' copy is kept) */
-  s3Credentials?: string;
-  /** each mirror's upstream credentials, by prefix (readMirrorCredentialFiles) */
-  mirrorCredentials?: ReadonlyMap<string, string>;
-  /** mirror prefixes the hosts did not mirror before: a pushed repository under one is warned about */
-  newMirrorPrefixes?: readonly string[];
-  dryRun: boolean;
-  /** the command's output: steps that concern all hosts at once */
-  output: Output;
-  /** a certificate the verify step trusts besides the system's (adopt: the old stack's, possibly self-signed) */
-  verifyCa?: Buffer;
-}
-
-type StepRecord = { id: string; status: StepStatus; detail?: string };
-
-export interface HostDeployResult {
-  host: string;
-  target: string;
-  dir: string;
-  changed: boolean;
-  steps: StepRecord[];
-  files: FileChange[];
-  verified?: { anonymous: number; authenticated: number; pushed: string };
-}
-
-export interface DeployResult {
-  changed: boolean;
-  /** the steps that concern all hosts at once (users, secrets, the Let's Encrypt certificate) */
-  steps: StepRecord[];
-  hosts: HostDeployResult[];
-  /** set only when this run generated the first user's password (shown once) */
-  generatedPassword?: string;
-}
-
-/** The upload secret: 256 random bits; a host's copy counts when it has at least this many characters. */
-const UPLOAD_SECRET_MIN = 32;
-const UPLOAD_SECRET_RE = new RegExp(`^\\S{${UPLOAD_SECRET_MIN},}$`);
-export function generateUploadSecret(): string {
-  return randomBytes(32).toString('base64url');
-}
-/** A host's upload secret file as text, when it holds a usable secret. */
-export function usableUploadSecret(raw: Buffer | null): string | undefined {
-  const text = raw?.toString('utf8').trim();
-  return text !== undefined && UPLOAD_SECRET_RE.test(text) ? text : undefined;
-}
-
-/** Everything deploy knows about one host while it runs. */
-class HostRun {
-  readonly exec: Executor;
-  readonly host: RemoteHost;
-  readonly settings: DeploySettings;
-  readonly output: Output;
-  readonly result: HostDeployResult;
-  facts!: PreflightReport;
-  dns!: Awaited<ReturnType<typeof checkDomainResolution>>;
-  compose: ComposeTarget['kind'] | null = null;
-  cert = { present: true, due: false };
-  rendered!: RenderedDeployment;
-  changedFiles: FileChange[] = [];
-  before: ContainerState[] = [];
-  tlsChanged = false;
-  registryRecreated = false;
-
-  constructor(t: DeployTarget, dryRun: boolean) {
-    this.host = t.host;
-    this.settings = t.settings;
-    this.output = t.output;
-    this.exec = new Executor(t.host, dryRun);
-    this.result = { host: t.label, target: t.settings.target, dir: t.settings.dir, changed: false, steps: [], files: [] };
-  }
-
-  get label(): string {
-    return this.result.host;
-  }
-
-  get target(): ComposeTarget {
-    return { kind: this.compose ?? 'v2', dir: this.settings.dir, project: this.settings.composeProject };
-  }
-
-  path(rel: string): string {
-    return `${this.settings.dir.replace(/\/+$/, '')}/${rel}`;
-  }
-
-  async step(id: string, name: string, run: (progress: (text: string) => void) => Promise<{ status: StepStatus; detail?: string }>): Promise<void> {
-    const r = await this.output.step(id, name, run);
-    this.result.steps.push({ id, status: r.status, detail: r.detail });
-    if (r.status === 'done' || r.status === 'planned') this.result.changed = true;
-  }
-}
-
-/** A deploy that fails after writing a generated password carries it, so that it is not lost. */
-export interface PasswordCarrier {
-  generatedPassword?: { user: string; password: string };
-}
+export type { DeployOptions, DeployResult, DeployTarget, HostDeployResult, PasswordCarrier } from './deploy-run.js';
 
 export async function deploy(opts: DeployOptions): Promise<DeployResult> {
   let written: PasswordCarrier['generatedPassword'];
@@ -214,47 +100,27 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
   // 1b. Base images the hosts cannot pull themselves, sent from here where they lack them.
   if (imagesToSend) await each((r) => r.step('images', 'Send the base images from here', (progress) => sendBaseImages(r.exec, imagesToSend, progress)));
 
-  // 2. What every host shares. Users: the first host that has an htpasswd file is the source; the
-  // first user is added if missing, a password changed only when one is given.
+  // 2. What every host shares (src/provision/shared-secrets.ts decides): the users, the upload
+  // secret (any host can continue an upload) and the S3 credentials.
   const readAll = (rel: string) => Promise.all(runs.map((r) => r.host.readFile(r.path(rel), { sudo: true })));
   let htpasswdText = '';
   await shared('users', `Registry user ${settings.user}`, async () => {
     const copies = await readAll(HOST_LAYOUT.htpasswd);
-    const existing = copies.find((c) => c !== null) ?? null;
-    const file = existing ? HtpasswdFile.parse(existing.toString('utf8')) : HtpasswdFile.empty();
-    let changed = false;
-    if (!file.has(settings.user)) {
-      const password = opts.password ?? generatePassword();
-      if (opts.password === undefined) result.generatedPassword = password;
-      file.set(settings.user, password);
-      changed = true;
-    } else if (opts.password !== undefined) {
-      const current = existing!.toString('utf8').split('\n').find((l) => l.startsWith(`${settings.user}:`))!.slice(settings.user.length + 1);
-      changed = !(await bcrypt.compare(opts.password, current));
-      if (changed) file.set(settings.user, opts.password);
-    }
-    htpasswdText = !changed && existing ? existing.toString('utf8') : file.toString();
-    const copied = !changed && copies.some((c) => c === null || c.toString('utf8') !== htpasswdText);
-    return { status: done(changed || copied), detail: changed ? 'password set' : copied ? `copied to every host` : 'exists' };
+    const hash = opts.password !== undefined ? storedHash(copies, settings.user) : undefined;
+    const passwordMatches = hash !== undefined ? await bcrypt.compare(opts.password!, hash) : undefined;
+    const users = decideUsers({ user: settings.user, copies, password: opts.password, passwordMatches, generatePassword });
+    if (users.generatedPassword !== undefined) result.generatedPassword = users.generatedPassword;
+    htpasswdText = users.htpasswd;
+    return { status: done(users.changed), detail: users.detail };
   });
 
-  // The upload secret (signs upload URLs, so any host can continue an upload): generated once, then
-  // read back from the first host that has one. The S3 credentials: as given, else the hosts' copy.
   let uploadSecret = '';
   let s3Credentials: string | undefined;
   await shared('secrets', settings.storage ? 'Upload secret and S3 credentials' : 'Upload secret', async () => {
-    const [secrets, credentials] = await Promise.all([readAll(HOST_LAYOUT.uploadSecret), settings.storage ? readAll(HOST_LAYOUT.s3Credentials) : Promise.resolve([])]);
-    const found = secrets.map(usableUploadSecret).find((s) => s !== undefined);
-    uploadSecret = found ?? generateUploadSecret();
-    let changed = secrets.some((s) => usableUploadSecret(s) !== uploadSecret);
-    if (settings.storage) {
-      s3Credentials = opts.s3Credentials ?? credentials.find((c) => c !== null)?.toString('utf8');
-      if (s3Credentials === undefined) {
-        throw new SettingsError('the bucket needs its credentials once: give --s3-credentials FILE (or --s3-credentials - to read them from stdin)');
-      }
-      changed ||= credentials.some((c) => c?.toString('utf8') !== s3Credentials);
-    }
-    return { status: done(changed), detail: !changed ? (several ? 'the same on every host' : 'exist') : found ? 'copied to every host' : 'generated' };
+    const [secretCopies, credentialCopies] = await Promise.all([readAll(HOST_LAYOUT.uploadSecret), settings.storage ? readAll(HOST_LAYOUT.s3Credentials) : Promise.resolve([])]);
+    const secrets = decideSecrets({ secretCopies, credentialCopies, storage: Boolean(settings.storage), givenCredentials: opts.s3Credentials, several, generateSecret: generateUploadSecret });
+    ({ uploadSecret, s3Credentials } = secrets);
+    return { status: done(secrets.changed), detail: secrets.detail };
   });
 
   const caFile = settings.storage ? storageForContainer(settings.storage).caFile : undefined;
@@ -306,10 +172,6 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
     });
   });
 
-  const tlsFiles = (r: HostRun, cert: Buffer, key: Buffer): FileSpec[] => [
-    { path: r.path(HOST_LAYOUT.certificate), content: cert, mode: 0o644 },
-    { path: r.path(HOST_LAYOUT.privateKey), content: key, mode: 0o600, owner: NGINX_UID, group: NGINX_UID, sensitive: true },
-  ];
   const applyTls = async (r: HostRun, files: FileSpec[]) => {
     const changes = await r.exec.applyFiles(files, { withDiff: dryRun });
     r.result.files.push(...changes);
@@ -328,13 +190,13 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
       const [cert, key] = await Promise.all([HOST_LAYOUT.certificate, HOST_LAYOUT.privateKey].map((rel) => first.host.readFile(first.path(rel), { sudo: true })));
       await each(async (r) => {
         if (r === first) return;
-        await tlsStep(r, async () => (cert && key ? { ...(await applyTls(r, tlsFiles(r, cert, key))), detail: `the certificate of ${first.label}` } : { status: 'planned', detail: `a copy of ${first.label}'s` }));
+        await tlsStep(r, async () => (cert && key ? { ...(await applyTls(r, tlsFileSpecs(r.settings.dir, cert, key))), detail: `the certificate of ${first.label}` } : { status: 'planned', detail: `a copy of ${first.label}'s` }));
       });
     }
   } else {
     await each((r) =>
       tlsStep(r, async () => {
-        if (settings.tls === 'custom') return applyTls(r, tlsFiles(r, opts.customTls!.cert, opts.customTls!.key));
+        if (settings.tls === 'custom') return applyTls(r, tlsFileSpecs(r.settings.dir, opts.customTls!.cert, opts.customTls!.key));
         if (settings.acmeCa) r.result.files.push(...(await r.exec.applyFiles([{ path: acmeCaHostPath(r.settings.dir), content: await readFile(settings.acmeCa), mode: 0o644 }])));
         return { status: 'unchanged', detail: r.cert.present ? "Let's Encrypt certificate installed" : 'ordered once nginx answers on port 80' };
       }),
@@ -450,28 +312,28 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
           acmeCaFile: settings.acmeCa ? acmeCaHostPath(r.settings.dir) : undefined,
           slot: { index: runs.indexOf(r), count: runs.length },
         });
-        const scriptOnly = files.filter((f) => !f.path.startsWith(SYSTEMD_DIR));
         if ((await r.exec.run(SYSTEMD_PRESENT_ARGV, { allowFailure: true })).code !== 0) {
-          await r.exec.applyFiles(scriptOnly);
-          r.output.warn(`no systemd on this host: automatic renewal is not installed; run ${r.settings.dir}/renew.sh from cron twice a day`);
-          return { status: 'skipped', detail: 'no systemd' };
+          const scriptOnly = renewalWithoutSystemd(files, r.settings.dir);
+          await r.exec.applyFiles(scriptOnly.files);
+          r.output.warn(scriptOnly.warning);
+          return { status: scriptOnly.status, detail: scriptOnly.detail };
         }
-        const changes = (await r.exec.applyFiles(files)).filter((c) => c.action !== 'unchanged');
+        const filesChanged = (await r.exec.applyFiles(files)).some((c) => c.action !== 'unchanged');
         const unit = `${renewalUnitName(r.settings.composeProject)}.timer`;
-        const enabled = (await r.exec.run(['systemctl', 'is-enabled', unit], { allowFailure: true })).code === 0;
-        if (changes.length === 0 && enabled) return { status: 'unchanged', detail: 'timer enabled' };
-        for (const argv of enableTimerArgv(r.settings.composeProject)) await r.exec.run(argv);
-        return { status: 'done', detail: 'timer enabled' };
+        const timerEnabled = (await r.exec.run(['systemctl', 'is-enabled', unit], { allowFailure: true })).code === 0;
+        const plan = renewalTimerPlan({ filesChanged, timerEnabled, project: r.settings.composeProject });
+        for (const argv of plan.commands) await r.exec.run(argv);
+        return { status: plan.status, detail: plan.detail };
       }),
     );
   } else {
     // a deployment that used Let's Encrypt before: its timer would replace this certificate
     await each((r) =>
       r.step('renewal', 'No automatic renewal (the certificate is not from Let\'s Encrypt)', async () => {
-        const installed = (await r.exec.run(['test', '-e', r.path('renew.sh')], { allowFailure: true })).code === 0;
-        if (!installed) return { status: 'unchanged', detail: 'none installed' };
-        for (const argv of removeRenewalArgv(r.settings.dir, r.settings.composeProject)) await r.exec.run(argv, { allowFailure: true });
-        return { status: 'done', detail: 'renewal timer and renew.sh removed' };
+        const installed = (await r.exec.run(['test', '-e', renewScriptPath(r.settings.dir)], { allowFailure: true })).code === 0;
+        const plan = noRenewalPlan({ installed, dir: r.settings.dir, project: r.settings.composeProject });
+        for (const argv of plan.commands) await r.exec.run(argv, { allowFailure: true });
+        return { status: plan.status, detail: plan.detail };
       }),
     );
   }
@@ -481,15 +343,10 @@ async function deploySteps(opts: DeployOptions, passwordWritten: (p: { user: str
   for (const r of runs) {
     await r.step('verify', `Verify https://${r.settings.domain}${r.settings.httpsPort === 443 ? '' : `:${r.settings.httpsPort}`}/v2/ from here`, async () => {
       const password = opts.password ?? result.generatedPassword;
-      const ca = opts.verifyCa ?? (settings.tls === 'self-signed' ? ((await r.host.readFile(r.path(HOST_LAYOUT.certificate), { sudo: true })) ?? undefined) : undefined);
-      r.result.verified = await verifyDeployment({
-        settings: r.settings,
-        password,
-        ca,
-        // several hosts: each is checked at its own address, whatever the name resolves to
-        connectTo: several || !r.dns.resolves ? r.host.target.host : undefined,
-      });
-      return { status: 'skipped', detail: `401 without and ${password ? '200 with' : 'untested'} credentials${r.result.verified.pushed ? ', push and pull ok' : ''}` };
+      const choice = verifyChoice({ tls: settings.tls, verifyCa: opts.verifyCa, several, resolves: r.dns.resolves, sshHost: r.host.target.host });
+      const ca = choice.ca.from === 'given' ? choice.ca.ca : choice.ca.from === 'host-certificate' ? ((await r.host.readFile(r.path(HOST_LAYOUT.certificate), { sudo: true })) ?? undefined) : undefined;
+      r.result.verified = await verifyDeployment({ settings: r.settings, password, ca, connectTo: choice.connectTo });
+      return { status: 'skipped', detail: verifyDetail(Boolean(password), r.result.verified.pushed) };
     });
   }
   return finish(result);

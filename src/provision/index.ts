@@ -8,6 +8,7 @@ export * from './deployment.js';
 export * from './deploy-plan.js';
 export * from './diff.js';
 export * from './renewal.js';
+export * from './renewal-plan.js';
 export * from './retention.js';
 export * from './notify.js';
 export * from './destroy-plan.js';

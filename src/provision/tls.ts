@@ -3,7 +3,7 @@ import { posix } from 'node:path';
 import type { DeploySettings } from '../settings/settings.js';
 import { HOST_LAYOUT, NGINX_UID } from '../host/contract.js';
 import { isIpv4 } from '../settings/rules.js';
-import type { Argv, Step } from './step.js';
+import type { Argv, FileSpec, Step } from './step.js';
 
 export const SELF_SIGNED_DAYS = 825;
 /** Re-issue when fewer than this many seconds of validity are left. */
@@ -82,4 +82,17 @@ export function selfSignedTlsStep(settings: Pick<DeploySettings, 'domain' | 'dir
     ],
     needsSudo: true,
   };
+}
+
+/**
+ * The certificate and key deploy writes itself (`--tls custom`, and the copies of the first host's
+ * self-signed pair on the others): the certificate world-readable, the key 0600 for nginx's uid
+ * only and never shown in a diff.
+ */
+export function tlsFileSpecs(installDir: string, certificate: Buffer, privateKey: Buffer): FileSpec[] {
+  const paths = tlsPaths(installDir);
+  return [
+    { path: paths.certificate, content: certificate, mode: 0o644 },
+    { path: paths.privateKey, content: privateKey, mode: 0o600, owner: NGINX_UID, group: NGINX_UID, sensitive: true },
+  ];
 }

@@ -5,7 +5,7 @@ import { MirrorSettingsError, mirrorTagTtlProblem, parseMirrorList } from './mir
 import { retentionProblem } from './retention.js';
 import { notifyProblem } from './notify.js';
 import { accessFromConfigText, accessSection, AccessSettingError, checkAccessText } from './access.js';
-import { hostPathProblem, isComposeProject, isHostName, isPort, isPublishAddress, isPeerAddress } from './rules.js';
+import { hostPathProblem, isComposeProject, isHostName, isPort, isPublishAddress, isPeerAddress, storageComposeProblem } from './rules.js';
 import { isImageRef } from './rules.js';
 import { DEFAULT_SETTINGS, DOCKER_SOURCES, HOST_KEYS, type DeploySettings, type HostEntry, type HostKey, type TlsMode } from './settings.js';
 
@@ -155,6 +155,8 @@ function checkValues(s: PartialSettings, name: (key: keyof DeploySettings) => st
   }
   if (s.httpPort !== undefined && s.httpPort === s.httpsPort) fail('httpsPort', 'must differ from the HTTP port');
   if (s.storage !== undefined) {
+    const composeProblem = storageComposeProblem(s.storage);
+    if (composeProblem) fail('storage', composeProblem);
     try {
       parseStorageUrl(s.storage);
     } catch (err) {

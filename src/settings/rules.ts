@@ -1,8 +1,9 @@
 // Each value rule of a deployment, written once. The values end up in nginx.conf, compose.yaml, a
 // Dockerfile, systemd units and argv: anything that could change their structure is refused rather
-// than escaped. src/settings/resolve.ts checks user input with these (its messages name the flag);
-// renderers and plans take the settings as checked and only check values from elsewhere (the
-// version, fixed ports, a flag-given publish address) with the same predicates.
+// than escaped. src/settings/resolve.ts checks user input with these (its messages name the flag;
+// a flag outside the settings, like upgrade's --publish-address, goes through it too); renderers
+// and plans take the settings as checked and only check values from elsewhere (the version, fixed
+// ports) with the same predicates.
 
 /** One label of a host name: letters, digits and '-', not at either end, at most 63. */
 const HOST_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
@@ -41,6 +42,15 @@ export function hostPathProblem(value: string): string | undefined {
   if (!value.startsWith('/')) return `must be an absolute path on the host, not "${value}"`;
   if (HOST_PATH_FORBIDDEN_RE.test(value)) return `"${value}" must not contain whitespace, ':', '%', '$', quotes or backslashes`;
   return undefined;
+}
+
+/**
+ * What compose would do to the storage URL (the payload's parser judges the rest): compose.yaml
+ * carries it as written in REGISTRY_STORAGE_URL, where compose interpolates '$' and a space would
+ * not survive; undefined when it is safe.
+ */
+export function storageComposeProblem(value: string): string | undefined {
+  return /[\s$]/.test(value) ? `storage "${value}" must not contain spaces or '$' (compose would read '$' as a variable)` : undefined;
 }
 
 /**

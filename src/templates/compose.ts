@@ -2,7 +2,6 @@
 import { Document, isPair, isScalar, isSeq, visit } from 'yaml';
 import { BLOB_BYTES_LOCATION, COMPOSE_PROJECT, CONTAINER_PATHS, HOST_LAYOUT, NGINX_HTTP_PORT, NGINX_HTTPS_PORT, NGINX_UID, RENEW_PATHS, RENEW_SERVICE, REGISTRY_ENV, NEXT_REGISTRY_PROFILE, NEXT_REGISTRY_SERVICE, REGISTRY_PORT, REGISTRY_UID, IMAGE_COMMANDS } from '../host/contract.js';
 import { storageCaFile } from '../registry/storage/s3/settings.js';
-import { isPublishAddress } from '../settings/rules.js';
 import type { DeploySettings } from '../settings/settings.js';
 import { registryImageTag } from './dockerfile.js';
 import { RETENTION_SERVICE } from '../host/contract.js';
@@ -30,11 +29,10 @@ type ComposeSettings = Pick<DeploySettings, 'dataDir' | 'httpPort' | 'httpsPort'
 
 /**
  * The storage URL as the registry container sees it: a `ca=<local file>` option points at the
- * uploaded copy instead (returned as caFile, to upload). The rest is passed on as written.
+ * uploaded copy instead (returned as caFile, to upload). The rest is passed on as written: the
+ * settings checked it (an s3:// URL the registry parses, nothing compose would interpolate).
  */
 export function storageForContainer(storage: string): { url: string; caFile?: string } {
-  // `$` would be interpolated by compose; the registry validates everything else at start.
-  if (!/^s3:\/\/[^\s$]+$/.test(storage)) throw new TemplateError(`storage "${storage}" must be an s3:// URL without spaces or '$'`);
   // the storage URL's own parser (the registry's) says which CA file is meant
   const caFile = storageCaFile(storage);
   if (caFile === undefined) return { url: storage };
@@ -61,10 +59,8 @@ export function composeDocument(settings: ComposeSettings, opts: ComposeOptions)
   const { version } = opts;
   const dataDir = settings.dataDir.length > 1 ? settings.dataDir.replace(/\/+$/, '') : settings.dataDir;
   const { httpPort, httpsPort, nginxImage } = settings;
+  // a publish address comes checked too: from the settings, or upgrade's flag through the same rule
   const publish = opts.publishAddress;
-  if (publish !== undefined && !isPublishAddress(publish)) {
-    throw new TemplateError(`publish address "${publish}" must be an IPv4 address or a bracketed IPv6 address`);
-  }
   const hc = { interval: '30s', timeout: '5s', retries: 3, startPeriod: '10s', ...opts.healthcheck };
   for (const d of [hc.interval, hc.timeout, hc.startPeriod]) {
     if (!DURATION_RE.test(d)) throw new TemplateError(`health check duration "${d}" is not like 30s`);

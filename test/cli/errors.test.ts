@@ -50,6 +50,7 @@ describe('the CLI on bad input', { skip: existsSync(path.join(repoRoot, 'dist/cl
       [[...base, '--dir', 'relative'], /^registry-setup: --dir: must be an absolute path/],
       [[...base, '--http-port', '8080', '--https-port', '8080'], /^registry-setup: --https-port: must differ from the HTTP port/],
       [[...base, '--storage', 'http://x'], /^registry-setup: --storage: /],
+      [[...base, '--storage', 's3://b/p?x=$y'], /^registry-setup: --storage: storage "s3:\/\/b\/p\?x=\$y" must not contain spaces or '\$' \(compose would read '\$' as a variable\)\n$/],
       [[...base, '--tls', 'custom', '--cert', path.join(home, 'missing.pem'), '--key', path.join(home, 'missing.key')], /^registry-setup: --cert .*missing\.pem: cannot read it \(ENOENT\)/],
       [['deploy', target, '--config', config], /^registry-setup: .*registry-setup\.yaml: dir: must be an absolute path on the host, not "relative\/path"/],
     ];
@@ -58,6 +59,16 @@ describe('the CLI on bad input', { skip: existsSync(path.join(repoRoot, 'dist/cl
       assert.equal(r.code, 1, args.join(' '));
       assert.match(r.stderr, message, args.join(' '));
       assert.doesNotMatch(r.stderr, /ECONNREFUSED|Connect|\n\s+at /, `${args.join(' ')}: no connection attempt, no stack\n${r.stderr}`);
+      assert.equal(r.stdout, '');
+    }
+  });
+
+  it('--publish-address: upgrade\'s flag is refused with deploy\'s line, before connecting', async () => {
+    const line = 'registry-setup: --publish-address: publish address "nonsense" must be an IPv4 address or a bracketed IPv6 address\n';
+    for (const args of [['upgrade', target, '--publish-address', 'nonsense'], [...base, '--publish-address', 'nonsense']]) {
+      const r = await cli(args);
+      assert.equal(r.code, 1, args.join(' '));
+      assert.equal(r.stderr, line, `${args.join(' ')}: one line, no connection attempt\n${r.stderr}`);
       assert.equal(r.stdout, '');
     }
   });

@@ -1,13 +1,12 @@
 // Each value rule is written once (src/settings/rules.ts). Settings-only values (domain, data
-// directory, ports, images) are checked by the settings alone: the renderers take them as given.
-// Where a renderer also takes values from elsewhere (publish address, ACME peers), the two agree.
+// directory, ports, images, the publish address) are checked by the settings alone: the renderers
+// take them as given. Where a renderer also takes values from elsewhere (ACME peers), the two agree.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { completeSettings } from '../../src/settings/resolve.js';
-import { buildNginxConf, composeDocument } from '../../src/templates/render.js';
+import { checkPartial, completeSettings, SettingsError } from '../../src/settings/resolve.js';
+import { buildNginxConf } from '../../src/templates/render.js';
 
 const base = { target: 'root@a', domain: 'registry.example.com', user: 'admin', tls: 'self-signed' as const };
-const compose = { dataDir: '/srv/registry-data', httpPort: 80, httpsPort: 443, nginxImage: 'nginx:1.27-alpine' };
 
 function agree(what: string, settingsAccept: () => unknown, rendererAccepts: () => unknown): void {
   const ok = (f: () => unknown) => {
@@ -39,11 +38,24 @@ describe('one rule per value', () => {
     assert.throws(() => completeSettings({ ...base, domain: `${'abcdefghi.'.repeat(25)}abcd` }), /not a host name/, '254 characters');
   });
 
-  test('publish address', () => {
-    for (const publishAddress of ['127.0.0.1', '0.0.0.0', '[::1]', '999.1.1.1', '1.2.3', 'localhost', '[fe80::1']) {
-      agree(publishAddress, () => completeSettings({ ...base, publishAddress }), () => composeDocument(compose, { version: '1', auth: true, publishAddress }));
+  test("publish address: the settings' check, which upgrade's flag goes through too", () => {
+    const good = ['127.0.0.1', '0.0.0.0', '[::1]'];
+    for (const publishAddress of [...good, '999.1.1.1', '1.2.3', 'localhost', '[fe80::1']) {
+      accepts(publishAddress, () => completeSettings({ ...base, publishAddress }), good.includes(publishAddress));
+      accepts(`--publish-address ${publishAddress}`, () => checkPartial({ publishAddress }, 'flags'), good.includes(publishAddress));
     }
-    assert.throws(() => completeSettings({ ...base, publishAddress: '999.1.1.1' }), /publish address/);
+    assert.throws(() => checkPartial({ publishAddress: '999.1.1.1' }, 'flags'), (err: unknown) => err instanceof SettingsError && err.message === '--publish-address: publish address "999.1.1.1" must be an IPv4 address or a bracketed IPv6 address');
+  });
+
+  test("storage URL: the settings refuse what compose would interpolate, from flags, files and records alike", () => {
+    const line = (url: string) => `storage "${url}" must not contain spaces or '$' (compose would read '$' as a variable)`;
+    for (const storage of ['s3://images/p?endpoint=http://h/$HOME', 's3://images/p?x=$y', 's3://images/my prefix']) {
+      assert.throws(() => checkPartial({ storage }, 'flags'), (err: unknown) => err instanceof SettingsError && err.message === `--storage: ${line(storage)}`, storage);
+      assert.throws(() => checkPartial({ storage }, 'registry-setup.yaml'), (err: unknown) => err instanceof SettingsError && err.message === `registry-setup.yaml: storage: ${line(storage)}`, storage);
+      // a host's record is read without format checks; completing the settings checks it
+      assert.throws(() => completeSettings({ ...base, storage }), (err: unknown) => err instanceof SettingsError && err.message === `--storage: ${line(storage)}`, storage);
+    }
+    assert.equal(completeSettings({ ...base, storage: 's3://images/p?endpoint=http://h:9000' }).storage, 's3://images/p?endpoint=http://h:9000');
   });
 
   test('peer address (how the other hosts reach this one for ACME challenges)', () => {
