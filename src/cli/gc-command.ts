@@ -1,22 +1,15 @@
 import { Command } from 'commander';
 import { formatBytes } from '../registry/format-bytes.js';
 import { GC_OPTION_HELP, humanSummary } from '../registry/gc/gc-text.js';
-import { runLocalGc } from '../ops/local-gc.js';
+import { runLocalGc, type LocalGcOptions } from '../ops/local-gc.js';
 import { parseDuration } from '../registry/config.js';
 import { eachDeployment, withDeployments, type DeploymentFlags } from '../ops/deployment.js';
 import { addDeploymentOptions } from './host-options.js';
 import { runRemoteGc } from '../ops/gc.js';
 import { Output, printResult } from '../console/output.js';
 
-interface GcCliFlags extends DeploymentFlags {
-  data?: string;
-  dryRun?: boolean;
-  deleteUntagged?: boolean;
-  grace?: string;
-  settle?: string;
-  stateFile?: string;
-  mirrorMaxIdle?: string;
-}
+/** the local run's options (json comes from the output mode, not a flag of its own here) */
+interface GcCliFlags extends DeploymentFlags, Omit<LocalGcOptions, 'json'> {}
 
 /**
  * `gc [targets...]`: with targets (or --config), inside the deployments' running registry containers

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { main } from '../../src/cli/main.js';
 import { gcPayloadArgv } from '../../src/ops/gc.js';
 import { blobDataPath, mirrorLastPullPath, STORAGE_ROOT } from '../../src/registry/storage/paths.js';
-import { pushImage, startTestRegistry, type TestRegistry } from '../registry/harness.js';
+import { pushImage, startMirrorPair, type TestRegistry } from '../registry/harness.js';
 
 /** main() with stdout and stderr captured. */
 async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -31,8 +31,7 @@ describe('gc --mirror-max-idle', () => {
   let upstream: TestRegistry;
   let mirror: TestRegistry;
   before(async () => {
-    upstream = await startTestRegistry();
-    mirror = await startTestRegistry({ mirrors: [{ prefix: 'up.example', url: upstream.url }], mirrorTimeoutMs: 5_000 });
+    ({ upstream, mirror } = await startMirrorPair());
   });
   after(async () => {
     await mirror?.close();

@@ -6,7 +6,7 @@ import { utimesSync } from 'node:fs';
 import path from 'node:path';
 import { collectGarbage } from '../../src/registry/gc/index.js';
 import { blobDataPath, mirrorLastPullPath, STORAGE_ROOT } from '../../src/registry/storage/paths.js';
-import { pushImage, startTestRegistry, type TestRegistry } from '../registry/harness.js';
+import { pushImage, startMirrorPair, type TestRegistry } from '../registry/harness.js';
 
 const HOUR = 3600_000;
 
@@ -14,8 +14,7 @@ describe('gc --mirror-max-idle', () => {
   let upstream: TestRegistry;
   let mirror: TestRegistry;
   before(async () => {
-    upstream = await startTestRegistry();
-    mirror = await startTestRegistry({ mirrors: [{ prefix: 'up.example', url: upstream.url }], mirrorTimeoutMs: 5_000 });
+    ({ upstream, mirror } = await startMirrorPair());
   });
   after(async () => {
     await mirror?.close();

@@ -32,6 +32,17 @@ export interface TestRegistry {
   close(): Promise<void>;
 }
 
+/** An upstream registry and a second one mirroring it under `up.example` (5 s upstream timeout). */
+export async function startMirrorPair(): Promise<{ upstream: TestRegistry; mirror: TestRegistry }> {
+  const upstream = await startTestRegistry();
+  try {
+    return { upstream, mirror: await startTestRegistry({ mirrors: [{ prefix: 'up.example', url: upstream.url }], mirrorTimeoutMs: 5_000 }) };
+  } catch (err) {
+    await upstream.close();
+    throw err;
+  }
+}
+
 /**
  * An in-process registry on a free loopback port with its own temporary data directory, or with
  * `storage: 's3'` its own bucket on the shared RGW (and an upload secret, as deployments have).
