@@ -1,11 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { execa } from 'execa';
 import { removeRenewalArgv, renewArgv, renewalFiles, renewalUnitName } from '../../src/provision/index.js';
 import { completeSettings } from '../../src/settings/resolve.js';
-import { makeTempDir, removeDir } from '../helpers/tmp.js';
+import { verifyRenderedUnits } from '../helpers/systemd-verify.js';
 
 const settings = completeSettings({ target: 'root@h', domain: 'registry.example.com', user: 'admin', email: 'ops@example.com', dir: '/opt/registry-setup' });
 const target = { kind: 'v2' as const, dir: '/opt/registry-setup' };
@@ -55,30 +52,9 @@ describe('renewal units', () => {
     assert.match(script, / --slot 2\/3/);
   });
 
-  it('the rendered units pass systemd-analyze verify', async (t) => {
-    const which = await execa('sh', ['-c', 'command -v systemd-analyze'], { reject: false });
-    if (which.exitCode !== 0) {
-      if (process.env.CI) assert.fail('systemd-analyze is missing: .ci/run installs the systemd package');
-      t.skip('systemd-analyze is not installed here');
-      return;
-    }
-    const dir = await makeTempDir('rs-units-');
-    try {
-      const local = completeSettings({ ...settings, dir: path.join(dir, 'install') });
-      mkdirSync(path.join(dir, 'install'), { recursive: true });
-      const files = renewalFiles(local, { ...opts, target: { kind: 'v2', dir: local.dir } });
-      const units: string[] = [];
-      for (const f of files) {
-        const out = f.path.includes('/etc/systemd/system/') ? path.join(dir, path.basename(f.path)) : f.path;
-        writeFileSync(out, f.content, { mode: f.mode });
-        if (out.endsWith('.service') || out.endsWith('.timer')) units.push(out);
-      }
-      // docker.service is not installed as a unit here; let verify find a stand-in beside ours.
-      writeFileSync(path.join(dir, 'docker.service'), '[Service]\nExecStart=/bin/true\n');
-      const r = await execa('systemd-analyze', ['verify', '--man=no', ...units], { reject: false, env: { SYSTEMD_UNIT_PATH: `${dir}:` } });
-      assert.equal(r.exitCode, 0, `${r.stdout}\n${r.stderr}`);
-    } finally {
-      await removeDir(dir);
-    }
-  });
+  it('the rendered units pass systemd-analyze verify', (t) =>
+    verifyRenderedUnits(t, 'rs-units-', (installDir) => {
+      const local = completeSettings({ ...settings, dir: installDir });
+      return renewalFiles(local, { ...opts, target: { kind: 'v2', dir: local.dir } });
+    }));
 });

@@ -1,8 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { execa } from 'execa';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { enableRetentionTimerArgv, removeRetentionArgv, retentionFiles, retentionTimerArgv, retentionUnitName } from '../../src/provision/index.js';
@@ -12,6 +10,7 @@ import { composeDocument } from '../../src/templates/render.js';
 import { parseRetention } from '../../src/registry/retention/policy.js';
 import { GENERATED, renewUnits, unitPurpose } from '../../src/ops/destroy.js';
 import { makeTempDir, removeDir } from '../helpers/tmp.js';
+import { verifyRenderedUnits } from '../helpers/systemd-verify.js';
 
 const retention = { policies: [{ repositories: ['ci/**'], keepTags: [{ patterns: ['^v'] }, { mostRecentlyPushedCount: 3 }] }] };
 const settings = completeSettings({ target: 'root@h', domain: 'registry.example.com', user: 'admin', tls: 'self-signed', dir: '/opt/registry-setup', retention });
@@ -118,29 +117,9 @@ describe('retention on the host', () => {
     assert.deepEqual(withConfigSections(merged, { retention: other }).retention, other);
   });
 
-  it('the rendered units pass systemd-analyze verify', async (t) => {
-    const which = await execa('sh', ['-c', 'command -v systemd-analyze'], { reject: false });
-    if (which.exitCode !== 0) {
-      if (process.env.CI) assert.fail('systemd-analyze is missing: .ci/run installs the systemd package');
-      t.skip('systemd-analyze is not installed here');
-      return;
-    }
-    const dir = await makeTempDir('rs-retention-units-');
-    try {
-      const local = completeSettings({ ...settings, dir: path.join(dir, 'install') });
-      mkdirSync(path.join(dir, 'install'), { recursive: true });
-      const units: string[] = [];
-      for (const f of retentionFiles(local, { kind: 'v2', dir: local.dir })) {
-        const out = f.path.includes('/etc/systemd/system/') ? path.join(dir, path.basename(f.path)) : f.path;
-        writeFileSync(out, f.content, { mode: f.mode });
-        if (out.endsWith('.service') || out.endsWith('.timer')) units.push(out);
-      }
-      // docker.service is not installed as a unit here; let verify find a stand-in beside ours.
-      writeFileSync(path.join(dir, 'docker.service'), '[Service]\nExecStart=/bin/true\n');
-      const r = await execa('systemd-analyze', ['verify', '--man=no', ...units], { reject: false, env: { SYSTEMD_UNIT_PATH: `${dir}:` } });
-      assert.equal(r.exitCode, 0, `${r.stdout}\n${r.stderr}`);
-    } finally {
-      await removeDir(dir);
-    }
-  });
+  it('the rendered units pass systemd-analyze verify', (t) =>
+    verifyRenderedUnits(t, 'rs-retention-units-', (installDir) => {
+      const local = completeSettings({ ...settings, dir: installDir });
+      return retentionFiles(local, { kind: 'v2', dir: local.dir });
+    }));
 });
